@@ -1,0 +1,28 @@
+# Thin wrapper: each target is one `python -m <stage>` call. See README.md.
+PY ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON := $(BIN)/python
+STAMP := $(VENV)/.setup-$(shell cat requirements.txt pyproject.toml | md5sum | cut -c1-12)
+
+.PHONY: setup test reproduce-table1
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@command -v $(PY) >/dev/null || { echo "error: $(PY) not found (fix: install Python 3.11 or run make PY=python3)"; exit 2; }
+	test -x $(PYTHON) || $(PY) -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -r requirements.txt
+	$(PYTHON) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PYTHON) -c "import kit.java as j; print('java:', j.java_executable()); print('anserini:', j.anserini_jar())"
+	rm -f $(VENV)/.setup-* && touch $@
+
+test: setup
+	$(PYTHON) -m pytest -q
+
+# make reproduce-table1 [DATASETS=all|scifact,nfcorpus] [MODEL=<hub id or dir>] [ACTIVATION=relu|l0] [DEVICE=cuda] [FORCE=1]
+reproduce-table1: setup
+	$(PYTHON) -m eval.reproduce --recipe recipes/table1.yaml \
+	  $(if $(DATASETS),--datasets $(DATASETS)) $(if $(MODEL),--model $(MODEL)) \
+	  $(if $(ACTIVATION),--activation $(ACTIVATION)) $(if $(DEVICE),--device $(DEVICE)) $(if $(FORCE),--force)

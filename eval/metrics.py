@@ -1,0 +1,82 @@
+"""Effectiveness through ir-measures, efficiency (FLOPS, Doc_Len) from the vectors actually indexed.
+
+Measure names are ir-measures strings (``nDCG@10``, ``R@100``, ``RR@10``) everywhere: recipes, CSV headers, code.
+FLOPS follows Paria et al. (2020) as used by the paper (Section 5.1.3): the expected number of multiplications of a
+query-document dot product, ``FLOPS = Σ_j p_q(j) · p_d(j)``, with ``p_q(j)`` / ``p_d(j)`` the fraction of queries / documents whose
+vector has token ``j`` non-zero. ``Doc_Len = Σ_j p_d(j)``, the mean number of non-zero tokens per document.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import ir_measures
+import pandas as pd
+
+DEFAULT_MEASURES = ("nDCG@10", "R@100", "R@1000")
+
+
+def parse_measures(names: Iterable[str]) -> list:
+    """ir-measures objects for measure names; ValueError naming the bad one."""
+    out = []
+    for name in names:
+        try:
+            out.append(ir_measures.parse_measure(name))
+        except (ValueError, NameError, SyntaxError) as exc:
+            raise ValueError(f"unknown measure {name!r} ({exc}); use ir-measures names such as nDCG@10, R@100, RR@10") from None
+    return out
+
+
+def _read_run(run: str | Path | Mapping) -> dict[str, dict[str, float]]:
+    if isinstance(run, Mapping):
+        return {q: dict(d) for q, d in run.items()}
+    out: dict[str, dict[str, float]] = {}
+    for sd in ir_measures.read_trec_run(str(run)):
+        out.setdefault(sd.query_id, {})[sd.doc_id] = sd.score
+    return out
+
+
+def evaluate(run: str | Path | Mapping, qrels: Mapping[str, Mapping[str, int]],
+             measures: Iterable[str] = DEFAULT_MEASURES) -> tuple[dict[str, float], pd.DataFrame]:
+    """Score a run: ``(aggregate {measure name: value}, per-query DataFrame[query_id, measure, value])``.
+
+    Aggregates are means over the judged queries that have at least one relevant document; a judged query missing
+    from the run counts as 0 (unlike trec_eval without ``-c``), so a run cannot look better by dropping queries.
+    """
+    names = list(measures)
+    parsed = parse_measures(names)
+    run_d = _read_run(run)
+    judged = {q: dict(d) for q, d in qrels.items() if any(r > 0 for r in d.values())}
+    rows = [(m.query_id, str(m.measure), float(m.value)) for m in ir_measures.iter_calc(parsed, judged, run_d)]
+    per_query = pd.DataFrame(rows, columns=["query_id", "measure", "value"])
+    # queries with judgments but no retrieved documents score 0
+    missing = sorted(set(judged) - set(run_d))
+    if missing:
+        per_query = pd.concat([per_query, pd.DataFrame(
+            [(q, str(m), 0.0) for q in missing for m in parsed], columns=per_query.columns)], ignore_index=True)
+    agg = per_query.groupby("measure")["value"].sum() / len(judged)
+    name_of = {str(m): n for m, n in zip(parsed, names)}
+    per_query["measure"] = per_query["measure"].map(name_of)
+    return {name_of[str(m)]: float(agg.get(str(m), 0.0)) for m in parsed}, per_query
+
+
+def token_document_frequencies(vectors: Iterable[Mapping[str, float]]) -> tuple[Counter, int]:
+    """(number of vectors in which each token is non-zero, number of vectors)."""
+    df: Counter = Counter()
+    n = 0
+    for vec in vectors:
+        n += 1
+        df.update(t for t, w in vec.items() if w != 0)
+    return df, n
+
+
+def sparsity_stats(doc_vectors: Iterable[Mapping[str, float]], query_vectors: Iterable[Mapping[str, float]]) -> dict[str, float]:
+    """``{"FLOPS", "Doc_Len", "Query_Len"}`` for the given (quantized, as indexed) doc and query vectors."""
+    df_d, n_d = token_document_frequencies(doc_vectors)
+    df_q, n_q = token_document_frequencies(query_vectors)
+    if n_d == 0 or n_q == 0:
+        raise ValueError("sparsity_stats needs at least one document and one query vector")
+    flops = sum((c / n_q) * (df_d.get(t, 0) / n_d) for t, c in df_q.items())
+    return {"FLOPS": flops, "Doc_Len": sum(df_d.values()) / n_d, "Query_Len": sum(df_q.values()) / n_q}

@@ -1,0 +1,1 @@
+"""Shared plumbing for the kit: errors, atomic I/O, data readers, model and Java resolution."""

@@ -1,0 +1,18 @@
+"""Where things live: the repository, the read-only ../shared material, and the work directory for artifacts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def shared_dir() -> Path:
+    """``$KIT_SHARED`` or ``../shared`` beside the checkout (read-only offline data; never copied into the repo)."""
+    return Path(os.environ.get("KIT_SHARED", REPO.parent / "shared")).resolve()
+
+
+def work_dir() -> Path:
+    """``$KIT_WORK`` or ``./work``: encoded vectors, indexes, runs (git-ignored, resumable)."""
+    return Path(os.environ.get("KIT_WORK", REPO / "work")).resolve()
