@@ -1,0 +1,131 @@
+"""Command line: ``python -m index build-impact|build-flat|search-impact|search-bm25|stats ...``.
+
+Each command prints its result (build record, search timings or index statistics) as JSON on stdout.
+Bad input is reported on one line naming the file and line (exit status 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Iterator
+
+from kit.errors import InputError, cli
+from kit.io import open_text, read_jsonl
+
+
+def read_corpus(path) -> Iterator[tuple[str, str]]:
+    """``(doc_id, text)`` from a BEIR ``corpus.jsonl`` (``_id``, ``title``, ``text``; text = title + " " + text,
+    as in Anserini's BEIR "flat" indexes) or a ``{"id", "contents"}`` JsonCollection file."""
+    for lineno, rec in read_jsonl(path):
+        if "_id" in rec and "text" in rec:
+            yield str(rec["_id"]), f"{rec.get('title') or ''} {rec['text']}".strip()
+        elif "id" in rec and "contents" in rec:
+            yield str(rec["id"]), rec["contents"]
+        else:
+            raise InputError(path, "record has neither BEIR fields (_id, title, text) nor (id, contents)", lineno,
+                             fix="give a BEIR corpus.jsonl or an Anserini JsonCollection file")
+
+
+def read_topics(path) -> dict[str, str]:
+    """``qid<TAB>query`` lines (Anserini's TSV topics, ``.gz`` allowed) as a dict."""
+    topics: dict[str, str] = {}
+    with open_text(path) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            qid, sep, text = line.rstrip("\n").partition("\t")
+            qid = qid.strip()
+            if not sep or not qid:
+                raise InputError(path, "expected `query id<TAB>query text`", lineno, fix="use Anserini's TSV topics")
+            if qid in topics:
+                raise InputError(path, f"duplicate query id {qid!r}", lineno, fix="keep one line per query")
+            topics[qid] = text
+    return topics
+
+
+def read_query_vectors(path) -> dict[str, dict[str, int]]:
+    """``{"id", "vector": {token: int}}`` lines as a dict, each vector checked like :func:`search_impact` does."""
+    from index.anserini import check_id, check_vector
+
+    vectors: dict[str, dict[str, int]] = {}
+    for lineno, rec in read_jsonl(path, required=("id", "vector")):
+        try:
+            qid = check_id("query", str(rec["id"]))
+            check_vector(rec["vector"])
+        except ValueError as err:
+            raise InputError(path, str(err), lineno, fix="write whitespace-free tokens with integer weights") from None
+        if qid in vectors:
+            raise InputError(path, f"duplicate query id {qid!r}", lineno, fix="keep one line per query")
+        vectors[qid] = rec["vector"]
+    return vectors
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m index", description="Build Anserini indexes and search them.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--index", required=True, help="index folder")
+        p.add_argument("--threads", type=int, default=2, help="Anserini threads (default: 2)")
+        p.add_argument("--heap", default=None, help="Java heap, e.g. 8g (default: $KIT_JAVA_HEAP or 4g)")
+
+    for name, source, help_ in (("build-impact", "--vectors", "folder of *.jsonl(.gz) sparse document vectors"),
+                                ("build-flat", "--corpus", "BEIR corpus.jsonl or {id, contents} jsonl")):
+        p = sub.add_parser(name, help=f"build an index from a {help_}")
+        p.add_argument(source, required=True, help=help_)
+        common(p)
+        p.add_argument("--overwrite", action="store_true", help="rebuild even if a complete index exists")
+        p.add_argument("--optimize", action="store_true", help="merge the index into one segment")
+        if name == "build-impact":
+            p.add_argument("--no-validate", dest="validate", action="store_false",
+                           help="skip checking every record before indexing")
+    for name, source, help_ in (("search-impact", "--queries", "jsonl of {id, vector: {token: int}}"),
+                                ("search-bm25", "--topics", "TSV topics: query id<TAB>text (.gz allowed)")):
+        p = sub.add_parser(name, help=f"search an index with {help_}")
+        p.add_argument(source, required=True, help=help_)
+        p.add_argument("--output", required=True, help="TREC run file to write")
+        common(p)
+        p.add_argument("--hits", type=int, default=1000, help="hits per query (default: 1000)")
+        p.add_argument("--keep-query", dest="remove_query", action="store_false",
+                       help="keep hits whose id equals the query id (default: drop them, as BEIR runs do)")
+        if name == "search-bm25":
+            p.add_argument("--k1", type=float, default=0.9, help="BM25 k1 (default: 0.9)")
+            p.add_argument("--b", type=float, default=0.4, help="BM25 b (default: 0.4)")
+    p = sub.add_parser("stats", help="print an index's statistics")
+    p.add_argument("--index", required=True, help="index folder")
+    p.add_argument("--heap", default=None, help="Java heap (default: $KIT_JAVA_HEAP or 4g)")
+    return parser
+
+
+@cli
+def main(argv=None) -> int:
+    from index import anserini
+
+    args = _parser().parse_args(argv)
+    run = dict(threads=getattr(args, "threads", None), heap=args.heap)
+    try:
+        if args.command == "build-impact":
+            result = anserini.build_impact_index(args.vectors, args.index, overwrite=args.overwrite,
+                                                 validate=args.validate, optimize=args.optimize, **run)
+        elif args.command == "build-flat":
+            result = anserini.build_flat_index(read_corpus(args.corpus), args.index, overwrite=args.overwrite,
+                                               optimize=args.optimize, **run)
+        elif args.command == "search-impact":
+            result = anserini.search_impact(args.index, read_query_vectors(args.queries), args.output,
+                                            hits=args.hits, remove_query=args.remove_query, **run)
+        elif args.command == "search-bm25":
+            result = anserini.search_bm25(args.index, read_topics(args.topics), args.output, hits=args.hits,
+                                          remove_query=args.remove_query, k1=args.k1, b=args.b, **run)
+        else:
+            result = anserini.index_stats(args.index, heap=args.heap)
+    except ValueError as err:  # an invalid option value or record that has no file position
+        raise InputError(None, str(err)) from None
+    json.dump(result, sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,458 @@
+"""Build Anserini (Lucene) indexes and search them: BM25 over text, impact scores over learned sparse vectors.
+
+The paper (Section 5.1.4) indexes documents in OpenSearch's Lucene inverted index through its neural-sparse
+feature, where a document's score is the dot product of the (inference-free) query weights and the document's
+term weights. The kit uses the same Lucene machinery through Anserini 1.7.1 (run in a subprocess by
+:func:`kit.java.run_anserini`):
+
+* **impact index** -- ``IndexCollection -collection JsonVectorCollection -impact -pretokenized``. Each input line
+  is Anserini's sparse document record ``{"id", "contents", "vector": {token: int}}``; a token's integer weight
+  is stored as its term frequency and ``SearchCollection -impact`` scores ``sum_t q_t * d_t`` exactly.
+* **flat index** -- ``IndexCollection -collection JsonCollection`` over ``{"id", "contents"}`` (BM25 baseline,
+  Anserini's "flat" BEIR condition: k1 = 0.9, b = 0.4).
+
+Behaviour of this jar checked by ``tests/test_index.py`` (and worth knowing before changing anything here):
+
+* ``-topicReader JsonIntVector``/``JsonStringVector`` do **not** feed sparse query weights to ``-impact``
+  search (the JSON is analysed as text and nothing matches). Weighted queries are therefore written the way
+  Anserini's own SPLADE regressions do: a ``TsvString`` topic whose text repeats each token ``q_t`` times;
+  the bag-of-words query generator turns the repetition count into the term's boost.
+* ``-pretokenized`` analyses both sides with Lucene's whitespace tokenizer (case kept, no stemming), so
+  wordpieces (``##ing``), ``[unused0]`` and punctuation (``don't``, ``u.s.``, ``(a``) survive unchanged, but a
+  token containing whitespace is split and a token longer than 255 UTF-16 units is cut into pieces; weights
+  are floored to integers and zero weights dropped. Such tokens and weights are rejected here, loudly.
+* Anserini exits with status 0 after many errors (unreadable index, malformed JSON, a file that is not JSON in
+  the input folder, a blank topic line); every call's log is therefore checked here, and only ``*.jsonl`` /
+  ``*.jsonl.gz`` files of a vectors folder are handed to the indexer (so its ``metadata.json`` is not indexed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import numbers
+import os
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping
+
+from kit.errors import InputError
+from kit.io import atomic_dir, open_text, read_jsonl
+from kit.java import ANSERINI_VERSION, run_anserini
+
+#: Files of a vectors folder that hold sparse document records (anything else there is ignored).
+VECTOR_SUFFIXES = (".jsonl", ".jsonl.gz")
+#: Lucene's whitespace tokenizer cuts tokens at this many UTF-16 code units.
+MAX_TOKEN_LENGTH = 255
+#: Lucene's default ``BooleanQuery`` limit: a query with more distinct tokens fails.
+MAX_QUERY_TOKENS = 1024
+#: Written last into a finished index; a folder with it is complete and may be reused.
+BUILD_INFO = "kit-build.json"
+BUILD_LOG = "kit-build.log"
+DEFAULT_HEAP = "4g"
+
+_HEAP_RE = re.compile(r"^([1-9][0-9]*)([kKmMgG]?)$")
+_STATS_KEYS = {"documents": "documents", "documents (non-empty)": "non_empty_documents",
+               "unique terms": "unique_terms", "total terms": "total_terms"}
+_COUNTERS = ("indexed", "unindexable", "empty", "skipped", "errors")
+_SEARCH_RE = re.compile(r"([\d,]+) queries processed in (\d+):(\d\d):(\d\d) = ~([\d,.]+|Infinity|NaN) q/s")
+
+
+# ---- options ------------------------------------------------------------------------------------------------------
+
+def java_heap(heap: str | None = None) -> str:
+    """The JVM's maximum heap (``-Xmx``): ``heap``, else ``$KIT_JAVA_HEAP``, else 4g; e.g. ``512m``, ``8g``."""
+    value = heap or os.environ.get("KIT_JAVA_HEAP") or DEFAULT_HEAP
+    if not _HEAP_RE.match(value):
+        raise ValueError(f"Java heap must look like 512m or 8g, got {value!r}")
+    return value
+
+
+def _heap_mb(heap: str) -> int:
+    number, unit = _HEAP_RE.match(heap).groups()
+    scale = {"": 1 / 2**20, "k": 1 / 1024, "m": 1, "g": 1024}[unit.lower()]
+    return int(int(number) * scale)
+
+
+def _positive(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+# ---- tokens, documents and queries --------------------------------------------------------------------------------
+
+def token_problem(token) -> str | None:
+    """Why ``token`` cannot be a term of a pretokenized Anserini index (``None`` when it can)."""
+    if not isinstance(token, str) or not token:
+        return f"token {token!r} is not a non-empty string"
+    if any(c.isspace() or c <= " " for c in token):
+        return f"token {token!r} contains whitespace or a control character (Lucene would split it)"
+    if len(token.encode("utf-16-le")) // 2 > MAX_TOKEN_LENGTH:
+        return f"token {token[:20]!r}... is longer than {MAX_TOKEN_LENGTH} characters (Lucene would cut it)"
+    return None
+
+
+def weight_problem(weight) -> str | None:
+    """Why ``weight`` cannot be an impact (``None`` for a non-negative integer)."""
+    if isinstance(weight, bool) or not isinstance(weight, numbers.Integral):
+        return f"weight {weight!r} is not an integer (quantize the vector first)"
+    if weight < 0:
+        return f"weight {weight!r} is negative"
+    return None
+
+
+def check_vector(vector) -> None:
+    """Raise ValueError unless ``vector`` maps valid tokens to non-negative integer weights."""
+    if not isinstance(vector, Mapping):
+        raise ValueError(f"vector must be a mapping token -> weight, got {type(vector).__name__}")
+    for token, weight in vector.items():
+        problem = token_problem(token) or weight_problem(weight)
+        if problem:
+            raise ValueError(problem)
+
+
+def check_id(kind: str, value) -> str:
+    """A document or query id for a TREC run: a non-empty string without whitespace."""
+    if not isinstance(value, str) or not value or any(c.isspace() or c <= " " for c in value):
+        raise ValueError(f"{kind} id {value!r} must be a non-empty string without whitespace")
+    return value
+
+
+def impact_query_text(vector: Mapping[str, int]) -> str:
+    """Pretokenized query text whose bag-of-words boosts equal the weights: each token repeated ``q_t`` times.
+
+    >>> impact_query_text({"##ing": 2, "cat": 1, "dog": 0})
+    '##ing ##ing cat'
+    """
+    check_vector(vector)
+    if sum(1 for weight in vector.values() if weight > 0) > MAX_QUERY_TOKENS:
+        raise ValueError(f"more than {MAX_QUERY_TOKENS} tokens with positive weight, Lucene's limit for one query "
+                         "(prune the query vector)")
+    return " ".join(" ".join([token] * int(weight)) for token, weight in sorted(vector.items()) if weight > 0)
+
+
+def sanitize_query(text: str) -> str:
+    """Query text fit for one ``TsvString`` line: tabs and line breaks become spaces."""
+    return re.sub(r"[\t\r\n]", " ", text)
+
+
+def _blank(text: str) -> bool:
+    # Java's String.trim() removes every char <= ' '; a topic with nothing left makes TsvString fail.
+    return all(c <= " " for c in text)
+
+
+# ---- running Anserini ---------------------------------------------------------------------------------------------
+
+def _log_problems(log: str) -> list[str]:
+    """Lines of an Anserini log that signal a failure Anserini did not turn into a non-zero exit: its own
+    ``Error:`` messages, ``ERROR`` log records, and the head line of every Java stack trace."""
+    lines = log.splitlines()
+    problems = []
+    for i, line in enumerate(lines):
+        if re.match(r"(Error: |Exception in thread )", line) or " ERROR " in line:
+            problems.append(line.strip())
+        elif re.match(r"\s+at [\w.$<>/]+\(", line) and i and not re.match(r"\s+(at |\.\.\. \d+ more)", lines[i - 1]):
+            problems.append(lines[i - 1].strip())  # e.g. "org.apache.lucene...$TooManyClauses: maxClauseCount ..."
+    return list(dict.fromkeys(problems))
+
+
+def _anserini(main_class: str, args: list, log_path: Path, heap: str | None) -> str:
+    """Run Anserini, return its log; raise RuntimeError when it failed, even with exit status 0."""
+    run_anserini(main_class, [str(a) for a in args], log_path, heap=java_heap(heap))
+    log = Path(log_path).read_text()
+    problems = _log_problems(log)
+    if problems:
+        shown = "\n".join(problems[:10])
+        raise RuntimeError(f"Anserini {main_class} reported errors (log: {log_path}):\n{shown}")
+    return log
+
+
+@contextlib.contextmanager
+def _scratch_dir(beside: Path, label: str) -> Iterator[Path]:
+    """A hidden temporary folder beside ``beside`` (same file system, removed afterwards)."""
+    beside.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=f".{beside.name}.{label}.", dir=beside.parent))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _is_lucene_index(path: Path) -> bool:
+    return path.is_dir() and any(path.glob("segments_*"))
+
+
+def _require_index(index_dir) -> Path:
+    index_dir = Path(index_dir)
+    if not _is_lucene_index(index_dir):
+        raise InputError(index_dir, "not a Lucene index", fix="build it first with `python -m index build-...`")
+    return index_dir
+
+
+# ---- index statistics ---------------------------------------------------------------------------------------------
+
+def index_stats(index_dir, heap: str | None = None) -> dict:
+    """Anserini's ``IndexReaderUtils -stats``: documents, non-empty documents, unique terms, total terms.
+
+    For an impact index ``total_terms`` is the sum of all document weights, so equal statistics mean the same
+    postings were indexed -- the exact check Anserini's regressions make before scoring. Lucene knows
+    ``unique_terms`` only for a single-segment index (build with ``optimize=True``); otherwise it is ``None``.
+    """
+    index_dir = _require_index(index_dir)
+    with tempfile.TemporaryDirectory(prefix="kit-stats.") as tmp:
+        log = _anserini("index.IndexReaderUtils", ["-index", index_dir, "-stats"], Path(tmp, "stats.log"), heap)
+    stats = {}
+    for line in log.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() in _STATS_KEYS:
+            number = int(value.strip().replace(",", ""))
+            stats[_STATS_KEYS[key.strip()]] = None if number < 0 else number  # Lucene: -1 = not known
+    if set(stats) != set(_STATS_KEYS.values()):
+        raise RuntimeError(f"could not read index statistics of {index_dir} from IndexReaderUtils output")
+    return stats
+
+
+# ---- building -----------------------------------------------------------------------------------------------------
+
+def _build(kind: str, index_dir, collection: str, flags: list[str], prepare, threads: int, heap: str | None,
+           optimize: bool, overwrite: bool) -> dict:
+    """Shared build path: reuse or build under a temporary name, check counts, record the build, rename."""
+    index_dir = Path(index_dir)
+    threads = _positive("threads", threads)
+    heap = java_heap(heap)
+    info_path = index_dir / BUILD_INFO
+    if index_dir.exists() and not overwrite:
+        if not info_path.exists():
+            raise InputError(index_dir, "exists but is not an index built by the kit",
+                             fix="remove it or pass overwrite=True (--overwrite)")
+        info = json.loads(info_path.read_text())
+        if info.get("kind") != kind:
+            raise InputError(index_dir, f"is a {info.get('kind')!r} index, not a {kind!r} one",
+                             fix="choose another path or pass overwrite=True (--overwrite)")
+        return {**info, "reused": True}
+
+    start = time.perf_counter()
+    with _scratch_dir(index_dir, "input") as input_dir, atomic_dir(index_dir) as tmp:
+        documents = prepare(input_dir)
+        buffer_mb = max(16, min(4096, _heap_mb(heap) // 2))
+        args = ["-collection", collection, "-input", input_dir, "-index", tmp,
+                "-generator", "DefaultLuceneDocumentGenerator", "-threads", threads,
+                "-memoryBuffer", buffer_mb, *flags, *(["-optimize"] if optimize else [])]
+        index_start = time.perf_counter()
+        log = _anserini("index.IndexCollection", args, tmp / BUILD_LOG, heap)
+        index_seconds = time.perf_counter() - index_start
+        counters = _parse_counters(log)
+        if counters["indexed"] + counters["empty"] != documents or counters["unindexable"] or counters["skipped"]:
+            raise RuntimeError(f"Anserini indexed {counters} of {documents} input documents (log: {tmp / BUILD_LOG})")
+        stats = index_stats(tmp, heap)
+        info = {"kind": kind, **stats, "input_documents": documents, "empty_documents": counters["empty"],
+                "seconds": round(time.perf_counter() - start, 3), "index_seconds": round(index_seconds, 3),
+                "threads": threads, "heap": heap, "optimize": optimize, "anserini": ANSERINI_VERSION,
+                "flags": ["-collection", collection, *flags]}
+        (tmp / BUILD_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    return {**info, "reused": False}
+
+
+def _parse_counters(log: str) -> dict[str, int]:
+    """IndexCollection's final counters ("indexed:  5,183", ...; numbers have thousands separators)."""
+    counters = {}
+    for name in _COUNTERS:
+        found = re.findall(rf" - {name}:\s+([\d,]+)\s*$", log, flags=re.MULTILINE)
+        if not found:
+            raise RuntimeError(f"Anserini's indexing log has no {name!r} counter; did IndexCollection finish?")
+        counters[name] = int(found[-1].replace(",", ""))
+    return counters
+
+
+def vector_files(vectors_dir) -> list[Path]:
+    """The ``*.jsonl`` / ``*.jsonl.gz`` files of a vectors folder, sorted; InputError when there are none."""
+    vectors_dir = Path(vectors_dir)
+    if not vectors_dir.is_dir():
+        raise InputError(vectors_dir, "vectors folder not found", fix="encode the corpus first")
+    files = sorted(p for p in vectors_dir.iterdir() if p.is_file() and p.name.endswith(VECTOR_SUFFIXES))
+    if not files:
+        raise InputError(vectors_dir, "no *.jsonl or *.jsonl.gz files of sparse vectors",
+                         fix="encode the corpus first")
+    return files
+
+
+def _check_vector_file(path: Path, seen_ids: set[str], valid_tokens: set[str]) -> int:
+    """Validate one file of ``{"id", "vector"}`` records; return its number of records."""
+    count = 0
+    for lineno, rec in read_jsonl(path, required=("id", "vector")):
+        try:
+            doc_id = check_id("document", rec["id"])
+            vector = rec["vector"]
+            if not isinstance(vector, dict):
+                raise ValueError("'vector' must be a JSON object {token: weight}")
+            new = vector.keys() - valid_tokens  # the vocabulary is small: check each token once
+            for token in new:
+                problem = token_problem(token)
+                if problem:
+                    raise ValueError(problem)
+            valid_tokens.update(new)
+            if vector and (set(map(type, vector.values())) != {int} or min(vector.values()) < 0):
+                raise ValueError(next(filter(None, map(weight_problem, vector.values()))))
+        except ValueError as err:
+            raise InputError(path, str(err), lineno, fix="write integer weights for whitespace-free tokens "
+                                                         "(quantize the encoder's output)") from None
+        if doc_id in seen_ids:
+            raise InputError(path, f"duplicate document id {doc_id!r}", lineno,
+                             fix="remove the repeated records (was the encoding resumed twice?)")
+        seen_ids.add(doc_id)
+        count += 1
+    return count
+
+
+def build_impact_index(vectors_dir, index_dir, threads: int = 2, *, overwrite: bool = False, validate: bool = True,
+                       optimize: bool = False, heap: str | None = None) -> dict:
+    """Index a folder of sparse document vectors for impact (dot-product) search.
+
+    ``vectors_dir`` holds ``*.jsonl(.gz)`` files of ``{"id", "contents", "vector": {token: int}}`` records
+    (other files, e.g. ``metadata.json``, are ignored). With ``validate`` every record is checked first
+    (ids, tokens, integer weights, duplicates) so that bad input fails with its file and line instead of
+    being silently altered by Lucene. An existing complete index is reused unless ``overwrite``.
+    Returns the build record: ``documents``, ``non_empty_documents``, ``unique_terms``, ``total_terms``,
+    ``seconds`` (wall, validation included), ``index_seconds``, ``reused``, ...
+    """
+    def prepare(input_dir: Path) -> int:
+        files = vector_files(vectors_dir)
+        seen: set[str] = set()
+        tokens: set[str] = set()
+        total = 0
+        for path in files:
+            total += _check_vector_file(path, seen, tokens) if validate else _count_records(path)
+            (input_dir / path.name).symlink_to(path.resolve())
+        return total
+
+    return _build("impact", index_dir, "JsonVectorCollection", ["-impact", "-pretokenized"], prepare,
+                  threads, heap, optimize, overwrite)
+
+
+def _count_records(path: Path) -> int:
+    with open_text(path) as fh:
+        return sum(1 for line in fh if line.strip())
+
+
+def build_flat_index(docs: Iterable[tuple[str, str]], index_dir, threads: int = 2, *, overwrite: bool = False,
+                     optimize: bool = False, heap: str | None = None) -> dict:
+    """Index ``(doc_id, text)`` pairs (e.g. ``Doc`` named tuples) as Anserini's ``{"id", "contents"}`` JsonCollection
+    with its default English analyzer (Porter stemming, stopwords removed), for BM25.
+
+    The collection is written to a temporary folder in ``threads`` shards (Anserini indexes one file per thread).
+    An existing complete index is reused unless ``overwrite``; returns the build record as
+    :func:`build_impact_index` does.
+    """
+    threads = _positive("threads", threads)
+
+    def prepare(input_dir: Path) -> int:
+        shards = [open(input_dir / f"docs-{i:02d}.jsonl", "w", encoding="utf-8") for i in range(threads)]
+        seen: set[str] = set()
+        try:
+            for n, (doc_id, text) in enumerate(docs):
+                check_id("document", doc_id)
+                if doc_id in seen:
+                    raise ValueError(f"duplicate document id {doc_id!r}")
+                seen.add(doc_id)
+                if not isinstance(text, str):
+                    raise ValueError(f"text of document {doc_id!r} is {type(text).__name__}, not str")
+                shards[n % threads].write(json.dumps({"id": doc_id, "contents": text}, ensure_ascii=False) + "\n")
+        finally:
+            for fh in shards:
+                fh.close()
+        return len(seen)
+
+    return _build("flat", index_dir, "JsonCollection", [], prepare, threads, heap, optimize, overwrite)
+
+
+# ---- searching ----------------------------------------------------------------------------------------------------
+
+def _search_seconds(log: str) -> float | None:
+    """Search time from SearchCollection's "N queries processed in HH:MM:SS = ~X q/s" line(s)."""
+    total = None
+    for n, hh, mm, ss, qps in _SEARCH_RE.findall(log):
+        n, rate = int(n.replace(",", "")), float(qps.replace(",", ""))
+        seconds = n / rate if math.isfinite(rate) and rate > 0 else int(hh) * 3600 + int(mm) * 60 + int(ss)
+        total = (total or 0.0) + seconds
+    return None if total is None else round(total, 4)
+
+
+def _search(index_dir, topics: dict[str, str], empty: int, run_path, flags: list[str], hits: int, threads: int,
+            remove_query: bool, heap: str | None, log_path) -> dict:
+    """Write ``topics`` as a TsvString file, run SearchCollection into a temporary run file, rename it."""
+    index_dir = _require_index(index_dir)
+    hits = _positive("hits", hits)
+    threads = _positive("threads", threads)
+    run_path = Path(run_path)
+    start = time.perf_counter()
+    with _scratch_dir(run_path, "search") as tmp:
+        topics_path = tmp / "topics.tsv"
+        with open(topics_path, "w", encoding="utf-8") as fh:
+            for qid, text in topics.items():
+                fh.write(f"{qid}\t{text}\n")
+        tmp_run = tmp / "run.txt"
+        if topics:
+            args = ["-index", index_dir, "-topics", topics_path, "-topicReader", "TsvString", "-output", tmp_run,
+                    *flags, "-hits", hits, "-threads", threads, *(["-removeQuery"] if remove_query else [])]
+            log = _anserini("search.SearchCollection", args, Path(log_path) if log_path else tmp / "search.log", heap)
+            if not tmp_run.exists():
+                raise RuntimeError(f"Anserini SearchCollection wrote no run file for {len(topics)} queries")
+        else:  # nothing to search: an empty run, as Anserini would give for queries that match nothing
+            log = ""
+            tmp_run.write_text("")
+        run_path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp_run, run_path)
+    return {"seconds": round(time.perf_counter() - start, 3), "search_seconds": _search_seconds(log),
+            "queries": len(topics), "empty_queries": empty, "run": str(run_path)}
+
+
+def search_bm25(index_dir, queries: Mapping[str, str], run_path, hits: int = 1000, threads: int = 2,
+                remove_query: bool = True, k1: float = 0.9, b: float = 0.4, *, heap: str | None = None,
+                log_path=None) -> dict:
+    """BM25 search of a flat index; writes a TREC run (atomically) and returns timings.
+
+    Query text is sanitised for the TSV topic file; queries with no text left are not searched (they would
+    retrieve nothing) and counted in ``empty_queries``. ``remove_query`` drops a hit whose id equals the
+    query id (Anserini's ``-removeQuery``, used for BEIR). Returns ``seconds`` (wall, JVM start included),
+    ``search_seconds`` (from Anserini's log), ``queries`` (searched), ``empty_queries``, ``run``.
+    """
+    if not (isinstance(k1, numbers.Real) and k1 > 0):
+        raise ValueError(f"k1 must be a positive number, got {k1!r}")
+    if not (isinstance(b, numbers.Real) and 0 <= b <= 1):
+        raise ValueError(f"b must be in [0, 1], got {b!r}")
+    topics = {}
+    for qid, text in queries.items():
+        check_id("query", qid)
+        if not isinstance(text, str):
+            raise ValueError(f"query {qid!r} text is {type(text).__name__}, not str")
+        text = sanitize_query(text)
+        if not _blank(text):
+            topics[qid] = text
+    return _search(index_dir, topics, len(queries) - len(topics), run_path,
+                   ["-bm25", "-bm25.k1", k1, "-bm25.b", b], hits, threads, remove_query, heap, log_path)
+
+
+def search_impact(index_dir, query_vectors: Mapping[str, Mapping[str, int]], run_path, hits: int = 1000,
+                  threads: int = 2, remove_query: bool = True, *, heap: str | None = None, log_path=None) -> dict:
+    """Impact search of a vector index: score(q, d) = sum over shared tokens of q_t * d_t (integers).
+
+    ``query_vectors`` maps query id -> {token: non-negative int} (quantized query weights, e.g. the IDF
+    weights of an inference-free model). A query without positive weights is not searched and counted in
+    ``empty_queries``. Returns the same timings as :func:`search_bm25`.
+    """
+    topics = {}
+    for qid, vector in query_vectors.items():
+        check_id("query", qid)
+        try:
+            text = impact_query_text(vector)
+        except ValueError as err:
+            raise ValueError(f"query {qid!r}: {err}") from None
+        if text:
+            topics[qid] = text
+    return _search(index_dir, topics, len(query_vectors) - len(topics), run_path,
+                   ["-impact", "-pretokenized"], hits, threads, remove_query, heap, log_path)
