@@ -9,40 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Iterator
 
 from kit.errors import InputError, cli
-from kit.io import open_text, read_jsonl
-
-
-def read_corpus(path) -> Iterator[tuple[str, str]]:
-    """``(doc_id, text)`` from a BEIR ``corpus.jsonl`` (``_id``, ``title``, ``text``; text = title + " " + text,
-    as in Anserini's BEIR "flat" indexes) or a ``{"id", "contents"}`` JsonCollection file."""
-    for lineno, rec in read_jsonl(path):
-        if "_id" in rec and "text" in rec:
-            yield str(rec["_id"]), f"{rec.get('title') or ''} {rec['text']}".strip()
-        elif "id" in rec and "contents" in rec:
-            yield str(rec["id"]), rec["contents"]
-        else:
-            raise InputError(path, "record has neither BEIR fields (_id, title, text) nor (id, contents)", lineno,
-                             fix="give a BEIR corpus.jsonl or an Anserini JsonCollection file")
-
-
-def read_topics(path) -> dict[str, str]:
-    """``qid<TAB>query`` lines (Anserini's TSV topics, ``.gz`` allowed) as a dict."""
-    topics: dict[str, str] = {}
-    with open_text(path) as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            qid, sep, text = line.rstrip("\n").partition("\t")
-            qid = qid.strip()
-            if not sep or not qid:
-                raise InputError(path, "expected `query id<TAB>query text`", lineno, fix="use Anserini's TSV topics")
-            if qid in topics:
-                raise InputError(path, f"duplicate query id {qid!r}", lineno, fix="keep one line per query")
-            topics[qid] = text
-    return topics
+from kit.data import read_beir_corpus, read_topics_tsv
+from kit.io import read_jsonl
 
 
 def read_query_vectors(path) -> dict[str, dict[str, int]]:
@@ -72,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--heap", default=None, help="Java heap, e.g. 8g (default: $KIT_JAVA_HEAP or 4g)")
 
     for name, source, help_ in (("build-impact", "--vectors", "folder of *.jsonl(.gz) sparse document vectors"),
-                                ("build-flat", "--corpus", "BEIR corpus.jsonl or {id, contents} jsonl")):
+                                ("build-flat", "--corpus", "BEIR corpus.jsonl (.gz allowed)")):
         p = sub.add_parser(name, help=f"build an index from a {help_}")
         p.add_argument(source, required=True, help=help_)
         common(p)
@@ -110,13 +80,13 @@ def main(argv=None) -> int:
             result = anserini.build_impact_index(args.vectors, args.index, overwrite=args.overwrite,
                                                  validate=args.validate, optimize=args.optimize, **run)
         elif args.command == "build-flat":
-            result = anserini.build_flat_index(read_corpus(args.corpus), args.index, overwrite=args.overwrite,
+            result = anserini.build_flat_index(read_beir_corpus(args.corpus), args.index, overwrite=args.overwrite,
                                                optimize=args.optimize, **run)
         elif args.command == "search-impact":
             result = anserini.search_impact(args.index, read_query_vectors(args.queries), args.output,
                                             hits=args.hits, remove_query=args.remove_query, **run)
         elif args.command == "search-bm25":
-            result = anserini.search_bm25(args.index, read_topics(args.topics), args.output, hits=args.hits,
+            result = anserini.search_bm25(args.index, read_topics_tsv(args.topics), args.output, hits=args.hits,
                                           remove_query=args.remove_query, k1=args.k1, b=args.b, **run)
         else:
             result = anserini.index_stats(args.index, heap=args.heap)

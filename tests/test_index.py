@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from index.__main__ import main, read_corpus, read_topics
+from index.__main__ import main
+from kit.data import read_beir_corpus, read_topics_tsv
 from index.anserini import (
     _log_problems,
     _parse_counters,
@@ -325,19 +326,6 @@ def test_cli_bad_input_is_one_line(impact_index, tmp_path, capsys):
     assert "vectors folder not found" in capsys.readouterr().err
 
 
-def test_cli_readers(tmp_path):
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text('{"_id": "a", "title": "T", "text": "body"}\n{"id": "b", "contents": "c"}\n')
-    assert list(read_corpus(corpus)) == [("a", "T body"), ("b", "c")]
-    topics = tmp_path / "topics.tsv.gz"
-    with gzip.open(topics, "wt") as fh:
-        fh.write("1\tfirst query\n2\tsecond\n")
-    assert read_topics(topics) == {"1": "first query", "2": "second"}
-    (tmp_path / "bad.tsv").write_text("1\tok\nno tab here\n")
-    with pytest.raises(InputError, match="bad.tsv:2"):
-        read_topics(tmp_path / "bad.tsv")
-
-
 # ---- the full SciFact BM25 flat baseline ---------------------------------------------------------------------------
 
 @pytest.mark.integration
@@ -345,10 +333,10 @@ def test_scifact_bm25_flat_reproduces_anserini(shared, scifact_dir, tmp_path):
     import ir_measures
     from ir_measures import R, nDCG
 
-    built = build_flat_index(read_corpus(scifact_dir / "corpus.jsonl"), tmp_path / "flat", threads=2)
+    built = build_flat_index(read_beir_corpus(scifact_dir / "corpus.jsonl"), tmp_path / "flat", threads=2)
     assert built["documents"] == 5183
     beir = shared / "data" / "beir-topics-qrels"
-    topics = read_topics(beir / "topics.beir-v1.0.0-scifact.test.tsv.gz")
+    topics = read_topics_tsv(beir / "topics.beir-v1.0.0-scifact.test.tsv.gz")
     search_bm25(tmp_path / "flat", topics, tmp_path / "run.txt", hits=1000, threads=2)
     qrels = list(ir_measures.read_trec_qrels(str(beir / "qrels.beir-v1.0.0-scifact.test.txt.gz")))
     scores = ir_measures.calc_aggregate([nDCG @ 10, R @ 100, R @ 1000], qrels,
