@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from contextlib import contextmanager
@@ -46,6 +47,12 @@ def slug(text: str) -> str:
     return text.replace("/", "__").replace(" ", "_")
 
 
+def dataset_slug(name: str) -> str:
+    """Work-dir name of a dataset: a local directory's own name, else the id with '/' made safe."""
+    path = Path(name)
+    return path.name if path.is_dir() else slug(name)
+
+
 def resolve_datasets(names: list[str]) -> list[str]:
     from eval.paper import DATASETS
 
@@ -74,9 +81,13 @@ class DatasetRun:
         from kit.data import load_dataset
 
         self.name, self.recipe, self.args, self.timer = name, recipe, args, timer
-        self.root = work_dir() / slug(name)
+        self.key = dataset_slug(name)  # how the dataset is named in tables, expected scores and the work dir
+        self.root = work_dir() / self.key
         with timer("load data"):
-            self.ds = load_dataset(name)
+            try:
+                self.ds = load_dataset(name)
+            except ValueError as exc:  # an unknown dataset name is a usage error, not a crash
+                raise InputError(None, f"--datasets: {exc}") from None
         self._encoders: dict = {}
         self._idf: dict = {}
 
@@ -99,10 +110,13 @@ class DatasetRun:
             encoder = SpladeDocEncoder(model, activation=acts[0], max_length=self.recipe.max_length,
                                        device=self.args.device, batch_size=self.args.batch_size)
             outs = {a: self.vectors_dir(DocSpec(model, a)) for a in acts}
-            print(f"[{self.name}] encoding {self.ds.num_docs or ''} docs with {model} ({', '.join(acts)})", flush=True)
+            if self.args.force:
+                for path in outs.values():
+                    shutil.rmtree(path, ignore_errors=True)
+            print(f"[{self.key}] encoding {self.ds.num_docs or ''} docs with {model} ({', '.join(acts)})", flush=True)
             with self.timer("encode docs"):
                 write_vectors(self.ds.docs(), encoder, outs, factor=self.recipe.factor, activations=acts,
-                              show_progress=True, overwrite=self.args.force)
+                              show_progress=True, total=self.ds.num_docs)
 
     def impact_index(self, doc: DocSpec) -> Path:
         from index.anserini import build_impact_index
@@ -131,7 +145,7 @@ class DatasetRun:
             path = find_model_idf(doc.model)
             if path is not None:
                 return load_idf_json(path)
-            print(f"[{self.name}] {doc.model} ships no idf.json; computing IDF from the corpus", flush=True)
+            print(f"[{self.key}] {doc.model} ships no idf.json; computing IDF from the corpus", flush=True)
         key = slug(tokenizer.name_or_path if doc.model == "splade-tiny" else doc.model)
         cache = self.root / "idf" / f"{slug(doc.model)}.json"
         if key not in self._idf:
@@ -185,7 +199,7 @@ class DatasetRun:
         with self.timer("score"):
             scores, per_query = evaluate(run_path, self.ds.qrels, self.recipe.measures)
         per_query.insert(0, "system", system.id)
-        per_query.insert(0, "dataset", self.name)
+        per_query.insert(0, "dataset", self.key)
         return {**scores, **extra, "_per_query": per_query}
 
     def doc_vectors(self, doc: DocSpec):
@@ -223,7 +237,7 @@ def build_table(recipe: Recipe, datasets: list[str], systems: list[System], resu
             row["check"] = status
             row["check_detail"] = detail
             ref = paper.at[ds, s.paper] if s.paper and ds in paper.index and s.paper in paper.columns else None
-            row["paper_column"] = s.paper
+            row["paper_column"] = s.paper or ""
             row["paper_nDCG@10"] = None if ref is None or pd.isna(ref) else float(ref) / 100
             row["delta_paper"] = None if row["paper_nDCG@10"] is None else round(scores["nDCG@10"] - row["paper_nDCG@10"], 4)
             rows.append(row)
@@ -234,8 +248,12 @@ def _fmt(v, digits=4) -> str:
     if v is None or (isinstance(v, float) and pd.isna(v)):
         return "–"
     if isinstance(v, float):
-        return f"{v:+.{digits}f}" if digits < 0 else f"{v:.{digits}f}"
+        return f"{v:.{digits}f}"
     return str(v)
+
+
+def _signed(v) -> str:
+    return "–" if v is None or pd.isna(v) else f"{v:+.4f}"
 
 
 def render_markdown(recipe: Recipe, table: pd.DataFrame, datasets: list[str], command: str) -> str:
@@ -251,9 +269,9 @@ def render_markdown(recipe: Recipe, table: pd.DataFrame, datasets: list[str], co
     lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in table.to_dict("records"):
         cells = [r["dataset"], r["label"], *(_fmt(r[m]) for m in recipe.measures), _fmt(r["FLOPS"], 2), _fmt(r["Doc_Len"], 1),
-                 r["check"] or "–", _fmt(r["delta_expected"]) if r["delta_expected"] is None else f"{r['delta_expected']:+.4f}",
-                 r["paper_column"] or "–", _fmt(r["paper_nDCG@10"], 3),
-                 "–" if r["delta_paper"] is None else f"{r['delta_paper']:+.4f}"]
+                 r["check"] or "–", _signed(r["delta_expected"]),
+                 r["paper_column"] if isinstance(r["paper_column"], str) and r["paper_column"] else "–", _fmt(r["paper_nDCG@10"], 3),
+                 _signed(r["delta_paper"])]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
     paper = load_paper_table(recipe.table).set_index("dataset")
     shown = [d for d in datasets if d in paper.index]
@@ -284,32 +302,33 @@ def main(argv=None) -> int:
     datasets = resolve_datasets(args.datasets.split(",") if args.datasets else recipe.datasets)
     systems = model_systems(recipe, args.model, args.activation) if args.model else recipe.systems
     timer = Timer()
-    command = "python -m eval.reproduce " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = " ".join(["python -m eval.reproduce", *(argv if argv is not None else sys.argv[1:])])
     started = time.perf_counter()
 
-    results, per_query = {}, []
+    results, per_query, keys = {}, [], []
     for name in datasets:
         run = DatasetRun(name, recipe, args, timer)
+        keys.append(run.key)
         run.encode_docs([s.doc for s in systems if s.type == "sparse"])
         for s in systems:
-            print(f"[{name}] {s.id}", flush=True)
+            print(f"[{run.key}] {s.id}", flush=True)
             scores = run.run_system(s)
             per_query.append(scores.pop("_per_query"))
-            results[(name, s.id)] = scores
+            results[(run.key, s.id)] = scores
 
-    table = build_table(recipe, datasets, systems, results)
+    table = build_table(recipe, keys, systems, results)
     out = Path(args.out)
     stem = f"table{recipe.table}"
     with atomic_write(out / f"{stem}.csv") as fh:
         table.to_csv(fh, index=False)
     with atomic_write(out / "per-query" / f"{stem}.csv.gz") as fh:
         pd.concat(per_query, ignore_index=True).to_csv(fh, index=False)
-    md = render_markdown(recipe, table, datasets, command)
+    md = render_markdown(recipe, table, keys, command)
     with atomic_write(out / f"{stem}.md") as fh:
         fh.write(md)
     write_json(out / f"{stem}.json", provenance(
         command=command.split(), recipe=str(Path(recipe.path).resolve().relative_to(REPO)) if Path(recipe.path).resolve().is_relative_to(REPO) else str(recipe.path),
-        datasets=datasets, systems=[s.id for s in systems], total_seconds=round(time.perf_counter() - started, 1),
+        datasets=keys, systems=[s.id for s in systems], total_seconds=round(time.perf_counter() - started, 1),
         stage_seconds={k: round(v, 1) for k, v in timer.seconds.items()}))
     print(md)
     print("stage wall time (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timer.seconds.items()))

@@ -1,0 +1,56 @@
+"""Recipes validate with one-line errors; the expected-score check fails loudly."""
+
+import pytest
+
+from eval.recipe import load_recipe
+from eval.reproduce import check
+from kit.errors import InputError
+from kit.paths import REPO
+
+
+def test_shipped_table1_recipe_loads():
+    r = load_recipe(REPO / "recipes" / "table1.yaml")
+    assert r.datasets == ["scifact"]
+    ids = [s.id for s in r.systems]
+    assert ids[0] == "bm25-flat" and "splade-tiny.bow-idf.l0" in ids
+    bm25 = r.systems[0]
+    assert bm25.expected["scifact"] == {"nDCG@10": 0.6789, "R@100": 0.9253, "R@1000": 0.9767}
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("datasets: [scifact]\nsystems: [{id: x, type: dense}]\n", "not one of bm25, sparse"),
+    ("datasets: [scifact]\nsystems: [{id: x, type: sparse, doc: {model: m, activation: tanh}, query: {encoder: bow-idf}}]\n",
+     "activation"),
+    ("datasets: [scifact]\nsystems: [{id: x, type: bm25}, {id: x, type: bm25}]\n", "duplicate system ids"),
+    ("systems: []\n", "missing top-level key `datasets`"),
+    ("datasets: [scifact]\nsystems: [{id: x, type: bm25, expected: {scifact: {nDCG@@10: 1}}}]\n", "unknown measure"),
+    ("datasets: [scifact\nsystems: []\n", "invalid YAML"),
+])
+def test_bad_recipes_name_the_file(tmp_path, text, needle):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError) as err:
+        load_recipe(path)
+    line = str(err.value)
+    assert str(path) in line and needle in line and "\n" not in line
+
+
+def test_check_ok_and_fail():
+    r = load_recipe(REPO / "recipes" / "table1.yaml")
+    bm25 = r.systems[0]
+    good = {"nDCG@10": 0.67891, "R@100": 0.92533, "R@1000": 0.97667}
+    assert check(bm25, "scifact", good) == ("OK", "")
+    status, detail = check(bm25, "scifact", {**good, "nDCG@10": 0.6700})
+    assert status == "FAIL" and "nDCG@10" in detail
+    assert check(bm25, "nfcorpus", good) == ("", "")
+
+
+def test_requirements_and_environment_pin_the_same_versions():
+    import yaml
+
+    req = {l.split("==")[0].lower(): l.split("==")[1] for l in (REPO / "requirements.txt").read_text().splitlines()
+           if "==" in l and not l.startswith("#")}
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    envpins = {l.split("==")[0].lower(): l.split("==")[1] for l in pip if "==" in l}
+    assert req == envpins
