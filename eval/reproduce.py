@@ -25,7 +25,7 @@ from eval.provenance import provenance
 from eval.recipe import DocSpec, QuerySpec, Recipe, System, load_recipe
 from kit.errors import InputError, cli
 from kit.io import atomic_write, write_json
-from kit.paths import REPO, work_dir
+from kit.paths import REPO, dataset_slug, slug, work_dir
 
 
 class Timer:
@@ -41,16 +41,6 @@ class Timer:
             yield
         finally:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
-
-
-def slug(text: str) -> str:
-    return text.replace("/", "__").replace(" ", "_")
-
-
-def dataset_slug(name: str) -> str:
-    """Work-dir name of a dataset: a local directory's own name, else the id with '/' made safe."""
-    path = Path(name)
-    return path.name if path.is_dir() else slug(name)
 
 
 def resolve_datasets(names: list[str]) -> list[str]:

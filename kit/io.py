@@ -41,11 +41,18 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
             fh = open(tmp, mode, encoding=None if "b" in mode else encoding)
         with fh:
             yield fh
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the mode a plain open() would
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_dir(path: str | Path) -> "contextlib.AbstractContextManager[Path]":

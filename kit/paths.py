@@ -16,3 +16,14 @@ def shared_dir() -> Path:
 def work_dir() -> Path:
     """``$KIT_WORK`` or ``./work``: encoded vectors, indexes, runs (git-ignored, resumable)."""
     return Path(os.environ.get("KIT_WORK", REPO / "work")).resolve()
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of an id (``a/b`` -> ``a__b``)."""
+    return text.replace("/", "__").replace(" ", "_")
+
+
+def dataset_slug(name: str) -> str:
+    """Work-dir name of a dataset: a local directory's own name, else the id with '/' made safe."""
+    path = Path(name)
+    return path.name if path.is_dir() else slug(name)
