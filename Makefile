@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTHON := $(BIN)/python
 STAMP := $(VENV)/.setup-$(shell cat requirements.txt pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: setup test reproduce-table1
+.PHONY: setup test reproduce-table1 bench
 
 setup: $(STAMP)
 
@@ -26,3 +26,11 @@ reproduce-table1: setup
 	$(PYTHON) -m eval.reproduce --recipe recipes/table1.yaml \
 	  $(if $(DATASETS),--datasets $(DATASETS)) $(if $(MODEL),--model $(MODEL)) \
 	  $(if $(ACTIVATION),--activation $(ACTIVATION)) $(if $(DEVICE),--device $(DEVICE)) $(if $(FORCE),--force)
+
+# Benchmarks print ratios measured in one run and write results/bench/*.json (not part of `make test`).
+bench: setup
+	$(PYTHON) -m bench.encode_docs
+	$(PYTHON) -m bench.query_encoding
+	$(PYTHON) -m bench.retrieval
+	$(PYTHON) -m bench.train_step
+	$(PYTHON) -m bench.e2e

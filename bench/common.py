@@ -1,0 +1,56 @@
+"""Shared benchmark plumbing: machine facts, a printed table, and results/bench/<name>.json."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from eval.provenance import provenance
+from kit.io import write_json
+from kit.paths import REPO
+
+BENCH_DIR = REPO / "results" / "bench"
+
+
+def median_seconds(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def peak_gemm_flops(n: int = 1024, repeat: int = 5) -> float:
+    """Measured float32 GEMM throughput of this machine (FLOP/s) with torch's current thread count."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2 * n**3 / median_seconds(lambda: a @ b, repeat=repeat, warmup=2)
+
+
+def report(name: str, rows: list[dict], targets: list[dict] | None = None, out_dir: Path | None = None, **extra) -> dict:
+    """Print ``rows`` as a table (and each target beside its measured value) and store everything as JSON."""
+    if rows:
+        cols = list(dict.fromkeys(k for r in rows for k in r))
+        print("| " + " | ".join(cols) + " |")
+        print("|" + "---|" * len(cols))
+        for r in rows:
+            print("| " + " | ".join(_cell(r.get(c)) for c in cols) + " |")
+    for t in targets or []:
+        mark = "MET" if t["met"] else "MISSED"
+        print(f"target: {t['target']}: measured {t['measured']} -> {mark}")
+    record = provenance(command=sys.argv, benchmark=name, rows=rows, targets=targets or [], **extra)
+    write_json((out_dir or BENCH_DIR) / f"{name}.json", record)
+    return record
+
+
+def _cell(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1000 else f"{v:,.0f}"
+    return "" if v is None else str(v)
