@@ -1,0 +1,150 @@
+"""Query encoders: inference-free bag of words × IDF, and the siamese SPLADE baseline.
+
+The inference-free query vector (paper, Section 3) sets ``w_j = IDF_j`` if token ``j`` occurs in the query and 0
+otherwise: the query is tokenized, special tokens are dropped and each token counts once. The IDF is either
+computed from a corpus with :func:`compute_idf` (BM25's ``ln(1 + (N - df + 0.5) / (df + 0.5))`` over tokenizer
+tokens, as the authors' ``get_idf.py`` does) or loaded from an OpenSearch-style ``idf.json`` ``{token: idf}``, as
+shipped with ``opensearch-project/opensearch-neural-sparse-encoding-doc-v2-distill`` and ``-v3-distill`` (IDF from
+MS MARCO, as in the paper's experiments).
+
+A token missing from the IDF table weighs ``default``, 0 unless told otherwise, i.e. it leaves the query: this is
+sentence-transformers' ``SparseStaticEmbedding.from_json`` (a weight vector of zeros with the listed tokens set), so
+models the kit exports score the same there, and the kit's trainer (``train.model.BowIdfQueries``) does the same.
+OpenSearch's sparse tokenizer (``idf.getOrDefault(token, 1.0f)`` in ml-commons) and the authors' training code (an
+IDF vector initialised to ones) use 1.0 instead: ``default=1.0`` reproduces them. With :func:`compute_idf`'s default
+every vocabulary token is listed and the choice does not matter; it only does for the released ``idf.json`` files,
+which list the tokens seen in MS MARCO.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from pathlib import Path
+from typing import Iterable, Mapping, Protocol
+
+import numpy as np
+
+from encode.quantize import quantize
+from kit.errors import InputError
+from kit.io import open_text, write_json
+
+_TOKENIZE_BATCH = 1000
+
+
+class QueryEncoder(Protocol):
+    def encode(self, text: str) -> dict[str, float]: ...
+
+
+def compute_idf(docs_texts: Iterable[str], tokenizer, include_unseen: bool = True) -> dict[str, float]:
+    """``{token: ln(1 + (N - df + 0.5) / (df + 0.5))}`` over the tokenizer's vocabulary.
+
+    ``df`` is the number of texts whose full tokenization (no truncation, special tokens excluded) contains the
+    token, ``N`` the number of texts with at least one such token (as in the authors' ``get_idf.py``). With
+    ``include_unseen`` every vocabulary token gets an IDF (``df = 0`` for those never seen, special tokens included);
+    without it only seen tokens are listed, like the released ``idf.json`` files (unlisted tokens then weigh the
+    query encoder's ``default``).
+    """
+    vocab: dict[str, int] = tokenizer.get_vocab()
+    df = np.zeros(max(vocab.values()) + 1, dtype=np.int64)
+    special = np.zeros_like(df, dtype=bool)
+    special[list(tokenizer.all_special_ids)] = True
+    num_docs = 0
+    texts = iter(docs_texts)
+    while batch := list(itertools.islice(texts, _TOKENIZE_BATCH)):
+        for ids in tokenizer(batch, add_special_tokens=False, verbose=False)["input_ids"]:
+            ids = np.unique(np.asarray(ids, dtype=np.int64))
+            ids = ids[~special[ids]]
+            df[ids] += 1
+            num_docs += len(ids) > 0
+    if num_docs == 0:
+        raise ValueError("compute_idf needs at least one document with a non-special token")
+    idf = np.log1p((num_docs - df + 0.5) / (df + 0.5))
+    return {token: float(idf[i]) for token, i in vocab.items() if include_unseen or df[i] > 0}
+
+
+def load_idf_json(path: str | Path) -> dict[str, float]:
+    """Read an ``idf.json`` ``{token: idf}``; anything else raises InputError naming the file."""
+    with open_text(path) as fh:
+        try:
+            idf = json.load(fh)
+        except json.JSONDecodeError as exc:
+            raise InputError(path, f"malformed JSON ({exc.msg})", exc.lineno, fix='write {"token": idf, ...}') from None
+    if not isinstance(idf, dict):
+        raise InputError(path, "not a JSON object", fix='write {"token": idf, ...}')
+    for token, value in idf.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise InputError(path, f"IDF of {token!r} is {value!r}, not a finite non-negative number",
+                             fix="every value must be a number >= 0")
+    return {token: float(value) for token, value in idf.items()}
+
+
+def save_idf_json(idf: Mapping[str, float], path: str | Path) -> None:
+    """Write ``idf`` as an OpenSearch-style ``idf.json`` (atomically, keys sorted)."""
+    write_json(path, dict(idf))
+
+
+class BowIdfQueryEncoder:
+    """Inference-free query encoder: ``{token: IDF[token]}`` for each distinct non-special token of the query.
+
+    ``default`` weighs tokens missing from ``idf`` (see the module docstring); tokens weighing 0 are left out.
+    ``max_length`` truncates the query as the authors' evaluation does (special tokens included in the count, then
+    dropped); None keeps every token.
+    """
+
+    def __init__(self, tokenizer, idf: Mapping[str, float], default: float = 0.0, max_length: int | None = None):
+        if not (math.isfinite(default) and default >= 0):
+            raise ValueError(f"default must be a finite non-negative weight, not {default}")
+        if max_length is not None and max_length < 3:
+            raise ValueError(f"max_length must leave room for a token besides [CLS] and [SEP], not {max_length}")
+        self.tokenizer = tokenizer
+        self.idf = dict(idf)
+        self.default = default
+        self.max_length = max_length
+        special = set(tokenizer.all_special_ids)
+        # id -> (token, weight) for every non-special token that weighs something: encoding is a lookup per token
+        self._table: dict[int, tuple[str, float]] = {}
+        for token, i in tokenizer.get_vocab().items():
+            weight = self.idf.get(token, default)
+            if i not in special and weight > 0:
+                self._table[i] = (token, weight)
+        # the Rust tokenizer directly (no BatchEncoding round trip): a few µs instead of tens per query
+        self._backend = getattr(tokenizer, "backend_tokenizer", None)
+        self._room = max_length - tokenizer.num_special_tokens_to_add() if max_length is not None else None
+
+    def _ids(self, text: str) -> list[int]:
+        if self._backend is not None:
+            ids = self._backend.encode(text, add_special_tokens=False).ids
+        else:
+            ids = self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+        return ids if self._room is None else ids[: self._room]
+
+    def encode(self, text: str) -> dict[str, float]:
+        table = self._table
+        return dict(table[i] for i in sorted(set(self._ids(text))) if i in table)
+
+    def encode_batch(self, texts: list[str]) -> list[dict[str, float]]:
+        return [self.encode(text) for text in texts]
+
+
+class SpladeQueryEncoder:
+    """Siamese SPLADE baseline: the document encoder applied to the query text (query-side inference)."""
+
+    def __init__(self, doc_encoder):
+        self.doc_encoder = doc_encoder
+
+    def encode(self, text: str) -> dict[str, float]:
+        return self.doc_encoder.encode([text])[0]
+
+    def encode_batch(self, texts: list[str]) -> list[dict[str, float]]:
+        return self.doc_encoder.encode(texts)
+
+
+def encode_queries(encoder: QueryEncoder, queries: Mapping[str, str], factor: float = 100) -> dict[str, dict[str, int]]:
+    """``{qid: quantized vector}``, ready for Anserini's ``JsonIntVector`` topics (same ``factor`` as the docs)."""
+    qids = list(queries)
+    texts = [queries[qid] for qid in qids]
+    batch = getattr(encoder, "encode_batch", None)
+    vectors = batch(texts) if batch is not None else [encoder.encode(text) for text in texts]
+    return {qid: quantize(vector, factor) for qid, vector in zip(qids, vectors)}
