@@ -243,7 +243,7 @@ def _fmt(v, digits=4) -> str:
 
 
 def _signed(v) -> str:
-    return "–" if v is None or pd.isna(v) else f"{v:+.4f}"
+    return "–" if v is None or pd.isna(v) else f"{round(v, 4) + 0.0:+.4f}"
 
 
 def render_markdown(recipe: Recipe, table: pd.DataFrame, datasets: list[str], command: str) -> str:
