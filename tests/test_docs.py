@@ -1,0 +1,21 @@
+"""The README shows what the stored results say (regenerate with `make reproduce-table1`, then copy the table)."""
+
+from kit.paths import REPO
+
+
+def _table(text: str, header: str) -> list[str]:
+    lines = text.splitlines()
+    start = next(i for i, l in enumerate(lines) if l.startswith(header))
+    block = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        block.append(line)
+    return block
+
+
+def test_readme_table1_matches_results():
+    header = "| dataset | system |"
+    readme = _table((REPO / "README.md").read_text(), header)
+    stored = _table((REPO / "results" / "table1.md").read_text(), header)
+    assert readme == stored
