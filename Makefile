@@ -34,3 +34,4 @@ bench: setup
 	$(PYTHON) -m bench.retrieval
 	$(PYTHON) -m bench.train_step
 	$(PYTHON) -m bench.e2e
+	$(PYTHON) -m bench.summary
