@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import math
 from pathlib import Path
 from typing import Iterable, Mapping, Protocol
@@ -85,6 +86,51 @@ def save_idf_json(idf: Mapping[str, float], path: str | Path) -> None:
     write_json(path, dict(idf))
 
 
+class _AsciiBertWords:
+    """Exact BERT-uncased tokenization of ASCII text with a per-word WordPiece cache (the query hot path).
+
+    For ASCII input, BertNormalizer (clean_text, lowercase; accents and CJK need non-ASCII) and BertPreTokenizer
+    reduce to: delete control characters, lowercase, split into runs of ``[a-z0-9]`` and single punctuation marks.
+    Each word's WordPiece ids come from the real tokenizer once and are then looked up, which makes a query a few
+    dict look-ups instead of a full tokenizer call. Non-ASCII text, or text containing an added token such as ``[SEP]``, returns None (the caller uses the
+    tokenizer);
+    tests check equality with the tokenizer on every SciFact query and a corpus sample.
+    """
+
+    _WORD = re.compile(r"[a-z0-9]+|[!-/:-@\[-`{-~]")
+    _CONTROL = {c: None for c in [*range(0, 9), 11, 12, *range(14, 32), 127]}
+
+    def __init__(self, backend):
+        self._backend = backend
+        self._cache: dict[str, list[int]] = {}
+        # added tokens ([SEP], [MASK], ...) are matched in the raw text before normalization: leave those to the tokenizer
+        self._added = tuple(t.content for t in backend.get_added_tokens_decoder().values())
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer) -> "_AsciiBertWords | None":
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        if backend is None:
+            return None
+        spec = json.loads(backend.to_str())
+        norm, pre, model = spec.get("normalizer") or {}, spec.get("pre_tokenizer") or {}, spec.get("model") or {}
+        if (norm.get("type") == "BertNormalizer" and norm.get("clean_text") and norm.get("lowercase")
+                and pre.get("type") == "BertPreTokenizer" and model.get("type") == "WordPiece"):
+            return cls(backend)
+        return None
+
+    def ids(self, text: str) -> list[int] | None:
+        if not text.isascii() or any(t in text for t in self._added):
+            return None
+        out: list[int] = []
+        cache = self._cache
+        for word in self._WORD.findall(text.translate(self._CONTROL).lower()):
+            piece = cache.get(word)
+            if piece is None:
+                piece = cache[word] = self._backend.encode(word, add_special_tokens=False).ids
+            out.extend(piece)
+        return out
+
+
 class BowIdfQueryEncoder:
     """Inference-free query encoder: ``{token: IDF[token]}`` for each distinct non-special token of the query.
 
@@ -109,14 +155,12 @@ class BowIdfQueryEncoder:
             weight = self.idf.get(token, default)
             if i not in special and weight > 0:
                 self._table[i] = (token, weight)
-        # the Rust tokenizer directly (no BatchEncoding round trip): a few µs instead of tens per query
-        self._backend = getattr(tokenizer, "backend_tokenizer", None)
+        self._words = _AsciiBertWords.for_tokenizer(tokenizer)
         self._room = max_length - tokenizer.num_special_tokens_to_add() if max_length is not None else None
 
     def _ids(self, text: str) -> list[int]:
-        if self._backend is not None:
-            ids = self._backend.encode(text, add_special_tokens=False).ids
-        else:
+        ids = self._words.ids(text) if self._words is not None else None
+        if ids is None:
             ids = self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
         return ids if self._room is None else ids[: self._room]
 

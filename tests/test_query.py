@@ -97,3 +97,28 @@ def test_splade_query_encoder_is_the_doc_encoder(splade_tiny):
     quantized = encode_queries(encoder, queries)
     assert quantized["q2"] == {t: int(w * 100 + 0.5) for t, w in vector.items() if int(w * 100 + 0.5)}
     assert json.loads(json.dumps(quantized)) == quantized
+
+
+def test_ascii_word_cache_tokenizes_exactly_like_the_tokenizer(splade_tiny, scifact_dir):
+    import itertools
+    import json
+
+    from encode.query import _AsciiBertWords
+
+    tok, _ = splade_tiny
+    words = _AsciiBertWords.for_tokenizer(tok)
+    assert words is not None
+    with open(scifact_dir / "queries.jsonl") as fh:
+        texts = [json.loads(l)["text"] for l in fh]
+    with open(scifact_dir / "corpus.jsonl") as fh:
+        texts += [json.loads(l)["text"] for l in itertools.islice(fh, 300)]
+    texts += ["", "  ", "A\x01B\tc\x0bd\x7fe", "don't U.S.-made (x)", "x" * 150, "naïve café", "a [SEP] b [mask]"]
+    checked = 0
+    for text in texts:
+        got = words.ids(text)
+        if got is None:
+            assert not text.isascii() or "[SEP]" in text
+            continue
+        assert got == tok(text, add_special_tokens=False)["input_ids"], text
+        checked += 1
+    assert checked > 1000
