@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from concurrent.futures import ThreadPoolExecutor
+import os
 from typing import Sequence
 
 import numpy as np
@@ -71,13 +72,13 @@ class SpladeDocEncoder:
             "cuda" if torch.cuda.is_available() else "cpu")
         self.dtype = _resolve_dtype(dtype, self.device)
 
-        if isinstance(model, str):
+        if isinstance(model, (str, os.PathLike)):
             from transformers import AutoModelForMaskedLM, AutoTokenizer
 
             from kit.models import resolve_model
 
-            self.model_name = model
-            path = resolve_model(model)
+            self.model_name = str(model)
+            path = resolve_model(str(model))
             tokenizer = tokenizer or AutoTokenizer.from_pretrained(path)
             model = AutoModelForMaskedLM.from_pretrained(path)
         elif tokenizer is None:

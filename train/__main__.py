@@ -1,0 +1,49 @@
+"""``python -m train --recipe recipes/train/<name>.yaml [--out DIR] [--max-steps N] [--resume]``.
+
+Trains the recipe's inference-free sparse retriever and writes the model directory (default
+``work/models/<recipe name>``). Several processes: ``torchrun --nproc_per_node N -m train --recipe ...`` (the recipe's
+``batch_size`` is per process, so the global batch is N × batch_size × grad_accumulation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from kit.errors import cli
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be >= 1")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recipe", type=Path, required=True, help="training recipe (recipes/train/*.yaml)")
+    parser.add_argument("--out", type=Path, help="model directory (default: work/models/<recipe name>)")
+    parser.add_argument("--max-steps", type=_positive_int, help="override the recipe's max_steps")
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in OUT/checkpoints")
+    return parser
+
+
+@cli
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from train.trainer import load_train_recipe, train
+
+    recipe = load_train_recipe(args.recipe)
+    out = train(recipe, args.out, max_steps=args.max_steps, resume=args.resume)
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
