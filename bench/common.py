@@ -37,7 +37,7 @@ def peak_gemm_flops(n: int = 1024, repeat: int = 5) -> float:
 def report(name: str, rows: list[dict], targets: list[dict] | None = None, out_dir: Path | None = None, **extra) -> dict:
     """Print ``rows`` as a table (and each target beside its measured value) and store everything as JSON."""
     if rows:
-        cols = list(dict.fromkeys(k for r in rows for k in r))
+        cols = list(dict.fromkeys(k for r in rows for k in r))  # insertion order, kept in the record as "columns"
         print("| " + " | ".join(cols) + " |")
         print("|" + "---|" * len(cols))
         for r in rows:
@@ -45,7 +45,9 @@ def report(name: str, rows: list[dict], targets: list[dict] | None = None, out_d
     for t in targets or []:
         mark = "MET" if t["met"] else "MISSED"
         print(f"target: {t['target']}: measured {t['measured']} -> {mark}")
-    record = provenance(command=sys.argv, benchmark=name, rows=rows, targets=targets or [], **extra)
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    record = provenance(command=["python", "-m", f"bench.{name}", *sys.argv[1:]], benchmark=name, rows=rows,
+                        columns=columns, targets=targets or [], **extra)
     write_json((out_dir or BENCH_DIR) / f"{name}.json", record)
     return record
 

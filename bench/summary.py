@@ -27,11 +27,13 @@ def render() -> str:
             continue
         rec = json.loads(path.read_text())
         m = rec["machine"]
-        lines.append(f"**{name}** — `{rec['command']}`, {rec['date'][:10]}, commit {rec['commit'][:8] or '?'}, "
+        lines.append(f"**{name}** — `python -m bench.{name}`, {rec['date'][:10]}, commit {rec['commit'][:8] or '?'}, "
                      f"{m['processor']}, torch threads {m['torch_threads']}")
         lines.append("")
         rows = rec["rows"]
-        cols = list(dict.fromkeys(k for r in rows for k in r))
+        cols = rec.get("columns") or list(dict.fromkeys(k for r in rows for k in r))
+        # labels first (stored JSON sorts keys)
+        cols = sorted(cols, key=lambda c: not any(isinstance(r.get(c), str) for r in rows))
         lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         lines += ["| " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |" for r in rows]
         for t in rec.get("targets", []):

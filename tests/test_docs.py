@@ -19,3 +19,11 @@ def test_readme_table1_matches_results():
     readme = _table((REPO / "README.md").read_text(), header)
     stored = _table((REPO / "results" / "table1.md").read_text(), header)
     assert readme == stored
+
+
+def test_readme_performance_matches_bench_summary():
+    from bench.summary import render
+
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("<!-- bench:start -->\n", 1)[1].split("\n<!-- bench:end -->", 1)[0]
+    assert block.strip() == render().strip()
