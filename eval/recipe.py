@@ -6,10 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from encode.activations import ACTIVATIONS
 from kit.errors import InputError
+from kit.io import read_yaml
 from eval.metrics import parse_measures
 
 SYSTEM_TYPES = ("bm25", "sparse")
@@ -55,19 +54,10 @@ class Recipe:
 
 
 def _load_yaml(path: Path) -> dict:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(path, "recipe not found", fix="see recipes/ for the available recipes") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise InputError(path, f"invalid YAML: {exc.problem}", line) from None
+    data, _ = read_yaml(path, "recipe", fix="see recipes/ for the available recipes")
     if not isinstance(data, dict):
         raise InputError(path, "a recipe must be a YAML mapping")
     return data
-
 
 def _choice(path, where, value, choices):
     if value not in choices:

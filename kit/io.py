@@ -100,3 +100,19 @@ def write_json(path: str | Path, obj) -> None:
     with atomic_write(path) as fh:
         json.dump(obj, fh, indent=2, sort_keys=True)
         fh.write("\n")
+
+
+def read_yaml(path: str | Path, what: str = "file", fix: str | None = None):
+    """``(parsed YAML, its text)``; a missing file or a syntax error is an InputError naming the file (and line)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(path, f"{what} not found", fix=fix) from None
+    try:
+        return yaml.safe_load(text), text
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise InputError(path, f"invalid YAML: {exc.problem}", line) from None

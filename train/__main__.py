@@ -12,24 +12,15 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from kit.argtypes import positive_int
 from kit.errors import cli
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be >= 1")
-    return value
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", type=Path, required=True, help="training recipe (recipes/train/*.yaml)")
     parser.add_argument("--out", type=Path, help="model directory (default: work/models/<recipe name>)")
-    parser.add_argument("--max-steps", type=_positive_int, help="override the recipe's max_steps")
+    parser.add_argument("--max-steps", type=positive_int, help="override the recipe's max_steps")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in OUT/checkpoints")
     return parser
 

@@ -39,6 +39,7 @@ from typing import Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
+from kit.argtypes import non_negative_float, positive_float, positive_int
 from kit.errors import InputError, cli
 from kit.io import atomic_write, read_jsonl, write_json
 from kit.paths import dataset_slug, work_dir
@@ -696,63 +697,33 @@ def build_msmarco(out: str | Path, negatives: int = 7, sampling: str = "top", sc
 
 # ---- command line -------------------------------------------------------------------------------------------------
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text} must be > 0")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"{text} must be >= 0")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be >= 1")
-    return value
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m train.data", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser, scale: float, rule: str) -> None:
-        p.add_argument("--negatives", type=_positive_int, default=7, help="hard negatives per example (default 7)")
-        p.add_argument("--scale", type=_positive_float, default=scale, help=f"teacher score scale (default {scale:g})")
+        p.add_argument("--negatives", type=positive_int, default=7, help="hard negatives per example (default 7)")
+        p.add_argument("--scale", type=positive_float, default=scale, help=f"teacher score scale (default {scale:g})")
         p.add_argument("--positive-rule", choices=POSITIVE_RULES, default=rule,
                        help=f"lift the judged positive above the negatives, or keep the teacher's score ({rule})")
-        p.add_argument("--margin", type=_non_negative_float, default=OFFLINE_MARGIN,
+        p.add_argument("--margin", type=non_negative_float, default=OFFLINE_MARGIN,
                        help="margin of a lifted positive over the best negative (default 1)")
         p.add_argument("--overwrite", action="store_true", help="rebuild even if the output exists")
 
     mine = sub.add_parser("mine-offline", help="BM25 negatives + MiniLM/SPLADE-tiny teachers (offline, SciFact)")
     mine.add_argument("--dataset", default="scifact", help="dataset name or BEIR directory (default scifact)")
     mine.add_argument("--split", default="train", help="qrels split (default train)")
-    mine.add_argument("--depth", type=_positive_int, default=100, help="BM25 depth to mine from (default 100)")
+    mine.add_argument("--depth", type=positive_int, default=100, help="BM25 depth to mine from (default 100)")
     mine.add_argument("--out", type=Path, help="output JSONL (default under work/train/)")
     mine.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
-    mine.add_argument("--batch-size", type=_positive_int, default=32)
-    mine.add_argument("--threads", type=_positive_int, default=2)
+    mine.add_argument("--batch-size", type=positive_int, default=32)
+    mine.add_argument("--threads", type=positive_int, default=2)
     common(mine, OFFLINE_SCALE, "lift")
 
     marco = sub.add_parser("msmarco", help=f"MS MARCO train with {HF_HARD_NEGATIVES} (online)")
     marco.add_argument("--out", type=Path, required=True, help="output JSONL")
     marco.add_argument("--sampling", choices=SAMPLINGS, default="top", help="which negatives to keep (default top)")
-    marco.add_argument("--limit", type=_positive_int, help="stop after this many hub rows")
+    marco.add_argument("--limit", type=positive_int, help="stop after this many hub rows")
     marco.add_argument("--hard-negatives", nargs="+", type=Path, metavar="PARQUET",
                        help="local Parquet shards instead of downloading them")
     marco.add_argument("--revision", help="hub revision of the dataset (default main)")

@@ -34,6 +34,7 @@ from torch import Tensor
 from transformers import Trainer, TrainingArguments
 
 from kit.errors import InputError
+from kit.io import read_yaml
 from train.losses import RANKING_LOSSES, VARIANTS, SparseDistillLoss
 from train.model import BowIdfQueries, SpladeDocModel
 
@@ -177,19 +178,9 @@ def _key_lines(text: str) -> dict[str, int]:
 
 def load_train_recipe(path: str | Path) -> TrainRecipe:
     """Read and validate a training recipe; any problem is one :class:`~kit.errors.InputError` naming file and line."""
-    import yaml
-
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(path, "recipe not found", fix="see recipes/train/ for the shipped recipes") from None
-    try:
-        raw = yaml.safe_load(text)
-        lines = _key_lines(text)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise InputError(path, f"invalid YAML: {exc.problem}", line) from None
+    raw, text = read_yaml(path, "recipe", fix="see recipes/train/ for the shipped recipes")
+    lines = _key_lines(text)
     if not isinstance(raw, dict):
         raise InputError(path, "a training recipe must be a YAML mapping of keys to values")
     allowed = ", ".join(_CONVERTERS)
