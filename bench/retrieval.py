@@ -22,10 +22,10 @@ def main(argv=None) -> int:
     from index.anserini import search_impact
 
     root = work_dir() / "scifact"
-    queries_file = root / "queries" / f"{SYSTEM}.jsonl"
     index = root / "indexes" / "splade-tiny.l0.len512.q100"
-    if not (queries_file.exists() and index.exists()):
+    if not (list((root / "queries").glob(f"{SYSTEM}.*.jsonl")) and index.exists()):
         reproduce(["--recipe", str(REPO / "recipes" / "table1.yaml")])
+    queries_file = max((root / "queries").glob(f"{SYSTEM}.*.jsonl"), key=lambda p: p.stat().st_mtime)
     queries = {r["id"]: r["vector"] for r in map(json.loads, queries_file.read_text().splitlines())}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

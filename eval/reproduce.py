@@ -136,21 +136,20 @@ class DatasetRun:
             if path is not None:
                 return load_idf_json(path)
             print(f"[{self.key}] {doc.model} ships no idf.json; computing IDF from the corpus", flush=True)
-        key = slug(tokenizer.name_or_path if doc.model == "splade-tiny" else doc.model)
         cache = self.root / "idf" / f"{slug(doc.model)}.json"
-        if key not in self._idf:
+        if doc.model not in self._idf:
             if cache.exists() and not self.args.force:
-                self._idf[key] = load_idf_json(cache)
+                self._idf[doc.model] = load_idf_json(cache)
             else:
                 with self.timer("idf"):
-                    self._idf[key] = compute_idf((d.text for d in self.ds.docs()), tokenizer)
-                save_idf_json(self._idf[key], cache)
-        return self._idf[key]
+                    self._idf[doc.model] = compute_idf((d.text for d in self.ds.docs()), tokenizer)
+                save_idf_json(self._idf[doc.model], cache)
+        return self._idf[doc.model]
 
     def query_vectors(self, system: System) -> dict[str, dict[str, int]]:
         from encode.query import BowIdfQueryEncoder, SpladeQueryEncoder, encode_queries
 
-        path = self.root / "queries" / f"{system.id}.jsonl"
+        path = self.root / "queries" / f"{self.signature(system)}.jsonl"
         if path.exists() and not self.args.force:
             return {r["id"]: r["vector"] for r in map(json.loads, path.read_text().splitlines())}
         if system.query.encoder == "bow-idf":
@@ -165,10 +164,17 @@ class DatasetRun:
         return vectors
 
     # ---- systems ---------------------------------------------------------------------------------------------------
+    def signature(self, system: System) -> str:
+        """``<system id>.<hash of everything its queries and run depend on>``: a changed recipe never reuses a stale run."""
+        import hashlib
+
+        spec = (system.type, system.doc, system.query, self.recipe.max_length, self.recipe.factor, self.recipe.hits)
+        return f"{system.id}.{hashlib.sha1(repr(spec).encode()).hexdigest()[:10]}"
+
     def run_system(self, system: System) -> dict:
         from index.anserini import build_flat_index, search_bm25, search_impact
 
-        run_path = self.root / "runs" / f"{system.id}.trec"
+        run_path = self.root / "runs" / f"{self.signature(system)}.trec"
         extra: dict[str, float] = {}
         if system.type == "bm25":
             index = self.root / "indexes" / "flat"
