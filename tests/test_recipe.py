@@ -54,3 +54,20 @@ def test_requirements_and_environment_pin_the_same_versions():
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     envpins = {l.split("==")[0].lower(): l.split("==")[1] for l in pip if "==" in l}
     assert req == envpins
+
+
+def test_reproduce_unknown_dataset_is_one_line_exit_2(capsys):
+    from eval.reproduce import main
+
+    assert main(["--datasets", "no-such-dataset"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --datasets: unknown dataset 'no-such-dataset'") and "\n" not in err
+
+
+def test_reproduce_bad_recipe_is_one_line_exit_2(tmp_path, capsys):
+    from eval.reproduce import main
+
+    bad = tmp_path / "r.yaml"
+    bad.write_text("datasets: [scifact]\nsystems: [{id: x, type: dense}]\n")
+    assert main(["--recipe", str(bad)]) == 2
+    assert f"{bad}" in capsys.readouterr().err
