@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTHON := $(BIN)/python
 STAMP := $(VENV)/.setup-$(shell cat requirements.txt pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: setup test reproduce-table1 bench
+.PHONY: setup test reproduce-table1 bench ablation figures
 
 setup: $(STAMP)
 
@@ -35,3 +35,18 @@ bench: setup
 	$(PYTHON) -m bench.train_step
 	$(PYTHON) -m bench.e2e
 	$(PYTHON) -m bench.summary
+
+# Paper Tables 2-3 and Figures 1-3 (Section 5.3): one SPLADE-tiny per condition, trained from recipes/train/tiny.yaml
+# (the SciFact training file is mined first when missing) and cached under work/ablation/. SCALE=smoke: a few steps on a
+# SciFact slice, about two minutes per target, to check the pipeline; SCALE=full: the recipe's steps, SciFact + vaswani + cacm.
+SCALE ?= full
+TRAIN_FILE := work/train/scifact-train.bm25-neg7.minilm+splade-tiny.jsonl
+
+$(TRAIN_FILE): | setup
+	$(PYTHON) -m train.data mine-offline
+
+ablation: setup $(TRAIN_FILE)
+	$(PYTHON) -m eval.ablation tables --scale $(SCALE)
+
+figures: setup $(TRAIN_FILE)
+	$(PYTHON) -m eval.ablation figures --scale $(SCALE)

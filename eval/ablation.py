@@ -1,0 +1,452 @@
+"""The ablations of the paper (Tables 2 and 3, Figures 1-3), re-run at the kit's scale.
+
+    python -m eval.ablation tables  [--scale smoke|full] [--out results]   # results/table{2,3}.{csv,md,json}
+    python -m eval.ablation figures [--scale smoke|full] [--out results]   # results/figures/figure{1,2,3}.png
+
+Section 5.3 of "Exploring ℓ0 Sparsification for Inference-free Sparse Retrievers" (SIGIR 2025) trains one
+IDF-SPLADE-doc model per condition: the FLOPS regularizer with or without the ℓ0 mask (eq. 5, threshold t), and the
+ℓ0 approximation activation (eq. 6) or one of its variants (Table 3: decoupled, inverse-decoupled, two and three
+extra logs). Each row of ``results/paper/table{2,3}.csv`` is mapped here (:data:`ABLATIONS`) to a training override
+of ``recipes/train/tiny.yaml``: its ``variant`` (:data:`train.losses.VARIANTS`) and whether the mask is on. Every
+model is trained once and cached under ``work/ablation/<row>/<hash of the effective recipe>/`` (a finished model
+directory is reused, an interrupted one resumed), then evaluated like Table 1 (:class:`eval.reproduce.DatasetRun`):
+documents encoded with the variant's ranking activation, BoW × IDF queries with the model's ``idf.json``, an Anserini
+impact index, nDCG@10 on SciFact test with FLOPS and Doc_Len (Section 5.1.3), and zero-shot nDCG@10 on the classic
+vaswani and cacm collections.
+
+The figures sweep λ_d (Figures 1 and 2: baseline, ℓ0 mask, ℓ0 activation, both; t fixed) and t (Figure 3; λ_d
+fixed). A model whose documents collapse (Doc_Len < 1, Section 5.3.2) is drawn with an ``x`` marker in Figure 2.
+
+``--scale smoke`` trains a few steps and evaluates on a slice of SciFact test only, so each target finishes in
+about two minutes (a check that the pipeline runs, not a measurement); ``--scale full`` uses the recipe's steps and
+every dataset. The kit's model is a 4.4M-parameter SPLADE-tiny trained minutes on SciFact, not the paper's
+MS MARCO-trained BERT-base: only the directions of the effects can be compared with the paper.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+
+from eval.reproduce import DatasetRun, Timer
+from kit.errors import cli
+from kit.paths import REPO, work_dir
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from kit.data import Dataset
+    from train.trainer import TrainRecipe
+
+DEFAULT_RECIPE = REPO / "recipes" / "train" / "tiny.yaml"
+COLLAPSE_DOC_LEN = 1.0
+"""A model whose documents keep fewer than this many non-zero tokens on average has collapsed (Figure 2's ``x``)."""
+
+CAVEAT = ("These numbers come from a 4.4M-parameter SPLADE-tiny trained for minutes on SciFact (BoW × IDF queries, "
+          "CPU), not the paper's BERT-base trained on MS MARCO and averaged over 13 BEIR datasets: only the directions "
+          "of the effects (better or worse than the baseline, sparser or denser) can be compared with the paper.")
+
+
+# ---- the conditions ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Ablation:
+    """A row of Tables 2-3: its training ``variant`` (:data:`train.losses.VARIANTS`) and whether the ℓ0 mask is on."""
+
+    slug: str
+    variant: str
+    mask: bool
+
+    def apply(self, recipe: "TrainRecipe", **changes) -> "TrainRecipe":
+        """``recipe`` with this row's variant, its threshold kept (mask) or dropped (plain FLOPS), then ``changes``.
+
+        Raises ValueError when the mask is wanted but the recipe sets no threshold.
+        """
+        threshold = changes.pop("threshold", recipe.threshold)
+        if self.mask and threshold is None:
+            raise ValueError(f"{self.slug} needs the ℓ0 mask but the recipe sets no threshold")
+        return recipe.replace(variant=self.variant, threshold=threshold if self.mask else None, **changes)
+
+
+ABLATIONS: Mapping[str, Ablation] = {a.slug: a for a in (
+    Ablation("baseline", "baseline", False),
+    Ablation("l0-mask", "baseline", True),
+    Ablation("l0-act", "l0", False),
+    Ablation("l0-mask-l0-act", "l0", True),
+    Ablation("de-l0-act", "de-l0", False),
+    Ablation("inv-de-l0-act", "inv-de-l0", False),
+    Ablation("l0-act-x2", "l0x2", False),
+    Ablation("l0-act-x3", "l0x3", False),
+    Ablation("l0-mask-de-l0-act", "de-l0", True),
+    Ablation("l0-mask-inv-de-l0-act", "inv-de-l0", True),
+)}
+"""Row slug of ``results/paper/table{2,3}.csv`` -> its training override."""
+
+FIGURE_METHODS = {"baseline": "Baseline", "l0-mask": "ℓ0 mask", "l0-act": "ℓ0 activation",
+                  "l0-mask-l0-act": "ℓ0 mask + ℓ0 activation"}
+"""Figures 1-2: the four methods of the λ_d sweep (Figure 3 sweeps t for the two that use the mask)."""
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How much of the ablation to run.
+
+    ``max_steps`` / ``max_length`` / ``batch_size`` ``None`` keep the recipe's values; ``queries`` / ``docs`` ``None``
+    evaluate on the whole SciFact test set, otherwise on its first ``queries`` judged queries with their relevant
+    documents plus the corpus's first ``docs`` documents. ``zero_shot`` are evaluated whole. ``overrides``: any other
+    training-recipe fields to change (e.g. ``{"docs_per_query": 2}``).
+    """
+
+    name: str
+    max_steps: int | None = None
+    max_length: int | None = None
+    batch_size: int | None = None
+    eval_max_length: int = 512
+    queries: int | None = None
+    docs: int | None = None
+    zero_shot: tuple[str, ...] = ("vaswani", "cacm")
+    lambdas: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.1)
+    thresholds: tuple[float, ...] = (50.0, 100.0, 150.0, 200.0, 300.0)
+    overrides: dict = field(default_factory=dict)
+
+    def recipe_changes(self) -> dict:
+        """The training-recipe fields this scale overrides."""
+        changes = {k: v for k, v in (("max_steps", self.max_steps), ("max_length", self.max_length),
+                                     ("batch_size", self.batch_size)) if v is not None}
+        if self.max_steps is not None:
+            changes["warmup_steps"] = min(self.max_steps - 1, 1)
+            changes["warmup_T"] = min(self.max_steps, 1)
+            changes["save_steps"] = self.max_steps
+        return {**changes, **self.overrides}
+
+
+SCALES: Mapping[str, Scale] = {
+    "smoke": Scale("smoke", max_steps=3, max_length=64, batch_size=8, eval_max_length=64, queries=8, docs=100,
+                   zero_shot=(), lambdas=(0.01, 0.1), thresholds=(50.0, 150.0)),
+    "full": Scale("full"),
+}
+
+
+def get_scale(name: str) -> Scale:
+    if name not in SCALES:
+        raise ValueError(f"unknown scale {name!r}; choose one of {', '.join(SCALES)}")
+    return SCALES[name]
+
+
+# ---- training, cached --------------------------------------------------------------------------------------------
+
+def recipe_hash(recipe: "TrainRecipe") -> str:
+    """12 hex digits identifying what a recipe trains (its fields; not where the recipe file lives)."""
+    text = json.dumps(recipe.to_dict(), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def model_dir(slug: str, recipe: "TrainRecipe", root: Path | None = None) -> Path:
+    """``<root>/<slug>/<recipe_hash>/model`` (root: ``work/ablation``)."""
+    return (root if root is not None else work_dir() / "ablation") / slug / recipe_hash(recipe) / "model"
+
+
+def train_cached(slug: str, recipe: "TrainRecipe", root: Path | None = None) -> Path:
+    """The trained model of ``recipe``: reused when finished, resumed from its last checkpoint, else trained."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from kit.io import write_json
+    from train.trainer import MODEL_METADATA, train
+
+    out = model_dir(slug, recipe, root)
+    if (out / MODEL_METADATA).exists():
+        return out
+    checkpoints = out / "checkpoints"
+    resume = checkpoints.is_dir() and get_last_checkpoint(str(checkpoints)) is not None
+    print(f"[ablation] training {slug} ({recipe.variant}, t={recipe.threshold}, λ={recipe.lambda_d:g}, "
+          f"{recipe.max_steps} steps) -> {out}", flush=True)
+    write_json(out.parent / "recipe.json", json.loads(json.dumps(recipe.to_dict(), default=str)))
+    return train(recipe, out, resume=resume, disable_tqdm=True)
+
+
+# ---- evaluation ----------------------------------------------------------------------------------------------------
+
+def slice_dataset(ds: "Dataset", queries: int | None, docs: int | None) -> "Dataset":
+    """The first ``queries`` judged queries (by id) with their relevant documents plus the first ``docs`` documents.
+
+    The slice is named ``<name>-q<queries>-d<docs>``, so differently sized slices never share cached artifacts.
+    """
+    from kit.data import Dataset
+
+    if queries is None and docs is None:
+        return ds
+    qids = sorted(q for q in ds.queries if any(r > 0 for r in ds.qrels.get(q, {}).values()))[:queries]
+    qrels = {q: dict(ds.qrels[q]) for q in qids}
+    wanted = {d for judged in qrels.values() for d, r in judged.items() if r > 0}
+    kept = [d for i, d in enumerate(ds.docs()) if (docs is not None and i < docs) or d.doc_id in wanted]
+    return Dataset(name=f"{ds.name}-q{queries or 'all'}-d{docs or 0}", queries={q: ds.queries[q] for q in qids},
+                   qrels=qrels, docs=lambda: iter(kept), num_docs=len(kept), source=ds.source)
+
+
+class ModelEval(DatasetRun):
+    """:class:`DatasetRun`'s stages (encode, index, query, search, score) over an in-memory dataset and work root."""
+
+    def __init__(self, ds: "Dataset", root: Path, max_length: int, device: str | None = None):
+        from eval.recipe import Recipe
+
+        # DatasetRun.__init__ loads a dataset by name under work/<dataset>; here both are given, so it is not called.
+        self.name = self.key = ds.name
+        self.ds, self.root, self.timer = ds, root, Timer()
+        self.recipe = Recipe(path=DEFAULT_RECIPE, table=2, datasets=[ds.name], measures=["nDCG@10"], hits=1000,
+                             max_length=max_length, factor=100, systems=[], model_system={})
+        self.args = SimpleNamespace(force=False, device=device, batch_size=32, threads=2)
+        self._encoders, self._idf = {}, {}
+
+    def score(self, model: Path, activation: str) -> dict[str, float]:
+        """nDCG@10, FLOPS, Doc_Len of ``model``: documents with ``activation``, BoW × IDF queries (its idf.json)."""
+        from eval.recipe import DocSpec, QuerySpec, System
+
+        doc = DocSpec(model=str(model), activation=activation)
+        system = System(id=f"{activation}.len{self.recipe.max_length}", label=str(model), type="sparse", doc=doc,
+                        query=QuerySpec(encoder="bow-idf", idf="model"))
+        self.encode_docs([doc])
+        scores = self.run_system(system)
+        scores.pop("_per_query")
+        return scores
+
+    def vectors_dir(self, doc) -> Path:  # one model per root: the model's path need not be in the name
+        return self.root / "vectors" / f"{doc.activation}.len{self.recipe.max_length}"
+
+
+@dataclass
+class Measured:
+    """One trained condition and its scores (SciFact nDCG@10, FLOPS, Doc_Len; ``<dataset>_nDCG@10`` zero-shot)."""
+
+    slug: str
+    recipe: "TrainRecipe"
+    model: Path
+    scores: dict[str, float]
+
+
+class Ablator:
+    """Train (cached) and evaluate ablation conditions at one :class:`Scale`."""
+
+    def __init__(self, scale: Scale, recipe: "TrainRecipe", root: Path | None = None, device: str | None = None):
+        self.scale, self.base, self.device = scale, recipe, device
+        self.root = root if root is not None else work_dir() / "ablation"
+        self._datasets: dict[str, "Dataset"] = {}
+
+    def recipe_for(self, slug: str, **changes) -> "TrainRecipe":
+        """The effective training recipe of a Table 2/3 row (ValueError for an unknown row)."""
+        if slug not in ABLATIONS:
+            raise ValueError(f"unknown ablation {slug!r}; choose one of {', '.join(ABLATIONS)}")
+        return ABLATIONS[slug].apply(self.base, **{**self.scale.recipe_changes(), **changes})
+
+    def dataset(self, name: str) -> "Dataset":
+        from kit.data import load_dataset
+
+        if name not in self._datasets:
+            ds = load_dataset(name)
+            self._datasets[name] = slice_dataset(ds, self.scale.queries, self.scale.docs) if name == "scifact" else ds
+        return self._datasets[name]
+
+    def measure(self, slug: str, **changes) -> Measured:
+        recipe = self.recipe_for(slug, **changes)
+        model = train_cached(slug, recipe, self.root)
+        evals = model.parent / "eval"
+        scores = {}
+        for name in ("scifact", *self.scale.zero_shot):
+            ds = self.dataset(name)
+            run = ModelEval(ds, evals / ds.name, self.scale.eval_max_length, self.device)
+            result = run.score(model, recipe.activation)
+            if name == "scifact":
+                scores.update({k: result[k] for k in ("nDCG@10", "FLOPS", "Doc_Len")})
+            else:
+                scores[f"{name}_nDCG@10"] = result["nDCG@10"]
+        return Measured(slug, recipe, model, scores)
+
+
+# ---- tables ----------------------------------------------------------------------------------------------------------
+
+def build_table(n: int, measured: Mapping[str, Measured], zero_shot: Sequence[str]) -> "pd.DataFrame":
+    """Table ``n`` (2 or 3): each paper row with the measured values (nDCG@10 ×100, as printed) beside the paper's."""
+    import pandas as pd
+
+    from eval.paper import load_paper_table
+
+    if n not in (2, 3):
+        raise ValueError(f"the ablation tables are 2 and 3, not {n!r}")
+    paper = load_paper_table(n)
+    rows = []
+    for p in paper.to_dict("records"):
+        m = measured[p["system"]]
+        r = m.recipe
+        row = {"system": p["system"], "label": p["label"], "variant": r.variant, "threshold": r.threshold,
+               "lambda_d": r.lambda_d, "steps": r.max_steps,
+               "nDCG@10": round(100 * m.scores["nDCG@10"], 2), "FLOPS": round(m.scores["FLOPS"], 3),
+               "Doc_Len": round(m.scores["Doc_Len"], 2)}
+        for name in zero_shot:
+            row[f"{name}_nDCG@10"] = round(100 * m.scores[f"{name}_nDCG@10"], 2)
+        row.update({f"paper_{k}": p[k] for k in ("nDCG@10", "FLOPS", "Doc_Len")})
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    base = table.set_index("system").loc["baseline"]
+    table["delta_baseline_nDCG@10"] = (table["nDCG@10"] - base["nDCG@10"]).round(2)
+    table["paper_delta_baseline_nDCG@10"] = (table["paper_nDCG@10"] - base["paper_nDCG@10"]).round(2)
+    return table
+
+
+def render_markdown(n: int, table: "pd.DataFrame", command: str, scale: Scale) -> str:
+    """The table as markdown, measured columns beside the paper's, with the scale caveat."""
+    cols = [c for c in table.columns if c not in ("system", "variant", "threshold", "lambda_d", "steps")]
+    lines = [f"<!-- generated by `{command}`; do not edit -->", f"# Table {n}: ablation, measured beside the paper", "",
+             CAVEAT, "",
+             f"Scale `{scale.name}`: nDCG@10 ×100 on SciFact test"
+             + (f" (slice: {scale.queries} queries)" if scale.queries else "")
+             + ", FLOPS and Doc_Len from the indexed document vectors (Section 5.1.3); `paper_*` are the paper's "
+               "BEIR averages; Δ baseline = row − Baseline row.", "",
+             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in table.to_dict("records"):
+        lines.append("| " + " | ".join(_cell(r[c]) for c in cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value) -> str:
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def write_tables(ablator: Ablator, out: Path, command: str, tables: Iterable[int] = (2, 3)) -> list[Path]:
+    """Measure every row of the given tables and write ``table<n>.{csv,md,json}`` under ``out``."""
+    from eval.paper import load_paper_table
+    from eval.provenance import provenance
+    from kit.io import atomic_write, write_json
+
+    started = time.perf_counter()
+    written = []
+    measured: dict[str, Measured] = {}
+    for n in tables:
+        for slug in load_paper_table(n)["system"]:
+            if slug not in measured:
+                measured[slug] = ablator.measure(slug)
+        table = build_table(n, measured, ablator.scale.zero_shot)
+        with atomic_write(out / f"table{n}.csv") as fh:
+            table.to_csv(fh, index=False)
+        with atomic_write(out / f"table{n}.md") as fh:
+            fh.write(render_markdown(n, table, command, ablator.scale))
+        write_json(out / f"table{n}.json", provenance(
+            command=command.split(), scale=ablator.scale.name, caveat=CAVEAT,
+            base_recipe=str(ablator.base.path), datasets=["scifact", *ablator.scale.zero_shot],
+            models={s: str(measured[s].model) for s in table["system"]},
+            total_seconds=round(time.perf_counter() - started, 1)))
+        written += [out / f"table{n}.{ext}" for ext in ("csv", "md", "json")]
+    return written
+
+
+# ---- figures ---------------------------------------------------------------------------------------------------------
+
+def is_collapsed(doc_len: float) -> bool:
+    """True for a model whose documents average fewer than :data:`COLLAPSE_DOC_LEN` non-zero tokens."""
+    return doc_len < COLLAPSE_DOC_LEN
+
+
+def markers(doc_lens: Sequence[float], normal: str = "o") -> list[str]:
+    """Figure 2's marker per point: ``x`` for a collapsed run, ``normal`` otherwise."""
+    return ["x" if is_collapsed(v) else normal for v in doc_lens]
+
+
+def sweep(ablator: Ablator) -> "pd.DataFrame":
+    """λ_d sweep of the four methods (t from the recipe) and t sweep of the masked ones (λ_d from the recipe)."""
+    import pandas as pd
+
+    rows = []
+    for kind, methods, key, values in (("lambda", FIGURE_METHODS, "lambda_d", ablator.scale.lambdas),
+                                       ("threshold", ("l0-mask", "l0-mask-l0-act"), "threshold",
+                                        ablator.scale.thresholds)):
+        for slug in methods:
+            for value in values:
+                m = ablator.measure(slug, **{key: value})
+                rows.append({"sweep": kind, "method": slug, "lambda_d": m.recipe.lambda_d,
+                             "threshold": m.recipe.threshold, **m.scores})
+    return pd.DataFrame(rows)
+
+
+def plot_figures(points: "pd.DataFrame", out: Path) -> list[Path]:
+    """Figures 1-3 as PNG under ``out``: nDCG@10 vs FLOPS (λ sweep), λ vs Doc_Len, nDCG@10 vs Doc_Len (t sweep)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kit.io import atomic_write
+
+    lam = points[points["sweep"] == "lambda"]
+    thr = points[points["sweep"] == "threshold"]
+    specs = [("figure1", lam, "FLOPS", "nDCG@10", "varying λ_d"),
+             ("figure2", lam, "lambda_d", "Doc_Len", "Doc_Len vs λ_d (x: collapsed, Doc_Len < 1)"),
+             ("figure3", thr, "Doc_Len", "nDCG@10", "varying t")]
+    paths = []
+    for name, data, x, y, title in specs:
+        fig, ax = plt.subplots(figsize=(5, 4))
+        for method, group in data.groupby("method", sort=False):
+            group = group.sort_values(x)
+            line = ax.plot(group[x], group[y], "-", label=FIGURE_METHODS[method])[0]
+            for (xv, yv, dl) in zip(group[x], group[y], group["Doc_Len"]):
+                marker = markers([dl])[0] if name == "figure2" else "o"
+                ax.plot([xv], [yv], marker=marker, color=line.get_color(), markersize=7 if marker == "x" else 4)
+        if name == "figure2":
+            ax.set_xscale("log")
+        ax.set_xlabel(x)
+        ax.set_ylabel(y)
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = out / f"{name}.png"
+        with atomic_write(path, mode="wb") as fh:
+            fig.savefig(fh, format="png", dpi=120)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def write_figures(ablator: Ablator, out: Path, command: str) -> list[Path]:
+    """Run both sweeps and write ``figures/figure{1,2,3}.png``, the points as ``figures/sweep.csv`` and provenance."""
+    from eval.provenance import provenance
+    from kit.io import atomic_write, write_json
+
+    started = time.perf_counter()
+    points = sweep(ablator)
+    folder = out / "figures"
+    with atomic_write(folder / "sweep.csv") as fh:
+        points.to_csv(fh, index=False)
+    paths = plot_figures(points, folder)
+    write_json(folder / "figures.json", provenance(
+        command=command.split(), scale=ablator.scale.name, caveat=CAVEAT, base_recipe=str(ablator.base.path),
+        total_seconds=round(time.perf_counter() - started, 1)))
+    return [*paths, folder / "sweep.csv", folder / "figures.json"]
+
+
+# ---- command line ----------------------------------------------------------------------------------------------------
+
+@cli
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m eval.ablation", description=__doc__.splitlines()[0])
+    p.add_argument("target", choices=["tables", "figures"])
+    p.add_argument("--scale", default="full", choices=list(SCALES))
+    p.add_argument("--recipe", default=str(DEFAULT_RECIPE), help="base training recipe (default: tiny.yaml)")
+    p.add_argument("--out", default=str(REPO / "results"))
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    args = p.parse_args(argv)
+    from train.trainer import load_train_recipe
+
+    ablator = Ablator(get_scale(args.scale), load_train_recipe(args.recipe), device=args.device)
+    command = " ".join(["python -m eval.ablation", *(argv if argv is not None else sys.argv[1:])])
+    write = write_tables if args.target == "tables" else write_figures
+    for path in write(ablator, Path(args.out), command):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

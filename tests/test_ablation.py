@@ -1,0 +1,206 @@
+"""Ablation runner (Tables 2-3, Figures 1-3): row mapping, recipe overrides and cache keys, tables, collapse markers,
+and one end-to-end smoke run on a tiny slice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from eval import ablation
+from eval.ablation import (ABLATIONS, Ablator, Measured, Scale, build_table, get_scale, is_collapsed, markers,
+                           model_dir, recipe_hash, slice_dataset)
+from eval.paper import load_paper_table
+from kit.data import Dataset, Doc
+from train.trainer import TrainRecipe
+
+
+def _recipe(data: Path = Path("/tmp/train.jsonl"), **changes) -> TrainRecipe:
+    base = dict(base_model="splade-tiny", data=data, variant="l0", lambda_d=0.01, threshold=150.0, warmup_T=1,
+                max_steps=1, batch_size=2, max_length=32, docs_per_query=2, save_steps=1, logging_steps=1)
+    return TrainRecipe(**{**base, **changes})
+
+
+# ---- mapping -------------------------------------------------------------------------------------------------------
+
+def test_every_paper_row_of_tables_2_and_3_has_an_override_and_nothing_else():
+    rows = set(load_paper_table(2)["system"]) | set(load_paper_table(3)["system"])
+    assert rows == set(ABLATIONS)
+    assert len(rows) == 10
+
+
+@pytest.mark.parametrize("slug, variant, threshold", [
+    ("baseline", "baseline", None), ("l0-mask", "baseline", 150.0), ("l0-act", "l0", None),
+    ("l0-mask-l0-act", "l0", 150.0), ("de-l0-act", "de-l0", None), ("inv-de-l0-act", "inv-de-l0", None),
+    ("l0-act-x2", "l0x2", None), ("l0-act-x3", "l0x3", None), ("l0-mask-de-l0-act", "de-l0", 150.0),
+    ("l0-mask-inv-de-l0-act", "inv-de-l0", 150.0)])
+def test_override_sets_variant_and_mask(slug, variant, threshold):
+    r = ABLATIONS[slug].apply(_recipe())
+    assert (r.variant, r.threshold) == (variant, threshold)
+    assert r.lambda_d == 0.01 and r.max_steps == 1  # everything else untouched
+
+
+def test_ranking_activation_follows_the_variant():
+    assert ABLATIONS["baseline"].apply(_recipe()).activation == "relu"
+    assert ABLATIONS["de-l0-act"].apply(_recipe()).activation == "relu"      # ℓ0 on FLOPS only
+    assert ABLATIONS["inv-de-l0-act"].apply(_recipe()).activation == "l0"    # ℓ0 on ranking only
+    assert ABLATIONS["l0-act-x3"].apply(_recipe()).activation == "l0x3"
+
+
+def test_override_changes_and_bad_choices():
+    r = ABLATIONS["l0-mask"].apply(_recipe(), threshold=50.0, lambda_d=0.1)
+    assert (r.threshold, r.lambda_d) == (50.0, 0.1)
+    assert ABLATIONS["l0-act"].apply(_recipe(), threshold=50.0).threshold is None  # no mask: t ignored
+    with pytest.raises(ValueError, match="no threshold"):
+        ABLATIONS["l0-mask"].apply(_recipe(threshold=None))
+    ablator = Ablator(get_scale("smoke"), _recipe())
+    with pytest.raises(ValueError, match="unknown ablation"):
+        ablator.recipe_for("l0-mask-x9")
+    with pytest.raises(ValueError, match="unknown scale"):
+        get_scale("medium")
+
+
+def test_scale_overrides_reach_the_effective_recipe():
+    smoke = get_scale("smoke")
+    r = Ablator(smoke, _recipe(max_steps=60, max_length=128, warmup_T=20)).recipe_for("l0-mask-l0-act", lambda_d=0.1)
+    assert (r.max_steps, r.max_length, r.warmup_T, r.lambda_d, r.threshold) == (3, 64, 1, 0.1, 150.0)
+    full = Ablator(get_scale("full"), _recipe(max_steps=60, max_length=128)).recipe_for("baseline")
+    assert (full.max_steps, full.max_length) == (60, 128)  # full keeps the recipe's steps
+
+
+def test_hash_keys_the_effective_recipe(tmp_path):
+    a = _recipe()
+    assert recipe_hash(a) == recipe_hash(_recipe()) and len(recipe_hash(a)) == 12
+    assert recipe_hash(a) == recipe_hash(a.replace(path=tmp_path / "elsewhere.yaml"))  # where the file lives: no
+    assert recipe_hash(a) != recipe_hash(a.replace(lambda_d=0.02))
+    assert recipe_hash(a) != recipe_hash(a.replace(threshold=None))
+    assert model_dir("l0-act", a, tmp_path) == tmp_path / "l0-act" / recipe_hash(a) / "model"
+
+
+def test_finished_model_dir_is_reused_without_training(tmp_path, monkeypatch):
+    import train.trainer
+
+    recipe = _recipe()
+    done = model_dir("baseline", recipe, tmp_path)
+    done.mkdir(parents=True)
+    (done / train.trainer.MODEL_METADATA).write_text("{}")
+    monkeypatch.setattr(train.trainer, "train", lambda *a, **k: pytest.fail("retrained a finished model"))
+    assert ablation.train_cached("baseline", recipe, tmp_path) == done
+
+
+# ---- collapse markers ------------------------------------------------------------------------------------------------
+
+def test_collapsed_runs_get_an_x():
+    assert is_collapsed(0.0) and is_collapsed(0.99)
+    assert not is_collapsed(1.0) and not is_collapsed(327.2)
+    assert markers([0.5, 1.0, 275.0, 0.0]) == ["x", "o", "o", "x"]
+    assert markers([2.0], normal="s") == ["s"]
+
+
+# ---- tables and slices -----------------------------------------------------------------------------------------------
+
+def test_table_puts_measured_beside_paper_with_baseline_deltas():
+    measured = {s: Measured(s, a.apply(_recipe()), Path("m"), {"nDCG@10": 0.5 + i / 100, "FLOPS": 1.0 + i,
+                                                                "Doc_Len": 10.0 * (i + 1), "cacm_nDCG@10": 0.25})
+                for i, (s, a) in enumerate(ABLATIONS.items())}
+    t = build_table(2, measured, ["cacm"]).set_index("system")
+    assert list(t.index) == ["baseline", "l0-mask", "l0-act", "l0-mask-l0-act"]
+    assert t.at["l0-act", "nDCG@10"] == 52.0 and t.at["l0-act", "Doc_Len"] == 30.0
+    assert t.at["l0-act", "cacm_nDCG@10"] == 25.0
+    assert t.at["l0-act", "paper_nDCG@10"] == 49.97
+    assert t.at["l0-act", "delta_baseline_nDCG@10"] == 2.0
+    assert t.at["l0-act", "paper_delta_baseline_nDCG@10"] == pytest.approx(0.45)
+    assert t.at["l0-mask", "threshold"] == 150.0 and pd.isna(t.at["baseline", "threshold"])
+    with pytest.raises(ValueError):
+        build_table(1, measured, [])
+
+
+def test_slice_keeps_judged_queries_their_relevant_docs_and_a_prefix():
+    docs = [Doc(f"d{i}", f"text {i}") for i in range(10)]
+    ds = Dataset("toy", queries={"q1": "a", "q2": "b", "q3": "c"},
+                 qrels={"q1": {"d8": 1}, "q2": {"d9": 0}, "q3": {"d5": 2, "d1": 0}}, docs=lambda: iter(docs))
+    s = slice_dataset(ds, queries=5, docs=2)
+    assert list(s.queries) == ["q1", "q3"]  # q2 has no relevant document
+    assert [d.doc_id for d in s.docs()] == ["d0", "d1", "d5", "d8"] and s.num_docs == 4
+    assert s.name == "toy-q5-d2"  # the size is in the name: slices never share cached artifacts
+    assert slice_dataset(ds, None, None) is ds
+
+
+# ---- end to end ------------------------------------------------------------------------------------------------------
+
+def _train_file(path: Path, scifact_dir: Path, n_queries: int = 4, docs_each: int = 3) -> Path:
+    """A training file in train.data's format: real SciFact abstracts, queries from their first words."""
+    from kit.data import read_beir_corpus
+
+    docs = []
+    for doc in read_beir_corpus(scifact_dir / "corpus.jsonl"):
+        docs.append(doc)
+        if len(docs) == n_queries * docs_each:
+            break
+    with open(path, "w", encoding="utf-8") as fh:
+        for q in range(n_queries):
+            group = docs[q * docs_each:(q + 1) * docs_each]
+            fh.write(json.dumps({"query_id": f"q{q}", "query": " ".join(group[0].text.split()[:8]),
+                                 "doc_ids": [d.doc_id for d in group], "docs": [d.text for d in group],
+                                 "teacher_scores": [9.0 - 3 * i for i in range(docs_each)]}) + "\n")
+    return path
+
+
+@pytest.mark.integration
+def test_smoke_run_writes_tables_and_figures(tmp_path, scifact_dir, monkeypatch):
+    scale = Scale("test", max_steps=1, max_length=32, batch_size=2, eval_max_length=32, queries=3, docs=20,
+                  zero_shot=(), lambdas=(0.01,), thresholds=(50.0, 150.0))
+    base = _recipe(_train_file(tmp_path / "train.jsonl", scifact_dir))
+    ablator = Ablator(scale, base, root=tmp_path / "work")
+    out = tmp_path / "results"
+    written = ablation.write_tables(ablator, out, "python -m eval.ablation tables --scale test", tables=(2,))
+    table = pd.read_csv(out / "table2.csv")
+    assert list(table["system"]) == ["baseline", "l0-mask", "l0-act", "l0-mask-l0-act"]
+    assert table[["nDCG@10", "FLOPS", "Doc_Len", "paper_nDCG@10"]].notna().all().all()
+    assert ((table["nDCG@10"] >= 0) & (table["nDCG@10"] <= 100)).all()
+    assert "4.4M-parameter" in (out / "table2.md").read_text()
+    prov = json.loads((out / "table2.json").read_text())
+    assert prov["scale"] == "test" and "commit" in prov
+    assert all(p.exists() for p in written)
+
+    # the λ sweep at the recipe's λ and t reuses the table's four models; the t sweep trains two more
+    import train.trainer
+
+    trained = []
+    real = train.trainer.train
+    monkeypatch.setattr(train.trainer, "train", lambda r, o, **k: trained.append(o) or real(r, o, **k))
+    paths = ablation.write_figures(ablator, out, "python -m eval.ablation figures --scale test")
+    assert len(trained) == 2
+    for n in (1, 2, 3):
+        png = out / "figures" / f"figure{n}.png"
+        assert png in paths and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    sweep = pd.read_csv(out / "figures" / "sweep.csv")
+    assert len(sweep) == 4 + 4 and set(sweep["sweep"]) == {"lambda", "threshold"}
+
+
+def test_figures_draw_a_collapsed_run_with_an_x(tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+
+    points = pd.DataFrame([
+        {"sweep": "lambda", "method": m, "lambda_d": lam, "threshold": None, "nDCG@10": 0.5, "FLOPS": 1.0 / lam,
+         "Doc_Len": doc_len}
+        for m in ("baseline", "l0-mask-l0-act") for lam, doc_len in ((0.01, 120.0), (1.0, 0.25))
+    ] + [{"sweep": "threshold", "method": "l0-mask", "lambda_d": 0.01, "threshold": t, "nDCG@10": 0.4 + t / 1000,
+          "FLOPS": 1.0, "Doc_Len": t / 2} for t in (50.0, 150.0)])
+    drawn: list[tuple[float, str]] = []  # (y, marker) of every single-point marker drawn
+    real_plot = Axes.plot
+
+    def spy(self, *args, **kwargs):
+        if "marker" in kwargs:
+            drawn.append((float(args[1][0]), kwargs["marker"]))
+        return real_plot(self, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "plot", spy)
+    paths = ablation.plot_figures(points, tmp_path)
+    assert [p.name for p in paths] == ["figure1.png", "figure2.png", "figure3.png"]
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths)
+    # y = 0.5: Figure 1 (nDCG@10); y = Doc_Len 120 / 0.25: Figure 2; y = 0.45 / 0.55: Figure 3
+    assert sorted(drawn) == [(0.25, "x"), (0.25, "x"), (0.45, "o"), (0.5, "o"), (0.5, "o"), (0.5, "o"), (0.5, "o"),
+                             (0.55, "o"), (120.0, "o"), (120.0, "o")]
