@@ -300,6 +300,7 @@ def main(argv=None) -> int:
     timer = Timer()
     command = " ".join(["python -m eval.reproduce", *(argv if argv is not None else sys.argv[1:])])
     started = time.perf_counter()
+    prov = provenance(command=command.split())  # before any output is rewritten, so "-dirty" means the code
 
     results, per_query, keys = {}, [], []
     for name in datasets:
@@ -322,10 +323,11 @@ def main(argv=None) -> int:
     md = render_markdown(recipe, table, keys, command)
     with atomic_write(out / f"{stem}.md") as fh:
         fh.write(md)
-    write_json(out / f"{stem}.json", provenance(
-        command=command.split(), recipe=str(Path(recipe.path).resolve().relative_to(REPO)) if Path(recipe.path).resolve().is_relative_to(REPO) else str(recipe.path),
-        datasets=keys, systems=[s.id for s in systems], total_seconds=round(time.perf_counter() - started, 1),
-        stage_seconds={k: round(v, 1) for k, v in timer.seconds.items()}))
+    recipe_path = Path(recipe.path).resolve()
+    write_json(out / f"{stem}.json", {
+        **prov, "recipe": str(recipe_path.relative_to(REPO)) if recipe_path.is_relative_to(REPO) else str(recipe.path),
+        "datasets": keys, "systems": [s.id for s in systems], "total_seconds": round(time.perf_counter() - started, 1),
+        "stage_seconds": {k: round(v, 1) for k, v in timer.seconds.items()}})
     print(md)
     print("stage wall time (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timer.seconds.items()))
     failed = table[table["check"] == "FAIL"]
