@@ -44,7 +44,7 @@ def provenance(command: list[str] | None = None, **extra) -> dict:
     except ImportError:
         threads, device = None, "cpu"
     commit = _git("rev-parse", "HEAD")
-    dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    dirty = bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"))  # code, not outputs
     return {
         "command": " ".join(command if command is not None else sys.argv),
         "commit": commit + ("-dirty" if dirty and commit else ""),
