@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import json
 import os
 import tempfile
@@ -35,11 +36,14 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        if path.suffix == ".gz":
-            fh = gzip.open(tmp, mode if "b" in mode else mode.rstrip("t") + "t", encoding=None if "b" in mode else encoding)
-        else:
-            fh = open(tmp, mode, encoding=None if "b" in mode else encoding)
-        with fh:
+        with contextlib.ExitStack() as stack:
+            if path.suffix == ".gz":
+                # mtime=0 and no file name in the header: the same content gives the same bytes (results diff cleanly)
+                base = stack.enter_context(open(tmp, "wb"))
+                raw = stack.enter_context(gzip.GzipFile(filename="", mode="wb", fileobj=base, mtime=0))
+                fh = raw if "b" in mode else stack.enter_context(io.TextIOWrapper(raw, encoding=encoding))
+            else:
+                fh = stack.enter_context(open(tmp, mode, encoding=None if "b" in mode else encoding))
             yield fh
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the mode a plain open() would
         os.replace(tmp, path)

@@ -37,3 +37,18 @@ def test_evaluate_hand_computed_ndcg_and_missing_query_counts_zero():
 def test_unknown_measure_is_a_value_error():
     with pytest.raises(ValueError, match="unknown measure"):
         parse_measures(["nDCG@@10"])
+
+
+def test_atomic_gz_output_is_byte_reproducible(tmp_path):
+    import gzip
+
+    from kit.io import atomic_write
+
+    blobs = []
+    for _ in range(2):
+        with atomic_write(tmp_path / "t.csv.gz") as fh:
+            fh.write("a,b\n1,2\n")
+        blobs.append((tmp_path / "t.csv.gz").read_bytes())
+    assert blobs[0] == blobs[1]
+    assert gzip.decompress(blobs[0]) == b"a,b\n1,2\n"
+    assert not list(tmp_path.glob(".*.tmp"))
