@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import write_training_file
 
 from eval import ablation
 from eval.ablation import (ABLATIONS, Ablator, Measured, Scale, build_table, get_scale, is_collapsed, markers,
@@ -130,29 +131,12 @@ def test_slice_keeps_judged_queries_their_relevant_docs_and_a_prefix():
 
 # ---- end to end ------------------------------------------------------------------------------------------------------
 
-def _train_file(path: Path, scifact_dir: Path, n_queries: int = 4, docs_each: int = 3) -> Path:
-    """A training file in train.data's format: real SciFact abstracts, queries from their first words."""
-    from kit.data import read_beir_corpus
-
-    docs = []
-    for doc in read_beir_corpus(scifact_dir / "corpus.jsonl"):
-        docs.append(doc)
-        if len(docs) == n_queries * docs_each:
-            break
-    with open(path, "w", encoding="utf-8") as fh:
-        for q in range(n_queries):
-            group = docs[q * docs_each:(q + 1) * docs_each]
-            fh.write(json.dumps({"query_id": f"q{q}", "query": " ".join(group[0].text.split()[:8]),
-                                 "doc_ids": [d.doc_id for d in group], "docs": [d.text for d in group],
-                                 "teacher_scores": [9.0 - 3 * i for i in range(docs_each)]}) + "\n")
-    return path
-
-
 @pytest.mark.integration
 def test_smoke_run_writes_tables_and_figures(tmp_path, scifact_dir, monkeypatch):
     scale = Scale("test", max_steps=1, max_length=32, batch_size=2, eval_max_length=32, queries=3, docs=20,
                   zero_shot=(), lambdas=(0.01,), thresholds=(50.0, 150.0))
-    base = _recipe(_train_file(tmp_path / "train.jsonl", scifact_dir))
+    base = _recipe(write_training_file(tmp_path / "train.jsonl", scifact_dir, n_queries=4, docs_each=3,
+                                      score=lambda q, i: 9.0 - 3 * i))
     ablator = Ablator(scale, base, root=tmp_path / "work")
     out = tmp_path / "results"
     written = ablation.write_tables(ablator, out, "python -m eval.ablation tables --scale test", tables=(2,))

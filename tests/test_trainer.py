@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import write_training_file
 import torch
 
 from kit.errors import InputError
@@ -29,28 +30,9 @@ def tokenizer(splade_tiny):
     return splade_tiny[0]
 
 
-def _write_examples(path: Path, scifact_dir: Path, n_queries: int = 8, docs_each: int = 4) -> Path:
-    """A training file in train.data's format: real SciFact abstracts, queries from their titles' first words."""
-    from kit.data import read_beir_corpus
-
-    docs = []
-    for doc in read_beir_corpus(scifact_dir / "corpus.jsonl"):
-        docs.append(doc)
-        if len(docs) == n_queries * docs_each:
-            break
-    with open(path, "w", encoding="utf-8") as fh:
-        for q in range(n_queries):
-            group = docs[q * docs_each:(q + 1) * docs_each]
-            record = {"query_id": f"q{q}", "query": " ".join(group[0].text.split()[:8]),
-                      "doc_ids": [d.doc_id for d in group], "docs": [d.text for d in group],
-                      "teacher_scores": [10.0 - 2.5 * i + 0.1 * q for i in range(docs_each)]}
-            fh.write(json.dumps(record) + "\n")
-    return path
-
-
 @pytest.fixture(scope="module")
 def train_file(tmp_path_factory, scifact_dir) -> Path:
-    return _write_examples(tmp_path_factory.mktemp("data") / "train.jsonl", scifact_dir)
+    return write_training_file(tmp_path_factory.mktemp("data") / "train.jsonl", scifact_dir)
 
 
 def _recipe(data: Path, **changes) -> TrainRecipe:
