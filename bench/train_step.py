@@ -134,6 +134,8 @@ def measure(which: str, args) -> dict:
     return {"trainer": which, "median_s": statistics.median(wall[args.warmup:]),
             "median_cpu_s": statistics.median(cpu[args.warmup:]), "steps_s": [round(t, 2) for t in wall],
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "threads": torch.get_num_threads(),
+            # on a GPU the memory that matters is the device's
+            "peak_cuda_mb": torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None,
             "load_avg": os.getloadavg()[0]}
 
 
@@ -167,7 +169,8 @@ def main(argv=None) -> int:
     kit = runs["kit"]
     rows = [{"trainer": LABELS[w], "s/step": r["median_s"], "CPU s/step": r["median_cpu_s"],
              "peak RSS MB": r["peak_rss_mb"], "time vs fused": r["median_s"] / kit["median_s"],
-             "RSS vs fused": r["peak_rss_mb"] / kit["peak_rss_mb"]} for w, r in runs.items()]
+             "RSS vs fused": r["peak_rss_mb"] / kit["peak_rss_mb"],
+             **({"peak CUDA MB": r["peak_cuda_mb"]} if r.get("peak_cuda_mb") is not None else {})} for w, r in runs.items()]
     naive, st = runs["naive"], runs["st"]
     targets = [
         {"target": "fused training step >= 3x faster than naive, <= 1/3 of its peak memory",
