@@ -196,13 +196,10 @@ class ModelEval(DatasetRun):
     def __init__(self, ds: "Dataset", root: Path, max_length: int, device: str | None = None):
         from eval.recipe import Recipe
 
-        # DatasetRun.__init__ loads a dataset by name under work/<dataset>; here both are given, so it is not called.
-        self.name = self.key = ds.name
-        self.ds, self.root, self.timer = ds, root, Timer()
-        self.recipe = Recipe(path=DEFAULT_RECIPE, table=2, datasets=[ds.name], measures=["nDCG@10"], hits=1000,
-                             max_length=max_length, factor=100, systems=[], model_system={})
-        self.args = SimpleNamespace(force=False, device=device, batch_size=32, threads=2)
-        self._encoders, self._idf = {}, {}
+        recipe = Recipe(path=DEFAULT_RECIPE, table=2, datasets=[ds.name], measures=["nDCG@10"], hits=1000,
+                        max_length=max_length, factor=100, systems=[], model_system={})
+        args = SimpleNamespace(force=False, device=device, batch_size=32, threads=2)
+        super().__init__(ds.name, recipe, args, Timer(), ds=ds, root=root)
 
     def score(self, model: Path, activation: str) -> dict[str, float]:
         """nDCG@10, FLOPS, Doc_Len of ``model``: documents with ``activation``, BoW × IDF queries (its idf.json)."""

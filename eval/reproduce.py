@@ -67,17 +67,21 @@ def model_systems(recipe: Recipe, model: str, activation: str | None) -> list[Sy
 class DatasetRun:
     """All stages for one dataset; artifacts under ``work/<dataset>/``."""
 
-    def __init__(self, name: str, recipe: Recipe, args, timer: Timer):
+    def __init__(self, name: str, recipe: Recipe, args, timer: Timer, ds=None, root: Path | None = None):
+        """``ds`` (an already loaded :class:`kit.data.Dataset`) and ``root`` default to ``load_dataset(name)`` and
+        ``work/<dataset>``."""
         from kit.data import load_dataset
 
         self.name, self.recipe, self.args, self.timer = name, recipe, args, timer
         self.key = dataset_slug(name)  # how the dataset is named in tables, expected scores and the work dir
-        self.root = work_dir() / self.key
-        with timer("load data"):
-            try:
-                self.ds = load_dataset(name)
-            except ValueError as exc:  # an unknown dataset name is a usage error, not a crash
-                raise InputError(None, f"--datasets: {exc}") from None
+        self.root = root if root is not None else work_dir() / self.key
+        self.ds = ds
+        if ds is None:
+            with timer("load data"):
+                try:
+                    self.ds = load_dataset(name)
+                except ValueError as exc:  # an unknown dataset name is a usage error, not a crash
+                    raise InputError(None, f"--datasets: {exc}") from None
         self._encoders: dict = {}
         self._idf: dict = {}
 
