@@ -44,10 +44,10 @@ class Timer:
 
 
 def resolve_datasets(names: list[str]) -> list[str]:
-    from eval.paper import DATASETS
+    from kit.data import BEIR_DATASETS
 
     if names == ["all"]:
-        return list(DATASETS)
+        return list(BEIR_DATASETS)
     return names
 
 

@@ -205,3 +205,11 @@ def test_contriever_column_is_shifted_by_one_row_from_dbpedia_to_scifact():
     assert [printed[d] for d in shifted] == [reference[d] for d in ["cqadupstack", *shifted[:-1]]]
     assert printed["quora"] == reference["quora"]
     assert reference["scifact"] == 67.7 and 67.7 not in set(printed)
+
+
+def test_paper_datasets_are_the_ones_the_loader_knows():
+    """`--datasets all` loads kit.data.BEIR_DATASETS; the tables are keyed by eval.paper.DATASETS: one list of ids."""
+    from eval.paper import DATASETS
+    from kit.data import BEIR_DATASETS
+
+    assert tuple(BEIR_DATASETS) == DATASETS
