@@ -244,6 +244,55 @@ def test_resume_gives_bitwise_identical_weights(trained, tmp_path):
     assert not different
 
 
+_KILL_AT_FIRST_CHECKPOINT = """
+import os, signal, sys
+from transformers import TrainerCallback
+import train.trainer as trainer
+
+
+class KillAfterSave(TrainerCallback):  # SIGKILL: no clean-up, no atexit, as when a job is killed or a node dies
+    def on_save(self, args, state, control, **kwargs):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+build = trainer.build_trainer
+def build_and_arm(*args, **kwargs):
+    t = build(*args, **kwargs)
+    t.add_callback(KillAfterSave())
+    return t
+trainer.build_trainer = build_and_arm
+from train.__main__ import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.integration
+def test_killed_run_resumes_from_its_checkpoint_to_the_same_weights(trained, tmp_path):
+    """``kill -9`` right after the step-3 checkpoint, then ``python -m train --resume``: the weights of the
+    uninterrupted 6-step run, bit for bit."""
+    from transformers import AutoModelForMaskedLM
+
+    recipe, reference = trained
+    fields = {k: v for k, v in recipe.to_dict().items() if v is not None}
+    path = tmp_path / "recipe.yaml"
+    path.write_text("".join(f"{key}: {json.dumps(value)}\n" for key, value in fields.items()))
+    out = tmp_path / "model"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = ["--recipe", str(path), "--out", str(out)]
+    killed = subprocess.run([sys.executable, "-c", _KILL_AT_FIRST_CHECKPOINT, *command], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint-3"]
+    assert not (out / MODEL_METADATA).exists()
+    resumed = subprocess.run([sys.executable, "-m", "train", *command, "--resume"], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((out / MODEL_METADATA).read_text())["steps"] == 6
+    final = AutoModelForMaskedLM.from_pretrained(reference).state_dict()
+    mine = AutoModelForMaskedLM.from_pretrained(out).state_dict()
+    assert [name for name in final if not torch.equal(final[name], mine[name])] == []
+
+
 @pytest.mark.integration
 def test_export_loads_in_the_kit_and_in_sentence_transformers(trained):
     from sentence_transformers.sparse_encoder import SparseEncoder

@@ -67,6 +67,7 @@ class TrainRecipe:
     threshold: float | None = None  # t of the ℓ0 mask (eq. 5); None = plain FLOPS
     warmup_T: int = 0          # T of the quadratic λ warm-up (optimizer steps)
     ranking_loss: str = "kl"   # kl | margin_mse | infonce
+    teacher_scale: float = 1.0  # multiplies the training file's teacher scores (1/temperature of the teacher softmax)
     lr: float = 2e-5
     weight_decay: float = 0.01
     batch_size: int = 16       # queries per process and micro-batch
@@ -157,7 +158,8 @@ def _work_path(value: Any) -> Path:
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "base_model": _text, "data": _work_path, "variant": _choice(tuple(VARIANTS)),
     "lambda_d": _number(0), "max_steps": _integer(1), "idf": _text, "threshold": _number(0, optional=True),
-    "warmup_T": _integer(0), "ranking_loss": _choice(RANKING_LOSSES), "lr": _number(0, strict=True),
+    "warmup_T": _integer(0), "ranking_loss": _choice(RANKING_LOSSES),
+    "teacher_scale": _number(0, strict=True), "lr": _number(0, strict=True),
     "weight_decay": _number(0), "batch_size": _integer(1), "grad_accumulation": _integer(1),
     "warmup_steps": _integer(0), "max_length": _integer(8), "docs_per_query": _integer(2), "seed": _integer(0),
     "save_steps": _integer(1), "logging_steps": _integer(1), "max_grad_norm": _number(0, strict=True, optional=True),
@@ -219,10 +221,12 @@ class DistillDataset(torch.utils.data.Dataset):
         examples: :class:`train.data.TrainExample` s (anything with ``docs`` and ``teacher_scores``), each with at
             least ``docs_per_query`` documents.
         query_token_ids: each example's query as :meth:`BowIdfQueries.token_ids` gives it.
+        teacher_scale: factor on every teacher score (the recipe's ``teacher_scale``): KL distillation matches
+            softmax distributions, so the scale sets how peaked the target is relative to the student's dot products.
     """
 
     def __init__(self, examples: Sequence, query_token_ids: Sequence[Sequence[int]], docs_per_query: int,
-                 seed: int = 0) -> None:
+                 seed: int = 0, teacher_scale: float = 1.0) -> None:
         if len(examples) != len(query_token_ids):
             raise ValueError(f"{len(examples)} examples but {len(query_token_ids)} tokenized queries")
         if docs_per_query < 2:
@@ -235,6 +239,7 @@ class DistillDataset(torch.utils.data.Dataset):
         self.query_token_ids = [list(ids) for ids in query_token_ids]
         self.docs_per_query = docs_per_query
         self.seed = seed
+        self.teacher_scale = float(teacher_scale)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -257,7 +262,7 @@ class DistillDataset(torch.utils.data.Dataset):
         chosen = self.doc_indices(index)
         return {"query_token_ids": self.query_token_ids[index],
                 "docs": [example.docs[i] for i in chosen],
-                "teacher_scores": [float(example.teacher_scores[i]) for i in chosen]}
+                "teacher_scores": [self.teacher_scale * float(example.teacher_scores[i]) for i in chosen]}
 
 
 class EpochSampler(torch.utils.data.Sampler[int]):
@@ -467,7 +472,7 @@ def build_trainer(recipe: TrainRecipe, output_dir: str | Path, *, examples: Sequ
     queries = BowIdfQueries(model.tokenizer, resolve_idf(recipe, examples, model.tokenizer), model.vocab_size)
     try:
         dataset = DistillDataset(examples, queries.token_ids([ex.query for ex in examples]), recipe.docs_per_query,
-                                 recipe.seed)
+                                 recipe.seed, recipe.teacher_scale)
     except ValueError as err:
         raise InputError(recipe.data, str(err), fix="lower docs_per_query or rebuild the file with more negatives") \
             from None
