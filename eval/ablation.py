@@ -26,7 +26,6 @@ MS MARCO-trained BERT-base: only the directions of the effects can be compared w
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -35,9 +34,12 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
+from tqdm.auto import tqdm
+
 from eval.reproduce import DatasetRun, Timer
 from kit.errors import cli
 from kit.paths import REPO, work_dir
+from train.cache import model_dir, read_seconds, recipe_hash, train_cached  # noqa: F401  (re-exported)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -112,8 +114,8 @@ class Scale:
     queries: int | None = None
     docs: int | None = None
     zero_shot: tuple[str, ...] = ("vaswani", "cacm")
-    lambdas: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.1)
-    thresholds: tuple[float, ...] = (50.0, 100.0, 150.0, 200.0, 300.0)
+    lambdas: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0)  # the recipe's 0.01 among them: shared with Table 2
+    thresholds: tuple[float, ...] = (50.0, 100.0, 150.0, 300.0)  # the recipe's t=150 among them
     overrides: dict = field(default_factory=dict)
 
     def recipe_changes(self) -> dict:
@@ -140,35 +142,16 @@ def get_scale(name: str) -> Scale:
     return SCALES[name]
 
 
-# ---- training, cached --------------------------------------------------------------------------------------------
+def trained_model(row: str, recipe: str | Path = DEFAULT_RECIPE) -> tuple[Path, str]:
+    """The full-scale model of Table 2/3 row ``row`` (what ``make ablation`` trains) and its ranking activation.
 
-def recipe_hash(recipe: "TrainRecipe") -> str:
-    """12 hex digits identifying what a recipe trains (its fields; not where the recipe file lives)."""
-    text = json.dumps(recipe.to_dict(), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+    Table 1's row of the kit's own ℓ0 model is ``trained_model("l0-mask-l0-act")``: the same cached directory as
+    Table 2's "ℓ0 mask + ℓ0 activation" row, trained on demand (training file mined first when missing).
+    """
+    from train.trainer import load_train_recipe
 
-
-def model_dir(slug: str, recipe: "TrainRecipe", root: Path | None = None) -> Path:
-    """``<root>/<slug>/<recipe_hash>/model`` (root: ``work/ablation``)."""
-    return (root if root is not None else work_dir() / "ablation") / slug / recipe_hash(recipe) / "model"
-
-
-def train_cached(slug: str, recipe: "TrainRecipe", root: Path | None = None) -> Path:
-    """The trained model of ``recipe``: reused when finished, resumed from its last checkpoint, else trained."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    from kit.io import write_json
-    from train.trainer import MODEL_METADATA, train
-
-    out = model_dir(slug, recipe, root)
-    if (out / MODEL_METADATA).exists():
-        return out
-    checkpoints = out / "checkpoints"
-    resume = checkpoints.is_dir() and get_last_checkpoint(str(checkpoints)) is not None
-    print(f"[ablation] training {slug} ({recipe.variant}, t={recipe.threshold}, λ={recipe.lambda_d:g}, "
-          f"{recipe.max_steps} steps) -> {out}", flush=True)
-    write_json(out.parent / "recipe.json", json.loads(json.dumps(recipe.to_dict(), default=str)))
-    return train(recipe, out, resume=resume, disable_tqdm=True)
+    effective = Ablator(SCALES["full"], load_train_recipe(recipe)).recipe_for(row)
+    return train_cached(row, effective), effective.activation
 
 
 # ---- evaluation ----------------------------------------------------------------------------------------------------
@@ -249,15 +232,23 @@ class Ablator:
             self._datasets[name] = slice_dataset(ds, self.scale.queries, self.scale.docs) if name == "scifact" else ds
         return self._datasets[name]
 
-    def measure(self, slug: str, **changes) -> Measured:
+    def measure(self, slug: str, zero_shot: bool = True, **changes) -> Measured:
+        """Train (cached) and evaluate one condition on SciFact and, with ``zero_shot``, the scale's zero-shot sets.
+
+        The wall time of training and of each dataset's first evaluation is kept in the model's ``timing.json``.
+        """
+        from train.cache import record_seconds
+
         recipe = self.recipe_for(slug, **changes)
         model = train_cached(slug, recipe, self.root)
         evals = model.parent / "eval"
         scores = {}
-        for name in ("scifact", *self.scale.zero_shot):
+        for name in ("scifact", *(self.scale.zero_shot if zero_shot else ())):
             ds = self.dataset(name)
             run = ModelEval(ds, evals / ds.name, self.scale.eval_max_length, self.device)
+            started = time.perf_counter()
             result = run.score(model, recipe.activation)
+            record_seconds(model, f"eval_{ds.name}", time.perf_counter() - started)
             if name == "scifact":
                 scores.update({k: result[k] for k in ("nDCG@10", "FLOPS", "Doc_Len")})
             else:
@@ -287,6 +278,9 @@ def build_table(n: int, measured: Mapping[str, Measured], zero_shot: Sequence[st
         for name in zero_shot:
             row[f"{name}_nDCG@10"] = round(100 * m.scores[f"{name}_nDCG@10"], 2)
         row.update({f"paper_{k}": p[k] for k in ("nDCG@10", "FLOPS", "Doc_Len")})
+        seconds = read_seconds(m.model)
+        row["train_s"] = seconds.get("train")
+        row["eval_s"] = round(sum(v for k, v in seconds.items() if k.startswith("eval_")), 1) if seconds else None
         rows.append(row)
     table = pd.DataFrame(rows)
     base = table.set_index("system").loc["baseline"]
@@ -297,7 +291,8 @@ def build_table(n: int, measured: Mapping[str, Measured], zero_shot: Sequence[st
 
 def render_markdown(n: int, table: "pd.DataFrame", command: str, scale: Scale) -> str:
     """The table as markdown, measured columns beside the paper's, with the scale caveat."""
-    cols = [c for c in table.columns if c not in ("system", "variant", "threshold", "lambda_d", "steps")]
+    cols = [c for c in table.columns
+            if c not in ("system", "variant", "threshold", "lambda_d", "steps", "train_s", "eval_s")]
     lines = [f"<!-- generated by `{command}`; do not edit -->", f"# Table {n}: ablation, measured beside the paper", "",
              CAVEAT, "",
              f"Scale `{scale.name}`: nDCG@10 ×100 on SciFact test"
@@ -307,6 +302,12 @@ def render_markdown(n: int, table: "pd.DataFrame", command: str, scale: Scale) -
              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in table.to_dict("records"):
         lines.append("| " + " | ".join(_cell(r[c]) for c in cols) + " |")
+    timed = table.dropna(subset=["train_s"])
+    if len(timed):
+        lines += ["", f"Wall time per condition (this machine, first run; `train_s`, `eval_s` in the CSV): training "
+                      f"{timed['train_s'].min():.0f}–{timed['train_s'].max():.0f} s, evaluation on every dataset "
+                      f"{timed['eval_s'].min():.0f}–{timed['eval_s'].max():.0f} s; longest condition "
+                      f"{(timed['train_s'] + timed['eval_s']).max() / 60:.1f} min."]
     return "\n".join(lines) + "\n"
 
 
@@ -323,10 +324,10 @@ def write_tables(ablator: Ablator, out: Path, command: str, tables: Iterable[int
     started = time.perf_counter()
     written = []
     measured: dict[str, Measured] = {}
+    slugs = list(dict.fromkeys(slug for n in tables for slug in load_paper_table(n)["system"]))
+    for slug in tqdm(slugs, desc="ablation conditions", unit="model"):
+        measured[slug] = ablator.measure(slug)
     for n in tables:
-        for slug in load_paper_table(n)["system"]:
-            if slug not in measured:
-                measured[slug] = ablator.measure(slug)
         table = build_table(n, measured, ablator.scale.zero_shot)
         with atomic_write(out / f"table{n}.csv") as fh:
             table.to_csv(fh, index=False)
@@ -357,15 +358,16 @@ def sweep(ablator: Ablator) -> "pd.DataFrame":
     """λ_d sweep of the four methods (t from the recipe) and t sweep of the masked ones (λ_d from the recipe)."""
     import pandas as pd
 
+    points = [(kind, slug, key, value)
+              for kind, methods, key, values in (("lambda", FIGURE_METHODS, "lambda_d", ablator.scale.lambdas),
+                                                 ("threshold", ("l0-mask", "l0-mask-l0-act"), "threshold",
+                                                  ablator.scale.thresholds))
+              for slug in methods for value in values]
     rows = []
-    for kind, methods, key, values in (("lambda", FIGURE_METHODS, "lambda_d", ablator.scale.lambdas),
-                                       ("threshold", ("l0-mask", "l0-mask-l0-act"), "threshold",
-                                        ablator.scale.thresholds)):
-        for slug in methods:
-            for value in values:
-                m = ablator.measure(slug, **{key: value})
-                rows.append({"sweep": kind, "method": slug, "lambda_d": m.recipe.lambda_d,
-                             "threshold": m.recipe.threshold, **m.scores})
+    for kind, slug, key, value in tqdm(points, desc="sweep conditions", unit="model"):
+        m = ablator.measure(slug, zero_shot=False, **{key: value})  # the figures plot SciFact only
+        rows.append({"sweep": kind, "method": slug, "lambda_d": m.recipe.lambda_d,
+                     "threshold": m.recipe.threshold, **m.scores, **read_seconds(m.model)})
     return pd.DataFrame(rows)
 
 
