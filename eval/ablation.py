@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 from tqdm.auto import tqdm
 
 from eval.reproduce import DatasetRun, Timer
-from kit.errors import cli
+from kit.errors import InputError, cli
 from kit.paths import REPO, work_dir
 from train.cache import model_dir, read_seconds, recipe_hash, train_cached  # noqa: F401  (re-exported)
 
@@ -426,12 +426,37 @@ def write_figures(ablator: Ablator, out: Path, command: str) -> list[Path]:
     return [*paths, folder / "sweep.csv", folder / "figures.json"]
 
 
+def parse_changes(items: Sequence[str]) -> dict:
+    """``["lambda_d=0.1", "threshold=null"]`` -> recipe field overrides, values read as YAML scalars."""
+    import yaml
+
+    from train.trainer import _CONVERTERS
+
+    fields = sorted(set(_CONVERTERS) - {"base_model", "data", "variant"})  # the row fixes the variant
+    changes = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in fields:
+            raise InputError(None, f"--set {item!r}: expected FIELD=VALUE with FIELD a training-recipe field",
+                             fix=f"fields: {', '.join(fields)}")
+        try:
+            changes[key] = _CONVERTERS[key](yaml.safe_load(value))
+        except ValueError as err:
+            raise InputError(None, f"--set {item!r}: {err}") from None
+    return changes
+
+
 # ---- command line ----------------------------------------------------------------------------------------------------
 
 @cli
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eval.ablation", description=__doc__.splitlines()[0])
-    p.add_argument("target", choices=["tables", "figures"])
+    p.add_argument("target", choices=["tables", "figures", "measure"],
+                   help="measure: one condition (ROW, with --set overrides), its scores printed as JSON")
+    p.add_argument("row", nargs="?", help="measure: a Table 2/3 row, e.g. l0-mask-l0-act")
+    p.add_argument("--set", dest="changes", action="append", default=[], metavar="FIELD=VALUE",
+                   help="measure: override a training-recipe field (repeatable), e.g. --set lambda_d=0.1")
+    p.add_argument("--no-zero-shot", action="store_true", help="measure: SciFact only")
     p.add_argument("--scale", default="full", choices=list(SCALES))
     p.add_argument("--recipe", default=str(DEFAULT_RECIPE), help="base training recipe (default: tiny.yaml)")
     p.add_argument("--out", default=str(REPO / "results"))
@@ -441,6 +466,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     ablator = Ablator(get_scale(args.scale), load_train_recipe(args.recipe), device=args.device)
     command = " ".join(["python -m eval.ablation", *(argv if argv is not None else sys.argv[1:])])
+    if args.target == "measure":
+        if args.row is None:
+            raise InputError(None, "measure needs a row", fix=f"one of {', '.join(ABLATIONS)}")
+        m = ablator.measure(args.row, zero_shot=not args.no_zero_shot, **parse_changes(args.changes))
+        print(json.dumps({"row": m.slug, "recipe_hash": recipe_hash(m.recipe), "model": str(m.model),
+                          "changes": parse_changes(args.changes), "scores": m.scores,
+                          "seconds": read_seconds(m.model)}, default=str))
+        return 0
     write = write_tables if args.target == "tables" else write_figures
     for path in write(ablator, Path(args.out), command):
         print(path)

@@ -188,3 +188,19 @@ def test_figures_draw_a_collapsed_run_with_an_x(tmp_path, monkeypatch):
     # y = 0.5: Figure 1 (nDCG@10); y = Doc_Len 120 / 0.25: Figure 2; y = 0.45 / 0.55: Figure 3
     assert sorted(drawn) == [(0.25, "x"), (0.25, "x"), (0.45, "o"), (0.5, "o"), (0.5, "o"), (0.5, "o"), (0.5, "o"),
                              (0.55, "o"), (120.0, "o"), (120.0, "o")]
+
+
+def test_measure_overrides_are_validated_recipe_fields():
+    from kit.errors import InputError
+
+    assert ablation.parse_changes(["lambda_d=0.1", "threshold=null", "max_steps=150"]) == \
+        {"lambda_d": 0.1, "threshold": None, "max_steps": 150}
+    with pytest.raises(InputError, match="expected FIELD=VALUE"):
+        ablation.parse_changes(["lamda_d=0.1"])
+    with pytest.raises(InputError, match="teacher_scale"):
+        ablation.parse_changes(["teacher_scale=-1"])
+
+
+def test_measure_without_a_row_is_one_line_exit_2(capsys):
+    assert ablation.main(["measure", "--scale", "smoke"]) == 2
+    assert "measure needs a row" in capsys.readouterr().err
