@@ -10,7 +10,7 @@ import json
 from bench.common import BENCH_DIR
 from kit.io import atomic_write
 
-ORDER = ("encode_docs", "train_step", "query_encoding", "retrieval", "e2e")
+ORDER = ("encode_docs", "train_step", "query_encoding", "retrieval", "seismic", "e2e")
 
 
 def _fmt(v) -> str:

@@ -55,6 +55,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_positive, default=None,
                    help="CPU threads; on CPU each one encodes its own batches (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--queries", choices=("bow-idf", "lilsr"), default=None,
+                   help="encode the dataset's queries instead of its documents, with no model: bow-idf (IDF of the "
+                        "corpus) or lilsr (a Li-LSR lookup table); OUTPUT is then one JSONL file of {id, vector}, "
+                        "what `python -m index search-impact --queries` reads")
+    p.add_argument("--table", default=None,
+                   help="--queries lilsr: query_weights.safetensors/.json or a trained model dir (default: --model)")
     p.add_argument("--output", required=True, help="vectors directory")
     return p
 
@@ -63,6 +69,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     cli_parser = parser()
     args = cli_parser.parse_args(argv)
+    if args.table and args.queries != "lilsr":
+        cli_parser.error("--table goes with --queries lilsr")
     import torch
 
     from encode.doc_encoder import SpladeDocEncoder
@@ -75,12 +83,37 @@ def main(argv: list[str] | None = None) -> int:
         dataset = load_dataset(args.corpus)
     except ValueError as exc:  # an unknown name or split: a usage error, not a traceback
         cli_parser.error(str(exc))
+    if args.queries:
+        return _write_queries(args, dataset)
     encoder = SpladeDocEncoder(args.model, activation=args.activation[0], max_length=args.max_length,
                                device=args.device, dtype=args.dtype, batch_size=args.batch_size)
     several = args.activation if len(args.activation) > 1 else None
     write_vectors(dataset.docs(), encoder, args.output, factor=args.factor, shard=args.shard,
                   part_size=args.part_size, activations=several, show_progress=not args.no_progress,
                   total=dataset.num_docs)
+    return 0
+
+
+def _write_queries(args, dataset) -> int:
+    """``--queries``: the dataset's queries as quantized inference-free vectors, one ``{id, vector}`` line each."""
+    import json
+
+    from transformers import AutoTokenizer
+
+    from encode.query import BowIdfQueryEncoder, compute_idf, encode_queries
+    from kit.io import atomic_write
+    from kit.models import resolve_model
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(args.model))
+    if args.queries == "lilsr":
+        from encode.lookup import LookupQueryEncoder
+
+        encoder = LookupQueryEncoder.from_path(args.table or resolve_model(args.model), tokenizer)
+    else:
+        encoder = BowIdfQueryEncoder(tokenizer, compute_idf((doc.text for doc in dataset.docs()), tokenizer))
+    with atomic_write(args.output) as fh:
+        for qid, vector in encode_queries(encoder, dataset.queries, factor=args.factor).items():
+            fh.write(json.dumps({"id": qid, "vector": vector}) + "\n")
     return 0
 
 

@@ -1,5 +1,8 @@
 """Command line: ``python -m index build-impact|build-flat|search-impact|search-bm25|stats ...``.
 
+``build-impact`` and ``search-impact`` take ``--backend anserini|seismic`` (:mod:`index.backends`); Seismic's
+parameters are flags (``--n-postings``, ``--heap-factor``, ...; defaults in :class:`index.seismic.SeismicParams`).
+
 Each command prints its result (build record, search timings or index statistics) as JSON on stdout.
 Bad input is reported on one line naming the file and line (exit status 2).
 """
@@ -32,6 +35,21 @@ def read_query_vectors(path) -> dict[str, dict[str, int]]:
     return vectors
 
 
+def _backend_options(p: argparse.ArgumentParser, stage: str) -> None:
+    from index.backends import BACKENDS
+    from index.seismic import SeismicParams, add_arguments
+
+    p.add_argument("--backend", default="anserini", choices=BACKENDS,
+                   help="anserini (Lucene, exact) or seismic (approximate; default: %(default)s)")
+    add_arguments(p, SeismicParams.BUILD if stage == "build" else SeismicParams.SEARCH)
+
+
+def _seismic_options(args) -> dict:
+    from index.seismic import options_from_args
+
+    return options_from_args(args)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m index", description="Build Anserini indexes and search them.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -51,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         if name == "build-impact":
             p.add_argument("--no-validate", dest="validate", action="store_false",
                            help="skip checking every record before indexing")
+            _backend_options(p, "build")
     for name, source, help_ in (("search-impact", "--queries", "jsonl of {id, vector: {token: int}}"),
                                 ("search-bm25", "--topics", "TSV topics: query id<TAB>text (.gz allowed)")):
         p = sub.add_parser(name, help=f"search an index with {help_}")
@@ -60,6 +79,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--hits", type=int, default=1000, help="hits per query (default: 1000)")
         p.add_argument("--keep-query", dest="remove_query", action="store_false",
                        help="keep hits whose id equals the query id (default: drop them, as BEIR runs do)")
+        if name == "search-impact":
+            _backend_options(p, "search")
         if name == "search-bm25":
             p.add_argument("--k1", type=float, default=0.9, help="BM25 k1 (default: 0.9)")
             p.add_argument("--b", type=float, default=0.4, help="BM25 b (default: 0.4)")
@@ -76,7 +97,17 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     run = dict(threads=getattr(args, "threads", None), heap=args.heap)
     try:
-        if args.command == "build-impact":
+        if args.command in ("build-impact", "search-impact") and (args.backend != "anserini" or any(
+                v is not None for v in _seismic_options(args).values())):
+            from index.backends import get_backend
+
+            backend = get_backend(args.backend, **_seismic_options(args))
+            if args.command == "build-impact":
+                result = backend.build(args.vectors, args.index, threads=args.threads, overwrite=args.overwrite)
+            else:
+                result = backend.search(args.index, read_query_vectors(args.queries), args.output, hits=args.hits,
+                                        threads=args.threads, remove_query=args.remove_query)
+        elif args.command == "build-impact":
             result = anserini.build_impact_index(args.vectors, args.index, overwrite=args.overwrite,
                                                  validate=args.validate, optimize=args.optimize, **run)
         elif args.command == "build-flat":

@@ -130,6 +130,10 @@ class BowIdfQueries:
             row[index] = self.weights[index]
         return out
 
+    def batch(self, token_ids: Sequence[Sequence[int]]) -> dict[str, Tensor]:
+        """What :class:`train.trainer.DistillCollator` adds to a batch: ``{"query_vectors": [Q, V]}``."""
+        return {"query_vectors": self.vectors(token_ids)}
+
     def encode(self, texts: Sequence[str]) -> Tensor:
         """Dense ``[Q, V]`` vectors of query texts."""
         return self.vectors(self.token_ids(texts))

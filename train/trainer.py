@@ -35,7 +35,7 @@ from transformers import Trainer, TrainingArguments
 
 from kit.errors import InputError
 from kit.io import read_yaml
-from train.losses import RANKING_LOSSES, VARIANTS, SparseDistillLoss
+from train.losses import RANKING_LOSSES, REGULARIZERS, VARIANTS, SparseDistillLoss
 from train.model import BowIdfQueries, SpladeDocModel
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,9 @@ logger = logging.getLogger(__name__)
 #: Name of the metadata file the kit writes beside a trained model.
 MODEL_METADATA = "kit_model.json"
 #: Loss terms logged beside the Trainer's ``loss`` (averaged over the micro-batches of each logging window).
-LOGGED_TERMS = ("ranking", "flops", "lambda", "doc_l0", "masked_fraction")
+LOGGED_TERMS = ("ranking", "flops", "l1", "lambda", "doc_l0", "masked_fraction")
+#: Query sides a recipe can train: fixed BoW × IDF (the paper) or Li-LSR's learned static weights (train.lilsr).
+QUERY_ENCODERS = ("bow-idf", "lilsr")
 #: sentence-transformers' ``SpladePooling`` activation for each kit activation it can express.
 _ST_ACTIVATIONS = {"relu": "relu", "l0": "log1p_relu"}
 
@@ -80,6 +82,11 @@ class TrainRecipe:
     logging_steps: int = 10
     max_grad_norm: float | None = 1.0  # gradient clipping; None = off (the authors' setting)
     fp16: bool = False         # mixed precision (CUDA only; ignored on CPU)
+    regularizer: str = "flops"  # document regularizer: flops (eq. 3) | l1 (Li-LSR); threshold adds the ℓ0 mask to either
+    query_encoder: str = "bow-idf"  # bow-idf | lilsr (learned static query weights, train.lilsr)
+    query_init: str = "idf"    # lilsr: start from s ≈ IDF (idf) or equal weights (uniform)
+    query_lr_multiplier: float = 1.0  # lilsr: the query weights learn at lr × this
+    query_train_embeddings: bool = True  # lilsr: learn the word embeddings E too, not only w and b
     path: Path | None = None   # the recipe file, if any
 
     @property
@@ -90,7 +97,7 @@ class TrainRecipe:
     def loss(self) -> SparseDistillLoss:
         """The training objective of this recipe."""
         return SparseDistillLoss(lambda_d=self.lambda_d, ranking=self.ranking_loss, threshold=self.threshold,
-                                 warmup_steps=self.warmup_T, variant=self.variant)
+                                 warmup_steps=self.warmup_T, variant=self.variant, regularizer=self.regularizer)
 
     def replace(self, **changes: Any) -> "TrainRecipe":
         return dataclasses.replace(self, **changes)
@@ -163,7 +170,9 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "weight_decay": _number(0), "batch_size": _integer(1), "grad_accumulation": _integer(1),
     "warmup_steps": _integer(0), "max_length": _integer(8), "docs_per_query": _integer(2), "seed": _integer(0),
     "save_steps": _integer(1), "logging_steps": _integer(1), "max_grad_norm": _number(0, strict=True, optional=True),
-    "fp16": _flag,
+    "fp16": _flag, "regularizer": _choice(REGULARIZERS), "query_encoder": _choice(QUERY_ENCODERS),
+    "query_init": _choice(("idf", "uniform")), "query_lr_multiplier": _number(0, strict=True),
+    "query_train_embeddings": _flag,
 }
 _REQUIRED = tuple(f.name for f in dataclasses.fields(TrainRecipe) if f.default is dataclasses.MISSING)
 
@@ -298,14 +307,14 @@ class DistillCollator:
     """
 
     tokenizer: Any
-    queries: BowIdfQueries
+    queries: Any  # BowIdfQueries (adds query_vectors) or train.lilsr.LiLsrQueries (adds query_counts)
     max_length: int
 
     def __call__(self, features: Sequence[Mapping[str, Any]]) -> dict[str, Tensor]:
         docs = [doc for feature in features for doc in feature["docs"]]
         batch = dict(self.tokenizer(docs, max_length=self.max_length, truncation=True, padding=True,
                                     return_tensors="pt"))
-        batch["query_vectors"] = self.queries.vectors([feature["query_token_ids"] for feature in features])
+        batch.update(self.queries.batch([feature["query_token_ids"] for feature in features]))
         batch["teacher_scores"] = torch.tensor([feature["teacher_scores"] for feature in features],
                                                dtype=torch.float32)
         return batch
@@ -362,7 +371,9 @@ class SparseDistillTrainer(Trainer):
     Args:
         objective: the :class:`~train.losses.SparseDistillLoss` to minimise; everything else is ``Trainer``'s.
 
-    The model must be a :class:`~train.model.SpladeDocModel` and the batches those of :class:`DistillCollator`.
+    The model must be a :class:`~train.model.SpladeDocModel` (or, for ``query_encoder: lilsr``, a
+    :class:`train.lilsr.LiLsrModel`, which computes the query vectors from ``query_counts``) and the batches those of
+    :class:`DistillCollator`.
     With several processes the loss is that of the global batch: every process gathers the max-pooled logits, query
     vectors and teacher scores of all processes (gradient flows through its own rows only) and scales its gradient
     by the number of processes, which DDP's gradient averaging then undoes. FLOPS and the ℓ0 mask thus see the
@@ -383,9 +394,12 @@ class SparseDistillTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         inputs = dict(inputs)
-        queries = inputs.pop("query_vectors")
         teacher = inputs.pop("teacher_scores")
-        logits = model(**inputs)
+        if "query_counts" in inputs:  # Li-LSR: the model computes the query vectors (train.lilsr.LiLsrModel)
+            logits, queries = model(**inputs)
+        else:
+            queries = inputs.pop("query_vectors")
+            logits = model(**inputs)
         processes = self.accelerator.num_processes
         if processes > 1:
             logits, queries, teacher = _gather(logits), _gather(queries), _gather(teacher)
@@ -400,6 +414,8 @@ class SparseDistillTrainer(Trainer):
 
     def _record(self, terms: Mapping[str, Tensor]) -> None:
         for name in LOGGED_TERMS:
+            if name not in terms:  # l1: only with regularizer l1
+                continue
             value = terms[name].detach().float()
             self._term_sums[name] = self._term_sums[name] + value if name in self._term_sums else value
         self._term_batches += 1
@@ -470,6 +486,10 @@ def build_trainer(recipe: TrainRecipe, output_dir: str | Path, *, examples: Sequ
     args = training_arguments(recipe, output_dir, max_steps, **argument_overrides)  # before the model: sets up DDP
     model = SpladeDocModel.from_pretrained(recipe.base_model)
     queries = BowIdfQueries(model.tokenizer, resolve_idf(recipe, examples, model.tokenizer), model.vocab_size)
+    if recipe.query_encoder == "lilsr":
+        from train.lilsr import lilsr_model
+
+        model, queries = lilsr_model(model, recipe, queries.weights)
     try:
         dataset = DistillDataset(examples, queries.token_ids([ex.query for ex in examples]), recipe.docs_per_query,
                                  recipe.seed, recipe.teacher_scale)
@@ -485,10 +505,11 @@ def build_trainer(recipe: TrainRecipe, output_dir: str | Path, *, examples: Sequ
 
 # ---- output --------------------------------------------------------------------------------------------------------
 
-def sentence_transformers_model(model_dir: str | Path, queries: BowIdfQueries, activation: str):
+def sentence_transformers_model(model_dir: str | Path, queries: BowIdfQueries | Tensor, activation: str):
     """An inference-free sentence-transformers ``SparseEncoder`` over a saved model directory.
 
-    Queries: ``SparseStaticEmbedding`` with the IDF weights (token presence × IDF, no special tokens); documents:
+    Queries: ``SparseStaticEmbedding`` with the IDF weights (token presence × IDF, no special tokens) or another
+    ``[V]`` weight tensor (Li-LSR's table; sentence-transformers counts a repeated token once); documents:
     the masked LM (``Transformer``, ``fill-mask``) and ``SpladePooling`` (max, the model's activation) — the layout
     of the released opensearch inference-free models. ``activation`` must be ``relu`` or ``l0``.
     """
@@ -500,7 +521,8 @@ def sentence_transformers_model(model_dir: str | Path, queries: BowIdfQueries, a
         raise ValueError(f"sentence-transformers' SpladePooling has no {activation!r} activation; "
                          f"only {', '.join(_ST_ACTIVATIONS)} can be exported")
     documents = Transformer(str(model_dir), transformer_task="fill-mask")
-    query = SparseStaticEmbedding(tokenizer=documents.tokenizer, weight=queries.weights.clone(), frozen=True)
+    weight = queries if isinstance(queries, Tensor) else queries.weights
+    query = SparseStaticEmbedding(tokenizer=documents.tokenizer, weight=weight.clone(), frozen=True)
     router = Router.for_query_document(
         query_modules=[query],
         document_modules=[documents, SpladePooling(pooling_strategy="max",
@@ -508,7 +530,7 @@ def sentence_transformers_model(model_dir: str | Path, queries: BowIdfQueries, a
     return SparseEncoder(modules=[router], similarity_fn_name="dot")
 
 
-def export_model(model: SpladeDocModel, queries: BowIdfQueries, recipe: TrainRecipe, out_dir: str | Path,
+def export_model(model: SpladeDocModel, queries: Any, recipe: TrainRecipe, out_dir: str | Path,
                  extra: Mapping[str, Any] | None = None) -> Path:
     """Write the trained model directory.
 
@@ -517,6 +539,10 @@ def export_model(model: SpladeDocModel, queries: BowIdfQueries, recipe: TrainRec
     training), the sentence-transformers inference-free layout (``modules.json``, ``router_config.json``,
     ``query_0_SparseStaticEmbedding/``, ``document_1_Transformer/``, ``document_2_SpladePooling/``; only for the
     ``relu`` and ``l0`` activations, which ``SpladePooling`` can express) and, written last, :data:`MODEL_METADATA`.
+
+    A ``query_encoder: lilsr`` recipe (``model`` a :class:`train.lilsr.LiLsrModel`) writes the learned query weights
+    once as a lookup table (``query_weights.safetensors`` + ``query_weights.json``, :func:`train.lilsr.save_lookup_table`)
+    instead of ``idf.json``; :class:`encode.lookup.LookupQueryEncoder` reads it.
     """
     from encode.query import save_idf_json
     from kit.io import write_json
@@ -524,18 +550,29 @@ def export_model(model: SpladeDocModel, queries: BowIdfQueries, recipe: TrainRec
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / MODEL_METADATA).unlink(missing_ok=True)
-    model.save_pretrained(out_dir)
-    save_idf_json(queries.idf_table(), out_dir / "idf.json")
+    lilsr = recipe.query_encoder == "lilsr"
+    doc_model = model.doc if lilsr else model
+    doc_model.save_pretrained(out_dir)
+    if lilsr:
+        from train.lilsr import save_lookup_table
+
+        query_weights = model.query.table()
+        query_files = save_lookup_table(query_weights, doc_model.tokenizer, out_dir)
+    else:
+        query_weights = queries.weights
+        save_idf_json(queries.idf_table(), out_dir / "idf.json")
+        query_files = {"idf": "idf.json"}
     exported = recipe.activation in _ST_ACTIVATIONS
     if exported:
-        sentence_transformers_model(out_dir, queries, recipe.activation).save(str(out_dir), create_model_card=False)
+        sentence_transformers_model(out_dir, query_weights, recipe.activation).save(str(out_dir),
+                                                                                  create_model_card=False)
     else:
         logger.warning("activation %s has no sentence-transformers equivalent; wrote no SparseEncoder layout",
                        recipe.activation)
     metadata = {
-        "kind": "idf-splade-doc", "activation": recipe.activation, "variant": recipe.variant,
+        "kind": "li-lsr" if lilsr else "idf-splade-doc", "activation": recipe.activation, "variant": recipe.variant,
         "lambda_d": recipe.lambda_d, "threshold": recipe.threshold, "warmup_T": recipe.warmup_T,
-        "query_encoder": "bow-idf", "idf": "idf.json",
+        "regularizer": recipe.regularizer, "query_encoder": recipe.query_encoder, **query_files,
         "idf_source": "training documents" if recipe.idf == "train" else recipe.idf,
         "base_model": recipe.base_model, "sentence_transformers": exported,
         "recipe": recipe.to_dict(), "recipe_path": str(recipe.path) if recipe.path else None, **(extra or {}),

@@ -12,14 +12,17 @@ import torch
 from torch import Tensor, nn
 
 from train.losses.ranking import batch_scores, infonce_loss, kl_loss, margin_mse_loss, own_doc_scores
-from train.losses.regularizers import doc_l0, flops_loss, l0_mask
+from train.losses.regularizers import doc_l0, flops_loss, l0_mask, l1_loss
 from train.losses.schedule import warmup_lambda
 from train.losses.variants import VARIANTS, check_variant, variant_vectors
 
 RANKING_LOSSES = ("kl", "margin_mse", "infonce")
+#: Document regularizers: FLOPS (eq. 3, the paper) or ℓ1 (Li-LSR); either takes the ℓ0 mask through ``threshold``.
+REGULARIZERS = ("flops", "l1")
 
 __all__ = [
     "RANKING_LOSSES",
+    "REGULARIZERS",
     "VARIANTS",
     "SparseDistillLoss",
     "batch_scores",
@@ -28,6 +31,7 @@ __all__ = [
     "infonce_loss",
     "kl_loss",
     "l0_mask",
+    "l1_loss",
     "margin_mse_loss",
     "own_doc_scores",
     "variant_vectors",
@@ -47,6 +51,8 @@ class SparseDistillLoss(nn.Module):
             how :meth:`doc_vectors` turns max-pooled logits into ranking and FLOPS vectors.
         temperature: InfoNCE temperature (``ranking="infonce"`` only).
         in_batch_negatives: InfoNCE over every document of the batch (``ranking="infonce"`` only).
+        regularizer: ``"flops"`` (eq. 3) or ``"l1"`` (mean ℓ1 norm, the Li-LSR paper's document regularizer); the
+            ℓ0 mask (``threshold``) applies to either.
 
     Raises:
         ValueError: on an unknown ranking loss or variant, a negative λ_d, T or t, or an InfoNCE-only option
@@ -63,6 +69,7 @@ class SparseDistillLoss(nn.Module):
         variant: str = "baseline",
         temperature: float = 1.0,
         in_batch_negatives: bool = False,
+        regularizer: str = "flops",
     ) -> None:
         super().__init__()
         if ranking not in RANKING_LOSSES:
@@ -73,6 +80,8 @@ class SparseDistillLoss(nn.Module):
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if threshold is not None and threshold < 0:
             raise ValueError(f"threshold must be None or >= 0, got {threshold}")
+        if regularizer not in REGULARIZERS:
+            raise ValueError(f"unknown regularizer {regularizer!r}; choose one of {', '.join(REGULARIZERS)}")
         check_variant(variant)
         warmup_lambda(lambda_d, 0, warmup_steps)  # validates λ_d and T
         self.lambda_d = float(lambda_d)
@@ -82,6 +91,7 @@ class SparseDistillLoss(nn.Module):
         self.variant = variant
         self.temperature = temperature
         self.in_batch_negatives = in_batch_negatives
+        self.regularizer = regularizer
 
     def doc_vectors(self, max_logits: Tensor) -> tuple[Tensor, Tensor]:
         """(rank_vectors, flops_vectors) of this loss's variant from max-pooled MLM logits [N, V]."""
@@ -108,7 +118,8 @@ class SparseDistillLoss(nn.Module):
 
         Returns:
             ``loss`` (to back-propagate), ``ranking`` and ``flops`` (the unweighted terms, ``loss = ranking +
-            lambda * flops``), ``lambda`` (λ_eff at ``step``), ``doc_l0`` (mean ‖w‖₀ of the documents; every
+            lambda * flops``; with ``regularizer="l1"`` also ``l1``, ``loss = ranking + lambda * l1`` and ``flops``
+            detached, for the log), ``lambda`` (λ_eff at ``step``), ``doc_l0`` (mean ‖w‖₀ of the documents; every
             variant's two vectors share their zeros, since log1p keeps 0 at 0) and ``masked_fraction`` (fraction
             of documents the ℓ0 mask excludes; 0 without a threshold). The last three are detached 0-dim tensors.
         """
@@ -119,14 +130,17 @@ class SparseDistillLoss(nn.Module):
             )
         ranking = self._ranking_loss(query_vectors, doc_rank_vectors, teacher_scores)
         flops = flops_loss(doc_flops_vectors, self.threshold)
+        l1 = l1_loss(doc_flops_vectors, self.threshold) if self.regularizer == "l1" else None
         lam = warmup_lambda(self.lambda_d, step, self.warmup_steps)
         with torch.no_grad():
             l0 = doc_l0(doc_flops_vectors)
             masked = 1.0 - l0_mask(doc_flops_vectors, self.threshold)
+        terms = {"l1": l1} if l1 is not None else {}
         return {
-            "loss": ranking + lam * flops,
+            "loss": ranking + lam * (flops if l1 is None else l1),
             "ranking": ranking,
-            "flops": flops,
+            "flops": flops if l1 is None else flops.detach(),
+            **terms,
             "lambda": ranking.new_tensor(lam),
             "doc_l0": l0.mean(),
             "masked_fraction": masked.mean(),
@@ -146,7 +160,7 @@ class SparseDistillLoss(nn.Module):
 
     def extra_repr(self) -> str:
         options = {"ranking": self.ranking, "lambda_d": self.lambda_d, "threshold": self.threshold,
-                   "warmup_steps": self.warmup_steps, "variant": self.variant}
+                   "warmup_steps": self.warmup_steps, "variant": self.variant, "regularizer": self.regularizer}
         if self.ranking == "infonce":
             options.update(temperature=self.temperature, in_batch_negatives=self.in_batch_negatives)
         return ", ".join(f"{key}={value!r}" for key, value in options.items())
