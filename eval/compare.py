@@ -1,0 +1,338 @@
+"""Compare a new system with the stored results, per dataset and query; or re-verify the stored numbers.
+
+    python -m eval.compare --run my.trec --dataset scifact [--name my-system]   # a TREC run, scored here
+    python -m eval.compare --metrics my-system.json                           # kit-results/1 file or per-query CSV
+    python -m eval.compare --recipe recipes/my-table.yaml                     # a recipe, run by eval.reproduce
+    python -m eval.compare --check                                            # stored numbers within tolerance?
+
+The new side is compared with every stored system of the same dataset (``--baseline`` picks some) in
+``results/table1.json`` (``--against``): per measure, the mean of both sides over the same queries, the delta, a paired
+two-sided t-test (``scipy.stats.ttest_rel``) and a Wilcoxon signed-rank test (``scipy.stats.wilcoxon``, zero differences
+dropped, exact p-values for small samples) over the per-query values, and win/tie/loss counts. No correction for multiple
+comparisons is applied. The two sides must cover the same queries of each dataset (a judged query a run did not retrieve
+for counts as 0, as in :func:`eval.metrics.evaluate`); otherwise the command stops with one line saying which differ.
+
+``--check`` is the regression check in the spirit of Anserini's: every stored number (``table<N>.json`` rows and the
+``table<N>.csv`` beside it) is recomputed from its per-query file (rounding tolerance :data:`ROUNDING`) and compared with the
+recipe's ``expected`` scores within the recipe's ``tolerance``; any drift is printed with its file and line and the command
+exits 1. Bad input exits 2 with one line (:func:`kit.errors.cli`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from eval.schema import FORMAT, Results, aggregate, load_results
+from kit.errors import InputError, cli
+from kit.io import atomic_write, open_text
+from kit.paths import REPO, dataset_slug, work_dir
+
+DEFAULT_STORED = REPO / "results" / "table1.json"
+ROUNDING = 0.00005 + 1e-9
+"""Stored tables round to 4 decimals: a stored number may differ from its per-query mean by half a unit in the last place."""
+TIE = 1e-12
+TESTS = "paired two-sided t-test (scipy.stats.ttest_rel) and Wilcoxon signed-rank test (scipy.stats.wilcoxon)"
+_RUN_FIX = "a TREC run has six whitespace-separated columns: qid Q0 docid rank score tag"
+
+
+# ---- statistics ------------------------------------------------------------------------------------------------------
+
+def paired_tests(new: Sequence[float], old: Sequence[float]) -> dict[str, float]:
+    """Paired tests of ``new`` against ``old`` (same queries, same order): ``{"t", "p_t", "p_wilcoxon"}``.
+
+    Identical sides give ``t = 0`` and p-values 1 (scipy would return NaN / raise).
+    """
+    from scipy import stats
+
+    if len(new) != len(old) or len(new) < 2:
+        raise ValueError(f"paired tests need two equally long samples of at least 2 values, got {len(new)} and {len(old)}")
+    diffs = [a - b for a, b in zip(new, old)]
+    if all(abs(d) <= TIE for d in diffs):
+        return {"t": 0.0, "p_t": 1.0, "p_wilcoxon": 1.0}
+    t = stats.ttest_rel(new, old)
+    if math.isnan(t.statistic):  # constant non-zero differences: infinitely significant in the t-test's model
+        t_stat, p_t = math.copysign(math.inf, diffs[0]), 0.0
+    else:
+        t_stat, p_t = float(t.statistic), float(t.pvalue)
+    return {"t": t_stat, "p_t": p_t, "p_wilcoxon": float(stats.wilcoxon(new, old).pvalue)}
+
+
+def win_tie_loss(new: Sequence[float], old: Sequence[float]) -> tuple[int, int, int]:
+    """Queries where ``new`` is better / equal / worse than ``old`` (equal: within :data:`TIE`)."""
+    wins = sum(a - b > TIE for a, b in zip(new, old))
+    losses = sum(b - a > TIE for a, b in zip(new, old))
+    return wins, len(new) - wins - losses, losses
+
+
+# ---- the new side ----------------------------------------------------------------------------------------------------
+
+def read_run(path: str | Path) -> dict[str, dict[str, float]]:
+    """A TREC run ``{qid: {docid: score}}``; a malformed line or a repeated (qid, docid) is an InputError naming it."""
+    run: dict[str, dict[str, float]] = {}
+    with open_text(path) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) != 6:
+                raise InputError(path, f"expected 6 columns, found {len(fields)}", lineno, fix=_RUN_FIX)
+            qid, _, docid, _, score, _ = fields
+            try:
+                value = float(score)
+            except ValueError:
+                raise InputError(path, f"score {score!r} is not a number", lineno, fix=_RUN_FIX) from None
+            if docid in run.setdefault(qid, {}):
+                raise InputError(path, f"document {docid!r} listed twice for query {qid!r}", lineno,
+                                 fix="one line per (query, document)")
+            run[qid][docid] = value
+    if not run:
+        raise InputError(path, "empty run", fix=_RUN_FIX)
+    return run
+
+
+def run_results(run_path: str | Path, dataset: str, name: str, measures: Sequence[str]) -> Results:
+    """Score a TREC run on ``dataset`` (:func:`kit.data.load_dataset` names) as a one-row :class:`Results`."""
+    from eval.metrics import evaluate
+    from kit.data import load_dataset
+
+    run = read_run(run_path)
+    try:
+        ds = load_dataset(dataset)
+    except ValueError as exc:
+        raise InputError(None, f"--dataset: {exc}") from None
+    foreign = sorted(set(run) - set(ds.queries))
+    if len(foreign) == len(run):
+        raise InputError(run_path, f"none of the run's {len(run)} query ids are test queries of {dataset} "
+                                   f"(e.g. {foreign[0]!r})", fix="pass the --dataset the run was made for")
+    scores, per_query = evaluate({q: d for q, d in run.items() if q in ds.queries}, ds.qrels, measures)
+    key = dataset_slug(dataset)
+    per_query.insert(0, "system", name)
+    per_query.insert(0, "dataset", key)
+    per_query["query_id"] = per_query["query_id"].astype(str)
+    if foreign:
+        print(f"note: {len(foreign)} query ids of {run_path} are not judged test queries of {dataset} and were ignored "
+              f"(e.g. {foreign[0]!r})", file=sys.stderr)
+    return Results(Path(run_path), {"format": FORMAT, "command": f"--run {run_path}"},
+                   [{"dataset": key, "system": name, "metrics": scores}], per_query)
+
+
+def recipe_results(recipe: str | Path, device: str | None) -> Results:
+    """Run a recipe with :mod:`eval.reproduce` (outputs under ``work/compare/<recipe>``, stages cached) and load them."""
+    from eval.recipe import load_recipe
+    from eval.reproduce import main as reproduce
+
+    spec = load_recipe(recipe)
+    out = work_dir() / "compare" / Path(recipe).stem
+    code = reproduce(["--recipe", str(recipe), "--out", str(out), *(["--device", device] if device else [])])
+    if code == 2:
+        raise InputError(recipe, "the recipe could not be run (see the error above)")
+    return load_results(out / f"table{spec.table}.json")
+
+
+# ---- comparison ------------------------------------------------------------------------------------------------------
+
+def _values(res: Results, dataset: str, system: str, measure: str) -> pd.Series:
+    pq = res.per_query
+    sel = pq[(pq["dataset"] == dataset) & (pq["system"] == system) & (pq["measure"] == measure)]
+    return sel.set_index("query_id")["value"]
+
+
+def _same_queries(new: Results, stored: Results, dataset: str, system: str, baseline: str, a: pd.Series,
+                  b: pd.Series) -> None:
+    only_new, only_old = sorted(set(a.index) - set(b.index)), sorted(set(b.index) - set(a.index))
+    if only_new or only_old:
+        example = f"e.g. {only_new[0]!r} only in {new.path}" if only_new else f"e.g. {only_old[0]!r} only in {stored.path}"
+        raise InputError(new.path, f"{dataset}: {system} and stored {baseline} do not cover the same queries "
+                                   f"({len(only_new)} only new, {len(only_old)} only stored; {example})",
+                         fix="score the dataset's test topics and qrels (a judged query without results counts as 0)")
+
+
+def compare(new: Results, stored: Results, baselines: Sequence[str] | None = None,
+            measures: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per (dataset, new system, stored baseline, measure): means, delta, paired tests, wins/ties/losses."""
+    for side in (new, stored):
+        if side.per_query is None:
+            raise InputError(side.path, "no per-query values, so no significance test",
+                             fix="name a per-query CSV in per_query, or give each row per_query values")
+    missing = [d for d in new.datasets if d not in stored.datasets]
+    if missing:
+        raise InputError(new.path, f"dataset {missing[0]!r} is not in the stored results {stored.path} "
+                                   f"(stored: {', '.join(stored.datasets)})",
+                         fix="compare on a stored dataset, or reproduce that dataset first (make reproduce-table1 DATASETS=...)")
+    rows = []
+    for dataset in new.datasets:
+        chosen = stored.systems(dataset) if not baselines else list(baselines)
+        unknown = [b for b in chosen if b not in stored.systems(dataset)]
+        if unknown:
+            raise InputError(stored.path, f"--baseline {unknown[0]!r} has no {dataset} row",
+                             fix=f"choose from {', '.join(stored.systems(dataset))}")
+        for system in new.systems(dataset):
+            new_measures = list(dict.fromkeys(new.per_query.loc[
+                (new.per_query["dataset"] == dataset) & (new.per_query["system"] == system), "measure"]))
+            for baseline in chosen:
+                old_measures = set(stored.per_query.loc[(stored.per_query["dataset"] == dataset)
+                                                        & (stored.per_query["system"] == baseline), "measure"])
+                common = [m for m in (measures or new_measures) if m in new_measures and m in old_measures]
+                order = list(stored.meta.get("measures") or [])  # the stored table's column order (nDCG@10 first)
+                common.sort(key=lambda m: order.index(m) if m in order else len(order))
+                if not common:
+                    raise InputError(new.path, f"{dataset}: {system} and stored {baseline} share no measure "
+                                               f"(new: {', '.join(new_measures)}; stored: {', '.join(sorted(old_measures))})",
+                                     fix="report the stored measures (see --measures)")
+                for measure in common:
+                    a, b = _values(new, dataset, system, measure), _values(stored, dataset, baseline, measure)
+                    _same_queries(new, stored, dataset, system, baseline, a, b)
+                    b = b.loc[a.index]
+                    wins, ties, losses = win_tie_loss(a.tolist(), b.tolist())
+                    rows.append({"dataset": dataset, "system": system, "baseline": baseline, "measure": measure,
+                                 "queries": len(a), "new": a.mean(), "stored": b.mean(), "delta": a.mean() - b.mean(),
+                                 **paired_tests(a.tolist(), b.tolist()), "wins": wins, "ties": ties, "losses": losses})
+    return pd.DataFrame(rows)
+
+
+def render(table: pd.DataFrame) -> str:
+    """The comparison as a Markdown table, with the tests named."""
+    lines = [f"Tests: {TESTS}; p-values two-sided, not corrected for multiple comparisons.", "",
+             "| dataset | system | baseline | measure | queries | new | stored | Δ | t | p (t-test) | p (Wilcoxon) | W/T/L |",
+             "|" + "---|" * 12]
+    for r in table.to_dict("records"):
+        lines.append(f"| {r['dataset']} | {r['system']} | {r['baseline']} | {r['measure']} | {r['queries']} | {r['new']:.4f} | "
+                     f"{r['stored']:.4f} | {r['delta'] + 0.0:+.4f} | {r['t']:.3f} | {r['p_t']:.4g} | {r['p_wilcoxon']:.4g} | "
+                     f"{r['wins']}/{r['ties']}/{r['losses']} |")
+    return "\n".join(lines) + "\n"
+
+
+# ---- regression check ------------------------------------------------------------------------------------------------
+
+def _recipe_expected(res: Results, recipe: str | Path | None) -> dict[tuple[str, str], tuple[dict[str, float], float]]:
+    """``{(dataset, system): (expected scores, tolerance)}`` from the recipe (``--recipe`` or the file's own), else the rows."""
+    from eval.recipe import load_recipe
+
+    path = recipe or (REPO / res.meta["recipe"] if res.meta.get("recipe") else None)
+    if path is not None and Path(path).is_file():
+        return {(d, s.id): (e, s.tolerance) for s in load_recipe(path).systems for d, e in s.expected.items()}
+    return {(r["dataset"], r["system"]): (r["expected"], r.get("tolerance", 0.0)) for r in res.rows if "expected" in r}
+
+
+def _stored_numbers(res: Results) -> list[tuple[str, str, str, str, float]]:
+    """``(where, dataset, system, measure, value)`` for each stored effectiveness number: JSON rows and the CSV beside it."""
+    out = [(f"{res.path}: rows[{i}].metrics", r["dataset"], r["system"], m, v)
+           for i, r in enumerate(res.rows) for m, v in r["metrics"].items()]
+    csv_path = res.path.with_suffix(".csv")
+    if csv_path.is_file():
+        table = pd.read_csv(csv_path)
+        measures = res.meta.get("measures") or sorted({m for r in res.rows for m in r["metrics"]})
+        for i, r in enumerate(table.to_dict("records")):
+            out += [(f"{csv_path}:{i + 2}", str(r["dataset"]), str(r["system"]), m, float(r[m]))
+                    for m in measures if m in r and pd.notna(r[m])]
+    return out
+
+
+def check(paths: Sequence[str | Path], recipe: str | Path | None = None) -> list[str]:
+    """Re-verify stored results; returns the failures (empty: all within tolerance) and prints one line per check."""
+    failures: list[str] = []
+    for path in paths:
+        res = load_results(path)
+        if res.per_query is None:
+            raise InputError(path, "no per-query values to recompute the stored numbers from",
+                             fix="regenerate the table (make reproduce-table1)")
+        recomputed = aggregate(res.per_query)
+        expected = _recipe_expected(res, recipe)
+        n_ok = 0
+        for where, dataset, system, measure, value in _stored_numbers(res):
+            problems = []
+            mean = recomputed.get((dataset, system), {}).get(measure)
+            if mean is not None and abs(value - mean) > ROUNDING:
+                problems.append(f"its per-query values average {mean:.4f} (|Δ| {abs(value - mean):.4f} > rounding)")
+            scores, tol = expected.get((dataset, system), ({}, 0.0))
+            if mean is None and measure not in scores:
+                continue  # nothing to check it against (e.g. FLOPS, not in the per-query file)
+            if measure in scores and not abs(value - scores[measure]) <= tol + 1e-9:
+                problems.append(f"the recipe expects {scores[measure]:.4f} ± {tol:g} (|Δ| {abs(value - scores[measure]):.4f})")
+            if problems:
+                failures.append(f"FAIL {where}: {dataset} {system} {measure} = {value:.4f}, but " + " and ".join(problems)
+                                + " (fix: rerun make reproduce-table1, or restore the file from git)")
+            else:
+                n_ok += 1
+        print(f"{path}: {n_ok} stored numbers within tolerance ({len(recomputed)} systems recomputed from per-query values)")
+    return failures
+
+
+def _stored_tables(results_dir: Path) -> list[Path]:
+    """The ``kit-results/1`` files of a results folder (other JSON files, e.g. benchmark records, are not tables)."""
+    import json
+
+    out = []
+    for path in sorted(results_dir.glob("*.json")):
+        try:
+            fmt = json.loads(path.read_text(encoding="utf-8")).get("format")
+        except (ValueError, AttributeError):
+            fmt = None
+        if fmt == FORMAT:
+            out.append(path)
+        else:
+            print(f"skipped {path}: not a {FORMAT} file")
+    return out
+
+
+@cli
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m eval.compare", description=__doc__.splitlines()[0])
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--run", help="a TREC run file (needs --dataset)")
+    mode.add_argument("--metrics", help="a kit-results/1 JSON file or a per-query CSV (results/SCHEMA.md)")
+    mode.add_argument("--recipe", help="a recipe to run with eval.reproduce (outputs under work/compare/)")
+    mode.add_argument("--check", action="store_true", help="re-verify the stored numbers (the default without a new side)")
+    p.add_argument("--dataset", help="dataset of --run (scifact, a BEIR directory, ...)")
+    p.add_argument("--name", help="system name of --run (default: the file name)")
+    p.add_argument("--against", nargs="+", default=None,
+                   help=f"stored results (default: {DEFAULT_STORED.relative_to(REPO)}; --check: every table in results/)")
+    p.add_argument("--baseline", action="append", help="stored system id to compare with (repeatable; default: all)")
+    p.add_argument("--measures", help="comma-separated measures (default: all the new side reports)")
+    p.add_argument("--expected-from", metavar="RECIPE",
+                   help="--check: recipe holding the expected scores (default: the recipe each file names)")
+    p.add_argument("--device", default=None, help="--recipe: cpu or cuda")
+    p.add_argument("--out", help="also write the comparison as CSV here")
+    args = p.parse_args(argv)
+
+    if args.run or args.metrics or args.recipe:
+        if args.against and len(args.against) > 1:
+            raise InputError(None, f"--against: a comparison takes one stored results file, got {len(args.against)}")
+        stored = load_results(args.against[0] if args.against else DEFAULT_STORED)
+        measures = args.measures.split(",") if args.measures else None
+        if args.run:
+            if not args.dataset:
+                raise InputError(None, "--run needs --dataset (the dataset the run was made for, e.g. scifact)")
+            new = run_results(args.run, args.dataset, args.name or Path(args.run).name,
+                              measures or stored.meta.get("measures") or ["nDCG@10"])
+        elif args.metrics:
+            new = load_results(args.metrics)
+        else:
+            new = recipe_results(args.recipe, args.device)
+        table = compare(new, stored, args.baseline, measures)
+        print(f"new: {new.path}\nstored: {stored.path} ({stored.meta.get('command', '?')}, commit "
+              f"{(stored.meta.get('commit') or '?')[:8]})\n")
+        print(render(table))
+        if args.out:
+            with atomic_write(args.out) as fh:
+                table.to_csv(fh, index=False)
+        return 0
+
+    paths = args.against or _stored_tables(REPO / "results")
+    if not paths:
+        raise InputError(REPO / "results", f"no {FORMAT} tables to check", fix="run make reproduce-table1 first")
+    failures = check(paths, args.expected_from)
+    for line in failures:
+        print(line, file=sys.stderr)
+    print(f"check: {'FAILED, ' + str(len(failures)) + ' stored numbers drift' if failures else 'all stored numbers OK'}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""Stored-results format, comparison with significance, and the regression check (eval.schema, eval.compare)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import shutil
+
+import pandas as pd
+import pytest
+
+from eval.compare import check, compare, main as compare_main, paired_tests, win_tie_loss
+from eval.schema import load_results, main as schema_main
+from kit.errors import InputError
+from kit.paths import REPO
+
+VERSIONS = {"torch": None, "transformers": None, "pyserini": None, "anserini": None, "java": None}
+
+
+# ---- statistics, by hand -------------------------------------------------------------------------------------------
+
+def test_paired_t_test_matches_the_closed_form():
+    # differences 1, 2, 3: mean 2, sd 1, t = 2 / (1 / sqrt(3)) = sqrt(12); with 2 degrees of freedom the t CDF is
+    # 1/2 + t / (2 sqrt(t^2 + 2)), so the two-sided p-value is 1 - t / sqrt(t^2 + 2) = 1 - sqrt(12/14) = 0.0741799...
+    res = paired_tests([1.0, 2.0, 3.0], [0.0, 0.0, 0.0])
+    assert res["t"] == pytest.approx(math.sqrt(12))
+    assert res["p_t"] == pytest.approx(1 - math.sqrt(12 / 14))
+    # Wilcoxon signed-rank, exact: all 3 differences positive, W+ = 6 is the largest of 2^3 equally likely sign patterns,
+    # so p = 2 * 1/8
+    assert res["p_wilcoxon"] == pytest.approx(0.25)
+
+
+def test_paired_tests_on_identical_and_swapped_sides():
+    assert paired_tests([0.5, 0.2], [0.5, 0.2]) == {"t": 0.0, "p_t": 1.0, "p_wilcoxon": 1.0}
+    a, b = [0.9, 0.1, 0.7, 0.4], [0.3, 0.2, 0.5, 0.4]
+    fwd, back = paired_tests(a, b), paired_tests(b, a)
+    assert fwd["t"] == pytest.approx(-back["t"]) and fwd["p_t"] == pytest.approx(back["p_t"])
+    assert win_tie_loss(a, b) == (2, 1, 1)
+    with pytest.raises(ValueError):
+        paired_tests([1.0], [0.0])
+
+
+# ---- fixtures: stored results in the schema ------------------------------------------------------------------------
+
+QUERIES = ["1", "2", "3", "4", "5"]
+STORED = {"bm25": [0.5, 0.0, 1.0, 0.25, 0.75], "dense": [0.6, 0.1, 0.9, 0.25, 0.8]}
+
+
+def _stored(tmp_path, recipe_tolerance: float = 0.002):
+    """A results folder like make reproduce-table1 writes: table1.json + table1.csv + per-query CSV + a recipe."""
+    (tmp_path / "per-query").mkdir()
+    with gzip.open(tmp_path / "per-query" / "table1.csv.gz", "wt") as fh:
+        fh.write("dataset,system,query_id,measure,value\n")
+        for system, values in STORED.items():
+            fh.writelines(f"toy,{system},{q},nDCG@10,{v}\n" for q, v in zip(QUERIES, values))
+    means = {s: round(sum(v) / len(v), 4) for s, v in STORED.items()}
+    (tmp_path / "recipe.yaml").write_text(
+        "datasets: [toy]\nsystems:\n" + "".join(
+            f"  - {{id: {s}, type: bm25, expected: {{toy: {{nDCG@10: {m}}}}}, tolerance: {recipe_tolerance}}}\n"
+            for s, m in means.items()))
+    doc = {"format": "kit-results/1", "command": "python -m eval.reproduce --recipe recipe.yaml", "commit": "abc",
+           "date": "2026-11-22T00:00:00+00:00", "machine": None, "versions": VERSIONS, "measures": ["nDCG@10"],
+           "recipe": str(tmp_path / "recipe.yaml"), "per_query": "per-query/table1.csv.gz",
+           "rows": [{"dataset": "toy", "system": s, "metrics": {"nDCG@10": m}} for s, m in means.items()]}
+    (tmp_path / "table1.json").write_text(json.dumps(doc))
+    pd.DataFrame([{"dataset": "toy", "system": s, "nDCG@10": m} for s, m in means.items()]).to_csv(
+        tmp_path / "table1.csv", index=False)
+    return tmp_path / "table1.json"
+
+
+def _hand_written(tmp_path, values: dict[str, float]) -> str:
+    doc = {"format": "kit-results/1", "command": "my own system", "commit": None, "date": "2026-11-22", "machine": None,
+           "versions": VERSIONS,
+           "rows": [{"dataset": "toy", "system": "mine", "metrics": {"nDCG@10": sum(values.values()) / len(values)},
+                     "per_query": {"nDCG@10": values}}]}
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(doc, indent=2))
+    return str(path)
+
+
+# ---- schema ---------------------------------------------------------------------------------------------------------
+
+def test_schema_check_accepts_a_hand_written_file(tmp_path, capsys):
+    path = _hand_written(tmp_path, {"1": 1.0, "2": 0.0, "3": 1.0, "4": 0.5, "5": 0.5})
+    assert schema_main(["check", path]) == 0
+    assert "ok:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda d: d.pop("versions"), "'versions' is a required property"),
+    (lambda d: d["rows"][0]["metrics"].update({"nDCG@10": "high"}), "rows[0].metrics.nDCG@10"),
+    (lambda d: d["rows"][0]["metrics"].update({"nDCG@1O": 0.3}), "unknown measure 'nDCG@1O'"),
+    (lambda d: d.update({"format": "kit-results/0"}), "field format"),
+])
+def test_schema_check_names_the_bad_field(tmp_path, capsys, edit, expected):
+    path = _hand_written(tmp_path, {"1": 1.0, "2": 0.0})
+    doc = json.loads(open(path).read())
+    edit(doc)
+    open(path, "w").write(json.dumps(doc))
+    assert schema_main(["check", path]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and path in err and expected in err and "fix:" in err
+
+
+def test_per_query_csv_errors_name_the_line(tmp_path):
+    bad = tmp_path / "pq.csv"
+    bad.write_text("dataset,system,query_id,measure,value\ntoy,a,1,nDCG@10,0.5\ntoy,a,2,nDCG@10,abc\n")
+    with pytest.raises(InputError, match=r"pq.csv:3: value 'abc' is not a number"):
+        load_results(bad)
+    bad.write_text("dataset,system,query_id,measure,value\ntoy,a,1,nDCG@10,0.5\ntoy,a,1,nDCG@10,0.7\n")
+    with pytest.raises(InputError, match=r"pq.csv:3: .*repeats line 2"):
+        load_results(bad)
+
+
+def test_malformed_json_names_the_line(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text('{\n  "format": "kit-results/1",\n  "rows": [,]\n}\n')
+    with pytest.raises(InputError, match=r"x.json:3: malformed JSON"):
+        load_results(path)
+
+
+# ---- compare --------------------------------------------------------------------------------------------------------
+
+def test_compare_hand_written_metrics_prints_deltas_and_p_values(tmp_path, capsys):
+    stored = _stored(tmp_path)
+    mine = _hand_written(tmp_path, dict(zip(QUERIES, [1.0, 0.0, 1.0, 0.5, 0.5])))
+    assert compare_main(["--metrics", mine, "--against", str(stored), "--out", str(tmp_path / "cmp.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "t-test" in out and "Wilcoxon" in out
+    table = pd.read_csv(tmp_path / "cmp.csv").set_index("baseline")
+    # by hand: mine - bm25 = [0.5, 0, 0, 0.25, -0.25] -> mean 0.1, wins 2, ties 2, losses 1
+    assert table.at["bm25", "delta"] == pytest.approx(0.1)
+    assert (table.at["bm25", "wins"], table.at["bm25", "ties"], table.at["bm25", "losses"]) == (2, 2, 1)
+    assert table.at["bm25", "p_t"] == pytest.approx(paired_tests([0.5, 0, 0, 0.25, -0.25], [0] * 5)["p_t"])
+    assert "| toy | mine | bm25 | nDCG@10 | 5 | 0.6000 | 0.5000 | +0.1000 |" in out
+
+
+def test_compare_refuses_different_queries_in_one_line(tmp_path, capsys):
+    stored = _stored(tmp_path)
+    mine = _hand_written(tmp_path, {"1": 1.0, "2": 0.0, "3": 1.0, "4": 0.5, "99": 0.5})
+    assert compare_main(["--metrics", mine, "--against", str(stored)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "do not cover the same queries (1 only new, 1 only stored; e.g. '99' only in" in err
+
+
+def test_compare_refuses_an_unknown_dataset(tmp_path):
+    stored = load_results(_stored(tmp_path))
+    other = load_results(_hand_written(tmp_path, {"1": 1.0, "2": 0.5}))
+    other.rows[0]["dataset"] = "nfcorpus"
+    other.per_query["dataset"] = "nfcorpus"
+    with pytest.raises(InputError, match="dataset 'nfcorpus' is not in the stored results .*stored: toy"):
+        compare(other, stored)
+
+
+# ---- regression check -----------------------------------------------------------------------------------------------
+
+def test_check_passes_then_fails_on_an_edited_number(tmp_path, capsys):
+    stored = _stored(tmp_path)
+    assert compare_main(["--check", "--against", str(stored)]) == 0
+    table = pd.read_csv(tmp_path / "table1.csv")
+    table.loc[1, "nDCG@10"] = 0.6  # stored dense 0.53 -> 0.6: beyond the recipe's 0.002 and the per-query mean
+    table.to_csv(tmp_path / "table1.csv", index=False)
+    capsys.readouterr()
+    assert compare_main(["--check", "--against", str(stored)]) == 1
+    err = capsys.readouterr().err
+    assert f"FAIL {tmp_path / 'table1.csv'}:3: toy dense nDCG@10 = 0.6000, but its per-query values average 0.5300" in err
+    assert "the recipe expects 0.5300 ± 0.002" in err
+
+
+def test_check_within_tolerance_and_drift_in_the_json(tmp_path):
+    stored = _stored(tmp_path)
+    doc = json.loads(stored.read_text())
+    doc["rows"][0]["metrics"]["nDCG@10"] += 0.00004  # rounding noise: within both tolerances
+    stored.write_text(json.dumps(doc))
+    assert check([stored]) == []
+    doc["rows"][0]["metrics"]["nDCG@10"] += 0.01
+    stored.write_text(json.dumps(doc))
+    (failure,) = check([stored])
+    assert "rows[0].metrics: toy bm25 nDCG@10" in failure
+
+
+# ---- the repository's own stored results ----------------------------------------------------------------------------
+
+def _repo_table():
+    path = REPO / "results" / "table1.json"
+    if json.loads(path.read_text()).get("format") != "kit-results/1":
+        pytest.skip("results/table1.json predates kit-results/1; run make reproduce-table1")
+    return path
+
+
+def test_repository_results_conform_and_pass_the_check(capsys):
+    path = _repo_table()
+    res = load_results(path)
+    assert {"torch", "transformers", "pyserini", "anserini", "java"} <= set(res.meta["versions"])
+    assert res.meta["recipe"] and res.meta["commit"] and res.meta["command"].startswith("python -m eval.reproduce")
+    assert check([path]) == []
+
+
+def test_edited_repository_number_fails_the_check(tmp_path):
+    src = _repo_table()
+    shutil.copytree(src.parent / "per-query", tmp_path / "per-query")
+    shutil.copy(src, tmp_path / "table1.json")
+    table = pd.read_csv(src.with_suffix(".csv"))
+    table.loc[0, "nDCG@10"] += 0.01
+    table.to_csv(tmp_path / "table1.csv", index=False)
+    failures = check([tmp_path / "table1.json"], REPO / "recipes" / "table1.yaml")
+    assert len(failures) == 1 and f"{tmp_path / 'table1.csv'}:2: scifact bm25-flat nDCG@10" in failures[0]
+
+
+def test_compare_a_kit_produced_run(tmp_path, capsys):
+    """A run file the kit wrote (work/scifact/runs, from make reproduce-table1) against the stored table."""
+    path = _repo_table()
+    runs = sorted((REPO / "work" / "scifact" / "runs").glob("bm25-flat.*.trec"), key=lambda p: -p.stat().st_mtime)
+    if not runs:
+        pytest.skip("no kit-produced SciFact run under work/; run make reproduce-table1")
+    assert compare_main(["--run", str(runs[0]), "--dataset", "scifact", "--name", "bm25-again",
+                         "--against", str(path), "--baseline", "bm25-flat"]) == 0
+    out = capsys.readouterr().out
+    # the same run: delta 0, p 1, every query a tie
+    assert "| scifact | bm25-again | bm25-flat | nDCG@10 | 300 | 0.6789 | 0.6789 | +0.0000 | 0.000 | 1 | 1 | 0/300/0 |" in out
+
+
+def test_run_file_errors_name_the_line(tmp_path):
+    run = tmp_path / "x.trec"
+    run.write_text("1 Q0 d1 1 2.5 t\n1 Q0 d2 2 high t\n")
+    with pytest.raises(InputError, match=r"x.trec:2: score 'high' is not a number"):
+        compare_main.__wrapped__(["--run", str(run), "--dataset", "scifact", "--against", str(_stored(tmp_path))])
+
+
+def test_schema_md_example_is_a_valid_file():
+    """The hand-written example in results/SCHEMA.md passes the validator (the documentation cannot drift)."""
+    from eval.schema import validate_document
+
+    text = (REPO / "results" / "SCHEMA.md").read_text()
+    example = text.split("```json\n", 1)[1].split("```", 1)[0]
+    validate_document(json.loads(example), "results/SCHEMA.md")
