@@ -11,6 +11,7 @@ killed run resumes where it stopped (``--force`` redoes everything). The table g
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import sys
@@ -22,7 +23,8 @@ import pandas as pd
 
 from eval.metrics import evaluate, sparsity_stats
 from eval.provenance import provenance
-from eval.recipe import DocSpec, QuerySpec, Recipe, System, load_recipe
+from eval.recipe import DenseSpec, DocSpec, IndexSpec, QuerySpec, Recipe, System, load_recipe
+from eval.schema import FORMAT, table_rows
 from kit.errors import InputError, cli
 from kit.io import atomic_write, write_json
 from kit.paths import REPO, dataset_slug, slug, work_dir
@@ -44,10 +46,13 @@ class Timer:
 
 
 def resolve_datasets(names: list[str]) -> list[str]:
-    from kit.data import BEIR_DATASETS
+    """``all``: the paper's 13 BEIR datasets; ``nanobeir``: the 13 NanoBEIR subsets (online); else the names as given."""
+    from kit.data import BEIR_DATASETS, NANOBEIR_DATASETS
 
     if names == ["all"]:
         return list(BEIR_DATASETS)
+    if names == ["nanobeir"]:
+        return [f"nanobeir/{name}" for name in NANOBEIR_DATASETS]
     return names
 
 
@@ -62,6 +67,22 @@ def model_systems(recipe: Recipe, model: str, activation: str | None) -> list[Sy
                     paper=spec.get("paper"), doc=DocSpec(model=model, activation=act),
                     query=QuerySpec(encoder=q.get("encoder", "bow-idf"), idf=q.get("idf", "model")))
     return [s for s in recipe.systems if s.type == "bm25"] + [system]
+
+
+def resolve_trained(system: System) -> System:
+    """``system`` with a ``doc: {trained: <row>}`` replaced by the directory of that trained model (trained now when
+    it is not cached yet; see :func:`eval.ablation.trained_model`)."""
+    import dataclasses
+
+    if system.doc is None or system.doc.trained is None:
+        return system
+    from eval.ablation import trained_model
+
+    model, activation = trained_model(system.doc.trained)
+    if activation != system.doc.activation:
+        raise InputError(None, f"system {system.id}: the {system.doc.trained} model ranks with the {activation} "
+                               f"activation, not {system.doc.activation}", fix=f"set doc.activation: {activation}")
+    return dataclasses.replace(system, doc=DocSpec(model=str(model), activation=activation))
 
 
 class DatasetRun:
@@ -112,13 +133,22 @@ class DatasetRun:
                 write_vectors(self.ds.docs(), encoder, outs, factor=self.recipe.factor, activations=acts,
                               show_progress=True, total=self.ds.num_docs)
 
-    def impact_index(self, doc: DocSpec) -> Path:
-        from index.anserini import build_impact_index
+    @property
+    def index_spec(self) -> IndexSpec:
+        """The sparse systems' backend: ``--backend`` over the recipe's ``index:`` block over Anserini."""
+        spec = self.recipe.index or IndexSpec()
+        backend = getattr(self.args, "backend", None)
+        return spec if backend is None or backend == spec.backend else IndexSpec(backend)
 
-        path = self.root / "indexes" / self.vectors_dir(doc).name
+    def impact_index(self, doc: DocSpec) -> Path:
+        spec = self.index_spec
+        name = self.vectors_dir(doc).name
+        if spec.backend != "anserini":  # Anserini keeps its index names, so existing caches stay valid
+            name += f".{spec.backend}.{hashlib.sha1(repr(spec.params).encode()).hexdigest()[:8]}"
+        path = self.root / "indexes" / name
         if not path.exists() or self.args.force:
             with self.timer("index"):
-                build_impact_index(self.vectors_dir(doc), path, threads=self.args.threads, overwrite=True)
+                spec.get().build(self.vectors_dir(doc), path, threads=self.args.threads, overwrite=True)
         return path
 
     # ---- queries ---------------------------------------------------------------------------------------------------
@@ -158,6 +188,12 @@ class DatasetRun:
             return {r["id"]: r["vector"] for r in map(json.loads, path.read_text().splitlines())}
         if system.query.encoder == "bow-idf":
             encoder = BowIdfQueryEncoder(self.doc_encoder(system.doc.model).tokenizer, self.idf(system.doc, system.query.idf))
+        elif system.query.encoder == "lilsr":
+            from encode.lookup import LookupQueryEncoder
+            from kit.models import resolve_model
+
+            encoder = LookupQueryEncoder.from_path(system.query.table or resolve_model(system.doc.model),
+                                                   self.doc_encoder(system.doc.model).tokenizer)
         else:
             encoder = SpladeQueryEncoder(self.doc_encoder(system.doc.model))
         with self.timer("encode queries"):
@@ -173,10 +209,14 @@ class DatasetRun:
         import hashlib
 
         spec = (system.type, system.doc, system.query, self.recipe.max_length, self.recipe.factor, self.recipe.hits)
+        if system.dense is not None:  # appended, so the sparse systems keep their cached runs' names
+            spec += (system.dense,)
+        if system.type == "sparse" and self.index_spec.backend != "anserini":  # likewise
+            spec += (self.index_spec,)
         return f"{system.id}.{hashlib.sha1(repr(spec).encode()).hexdigest()[:10]}"
 
     def run_system(self, system: System) -> dict:
-        from index.anserini import build_flat_index, search_bm25, search_impact
+        from index.anserini import build_flat_index, search_bm25
 
         run_path = self.root / "runs" / f"{self.signature(system)}.trec"
         extra: dict[str, float] = {}
@@ -188,12 +228,16 @@ class DatasetRun:
             if not run_path.exists() or self.args.force:
                 with self.timer("search"):
                     search_bm25(index, self.ds.queries, run_path, hits=self.recipe.hits, threads=self.args.threads)
+        elif system.type == "dense":
+            if not run_path.exists() or self.args.force:
+                self.dense_search(system.dense, run_path)
         else:
             index = self.impact_index(system.doc)
             queries = self.query_vectors(system)
             if not run_path.exists() or self.args.force:
                 with self.timer("search"):
-                    search_impact(index, queries, run_path, hits=self.recipe.hits, threads=self.args.threads)
+                    self.index_spec.get().search(index, queries, run_path, hits=self.recipe.hits,
+                                                 threads=self.args.threads)
             with self.timer("sparsity stats"):
                 extra = sparsity_stats(self.doc_vectors(system.doc), queries.values())
         with self.timer("score"):
@@ -201,6 +245,20 @@ class DatasetRun:
         per_query.insert(0, "system", system.id)
         per_query.insert(0, "dataset", self.key)
         return {**scores, **extra, "_per_query": per_query}
+
+    def dense_search(self, spec: DenseSpec, run_path: Path) -> None:
+        """Exact inner-product search (:mod:`index.dense`); the encoded corpus is cached per model and max length."""
+        from index.dense import encode_corpus, load_encoder, search
+
+        encoder = load_encoder(spec.model, device=self.args.device, max_length=spec.max_length)
+        folder = self.root / "dense" / f"{slug(spec.model)}.len{encoder.max_seq_length}"
+        if not (folder / "metadata.json").exists() or self.args.force:
+            print(f"[{self.key}] dense-encoding {self.ds.num_docs or ''} docs with {spec.model}", flush=True)
+            with self.timer("encode docs (dense)"):
+                encode_corpus(self.ds.docs(), encoder, folder, model=spec.model, batch_size=self.args.batch_size,
+                              total=self.ds.num_docs)
+        with self.timer("search (dense)"):
+            search(folder, self.ds.queries, encoder, run_path, hits=self.recipe.hits, batch_size=self.args.batch_size)
 
     def doc_vectors(self, doc: DocSpec):
         from encode.writer import read_vectors
@@ -288,12 +346,16 @@ def render_markdown(recipe: Recipe, table: pd.DataFrame, datasets: list[str], co
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m eval.reproduce", description=__doc__.splitlines()[0])
     p.add_argument("--recipe", default=str(REPO / "recipes" / "table1.yaml"))
-    p.add_argument("--datasets", default=None, help="comma-separated dataset names, or 'all' for the paper's 13 (default: recipe)")
+    p.add_argument("--datasets", default=None,
+                   help="comma-separated dataset names, 'all' for the paper's 13, 'nanobeir' for NanoBEIR's 13 (default: recipe)")
     p.add_argument("--model", default=None, help="hub id or directory: measure this doc encoder instead of the bundled one")
     p.add_argument("--activation", default=None, choices=["relu", "l0", "l0x2", "l0x3"])
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--threads", type=int, default=2, help="Anserini indexing/search threads")
+    p.add_argument("--threads", type=int, default=2, help="indexing/search threads")
+    p.add_argument("--backend", choices=["anserini", "seismic"], default=None,
+                   help="sparse retrieval backend (default: the recipe's index.backend, else anserini); Seismic "
+                        "parameters come from the recipe's index.seismic block")
     p.add_argument("--out", default=str(REPO / "results"))
     p.add_argument("--force", action="store_true", help="redo every stage instead of resuming")
     args = p.parse_args(argv)
@@ -310,6 +372,8 @@ def main(argv=None) -> int:
     for name in datasets:
         run = DatasetRun(name, recipe, args, timer)
         keys.append(run.key)
+        with timer("train (mine data, train; cached)"):  # once a dataset has loaded: bad names fail before training
+            systems = [resolve_trained(s) for s in systems]
         run.encode_docs([s.doc for s in systems if s.type == "sparse"])
         for s in systems:
             print(f"[{run.key}] {s.id}", flush=True)
@@ -328,7 +392,9 @@ def main(argv=None) -> int:
     with atomic_write(out / f"{stem}.md") as fh:
         fh.write(md)
     recipe_path = Path(recipe.path).resolve()
-    write_json(out / f"{stem}.json", {
+    write_json(out / f"{stem}.json", {  # kit-results/1, see results/SCHEMA.md
+        "format": FORMAT, "table": recipe.table, "measures": recipe.measures, "per_query": f"per-query/{stem}.csv.gz",
+        "rows": table_rows(table, recipe.measures, systems),
         **prov, "recipe": str(recipe_path.relative_to(REPO)) if recipe_path.is_relative_to(REPO) else str(recipe.path),
         "datasets": keys, "systems": [s.id for s in systems], "total_seconds": round(time.perf_counter() - started, 1),
         "stage_seconds": {k: round(v, 1) for k, v in timer.seconds.items()}})

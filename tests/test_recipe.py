@@ -18,7 +18,7 @@ def test_shipped_table1_recipe_loads():
 
 
 @pytest.mark.parametrize("text,needle", [
-    ("datasets: [scifact]\nsystems: [{id: x, type: dense}]\n", "not one of bm25, sparse"),
+    ("datasets: [scifact]\nsystems: [{id: x, type: colbert}]\n", "not one of bm25, sparse, dense"),
     ("datasets: [scifact]\nsystems: [{id: x, type: sparse, doc: {model: m, activation: tanh}, query: {encoder: bow-idf}}]\n",
      "activation"),
     ("datasets: [scifact]\nsystems: [{id: x, type: bm25}, {id: x, type: bm25}]\n", "duplicate system ids"),
@@ -71,3 +71,57 @@ def test_reproduce_bad_recipe_is_one_line_exit_2(tmp_path, capsys):
     bad.write_text("datasets: [scifact]\nsystems: [{id: x, type: dense}]\n")
     assert main(["--recipe", str(bad)]) == 2
     assert f"{bad}" in capsys.readouterr().err
+
+
+def test_trained_doc_encoder_is_resolved_to_the_ablation_model(tmp_path, monkeypatch):
+    import eval.ablation
+    from eval.reproduce import resolve_trained
+
+    r = load_recipe(REPO / "recipes" / "table1.yaml")
+    kit = next(s for s in r.systems if s.doc is not None and s.doc.trained)
+    assert kit.doc.trained == "l0-mask-l0-act" and kit.doc.activation == "l0"
+    assert all(s.doc.trained is None for s in r.systems if s.doc is not None and s is not kit)
+    monkeypatch.setattr(eval.ablation, "trained_model", lambda row: (tmp_path / row / "model", "l0"))
+    resolved = resolve_trained(kit)
+    assert resolved.doc.model == str(tmp_path / "l0-mask-l0-act" / "model") and resolved.doc.trained is None
+    assert resolved.id == kit.id and resolved.query == kit.query
+    monkeypatch.setattr(eval.ablation, "trained_model", lambda row: (tmp_path / "m", "relu"))
+    with pytest.raises(InputError, match="set doc.activation: relu"):
+        resolve_trained(kit)
+
+
+def test_trained_model_is_the_full_scale_table2_row():
+    from eval.ablation import SCALES, Ablator
+    from train.cache import model_dir
+    from train.trainer import load_train_recipe
+
+    tiny = load_train_recipe(REPO / "recipes" / "train" / "tiny.yaml")
+    row = Ablator(SCALES["full"], tiny).recipe_for("l0-mask-l0-act")
+    assert row.to_dict() == tiny.to_dict()  # the shipped recipe *is* the mask + activation condition
+    assert model_dir("l0-mask-l0-act", row).parent.parent.name == "l0-mask-l0-act"
+
+
+@pytest.mark.parametrize("doc", ["{model: m, trained: l0-mask-l0-act}", "{activation: l0}"])
+def test_doc_needs_exactly_one_of_model_and_trained(tmp_path, doc):
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"datasets: [scifact]\nsystems: [{{id: x, type: sparse, doc: {doc}, query: {{encoder: bow-idf}}}}]\n")
+    with pytest.raises(InputError, match="or doc: {trained"):
+        load_recipe(path)
+
+
+def test_index_block_picks_the_backend_and_validates_its_parameters(tmp_path):
+    base = "datasets: [scifact]\nsystems: [{id: x, type: bm25}]\n"
+    path = tmp_path / "r.yaml"
+    path.write_text(base + "index: {backend: seismic, seismic: {heap_factor: 0.8, n_postings: 1000}}\n")
+    spec = load_recipe(path).index
+    assert spec.backend == "seismic" and dict(spec.params) == {"heap_factor": 0.8, "n_postings": 1000}
+    assert spec.get().params.heap_factor == 0.8
+    assert load_recipe(REPO / "recipes" / "table1.yaml").index is None  # Anserini unless asked
+    for block, needle in (("{backend: faiss}", "not one of anserini, seismic"),
+                          ("{backend: seismic, seismic: {heap_factr: 1}}", "index.seismic"),
+                          ("{backend: anserini, anserini: {k: 1}}", "takes no parameters"),
+                          ("{backend: seismic, lucene: {}}", "unknown keys")):
+        path.write_text(base + f"index: {block}\n")
+        with pytest.raises(InputError, match=needle) as err:
+            load_recipe(path)
+        assert str(path) in str(err.value)
