@@ -1,5 +1,8 @@
 """End-to-end wall time of `make reproduce-table1` by stage, from scratch (fresh work dir), one run.
 
+From scratch means everything the default table needs: the SciFact training file is mined and the kit's ℓ0 model trained
+(stage ``train (mine data, train; cached)``), the dense corpus encoded, every index built.
+
     python -m bench.e2e
 """
 
@@ -30,7 +33,8 @@ def main(argv=None) -> int:
     stages = meta["stage_seconds"]
     rows = [{"stage": k, "seconds": v, "share": v / total} for k, v in sorted(stages.items(), key=lambda kv: -kv[1])]
     rows.append({"stage": "total (incl. model loading, tables)", "seconds": total, "share": 1.0})
-    targets = [{"target": "make reproduce-table1 <= 300 s on this machine", "measured": f"{total:.0f} s", "met": total <= 300}]
+    targets = [{"target": "make reproduce-table1 from an empty work/ (mining and training included) <= 20 min",
+                "measured": f"{total / 60:.1f} min", "met": total <= 20 * 60}]
     report("e2e", rows, targets, exit_code=code)
     return 0
 
