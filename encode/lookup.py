@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from encode.query import _AsciiBertWords
+from encode.query import TokenTableEncoder
 from kit.errors import InputError
 from kit.io import open_text
 
@@ -77,7 +77,7 @@ def load_lookup_table(path: str | Path) -> list[float] | dict[str, float]:
     return {token: _check_weight(path, token, value) for token, value in table.items()}
 
 
-class LookupQueryEncoder:
+class LookupQueryEncoder(TokenTableEncoder):
     """Query -> ``{token: count × weight}`` from a static per-token table (Li-LSR); no model at query time.
 
     Args:
@@ -91,8 +91,7 @@ class LookupQueryEncoder:
     """
 
     def __init__(self, tokenizer, table: Sequence[float] | Mapping[str, float], max_length: int | None = None):
-        if max_length is not None and max_length < 3:
-            raise ValueError(f"max_length must leave room for a token besides [CLS] and [SEP], not {max_length}")
+        super().__init__(tokenizer, max_length)
         vocab: dict[str, int] = tokenizer.get_vocab()
         by_id = {i: token for token, i in vocab.items()}
         special = set(tokenizer.all_special_ids)
@@ -102,16 +101,11 @@ class LookupQueryEncoder:
             if len(table) > len(by_id) and any(table[i] > 0 for i in range(len(by_id), len(table))):
                 raise ValueError(f"the table has {len(table)} weights but the tokenizer only {len(by_id)} tokens")
             items = ((i, value) for i, value in enumerate(table) if i in by_id)
-        self._table: dict[int, tuple[str, float]] = {}
         for i, value in items:
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"weight of token {by_id[i]!r} is {value}, not a finite non-negative number")
             if value > 0 and i not in special:
                 self._table[i] = (by_id[i], float(value))
-        self.tokenizer = tokenizer
-        self.max_length = max_length
-        self._words = _AsciiBertWords.for_tokenizer(tokenizer)
-        self._room = max_length - tokenizer.num_special_tokens_to_add() if max_length is not None else None
 
     @classmethod
     def from_path(cls, path: str | Path, tokenizer=None, max_length: int | None = None) -> "LookupQueryEncoder":
@@ -128,12 +122,6 @@ class LookupQueryEncoder:
         """``{token: weight}`` of every token that weighs something."""
         return dict(self._table.values())
 
-    def _ids(self, text: str) -> list[int]:
-        ids = self._words.ids(text) if self._words is not None else None
-        if ids is None:
-            ids = self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
-        return ids if self._room is None else ids[: self._room]
-
     def encode(self, text: str) -> dict[str, float]:
         table = self._table
         out: dict[str, float] = {}
@@ -142,6 +130,3 @@ class LookupQueryEncoder:
             if entry is not None:
                 out[entry[0]] = count * entry[1]
         return out
-
-    def encode_batch(self, texts: list[str]) -> list[dict[str, float]]:
-        return [self.encode(text) for text in texts]

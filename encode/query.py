@@ -131,30 +131,20 @@ class _AsciiBertWords:
         return out
 
 
-class BowIdfQueryEncoder:
-    """Inference-free query encoder: ``{token: IDF[token]}`` for each distinct non-special token of the query.
+class TokenTableEncoder:
+    """Base of the inference-free query encoders: tokenize, then look every token id up in a static table.
 
-    ``default`` weighs tokens missing from ``idf`` (see the module docstring); tokens weighing 0 are left out.
-    ``max_length`` truncates the query as the authors' evaluation does (special tokens included in the count, then
-    dropped); None keeps every token.
+    ``self._table`` maps token id -> ``(token, weight)`` for the tokens that weigh something (special tokens never do);
+    subclasses fill it and define :meth:`encode`. ``max_length`` truncates the query as the authors' evaluation does
+    (special tokens included in the count, then dropped); None keeps every token.
     """
 
-    def __init__(self, tokenizer, idf: Mapping[str, float], default: float = 0.0, max_length: int | None = None):
-        if not (math.isfinite(default) and default >= 0):
-            raise ValueError(f"default must be a finite non-negative weight, not {default}")
+    def __init__(self, tokenizer, max_length: int | None = None):
         if max_length is not None and max_length < 3:
             raise ValueError(f"max_length must leave room for a token besides [CLS] and [SEP], not {max_length}")
         self.tokenizer = tokenizer
-        self.idf = dict(idf)
-        self.default = default
         self.max_length = max_length
-        special = set(tokenizer.all_special_ids)
-        # id -> (token, weight) for every non-special token that weighs something: encoding is a lookup per token
         self._table: dict[int, tuple[str, float]] = {}
-        for token, i in tokenizer.get_vocab().items():
-            weight = self.idf.get(token, default)
-            if i not in special and weight > 0:
-                self._table[i] = (token, weight)
         self._words = _AsciiBertWords.for_tokenizer(tokenizer)
         self._room = max_length - tokenizer.num_special_tokens_to_add() if max_length is not None else None
 
@@ -165,11 +155,34 @@ class BowIdfQueryEncoder:
         return ids if self._room is None else ids[: self._room]
 
     def encode(self, text: str) -> dict[str, float]:
-        table = self._table
-        return dict(table[i] for i in sorted(set(self._ids(text))) if i in table)
+        raise NotImplementedError
 
     def encode_batch(self, texts: list[str]) -> list[dict[str, float]]:
         return [self.encode(text) for text in texts]
+
+
+class BowIdfQueryEncoder(TokenTableEncoder):
+    """Inference-free query encoder: ``{token: IDF[token]}`` for each distinct non-special token of the query.
+
+    ``default`` weighs tokens missing from ``idf`` (see the module docstring); tokens weighing 0 are left out.
+    ``max_length``: see :class:`TokenTableEncoder`.
+    """
+
+    def __init__(self, tokenizer, idf: Mapping[str, float], default: float = 0.0, max_length: int | None = None):
+        if not (math.isfinite(default) and default >= 0):
+            raise ValueError(f"default must be a finite non-negative weight, not {default}")
+        super().__init__(tokenizer, max_length)
+        self.idf = dict(idf)
+        self.default = default
+        special = set(tokenizer.all_special_ids)
+        for token, i in tokenizer.get_vocab().items():
+            weight = self.idf.get(token, default)
+            if i not in special and weight > 0:
+                self._table[i] = (token, weight)
+
+    def encode(self, text: str) -> dict[str, float]:
+        table = self._table
+        return dict(table[i] for i in sorted(set(self._ids(text))) if i in table)
 
 
 class SpladeQueryEncoder:
