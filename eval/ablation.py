@@ -382,18 +382,22 @@ def plot_figures(points: "pd.DataFrame", out: Path) -> list[Path]:
 
     lam = points[points["sweep"] == "lambda"]
     thr = points[points["sweep"] == "threshold"]
-    specs = [("figure1", lam, "FLOPS", "nDCG@10", "varying λ_d"),
-             ("figure2", lam, "lambda_d", "Doc_Len", "Doc_Len vs λ_d (x: collapsed, Doc_Len < 1)"),
-             ("figure3", thr, "Doc_Len", "nDCG@10", "varying t")]
+    specs = [("figure1", lam, "FLOPS", "nDCG@10", "varying λ_d (points labelled with λ_d)", "lambda_d", "λ="),
+             ("figure2", lam, "lambda_d", "Doc_Len", "Doc_Len vs λ_d (x: collapsed, Doc_Len < 1)", None, ""),
+             ("figure3", thr, "Doc_Len", "nDCG@10", "varying t (points labelled with t)", "threshold", "t=")]
     paths = []
-    for name, data, x, y, title in specs:
+    for name, data, x, y, title, label, prefix in specs:
         fig, ax = plt.subplots(figsize=(5, 4))
         for method, group in data.groupby("method", sort=False):
             group = group.sort_values(x)
             line = ax.plot(group[x], group[y], "-", label=FIGURE_METHODS[method])[0]
-            for (xv, yv, dl) in zip(group[x], group[y], group["Doc_Len"]):
+            for (xv, yv, dl, value) in zip(group[x], group[y], group["Doc_Len"],
+                                            group[label] if label else group[x]):
                 marker = markers([dl])[0] if name == "figure2" else "o"
                 ax.plot([xv], [yv], marker=marker, color=line.get_color(), markersize=7 if marker == "x" else 4)
+                if label:
+                    ax.annotate(f"{prefix}{value:g}", (xv, yv), textcoords="offset points", xytext=(3, 3), fontsize=6,
+                                color=line.get_color())
         if name == "figure2":
             ax.set_xscale("log")
         ax.set_xlabel(x)
