@@ -46,7 +46,7 @@ def ensure_training_data(recipe: "TrainRecipe") -> Path:
         return data
     if data.resolve() == default_offline_path().resolve():
         print(f"[train] {data} is missing: mining it from SciFact train (BM25 negatives, MiniLM + SPLADE-tiny "
-              "teachers; 10-20 min on 2 cores, once)", flush=True)
+              "teachers; a few minutes, once)", flush=True)
         return mine_offline(out=data, command="python -m train.data mine-offline")
     raise InputError(data, "training file not found", fix="build it with `python -m train.data` (see its --help)")
 
