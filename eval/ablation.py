@@ -185,16 +185,15 @@ class ModelEval(DatasetRun):
         super().__init__(ds.name, recipe, args, Timer(), ds=ds, root=root)
 
     def score(self, model: Path, activation: str) -> dict[str, float]:
-        """nDCG@10, FLOPS, Doc_Len of ``model``: documents with ``activation``, BoW × IDF queries (its idf.json)."""
+        """nDCG@10, FLOPS, Doc_Len and ``_per_query`` of ``model``: documents with ``activation``, BoW × IDF queries
+        (its idf.json)."""
         from eval.recipe import DocSpec, QuerySpec, System
 
         doc = DocSpec(model=str(model), activation=activation)
         system = System(id=f"{activation}.len{self.recipe.max_length}", label=str(model), type="sparse", doc=doc,
                         query=QuerySpec(encoder="bow-idf", idf="model"))
         self.encode_docs([doc])
-        scores = self.run_system(system)
-        scores.pop("_per_query")
-        return scores
+        return self.run_system(system)  # with "_per_query": the per-query nDCG@10 frame
 
     def vectors_dir(self, doc) -> Path:  # one model per root: the model's path need not be in the name
         return self.root / "vectors" / f"{doc.activation}.len{self.recipe.max_length}"
@@ -208,6 +207,7 @@ class Measured:
     recipe: "TrainRecipe"
     model: Path
     scores: dict[str, float]
+    per_query: "pd.DataFrame | None" = None  # dataset, system (= slug), query_id, measure, value
 
 
 class Ablator:
@@ -242,18 +242,22 @@ class Ablator:
         recipe = self.recipe_for(slug, **changes)
         model = train_cached(slug, recipe, self.root)
         evals = model.parent / "eval"
-        scores = {}
+        import pandas as pd
+
+        scores, per_query = {}, []
         for name in ("scifact", *(self.scale.zero_shot if zero_shot else ())):
             ds = self.dataset(name)
             run = ModelEval(ds, evals / ds.name, self.scale.eval_max_length, self.device)
             started = time.perf_counter()
             result = run.score(model, recipe.activation)
             record_seconds(model, f"eval_{ds.name}", time.perf_counter() - started)
+            frame = result.pop("_per_query")
+            per_query.append(frame.assign(dataset=name, system=slug))
             if name == "scifact":
                 scores.update({k: result[k] for k in ("nDCG@10", "FLOPS", "Doc_Len")})
             else:
                 scores[f"{name}_nDCG@10"] = result["nDCG@10"]
-        return Measured(slug, recipe, model, scores)
+        return Measured(slug, recipe, model, scores, pd.concat(per_query, ignore_index=True))
 
 
 # ---- tables ----------------------------------------------------------------------------------------------------------
@@ -289,6 +293,25 @@ def build_table(n: int, measured: Mapping[str, Measured], zero_shot: Sequence[st
     return table
 
 
+def schema_rows(measured: Mapping[str, Measured], labels: Mapping[str, str], zero_shot: Sequence[str]) -> list[dict]:
+    """``kit-results/1`` rows: SciFact (nDCG@10, FLOPS, Doc_Len) and each zero-shot set (nDCG@10) per system."""
+    rows = []
+    for s, label in labels.items():
+        m = measured[s]
+        rows.append({"dataset": "scifact", "system": s, "label": label,
+                     "metrics": {k: float(m.scores[k]) for k in ("nDCG@10", "FLOPS", "Doc_Len")}})
+        rows += [{"dataset": name, "system": s, "label": label, "metrics": {"nDCG@10": float(m.scores[f"{name}_nDCG@10"])}}
+                 for name in zero_shot]
+    return rows
+
+
+def _relative(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def render_markdown(n: int, table: "pd.DataFrame", command: str, scale: Scale) -> str:
     """The table as markdown, measured columns beside the paper's, with the scale caveat."""
     cols = [c for c in table.columns
@@ -317,8 +340,11 @@ def _cell(value) -> str:
 
 def write_tables(ablator: Ablator, out: Path, command: str, tables: Iterable[int] = (2, 3)) -> list[Path]:
     """Measure every row of the given tables and write ``table<n>.{csv,md,json}`` under ``out``."""
+    import pandas as pd
+
     from eval.paper import load_paper_table
     from eval.provenance import provenance
+    from eval.schema import FORMAT
     from kit.io import atomic_write, write_json
 
     started = time.perf_counter()
@@ -333,12 +359,17 @@ def write_tables(ablator: Ablator, out: Path, command: str, tables: Iterable[int
             table.to_csv(fh, index=False)
         with atomic_write(out / f"table{n}.md") as fh:
             fh.write(render_markdown(n, table, command, ablator.scale))
-        write_json(out / f"table{n}.json", provenance(
-            command=command.split(), scale=ablator.scale.name, caveat=CAVEAT,
-            base_recipe=str(ablator.base.path), datasets=["scifact", *ablator.scale.zero_shot],
-            models={s: str(measured[s].model) for s in table["system"]},
-            total_seconds=round(time.perf_counter() - started, 1)))
-        written += [out / f"table{n}.{ext}" for ext in ("csv", "md", "json")]
+        systems = list(table["system"])
+        with atomic_write(out / "per-query" / f"table{n}.csv.gz") as fh:
+            pd.concat([measured[s].per_query for s in systems], ignore_index=True).to_csv(fh, index=False)
+        write_json(out / f"table{n}.json", {  # kit-results/1 (results/SCHEMA.md): raw scores, not ×100
+            "format": FORMAT, "table": n, "measures": ["nDCG@10"], "per_query": f"per-query/table{n}.csv.gz",
+            "rows": schema_rows(measured, dict(zip(table["system"], table["label"])), ablator.scale.zero_shot),
+            **provenance(command=command.split()), "train_recipe": _relative(ablator.base.path),
+            "scale": ablator.scale.name, "caveat": CAVEAT, "datasets": ["scifact", *ablator.scale.zero_shot],
+            "systems": systems, "models": {s: str(measured[s].model) for s in systems},
+            "total_seconds": round(time.perf_counter() - started, 1)})
+        written += [out / f"table{n}.{ext}" for ext in ("csv", "md", "json")] + [out / "per-query" / f"table{n}.csv.gz"]
     return written
 
 

@@ -227,6 +227,8 @@ def _stored_numbers(res: Results) -> list[tuple[str, str, str, str, float]]:
     csv_path = res.path.with_suffix(".csv")
     if csv_path.is_file():
         table = pd.read_csv(csv_path)
+        if not {"dataset", "system"} <= set(table.columns):  # a display table (e.g. Tables 2-3: one dataset, ×100)
+            return out
         measures = res.meta.get("measures") or sorted({m for r in res.rows for m in r["metrics"]})
         for i, r in enumerate(table.to_dict("records")):
             out += [(f"{csv_path}:{i + 2}", str(r["dataset"]), str(r["system"]), m, float(r[m]))

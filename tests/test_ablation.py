@@ -148,6 +148,15 @@ def test_smoke_run_writes_tables_and_figures(tmp_path, scifact_dir, monkeypatch)
     prov = json.loads((out / "table2.json").read_text())
     assert prov["scale"] == "test" and "commit" in prov
     assert all(p.exists() for p in written)
+    from eval.compare import check
+    from eval.schema import load_results
+
+    stored = load_results(out / "table2.json")  # kit-results/1 with per-query values, so compare can use it
+    assert [r["system"] for r in stored.rows] == list(table["system"])
+    assert [round(100 * r["metrics"]["nDCG@10"], 2) for r in stored.rows] == list(table["nDCG@10"])
+    assert set(stored.per_query["system"]) == set(table["system"]) and set(stored.per_query["query_id"]) == \
+        set(ablator.dataset("scifact").queries)
+    assert check([out / "table2.json"]) == []  # every stored number is its per-query mean
 
     # the λ sweep at the recipe's λ and t reuses the table's four models; the t sweep trains two more
     import train.trainer
