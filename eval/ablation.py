@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 
 from eval.reproduce import DatasetRun, Timer
 from kit.errors import InputError, cli
-from kit.paths import REPO, work_dir
+from kit.paths import REPO, repo_relative, work_dir
 from train.cache import model_dir, read_seconds, recipe_hash, train_cached  # noqa: F401  (re-exported)
 
 if TYPE_CHECKING:
@@ -305,13 +305,6 @@ def schema_rows(measured: Mapping[str, Measured], labels: Mapping[str, str], zer
     return rows
 
 
-def _relative(path: Path | None) -> str | None:
-    if path is None:
-        return None
-    path = Path(path).resolve()
-    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
-
-
 def render_markdown(n: int, table: "pd.DataFrame", command: str, scale: Scale) -> str:
     """The table as markdown, measured columns beside the paper's, with the scale caveat."""
     cols = [c for c in table.columns
@@ -365,7 +358,8 @@ def write_tables(ablator: Ablator, out: Path, command: str, tables: Iterable[int
         write_json(out / f"table{n}.json", {  # kit-results/1 (results/SCHEMA.md): raw scores, not ×100
             "format": FORMAT, "table": n, "measures": ["nDCG@10"], "per_query": f"per-query/table{n}.csv.gz",
             "rows": schema_rows(measured, dict(zip(table["system"], table["label"])), ablator.scale.zero_shot),
-            **provenance(command=command.split()), "train_recipe": _relative(ablator.base.path),
+            **provenance(command=command.split()),
+            "train_recipe": repo_relative(ablator.base.path) if ablator.base.path else None,
             "scale": ablator.scale.name, "caveat": CAVEAT, "datasets": ["scifact", *ablator.scale.zero_shot],
             "systems": systems, "models": {s: str(measured[s].model) for s in systems},
             "total_seconds": round(time.perf_counter() - started, 1)})

@@ -27,7 +27,7 @@ from eval.recipe import DenseSpec, DocSpec, IndexSpec, QuerySpec, Recipe, System
 from eval.schema import FORMAT, table_rows
 from kit.errors import InputError, cli
 from kit.io import atomic_write, write_json
-from kit.paths import REPO, dataset_slug, slug, work_dir
+from kit.paths import REPO, dataset_slug, repo_relative, slug, work_dir
 
 
 class Timer:
@@ -206,8 +206,6 @@ class DatasetRun:
     # ---- systems ---------------------------------------------------------------------------------------------------
     def signature(self, system: System) -> str:
         """``<system id>.<hash of everything its queries and run depend on>``: a changed recipe never reuses a stale run."""
-        import hashlib
-
         spec = (system.type, system.doc, system.query, self.recipe.max_length, self.recipe.factor, self.recipe.hits)
         if system.dense is not None:  # appended, so the sparse systems keep their cached runs' names
             spec += (system.dense,)
@@ -391,11 +389,10 @@ def main(argv=None) -> int:
     md = render_markdown(recipe, table, keys, command)
     with atomic_write(out / f"{stem}.md") as fh:
         fh.write(md)
-    recipe_path = Path(recipe.path).resolve()
     write_json(out / f"{stem}.json", {  # kit-results/1, see results/SCHEMA.md
         "format": FORMAT, "table": recipe.table, "measures": recipe.measures, "per_query": f"per-query/{stem}.csv.gz",
         "rows": table_rows(table, recipe.measures, systems),
-        **prov, "recipe": str(recipe_path.relative_to(REPO)) if recipe_path.is_relative_to(REPO) else str(recipe.path),
+        **prov, "recipe": repo_relative(recipe.path),
         "datasets": keys, "systems": [s.id for s in systems], "total_seconds": round(time.perf_counter() - started, 1),
         "stage_seconds": {k: round(v, 1) for k, v in timer.seconds.items()}})
     print(md)

@@ -27,3 +27,9 @@ def dataset_slug(name: str) -> str:
     """Work-dir name of a dataset: a local directory's own name, else the id with '/' made safe."""
     path = Path(name)
     return path.name if path.is_dir() else slug(name)
+
+
+def repo_relative(path: str | Path) -> str:
+    """``path`` relative to the repository when it lies inside it (how result files name recipes), else as given."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(path)
