@@ -75,6 +75,6 @@ report: setup
 	$(PYTHON) -m eval.report --screenshot docs/report.png
 
 # Li-LSR learned query weights vs BoW x IDF, and Seismic vs Anserini on the same vectors (SciFact test, vaswani, cacm):
-# trains recipes/train/tiny.yaml and lilsr-tiny.yaml (cached under work/lilsr/), writes results/lilsr.{csv,md,json}.
+# trains lilsr-tiny.yaml (cached under work/lilsr/; the tiny.yaml model is the ablation's, shared), writes results/lilsr.{csv,md,json}.
 lilsr: setup $(TRAIN_FILE)
 	$(PYTHON) -m eval.lilsr
