@@ -10,7 +10,6 @@ the multiply-adds a document needs (decoder projection + transformer body), i.e.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import time
@@ -19,6 +18,7 @@ import torch
 
 from bench.common import peak_gemm_flops, report
 from kit.paths import shared_dir
+from kit.argtypes import ArgumentParser
 
 
 def naive_vectors(encoder, texts: list[str], batch_size: int) -> list[torch.Tensor]:
@@ -35,7 +35,7 @@ def naive_vectors(encoder, texts: list[str], batch_size: int) -> list[torch.Tens
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--docs", type=int, default=64)
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=32)

@@ -15,7 +15,6 @@ kit, st, ...) so that a change in the machine's load affects both.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -25,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from kit.argtypes import ArgumentParser
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -144,7 +144,7 @@ LABELS = {"kit": "kit trainer, fused max-pooled head", "naive": "kit trainer, na
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", choices=tuple(LABELS), help="run one trainer in this process (JSON line)")
     parser.add_argument("--queries", type=int, default=16, help="queries per batch (default 16)")
     parser.add_argument("--max-length", type=int, default=256, help="document tokens (default 256)")

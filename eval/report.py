@@ -13,7 +13,6 @@ the browser test); the figures are linked relative to the page, not copied.
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 import shutil
@@ -28,6 +27,7 @@ import pandas as pd
 from kit.errors import InputError, cli
 from kit.io import atomic_write
 from kit.paths import REPO
+from kit.argtypes import ArgumentParser
 
 RESULTS = REPO / "results"
 TABLE1_COMMAND = "make reproduce-table1"
@@ -350,7 +350,7 @@ def headless(url: str, *, screenshot: str | Path | None = None, dump_dom: bool =
 
 @cli
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m eval.report", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="python -m eval.report", description=__doc__.splitlines()[0])
     p.add_argument("--results", default=str(RESULTS), help="results folder to render (default: results/)")
     p.add_argument("--out", default=None, help="output folder (default: <results>/report)")
     p.add_argument("--screenshot", default=None, help="also write a PNG screenshot of the page (needs chromium)")

@@ -32,3 +32,11 @@ def non_negative_float(text: str) -> float:
     if not (math.isfinite(value) and value >= 0):
         raise argparse.ArgumentTypeError(f"{text} must be >= 0")
     return value
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with usage errors on one line (``error: <prog>: <message> (fix: ...)``, exit 2), like every other
+    error of the kit; ``--help`` still prints the full usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (fix: see {self.prog} --help)\n")

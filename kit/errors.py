@@ -1,7 +1,9 @@
 """One clear line for bad input, never a traceback.
 
 Readers raise :class:`InputError` naming the file, the line and the fix; every command-line entry point
-wraps its ``main`` with :func:`cli`, which prints the error on one line and exits with status 2.
+wraps its ``main`` with :func:`cli`, which prints the error on one line and exits with status 2. An operating-system
+failure that reaches it (disk full, no permission) is reported the same way, naming its path
+(:func:`kit.io.os_fault`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ def cli(main):
             return main(argv) or 0
         except InputError as err:
             print(err.format(), file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except OSError as exc:  # the environment (disk full, permissions) rather than a kit bug: one line too
+            from kit.io import os_fault
+
+            print(os_fault(None, exc).format(), file=sys.stderr)
             return EXIT_BAD_INPUT
 
     return wrapper

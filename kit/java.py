@@ -9,7 +9,9 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 ANSERINI_VERSION = "1.7.1"
@@ -39,10 +41,44 @@ def anserini_jar() -> Path:
     return jars[-1]
 
 
+def _die_with_parent():
+    """``preexec_fn`` of the Java child: the kernel kills it when the Python process that started it dies, even by
+    SIGKILL (Linux ``PR_SET_PDEATHSIG``); elsewhere a no-op."""
+    if _PRCTL is None:
+        return None
+    parent = os.getpid()
+
+    def arm() -> None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before the signal was armed
+            os._exit(1)
+
+    return arm
+
+
+def _load_prctl():
+    """libc's ``prctl``, resolved once in the parent (the child must not load libraries between fork and exec)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PR_SET_PDEATHSIG = 1
+_PRCTL = _load_prctl()
+
+
 def run_anserini(main_class: str, args: list[str], log_path: str | Path | None = None, heap: str = "4g") -> None:
-    """Run ``io.anserini.<main_class>`` with ``args``; raise RuntimeError with the log's tail if it fails."""
+    """Run ``io.anserini.<main_class>`` with ``args``; raise RuntimeError with the log's tail if it fails.
+
+    The Java process dies with the Python process (a killed run leaves no indexer or searcher behind).
+    """
     cmd = [java_executable(), f"-Xmx{heap}", "-cp", str(anserini_jar()), f"io.anserini.{main_class}", *map(str, args)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=_die_with_parent())
     log = proc.stdout + proc.stderr
     if log_path is not None:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)

@@ -12,12 +12,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from kit.argtypes import positive_int
+from kit.argtypes import ArgumentParser, positive_int
 from kit.errors import cli
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m train", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", type=Path, required=True, help="training recipe (recipes/train/*.yaml)")
     parser.add_argument("--out", type=Path, help="model directory (default: work/models/<recipe name>)")
     parser.add_argument("--max-steps", type=positive_int, help="override the recipe's max_steps")
