@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from encode.activations import ACTIVATIONS
-from kit.errors import InputError
-from kit.io import read_yaml
 from eval.metrics import parse_measures
+from kit import validate as V
 
 SYSTEM_TYPES = ("bm25", "sparse", "dense")
 QUERY_ENCODERS = ("bow-idf", "splade", "lilsr")
@@ -92,104 +91,111 @@ class IndexSpec:
         return get_backend(self.backend, dict(self.params))
 
 
-def _index(path: Path, raw: Any) -> IndexSpec:
+_SYSTEM_KEYS = ("id", "label", "type", "paper", "doc", "query", "dense", "expected", "tolerance")
+
+
+def _index(recipe: V.Recipe, raw: Any) -> IndexSpec:
     from index.backends import BACKENDS
 
-    if not isinstance(raw, dict):
-        raise InputError(path, "index: expected a mapping like {backend: seismic, seismic: {heap_factor: 0.9}}")
-    unknown = set(raw) - {"backend", *BACKENDS}
-    if unknown:
-        raise InputError(path, f"index: unknown keys {sorted(unknown)}", fix=f"allowed: backend, {', '.join(BACKENDS)}")
-    backend = _choice(path, "index.backend", raw.get("backend", "anserini"), BACKENDS)
+    V.fields(recipe, raw, {"backend": V.choice(BACKENDS), **{b: V.anything for b in BACKENDS}}, "index")
+    backend = raw.get("backend", "anserini")
     params = raw.get(backend) or {}
     if not isinstance(params, dict):
-        raise InputError(path, f"index.{backend}: expected a mapping of parameter -> value")
+        raise recipe.error(f"index.{backend}", "expected a mapping of parameter -> value")
     spec = IndexSpec(backend, tuple(sorted(params.items())))
     try:
         spec.get()
     except ValueError as exc:
-        raise InputError(path, f"index.{backend}: {exc}") from None
+        raise recipe.error(f"index.{backend}", str(exc)) from None
     return spec
 
 
-def _load_yaml(path: Path) -> dict:
-    data, _ = read_yaml(path, "recipe", fix="see recipes/ for the available recipes")
-    if not isinstance(data, dict):
-        raise InputError(path, "a recipe must be a YAML mapping")
-    return data
-
-def _choice(path, where, value, choices):
-    if value not in choices:
-        raise InputError(path, f"{where}: {value!r} is not one of {', '.join(choices)}")
-    return value
+def _measures(value: Any) -> list[str]:
+    names = V.string_list(value)
+    parse_measures(names)  # ValueError naming the unknown one
+    return names
 
 
-def _system(path: Path, i: int, raw: Any) -> System:
-    where = f"systems[{i}]"
-    if not isinstance(raw, dict) or "id" not in raw or "type" not in raw:
-        raise InputError(path, f"{where}: each system needs at least `id` and `type`")
-    known = {"id", "label", "type", "paper", "doc", "query", "dense", "expected", "tolerance"}
-    unknown = set(raw) - known
-    if unknown:
-        raise InputError(path, f"{where} ({raw['id']}): unknown keys {sorted(unknown)}", fix=f"allowed: {sorted(known)}")
-    stype = _choice(path, f"{where}.type", raw["type"], SYSTEM_TYPES)
-    doc = query = dense = None
-    if stype == "dense":
-        spec = raw.get("dense")
-        if not isinstance(spec, dict) or "model" not in spec or set(spec) - {"model", "max_length"}:
-            raise InputError(path, f"{where} ({raw['id']}): a dense system needs dense: {{model: ..., max_length: ...}} "
-                                   "(max_length optional)")
-        max_length = spec.get("max_length")
-        if max_length is not None and (not isinstance(max_length, int) or max_length < 1):
-            raise InputError(path, f"{where}.dense.max_length: {max_length!r} is not a positive integer")
-        dense = DenseSpec(model=str(spec["model"]), max_length=max_length)
-    if stype == "sparse":
-        spec = raw.get("doc")
-        if not isinstance(spec, dict) or ("model" in spec) == ("trained" in spec):
-            raise InputError(path, f"{where} ({raw['id']}): a sparse system needs doc: {{model: ..., activation: ...}} "
-                                   "or doc: {trained: <ablation row>, activation: ...}")
-        model = str(spec["model"]) if "model" in spec else TRAINED_PREFIX + str(spec["trained"])
-        doc = DocSpec(model=model,
-                      activation=_choice(path, f"{where}.doc.activation", spec.get("activation", "relu"), ACTIVATIONS))
-        q = raw.get("query") or {}
-        query = QuerySpec(encoder=_choice(path, f"{where}.query.encoder", q.get("encoder"), QUERY_ENCODERS),
-                          idf=_choice(path, f"{where}.query.idf", q.get("idf", "corpus"), IDF_SOURCES),
-                          table=str(q["table"]) if q.get("table") is not None else None)
-        if query.table is not None and query.encoder != "lilsr":
-            raise InputError(path, f"{where}.query.table: only the lilsr encoder reads a table",
-                             fix="remove `table` or set `encoder: lilsr`")
-    expected = raw.get("expected") or {}
-    for ds, scores in expected.items():
-        if not isinstance(scores, dict):
-            raise InputError(path, f"{where}.expected.{ds}: expected a mapping of measure -> score")
+def _expected(value: Any) -> dict[str, dict[str, float]]:
+    """``{dataset: {measure: score}}``, every score a finite number."""
+    if not isinstance(value, dict):
+        raise ValueError("expected a mapping of dataset -> {measure: score}")
+    out = {}
+    for dataset, scores in value.items():
+        if not isinstance(scores, dict) or not scores:
+            raise ValueError(f"{dataset}: expected a mapping of measure -> score")
         try:
             parse_measures(scores)
         except ValueError as exc:
-            raise InputError(path, f"{where}.expected.{ds}: {exc}") from None
-    return System(id=str(raw["id"]), label=str(raw.get("label", raw["id"])), type=stype, paper=raw.get("paper"),
-                  doc=doc, query=query, dense=dense,
-                  expected={str(k): {m: float(v) for m, v in s.items()} for k, s in expected.items()},
-                  tolerance=float(raw.get("tolerance", 0.0005)))
+            raise ValueError(f"{dataset}: {exc}") from None
+        out[str(dataset)] = {m: V.number(0)(v) for m, v in scores.items()}
+    return out
+
+
+def _system(recipe: V.Recipe, i: int, raw: Any) -> System:
+    where = f"systems[{i}]"
+    values = V.fields(recipe, raw, {
+        "id": V.text, "label": V.text, "type": V.choice(SYSTEM_TYPES), "paper": V.optional(V.text),
+        "doc": V.anything, "query": V.anything, "dense": V.anything, "expected": _expected,
+        "tolerance": V.number(0)}, where, required=("id", "type"))
+    stype, sid = values["type"], values["id"]
+    doc = query = dense = None
+    if stype == "dense":
+        spec = V.fields(recipe, raw.get("dense") or {}, {"model": V.text, "max_length": V.integer(1)},
+                        f"{where}.dense", required=("model",))
+        dense = DenseSpec(model=spec["model"], max_length=spec.get("max_length"))
+    if stype == "sparse":
+        spec = V.fields(recipe, raw.get("doc") or {}, {"model": V.text, "trained": V.text,
+                                                       "activation": V.choice(ACTIVATIONS)}, f"{where}.doc")
+        if ("model" in spec) == ("trained" in spec):
+            raise recipe.error(f"{where}.doc", f"({sid}) a sparse system needs doc: {{model: ..., activation: ...}} "
+                                               "or doc: {trained: <ablation row>, activation: ...}")
+        model = spec["model"] if "model" in spec else TRAINED_PREFIX + spec["trained"]
+        doc = DocSpec(model=model, activation=spec.get("activation", "relu"))
+        q = V.fields(recipe, raw.get("query") or {}, {"encoder": V.choice(QUERY_ENCODERS),
+                                                      "idf": V.choice(IDF_SOURCES), "table": V.text},
+                     f"{where}.query", required=("encoder",))
+        query = QuerySpec(encoder=q["encoder"], idf=q.get("idf", "corpus"), table=q.get("table"))
+        if query.table is not None and query.encoder != "lilsr":
+            raise recipe.error(f"{where}.query.table", "only the lilsr encoder reads a table",
+                               fix="remove `table` or set `encoder: lilsr`")
+    for key, kind in (("doc", "sparse"), ("query", "sparse"), ("dense", "dense")):
+        if key in raw and stype != kind:
+            raise recipe.error(f"{where}.{key}", f"a {stype} system takes no {key}", fix=f"remove `{key}`")
+    return System(id=sid, label=values.get("label", sid), type=stype, paper=values.get("paper"), doc=doc,
+                  query=query, dense=dense, expected=values.get("expected", {}),
+                  tolerance=values.get("tolerance", 0.0005))
+
+
+def _model_system(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError("expected a mapping with activation, query, paper")
+    return value
 
 
 def load_recipe(path: str | Path) -> Recipe:
-    """Read and validate a table recipe; InputError (one line, file named) on anything malformed."""
-    path = Path(path)
-    data = _load_yaml(path)
-    for key in ("datasets", "systems"):
-        if key not in data:
-            raise InputError(path, f"missing top-level key `{key}`")
-    measures = list(data.get("measures", ["nDCG@10"]))
-    try:
-        parse_measures(measures)
-    except ValueError as exc:
-        raise InputError(path, f"measures: {exc}") from None
-    systems = [_system(path, i, s) for i, s in enumerate(data["systems"])]
+    """Read and validate a table recipe before anything is loaded: unknown keys, wrong types and out-of-range
+    values are one InputError naming the file and the key's line."""
+    from encode.quantize import MAX_FACTOR
+
+    recipe = V.load_mapping(path, "recipe", fix="see recipes/ for the available recipes")
+    data = recipe.data
+    top = V.fields(recipe, data, {
+        "table": V.integer(1), "datasets": V.string_list, "measures": _measures, "hits": V.integer(1, 100_000),
+        "max_length": V.integer(2, 8192), "factor": V.number(0, strict=True, maximum=MAX_FACTOR),
+        "systems": V.anything, "model_system": _model_system, "index": V.anything}, required=("datasets", "systems"))
+    if not isinstance(data["systems"], list):
+        raise recipe.error("systems", "expected a list of systems")
+    systems = [_system(recipe, i, s) for i, s in enumerate(data["systems"])]
     ids = [s.id for s in systems]
     dups = sorted({x for x in ids if ids.count(x) > 1})
     if dups:
-        raise InputError(path, f"duplicate system ids {dups}")
-    return Recipe(path=path, table=int(data.get("table", 1)), datasets=[str(d) for d in data["datasets"]],
-                  measures=measures, hits=int(data.get("hits", 1000)), max_length=int(data.get("max_length", 512)),
-                  factor=float(data.get("factor", 100)), systems=systems, model_system=dict(data.get("model_system") or {}),
-                  index=_index(path, data["index"]) if "index" in data else None)
+        raise recipe.error("systems", f"duplicate system ids {dups}")
+    model_system = top.get("model_system") or {}
+    if model_system:
+        V.fields(recipe, model_system, {"activation": V.choice(ACTIVATIONS), "query": V.anything,
+                                        "paper": V.optional(V.text)}, "model_system")
+    return Recipe(path=Path(path), table=top.get("table", 1), datasets=top["datasets"],
+                  measures=top.get("measures", ["nDCG@10"]), hits=top.get("hits", 1000),
+                  max_length=top.get("max_length", 512), factor=top.get("factor", 100.0), systems=systems,
+                  model_system=dict(model_system), index=_index(recipe, data["index"]) if "index" in data else None)

@@ -22,7 +22,14 @@ def test_shipped_table1_recipe_loads():
     ("datasets: [scifact]\nsystems: [{id: x, type: sparse, doc: {model: m, activation: tanh}, query: {encoder: bow-idf}}]\n",
      "activation"),
     ("datasets: [scifact]\nsystems: [{id: x, type: bm25}, {id: x, type: bm25}]\n", "duplicate system ids"),
-    ("systems: []\n", "missing top-level key `datasets`"),
+    ("systems: []\n", "missing key(s) datasets"),
+    ("datasets: [scifact]\nhitz: 10\nsystems: []\n", ":2: hitz: unknown key"),
+    ("datasets: [scifact]\nhits: many\nsystems: []\n", ":2: hits: must be an integer"),
+    ("datasets: [scifact]\nfactor: -5\nsystems: []\n", ":2: factor: must be a finite number > 0"),
+    ("datasets: [scifact]\nfactor: 1e10\nsystems: []\n", "<= 10000"),
+    ("datasets: [scifact]\nsystems:\n  - {id: x, type: bm25, tolerence: 0.1}\n", ":3: systems[0].tolerence: unknown key"),
+    ("datasets: [scifact]\nsystems:\n  - {id: x, type: bm25, expected: {scifact: {nDCG@10: .nan}}}\n",
+     "must be a finite number"),
     ("datasets: [scifact]\nsystems: [{id: x, type: bm25, expected: {scifact: {nDCG@@10: 1}}}]\n", "unknown measure"),
     ("datasets: [scifact\nsystems: []\n", "invalid YAML"),
 ])
@@ -43,6 +50,15 @@ def test_check_ok_and_fail():
     status, detail = check(bm25, "scifact", {**good, "nDCG@10": 0.6700})
     assert status == "FAIL" and "nDCG@10" in detail
     assert check(bm25, "nfcorpus", good) == ("", "")
+
+
+@pytest.mark.parametrize("offset, status", [(0.0015, "OK"), (-0.0015, "OK"), (0.0025, "FAIL"), (-0.0025, "FAIL")])
+def test_check_at_the_edge_of_the_tolerance(offset, status):
+    """A measured score 1.5 / 2.5 thousandths from its expectation with tolerance 0.002: OK / FAIL exactly."""
+    from eval.recipe import System
+
+    system = System(id="x", label="x", type="bm25", expected={"d": {"nDCG@10": 0.5}}, tolerance=0.002)
+    assert check(system, "d", {"nDCG@10": 0.5 + offset})[0] == status
 
 
 def test_requirements_and_environment_pin_the_same_versions():
@@ -90,15 +106,20 @@ def test_trained_doc_encoder_is_resolved_to_the_ablation_model(tmp_path, monkeyp
         resolve_trained(kit)
 
 
-def test_trained_model_is_the_full_scale_table2_row():
+def test_trained_model_is_the_full_scale_table2_row(tmp_path, monkeypatch, scifact_dir):
+    from conftest import write_training_file
+
     from eval.ablation import SCALES, Ablator
     from train.cache import model_dir
     from train.trainer import load_train_recipe
 
+    monkeypatch.setenv("KIT_WORK", str(tmp_path))
     tiny = load_train_recipe(REPO / "recipes" / "train" / "tiny.yaml")
+    tiny.data.parent.mkdir(parents=True)
+    write_training_file(tiny.data, scifact_dir)  # the cache key holds the training file's content
     row = Ablator(SCALES["full"], tiny).recipe_for("l0-mask-l0-act")
     assert row.to_dict() == tiny.to_dict()  # the shipped recipe *is* the mask + activation condition
-    assert model_dir("l0-mask-l0-act", row).parent.parent.name == "l0-mask-l0-act"
+    assert model_dir("l0-mask-l0-act", row).parent.parent == tmp_path / "ablation" / "l0-mask-l0-act"
 
 
 @pytest.mark.parametrize("doc", ["{model: m, trained: l0-mask-l0-act}", "{activation: l0}"])
@@ -120,7 +141,7 @@ def test_index_block_picks_the_backend_and_validates_its_parameters(tmp_path):
     for block, needle in (("{backend: faiss}", "not one of anserini, seismic"),
                           ("{backend: seismic, seismic: {heap_factr: 1}}", "index.seismic"),
                           ("{backend: anserini, anserini: {k: 1}}", "takes no parameters"),
-                          ("{backend: seismic, lucene: {}}", "unknown keys")):
+                          ("{backend: seismic, lucene: {}}", "index.lucene: unknown key")):
         path.write_text(base + f"index: {block}\n")
         with pytest.raises(InputError, match=needle) as err:
             load_recipe(path)

@@ -1,0 +1,165 @@
+"""Typed fields of YAML recipes: one validator for table recipes and training recipes, errors with file:line.
+
+A recipe is read with :func:`load_mapping`, which also records the line of every key (nested keys as dotted paths
+with list indices, ``systems[2].doc.model``); each field is converted by a :data:`Converter` that raises
+``ValueError`` with what it expected; :func:`fields` applies a schema and turns every problem, an unknown key
+included, into one :class:`~kit.errors.InputError` naming the file and the key's line.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from kit.errors import InputError
+from kit.io import read_yaml
+
+Converter = Callable[[Any], Any]
+
+
+class Recipe:
+    """A parsed YAML mapping with the line of each key; ``where(path)`` gives the line of a dotted key path."""
+
+    def __init__(self, path: Path, data: dict, lines: dict[str, int]):
+        self.path, self.data, self.lines = path, data, lines
+
+    def line(self, key: str) -> int | None:
+        while key:
+            if key in self.lines:
+                return self.lines[key]
+            key = key.rsplit(".", 1)[0] if "." in key else (key.rsplit("[", 1)[0] if "[" in key else "")
+        return None
+
+    def error(self, key: str, message: str, fix: str | None = None) -> InputError:
+        return InputError(self.path, f"{key}: {message}" if key else message, self.line(key), fix=fix)
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """1-based line of every mapping key, by dotted path (``a.b``, ``a[0].b``)."""
+    import yaml
+
+    lines: dict[str, int] = {}
+
+    def walk(node, prefix: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    path = f"{prefix}.{key.value}" if prefix else str(key.value)
+                    lines.setdefault(path, key.start_mark.line + 1)
+                    walk(value, path)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                path = f"{prefix}[{i}]"
+                lines.setdefault(path, item.start_mark.line + 1)
+                walk(item, path)
+
+    try:
+        walk(yaml.compose(text), "")
+    except yaml.YAMLError:
+        pass
+    return lines
+
+
+def load_mapping(path: str | Path, what: str = "recipe", fix: str | None = None) -> Recipe:
+    """Read a YAML file that must hold a mapping; InputError (file, line) on anything else."""
+    path = Path(path)
+    data, text = read_yaml(path, what, fix=fix)
+    if not isinstance(data, dict):
+        raise InputError(path, f"a {what} must be a YAML mapping of keys to values", fix=fix)
+    return Recipe(path, data, _key_lines(text))
+
+
+def fields(recipe: Recipe, raw: Mapping[str, Any], schema: Mapping[str, Converter], where: str = "",
+           required: Sequence[str] = ()) -> dict[str, Any]:
+    """Convert the keys of ``raw`` (the mapping at key path ``where``) with ``schema``.
+
+    Unknown keys, missing ``required`` keys and values a converter refuses are InputErrors naming the key's line.
+    """
+    prefix = f"{where}." if where else ""
+    if not isinstance(raw, Mapping):
+        raise recipe.error(where, f"expected a mapping of keys to values, got {type(raw).__name__}")
+    for key in raw:
+        if key not in schema:
+            raise recipe.error(f"{prefix}{key}", "unknown key", fix=f"allowed keys: {', '.join(schema)}")
+    missing = [k for k in required if k not in raw]
+    if missing:
+        raise recipe.error(where, f"missing key(s) {', '.join(missing)}", fix=f"set {', '.join(required)}")
+    out = {}
+    for key, value in raw.items():
+        try:
+            out[key] = schema[key](value)
+        except ValueError as err:
+            raise recipe.error(f"{prefix}{key}", str(err)) from None
+    return out
+
+
+# ---- converters ---------------------------------------------------------------------------------------------------
+
+def integer(minimum: int, maximum: int | None = None) -> Converter:
+    def convert(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum \
+                or (maximum is not None and value > maximum):
+            bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+            raise ValueError(f"must be an integer {bound}, got {value!r}")
+        return value
+    return convert
+
+
+def number(minimum: float, *, strict: bool = False, optional: bool = False, maximum: float | None = None) -> Converter:
+    """A finite number ``>= minimum`` (``> minimum`` if ``strict``), ``<= maximum``; ``None`` allowed if ``optional``."""
+    def convert(value: Any) -> float | None:
+        if value is None and optional:
+            return None
+        if isinstance(value, str):  # YAML 1.1 reads 2e-5 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not ok or value < minimum or (strict and value == minimum) or (maximum is not None and value > maximum):
+            bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+            if maximum is not None:
+                bound += f" and <= {maximum:g}"
+            none = " or null" if optional else ""
+            raise ValueError(f"must be a finite number {bound}{none}, got {value!r}")
+        return float(value)
+    return convert
+
+
+def text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be a non-empty string, got {value!r}")
+    return value
+
+
+def optional(convert: Converter) -> Converter:
+    def wrapped(value: Any):
+        return None if value is None else convert(value)
+    return wrapped
+
+
+def choice(choices: Sequence[str]) -> Converter:
+    def convert(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"{value!r} is not one of {', '.join(map(str, choices))}")
+        return value
+    return convert
+
+
+def flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, got {value!r}")
+    return value
+
+
+def string_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ValueError(f"must be a non-empty list of names, got {value!r}")
+    return list(value)
+
+
+def anything(value: Any) -> Any:
+    return value
