@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -18,15 +17,21 @@ SYSTEM = "splade-tiny.bow-idf.l0"
 
 
 def main(argv=None) -> int:
+    from types import SimpleNamespace
+
+    from eval.recipe import load_recipe
+    from eval.reproduce import DatasetRun, Timer
     from eval.reproduce import main as reproduce
+    from index.__main__ import read_query_vectors
     from index.anserini import search_impact
 
-    root = work_dir() / "scifact"
-    index = root / "indexes" / "splade-tiny.l0.len512.q100"
-    if not (list((root / "queries").glob(f"{SYSTEM}.*.jsonl")) and index.exists()):
-        reproduce(["--recipe", str(REPO / "recipes" / "table1.yaml")])
-    queries_file = max((root / "queries").glob(f"{SYSTEM}.*.jsonl"), key=lambda p: p.stat().st_mtime)
-    queries = {r["id"]: r["vector"] for r in map(json.loads, queries_file.read_text().splitlines())}
+    recipe = load_recipe(REPO / "recipes" / "table1.yaml")
+    system = next(s for s in recipe.systems if s.id == SYSTEM)
+    run = DatasetRun("scifact", recipe, SimpleNamespace(force=False, device="cpu", batch_size=32, threads=2), Timer())
+    index_art, queries_art = run.index(system.doc), run.queries(system)
+    if not (index_art.ready() and queries_art.ready()):  # the cached artifacts of exactly this recipe, else build
+        reproduce(["--recipe", str(recipe.path), "--device", "cpu"])
+    index, queries = index_art.path, read_query_vectors(queries_art.path)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for threads in (1, 2):

@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 
 from encode.activations import ACTIVATIONS
+from encode.quantize import MAX_FACTOR
 from kit.errors import cli
+from kit.argtypes import ArgumentParser
 
 
 def _shard(value: str) -> tuple[int, int]:
@@ -26,6 +28,15 @@ def _shard(value: str) -> tuple[int, int]:
     return index, count
 
 
+def _factor(value: str) -> float:
+    from encode.quantize import check_factor
+
+    try:
+        return check_factor(float(value))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _positive(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -34,7 +45,7 @@ def _positive(value: str) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m encode", description="Encode a corpus into Anserini "
+    p = ArgumentParser(prog="python -m encode", description="Encode a corpus into Anserini "
                                 "JsonVectorCollection parts (sharded, resumable).")
     p.add_argument("--corpus", required=True, help="dataset name (scifact, nfcorpus, ...) or a BEIR directory")
     p.add_argument("--model", default="splade-tiny",
@@ -43,8 +54,8 @@ def parser() -> argparse.ArgumentParser:
                    help="one or more (default: relu); several share one forward pass and go to OUTPUT/<activation>")
     p.add_argument("--max-length", type=_positive, default=512,
                    help="tokens per document, longer ones are truncated (default: %(default)s)")
-    p.add_argument("--factor", type=float, default=100,
-                   help="quantization: int(weight * factor + 0.5) (default: %(default)s)")
+    p.add_argument("--factor", type=_factor, default=100,
+                   help=f"quantization: int(weight * factor + 0.5), at most {MAX_FACTOR:g} (default: %(default)s)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     p.add_argument("--dtype", default=None, choices=("float32", "float16", "bfloat16"),
                    help="default: float16 autocast on CUDA, float32 (exact) on CPU")
@@ -76,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     from encode.doc_encoder import SpladeDocEncoder
     from encode.writer import write_vectors
     from kit.data import load_dataset
+    from kit.io import exclusive
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -85,12 +97,13 @@ def main(argv: list[str] | None = None) -> int:
         cli_parser.error(str(exc))
     if args.queries:
         return _write_queries(args, dataset)
-    encoder = SpladeDocEncoder(args.model, activation=args.activation[0], max_length=args.max_length,
-                               device=args.device, dtype=args.dtype, batch_size=args.batch_size)
-    several = args.activation if len(args.activation) > 1 else None
-    write_vectors(dataset.docs(), encoder, args.output, factor=args.factor, shard=args.shard,
-                  part_size=args.part_size, activations=several, show_progress=not args.no_progress,
-                  total=dataset.num_docs)
+    with exclusive(args.output, "encoding"):  # before loading the model: a busy or unwritable output fails at once
+        encoder = SpladeDocEncoder(args.model, activation=args.activation[0], max_length=args.max_length,
+                                   device=args.device, dtype=args.dtype, batch_size=args.batch_size)
+        several = args.activation if len(args.activation) > 1 else None
+        write_vectors(dataset.docs(), encoder, args.output, factor=args.factor, shard=args.shard,
+                      part_size=args.part_size, activations=several, show_progress=not args.no_progress,
+                      total=dataset.num_docs)
     return 0
 
 
@@ -101,14 +114,14 @@ def _write_queries(args, dataset) -> int:
     from transformers import AutoTokenizer
 
     from encode.query import BowIdfQueryEncoder, compute_idf, encode_queries
+    from kit.hub import local_model_dir
     from kit.io import atomic_write
-    from kit.models import resolve_model
 
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model(args.model))
+    tokenizer = AutoTokenizer.from_pretrained(local_model_dir(args.model))
     if args.queries == "lilsr":
         from encode.lookup import LookupQueryEncoder
 
-        encoder = LookupQueryEncoder.from_path(args.table or resolve_model(args.model), tokenizer)
+        encoder = LookupQueryEncoder.from_path(args.table or local_model_dir(args.model), tokenizer)
     else:
         encoder = BowIdfQueryEncoder(tokenizer, compute_idf((doc.text for doc in dataset.docs()), tokenizer))
     with atomic_write(args.output) as fh:

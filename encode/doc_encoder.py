@@ -15,6 +15,7 @@ import contextlib
 import functools
 from concurrent.futures import ThreadPoolExecutor
 import os
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -40,6 +41,14 @@ def _resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> tor
     if dtype not in _DTYPES.values():
         raise ValueError(f"unsupported dtype {dtype}; choose one of {', '.join(_DTYPES)}")
     return dtype
+
+
+def resolve_precision(device: str | torch.device | None = None, dtype: str | torch.dtype | None = None
+                      ) -> tuple[str, str]:
+    """``(device type, dtype name)`` an encoder built with these arguments computes in (what changes its numbers,
+    and so what every cache key of its vectors includes), without loading a model."""
+    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return device.type, str(_resolve_dtype(dtype, device)).removeprefix("torch.")
 
 
 class SpladeDocEncoder:
@@ -72,15 +81,16 @@ class SpladeDocEncoder:
             "cuda" if torch.cuda.is_available() else "cpu")
         self.dtype = _resolve_dtype(dtype, self.device)
 
+        self.model_path: Path | None = None
         if isinstance(model, (str, os.PathLike)):
             from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-            from kit.models import resolve_model
+            from kit.hub import local_model_dir
 
             self.model_name = str(model)
-            path = resolve_model(str(model))
-            tokenizer = tokenizer or AutoTokenizer.from_pretrained(path)
-            model = AutoModelForMaskedLM.from_pretrained(path)
+            self.model_path = local_model_dir(str(model))
+            tokenizer = tokenizer or AutoTokenizer.from_pretrained(self.model_path)
+            model = AutoModelForMaskedLM.from_pretrained(self.model_path)
         elif tokenizer is None:
             raise ValueError("pass the tokenizer along with an already loaded model")
         else:
@@ -94,6 +104,22 @@ class SpladeDocEncoder:
         self.vocab: list[str] = tokenizer.convert_ids_to_tokens(list(range(self.head.weight.shape[0])))
         if any(token is None for token in self.vocab):
             raise ValueError(f"the tokenizer knows fewer tokens than the model's {len(self.vocab)} outputs")
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """Digest of the model's files (weights, config, tokenizer), or of its parameters and vocabulary when it was
+        passed in already loaded: part of every cache key of the vectors it encodes."""
+        from kit.fingerprint import digest, model_fingerprint
+
+        if self.model_path is not None:
+            return model_fingerprint(self.model_path)
+        import hashlib
+
+        sha = hashlib.sha256()
+        for name, tensor in sorted(self.model.state_dict().items()):
+            sha.update(name.encode())
+            sha.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        return digest({"parameters": sha.hexdigest(), "vocab": self.vocab})
 
     def encode_raw(self, texts: Sequence[str], show_progress: bool = False) -> list[RawVector]:
         """Max-pooled raw MLM logits of each text (positive entries only), in input order.

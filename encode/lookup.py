@@ -11,7 +11,6 @@ token id), from that file directly, or from a readable ``{token: weight}`` JSON 
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Mapping, Sequence
 
 from encode.query import TokenTableEncoder
 from kit.errors import InputError
-from kit.io import open_text
+from kit.io import load_json
 
 #: File names inside an exported model directory (written by :func:`train.lilsr.save_lookup_table`).
 TABLE_FILE = "query_weights.safetensors"
@@ -66,12 +65,7 @@ def load_lookup_table(path: str | Path) -> list[float] | dict[str, float]:
         for i, value in enumerate(values):
             _check_weight(path, i, value)
         return values
-    with open_text(path) as fh:
-        try:
-            table = json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise InputError(path, f"malformed JSON ({exc.msg})", exc.lineno,
-                             fix='write {"token": weight, ...}') from None
+    table = load_json(path, fix='write {"token": weight, ...}')
     if not isinstance(table, dict):
         raise InputError(path, "not a JSON object", fix='write {"token": weight, ...}')
     return {token: _check_weight(path, token, value) for token, value in table.items()}

@@ -27,9 +27,9 @@ from typing import Iterable, Mapping, Protocol
 
 import numpy as np
 
-from encode.quantize import quantize
+from encode.quantize import check_query_total, quantize
 from kit.errors import InputError
-from kit.io import open_text, write_json
+from kit.io import load_json, write_json
 
 _TOKENIZE_BATCH = 1000
 
@@ -67,11 +67,7 @@ def compute_idf(docs_texts: Iterable[str], tokenizer, include_unseen: bool = Tru
 
 def load_idf_json(path: str | Path) -> dict[str, float]:
     """Read an ``idf.json`` ``{token: idf}``; anything else raises InputError naming the file."""
-    with open_text(path) as fh:
-        try:
-            idf = json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise InputError(path, f"malformed JSON ({exc.msg})", exc.lineno, fix='write {"token": idf, ...}') from None
+    idf = load_json(path, fix='write {"token": idf, ...}')
     if not isinstance(idf, dict):
         raise InputError(path, "not a JSON object", fix='write {"token": idf, ...}')
     for token, value in idf.items():
@@ -204,4 +200,12 @@ def encode_queries(encoder: QueryEncoder, queries: Mapping[str, str], factor: fl
     texts = [queries[qid] for qid in qids]
     batch = getattr(encoder, "encode_batch", None)
     vectors = batch(texts) if batch is not None else [encoder.encode(text) for text in texts]
-    return {qid: quantize(vector, factor) for qid, vector in zip(qids, vectors)}
+    out = {}
+    for qid, vector in zip(qids, vectors):
+        try:
+            out[qid] = quantize(vector, factor)
+            check_query_total(out[qid])
+        except ValueError as err:  # a weight Anserini cannot take at this factor, or a non-finite one
+            raise InputError(None, f"query {qid!r}: {err}", fix="lower the factor (recipe: factor, --factor), or "
+                                                                 "check the query weights (IDF / lookup table)") from None
+    return out

@@ -13,10 +13,14 @@ these two JSON files (the documents are still all indexed); :func:`index.anserin
 parts only.
 
 - Part ``k`` holds documents ``k*part_size .. (k+1)*part_size - 1`` of the corpus, whatever the sharding.
-- Each part is written atomically, so an existing part is complete: a killed run resumes by skipping them
-  (their document ids are checked against the corpus, and the sidecar's settings against this run's).
+- Each part is written atomically and recorded in the sidecar with the fingerprint of its documents (ids and
+  texts) and of its own bytes: a killed run resumes by keeping the parts whose documents and bytes are unchanged
+  and encoding the others again (an edited document never keeps its old vector); the sidecar's settings (model
+  fingerprint, activation, max length, precision, device, factor) must match this run's.
 - ``shard=(i, n)`` writes only parts ``k`` with ``k % n == i``: ``n`` machines split a corpus without coordinating,
-  and the union of their parts is the whole collection.
+  and the union of their parts is the whole collection. :func:`check_complete` verifies a folder holds every
+  shard and part of one encoding, unchanged (the index step calls it).
+- A folder is locked while it is written (:func:`kit.io.exclusive`): a second writer stops with one line.
 - A document with blank text is kept with an empty vector and counted in ``empty_docs`` (as is one whose weights all
   quantize to 0). Anserini skips such documents and reports them as ``empty``.
 - ``activations=[...]`` encodes each document once and writes one directory per activation: the inference-free
@@ -25,17 +29,19 @@ parts only.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Protocol, Sequence
 
-from encode.activations import check_activation
-from encode.quantize import quantize
 import kit
+from encode.activations import check_activation
+from encode.quantize import ImpactOverflow, check_document_total, check_factor, impact_problem, quantize
 from kit.errors import InputError
-from kit.io import atomic_write, read_jsonl, write_json
+from kit.fingerprint import digest, file_sha256, stream_sha256
+from kit.io import atomic_write, exclusive, load_json, read_jsonl, write_json
 
 PathLike = str | os.PathLike
 
@@ -68,62 +74,98 @@ def write_vectors(docs: Iterable[DocLike], encoder, out_dir: PathLike | Mapping[
     """Encode ``docs`` (objects with ``.doc_id`` and ``.text``) and write quantized vectors in Anserini's format.
 
     ``encoder`` is a :class:`~encode.doc_encoder.SpladeDocEncoder` (anything with ``encode_raw``, ``weights``,
-    ``activation``, ``model_name``, ``max_length``, ``dtype`` and ``batch_size``). Output directories:
+    ``activation``, ``model_name``, ``max_length``, ``dtype`` and ``batch_size``; ``fingerprint`` and ``device``
+    when it has them). Output directories:
 
     - ``out_dir`` a path, ``activations`` None: the encoder's activation into ``out_dir``;
     - ``out_dir`` a path, ``activations`` a list: each activation into ``out_dir/<activation>``;
     - ``out_dir`` a mapping ``{activation: directory}`` (``activations``, if given, must name the same keys).
 
-    Returns the sidecar's content: one dict for a single path, else ``{activation: dict}``. ``total`` (the number of
-    documents, if known) only sizes the progress bar.
+    Every output directory is locked while it is written (a second writer stops with one line). A part already on
+    disk is kept only when its documents (ids and texts) and its bytes are the ones recorded when it was written;
+    otherwise it is encoded again. Returns the sidecar's content: one dict for a single path, else
+    ``{activation: dict}``. ``total`` (the number of documents, if known) only sizes the progress bar.
     """
     targets = _targets(out_dir, activations, encoder.activation)
     index, count = _check_shard(shard)
     if part_size < 1:
         raise ValueError(f"part_size must be positive, not {part_size}")
-    if not (factor > 0):
-        raise ValueError(f"factor must be positive, not {factor}")
+    factor = check_factor(factor)
     settings = {name: _settings(encoder, name, factor, part_size, (index, count)) for name in targets}
+    with contextlib.ExitStack() as locks:
+        for directory in targets.values():
+            locks.enter_context(exclusive(directory, "encoding"))
+        return _write_locked(docs, encoder, targets, settings, factor, (index, count), part_size, show_progress,
+                             total, single=not (isinstance(out_dir, Mapping) or activations is not None))
+
+
+def _write_locked(docs, encoder, targets: dict[str, Path], settings: dict[str, dict], factor: float,
+                  shard: tuple[int, int], part_size: int, show_progress: bool, total: int | None, single: bool):
+    index, count = shard
+    records: dict[str, dict[str, dict]] = {}
     for name, directory in targets.items():
+        previous = {}
         for path in (metadata_path(directory, shard), _progress_path(directory, shard)):
             _check_resume(path, settings[name])
-        write_json(_progress_path(directory, shard), settings[name])
+            previous.update((_load_sidecar(path) or {}).get("part_records") or {})
+        records[name] = previous
+        _save_progress(directory, shard, settings[name], previous)
         metadata_path(directory, shard).unlink(missing_ok=True)  # parts may change: "complete" no longer holds
 
     from tqdm.auto import tqdm
 
     num_docs, written, kept = 0, 0, 0
     parts: list[str] = []
-    empty = dict.fromkeys(targets, 0)
     with tqdm(total=total, unit="doc", desc="encode", disable=not show_progress) as bar:
         for k, part in enumerate(_chunks(docs, part_size)):
             if k % count != index:
                 bar.update(len(part))
                 continue
             num_docs += len(part)
-            parts.append(part_name(k))
-            paths = {name: Path(directory) / part_name(k) for name, directory in targets.items()}
-            pending = [name for name, path in paths.items() if not path.exists()]
-            for name in paths.keys() - set(pending):
-                empty[name] += _check_existing_part(paths[name], part)
+            name_k = part_name(k)
+            parts.append(name_k)
+            inputs = part_inputs(part)
+            paths = {name: Path(directory) / name_k for name, directory in targets.items()}
+            pending = [name for name, path in paths.items() if not _part_is_current(path, records[name].get(name_k), inputs)]
             if not pending:
                 kept += 1
                 bar.update(len(part))
                 continue
             vectors = _encode_part(part, encoder, pending, factor, bar)
             for name in pending:
-                empty[name] += _write_part(paths[name], part, vectors[name])
+                empty = _write_part(paths[name], part, vectors[name])
+                records[name][name_k] = {"docs": len(part), "empty": empty, "inputs": inputs,
+                                         "sha256": file_sha256(paths[name])}
+                _save_progress(targets[name], shard, settings[name], records[name])
             written += 1
 
     results = {}
     for name, directory in targets.items():
-        meta = {**settings[name], "num_docs": num_docs, "empty_docs": empty[name], "parts": parts}
+        part_records = {p: records[name][p] for p in parts}
+        empty = sum(r["empty"] for r in part_records.values())
+        meta = {**settings[name], "num_docs": num_docs, "empty_docs": empty, "parts": parts,
+                "part_records": part_records}
         write_json(metadata_path(directory, shard), meta)
         _progress_path(directory, shard).unlink()
         results[name] = meta
-        print(f"encode: {directory}: {num_docs} docs ({empty[name]} with an empty vector) in {len(parts)} parts "
+        print(f"encode: {directory}: {num_docs} docs ({empty} with an empty vector) in {len(parts)} parts "
               f"({written} written, {kept} already there), shard {index}/{count}, activation {name}")
-    return results if isinstance(out_dir, Mapping) or activations is not None else results[encoder.activation]
+    return results[encoder.activation] if single else results
+
+
+def part_inputs(part: Sequence[DocLike]) -> str:
+    """Fingerprint of the documents of one part (ids and texts, in order)."""
+    return stream_sha256((doc.doc_id, doc.text) for doc in part)
+
+
+def _part_is_current(path: Path, record: dict | None, inputs: str) -> bool:
+    """A written part may be kept: it exists, holds these documents, and its bytes are the ones recorded."""
+    return (record is not None and path.exists() and record.get("inputs") == inputs
+            and record.get("sha256") == file_sha256(path))
+
+
+def _save_progress(directory: Path, shard: tuple[int, int], settings: dict, records: dict) -> None:
+    write_json(_progress_path(directory, shard), {**settings, "part_records": records})
 
 
 def read_vectors(path: PathLike) -> Iterator[tuple[str, dict[str, int]]]:
@@ -151,8 +193,9 @@ def read_vectors(path: PathLike) -> Iterator[tuple[str, dict[str, int]]]:
             if not isinstance(vector, dict):
                 raise InputError(file, "'vector' is not an object", lineno, fix='write {"token": weight, ...}')
             for token, weight in vector.items():
-                if type(weight) is not int or weight < 0:
-                    raise InputError(file, f"weight {weight!r} of {token!r} is not a non-negative integer", lineno,
+                problem = impact_problem(weight)
+                if problem:
+                    raise InputError(file, f"{problem} (token {token!r})", lineno,
                                      fix="quantize the weights (encode.quantize)")
             if doc_id in seen:
                 raise InputError(file, f"document id {doc_id!r} appears twice", lineno,
@@ -171,6 +214,73 @@ def read_metadata(out_dir: PathLike, shard: tuple[int, int] = (0, 1)) -> dict:
                              fix="re-run the same command; it resumes")
         raise InputError(path, "not found", fix=f"encode the corpus first (python -m encode ... --output {out_dir})")
     return meta
+
+
+def check_complete(out_dir: PathLike) -> dict:
+    """Verify that a vectors directory holds one complete encoding (all its shards) and nothing else.
+
+    The directory's sidecars (``metadata.json``, or ``metadata.shard-I-of-N.json`` for every ``I < N``) must exist
+    and agree on their settings; the parts they list must be exactly the ``part-*.jsonl`` files present, each with
+    the bytes recorded when it was written. Returns ``{"documents", "empty_documents", "parts", "shards",
+    "fingerprint", "settings"}``; raises InputError saying what is missing and the command that completes it.
+    """
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        raise InputError(out_dir, "vectors folder not found", fix="encode the corpus first (python -m encode)")
+    progress = sorted(out_dir.glob("metadata*.in-progress.json"))
+    sidecars = sorted(p for p in out_dir.glob("metadata*.json") if p not in progress)
+    if progress:
+        raise InputError(progress[0], "the encoding did not finish",
+                         fix="re-run the same python -m encode command; it resumes where it stopped")
+    if not sidecars:
+        raise InputError(out_dir, "has no completion sidecar (metadata.json): not written by python -m encode, or "
+                                  "its encoding did not finish",
+                         fix="re-run the encode command (it resumes), or pass --no-manifest to index the files as "
+                             "they are")
+    metas = {p: _load_sidecar(p) for p in sidecars}
+    counts = {tuple(m.get("shard") or (0, 1))[1] for m in metas.values()}
+    if len(counts) != 1:
+        raise InputError(out_dir, f"holds sidecars of different shardings ({', '.join(p.name for p in sidecars)})",
+                         fix="keep the files of one encoding only")
+    count = counts.pop()
+    by_shard = {tuple(m.get("shard") or (0, 1))[0]: (p, m) for p, m in metas.items()}
+    missing = [i for i in range(count) if i not in by_shard]
+    if missing:
+        i = missing[0]
+        raise InputError(out_dir, f"shard {i}/{count} is missing ({len(missing)} of {count} shards missing: no "
+                                  f"metadata.shard-{i}-of-{count}.json)",
+                         fix=f"run python -m encode ... --shard {i}/{count} --output <dir> on its machine and copy "
+                             f"that directory's files here")
+    first_path, first = by_shard[0]
+    listed: dict[str, dict] = {}
+    for i, (path, meta) in sorted(by_shard.items()):
+        if "part_records" not in meta:
+            raise InputError(path, "written by an older kit (no part records)", fix="encode the corpus again")
+        for key in _SHARED_KEYS:
+            if meta.get(key) != first.get(key):
+                raise InputError(path, f"{key}={meta.get(key)!r} differs from {first_path.name}'s {first.get(key)!r}",
+                                 fix="every shard must be encoded with the same model and settings")
+        for part in meta["parts"]:
+            if part in listed:
+                raise InputError(path, f"{part} is listed by two shards", fix="keep the files of one encoding only")
+            listed[part] = meta["part_records"][part]
+    present = {p.name for p in out_dir.iterdir() if p.is_file() and p.name.endswith((".jsonl", ".jsonl.gz"))}
+    absent, extra = sorted(set(listed) - present), sorted(present - set(listed))
+    if absent:
+        raise InputError(out_dir / absent[0], f"missing ({len(absent)} listed part(s) absent)",
+                         fix="copy every part of every shard into this folder, or re-run the encode command")
+    if extra:
+        raise InputError(out_dir / extra[0], "is not a part of this encoding (no sidecar lists it)",
+                         fix="remove it, or encode into an empty folder")
+    for part, record in listed.items():
+        if file_sha256(out_dir / part) != record.get("sha256"):
+            raise InputError(out_dir / part, "differs from the part its encoding wrote (changed after encoding)",
+                             fix="delete it and re-run the encode command, which rewrites it")
+    settings = {k: first.get(k) for k in _SHARED_KEYS}
+    return {"documents": sum(r["docs"] for r in listed.values()),
+            "empty_documents": sum(r["empty"] for r in listed.values()), "parts": len(listed), "shards": count,
+            "settings": settings,
+            "fingerprint": digest({"settings": settings, "parts": sorted((p, r["sha256"]) for p, r in listed.items())})}
 
 
 def _check_shard(shard: tuple[int, int]) -> tuple[int, int]:
@@ -195,23 +305,24 @@ def _targets(out_dir, activations, default: str) -> dict[str, Path]:
 
 def _settings(encoder, activation: str, factor: float, part_size: int, shard: tuple[int, int]) -> dict:
     """What determines the content of the parts; a resumed run must match it."""
-    return {"format": "anserini JsonVectorCollection", "model": encoder.model_name, "activation": activation,
-            "max_length": encoder.max_length, "dtype": str(encoder.dtype).removeprefix("torch."), "factor": factor,
-            "part_size": part_size, "shard": list(shard), "kit_version": kit.__version__,
-            "generated_by": "encode.writer.write_vectors"}
+    device = getattr(encoder, "device", "cpu")
+    return {"format": "anserini JsonVectorCollection", "model": encoder.model_name,
+            "model_fingerprint": getattr(encoder, "fingerprint", None), "activation": activation,
+            "max_length": encoder.max_length, "dtype": str(encoder.dtype).removeprefix("torch."),
+            "device": getattr(device, "type", str(device)), "factor": factor, "part_size": part_size,
+            "shard": list(shard), "kit_version": kit.__version__, "generated_by": "encode.writer.write_vectors"}
 
 
-_RESUME_KEYS = ("model", "activation", "max_length", "dtype", "factor", "part_size", "shard")
+_RESUME_KEYS = ("model", "model_fingerprint", "activation", "max_length", "dtype", "device", "factor", "part_size",
+                "shard")
+#: Settings that every shard of one encoding shares (all of :data:`_RESUME_KEYS` but the shard itself).
+_SHARED_KEYS = tuple(k for k in _RESUME_KEYS if k != "shard")
 
 
 def _load_sidecar(path: Path) -> dict | None:
     if not path.exists():
         return None
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"malformed JSON ({exc.msg})", exc.lineno,
-                         fix="delete this sidecar and the vectors beside it, or write elsewhere") from None
+    meta = load_json(path, fix="delete this sidecar and the vectors beside it, or write elsewhere")
     if not isinstance(meta, dict):
         raise InputError(path, "not a JSON object", fix="delete this sidecar and the vectors beside it")
     return meta
@@ -241,7 +352,13 @@ def _encode_part(part: list[DocLike], encoder, activations: list[str], factor: f
         rows = todo[start:start + step]
         for i, raw in zip(rows, encoder.encode_raw([part[i].text for i in rows])):
             for name in activations:
-                vectors[name][i] = quantize(encoder.weights(raw, name), factor)
+                try:
+                    vectors[name][i] = quantize(encoder.weights(raw, name), factor)
+                    check_document_total(vectors[name][i])
+                except ValueError as err:  # an impact Anserini cannot store, or a non-finite weight
+                    fix = ("lower --factor (recipe: factor)" if isinstance(err, ImpactOverflow) or "sum" in str(err)
+                           else "the model produced an invalid weight; check the model and its precision (--dtype)")
+                    raise InputError(None, f"document {part[i].doc_id!r} ({name}): {err}", fix=fix) from None
         bar.update(len(rows))
     return vectors
 
@@ -253,17 +370,3 @@ def _write_part(path: Path, part: list[DocLike], vectors: list[dict]) -> int:
             fh.write(json.dumps({"id": doc.doc_id, "contents": doc.text, "vector": vector}, ensure_ascii=False))
             fh.write("\n")
     return sum(not vector for vector in vectors)
-
-
-def _check_existing_part(path: Path, part: list[DocLike]) -> int:
-    """An existing part must hold exactly this part's documents; return how many of its vectors are empty."""
-    ids, empty = [], 0
-    for _, record in read_jsonl(path, required=("id", "vector")):
-        ids.append(record["id"])
-        empty += not record["vector"]
-    expected = [doc.doc_id for doc in part]
-    if ids != expected:
-        raise InputError(path, f"holds {len(ids)} documents starting {ids[:1]}, the corpus has {len(expected)} "
-                               f"starting {expected[:1]} at this position",
-                         fix="the corpus or --part-size changed; write to a new output directory or delete this one")
-    return empty

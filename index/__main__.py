@@ -16,6 +16,7 @@ import sys
 from kit.errors import InputError, cli
 from kit.data import read_beir_corpus, read_topics_tsv
 from kit.io import read_jsonl
+from kit.argtypes import ArgumentParser
 
 
 def read_query_vectors(path) -> dict[str, dict[str, int]]:
@@ -26,13 +27,22 @@ def read_query_vectors(path) -> dict[str, dict[str, int]]:
     for lineno, rec in read_jsonl(path, required=("id", "vector")):
         try:
             qid = check_id("query", str(rec["id"]))
-            check_vector(rec["vector"])
+            check_vector(rec["vector"], query=True)
         except ValueError as err:
             raise InputError(path, str(err), lineno, fix="write whitespace-free tokens with integer weights") from None
         if qid in vectors:
             raise InputError(path, f"duplicate query id {qid!r}", lineno, fix="keep one line per query")
         vectors[qid] = rec["vector"]
     return vectors
+
+
+def _corpus_sha(path) -> str:
+    from kit.fingerprint import file_sha256
+
+    try:
+        return file_sha256(path)
+    except OSError:
+        raise InputError(path, "corpus file not found", fix="check the path") from None
 
 
 def _backend_options(p: argparse.ArgumentParser, stage: str) -> None:
@@ -51,7 +61,7 @@ def _seismic_options(args) -> dict:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m index", description="Build Anserini indexes and search them.")
+    parser = ArgumentParser(prog="python -m index", description="Build Anserini indexes and search them.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
@@ -69,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
         if name == "build-impact":
             p.add_argument("--no-validate", dest="validate", action="store_false",
                            help="skip checking every record before indexing")
+            p.add_argument("--no-manifest", dest="require_complete", action="store_false",
+                           help="index the *.jsonl files as they are, without requiring the complete python -m encode "
+                                "output (its metadata sidecars) that is checked by default")
             _backend_options(p, "build")
     for name, source, help_ in (("search-impact", "--queries", "jsonl of {id, vector: {token: int}}"),
                                 ("search-bm25", "--topics", "TSV topics: query id<TAB>text (.gz allowed)")):
@@ -103,16 +116,19 @@ def main(argv=None) -> int:
 
             backend = get_backend(args.backend, **_seismic_options(args))
             if args.command == "build-impact":
-                result = backend.build(args.vectors, args.index, threads=args.threads, overwrite=args.overwrite)
+                result = backend.build(args.vectors, args.index, threads=args.threads, overwrite=args.overwrite,
+                                       require_complete=args.require_complete)
             else:
                 result = backend.search(args.index, read_query_vectors(args.queries), args.output, hits=args.hits,
                                         threads=args.threads, remove_query=args.remove_query)
         elif args.command == "build-impact":
             result = anserini.build_impact_index(args.vectors, args.index, overwrite=args.overwrite,
-                                                 validate=args.validate, optimize=args.optimize, **run)
+                                                 validate=args.validate, optimize=args.optimize,
+                                                 require_complete=args.require_complete, **run)
         elif args.command == "build-flat":
             result = anserini.build_flat_index(read_beir_corpus(args.corpus), args.index, overwrite=args.overwrite,
-                                               optimize=args.optimize, **run)
+                                               optimize=args.optimize, inputs={"corpus": _corpus_sha(args.corpus)},
+                                               **run)
         elif args.command == "search-impact":
             result = anserini.search_impact(args.index, read_query_vectors(args.queries), args.output,
                                             hits=args.hits, remove_query=args.remove_query, **run)

@@ -28,20 +28,20 @@ Behaviour of this jar checked by ``tests/test_index.py`` (and worth knowing befo
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import numbers
 import os
 import re
-import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
+from typing import Iterable, Mapping
 
+from encode.quantize import MAX_IMPACT, check_document_total, check_query_total, impact_problem
 from kit.errors import InputError
-from kit.io import atomic_dir, open_text, read_jsonl
+from kit.fingerprint import files_sha256
+from kit.io import atomic_dir, exclusive, open_text, read_jsonl, scratch_dir
 from kit.java import ANSERINI_VERSION, run_anserini
 
 #: Files of a vectors folder that hold sparse document records (anything else there is ignored).
@@ -98,22 +98,20 @@ def token_problem(token) -> str | None:
 
 
 def weight_problem(weight) -> str | None:
-    """Why ``weight`` cannot be an impact (``None`` for a non-negative integer)."""
-    if isinstance(weight, bool) or not isinstance(weight, numbers.Integral):
-        return f"weight {weight!r} is not an integer (quantize the vector first)"
-    if weight < 0:
-        return f"weight {weight!r} is negative"
-    return None
+    """Why ``weight`` cannot be an impact (``None`` for an integer in ``[0, MAX_IMPACT]``)."""
+    return impact_problem(weight)
 
 
-def check_vector(vector) -> None:
-    """Raise ValueError unless ``vector`` maps valid tokens to non-negative integer weights."""
+def check_vector(vector, query: bool = False) -> None:
+    """Raise ValueError unless ``vector`` maps valid tokens to integer weights in ``[0, MAX_IMPACT]`` whose sum fits
+    (a document's Lucene length, or a query's string: :mod:`encode.quantize`)."""
     if not isinstance(vector, Mapping):
         raise ValueError(f"vector must be a mapping token -> weight, got {type(vector).__name__}")
     for token, weight in vector.items():
         problem = token_problem(token) or weight_problem(weight)
         if problem:
             raise ValueError(problem)
+    (check_query_total if query else check_document_total)(vector)
 
 
 def check_id(kind: str, value) -> str:
@@ -129,7 +127,7 @@ def impact_query_text(vector: Mapping[str, int]) -> str:
     >>> impact_query_text({"##ing": 2, "cat": 1, "dog": 0})
     '##ing ##ing cat'
     """
-    check_vector(vector)
+    check_vector(vector, query=True)
     if sum(1 for weight in vector.values() if weight > 0) > MAX_QUERY_TOKENS:
         raise ValueError(f"more than {MAX_QUERY_TOKENS} tokens with positive weight, Lucene's limit for one query "
                          "(prune the query vector)")
@@ -172,17 +170,6 @@ def _anserini(main_class: str, args: list, log_path: Path, heap: str | None) -> 
     return log
 
 
-@contextlib.contextmanager
-def _scratch_dir(beside: Path, label: str) -> Iterator[Path]:
-    """A hidden temporary folder beside ``beside`` (same file system, removed afterwards)."""
-    beside.parent.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=f".{beside.name}.{label}.", dir=beside.parent))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
 def _is_lucene_index(path: Path) -> bool:
     return path.is_dir() and any(path.glob("segments_*"))
 
@@ -220,24 +207,40 @@ def index_stats(index_dir, heap: str | None = None) -> dict:
 # ---- building -----------------------------------------------------------------------------------------------------
 
 def _build(kind: str, index_dir, collection: str, flags: list[str], prepare, threads: int, heap: str | None,
-           optimize: bool, overwrite: bool) -> dict:
-    """Shared build path: reuse or build under a temporary name, check counts, record the build, rename."""
+           optimize: bool, overwrite: bool, inputs: dict | None = None) -> dict:
+    """Shared build path: reuse or build under a temporary name, check counts, record the build, rename.
+
+    ``inputs`` describes what the index is built from (e.g. the vectors' fingerprint); an existing index is reused
+    only when it was built from the same ``inputs``.
+    """
     index_dir = Path(index_dir)
     threads = _positive("threads", threads)
     heap = java_heap(heap)
-    info_path = index_dir / BUILD_INFO
-    if index_dir.exists() and not overwrite:
-        if not info_path.exists():
-            raise InputError(index_dir, "exists but is not an index built by the kit",
-                             fix="remove it or pass overwrite=True (--overwrite)")
-        info = json.loads(info_path.read_text())
-        if info.get("kind") != kind:
-            raise InputError(index_dir, f"is a {info.get('kind')!r} index, not a {kind!r} one",
-                             fix="choose another path or pass overwrite=True (--overwrite)")
-        return {**info, "reused": True}
+    with exclusive(index_dir, "index build"):
+        info = _reusable_index(index_dir, kind, inputs) if index_dir.exists() and not overwrite else None
+        if info is not None:
+            return {**info, "reused": True}
+        return _build_locked(kind, index_dir, collection, flags, prepare, threads, heap, optimize, inputs)
 
+
+def _reusable_index(index_dir: Path, kind: str, inputs: dict | None) -> dict:
+    info_path = index_dir / BUILD_INFO
+    if not info_path.exists():
+        raise InputError(index_dir, "exists but is not a complete index built by the kit",
+                         fix="remove it or pass overwrite=True (--overwrite)")
+    info = json.loads(info_path.read_text())
+    if info.get("kind") != kind:
+        raise InputError(index_dir, f"is a {info.get('kind')!r} index, not a {kind!r} one",
+                         fix="choose another path or pass overwrite=True (--overwrite)")
+    if inputs is not None and info.get("inputs") != json.loads(json.dumps(inputs)):
+        raise InputError(index_dir, "was built from other inputs than these (a different corpus, vectors or settings)",
+                         fix="choose another --index path or pass --overwrite to rebuild it")
+    return info
+
+
+def _build_locked(kind, index_dir: Path, collection, flags, prepare, threads, heap, optimize, inputs) -> dict:
     start = time.perf_counter()
-    with _scratch_dir(index_dir, "input") as input_dir, atomic_dir(index_dir) as tmp:
+    with scratch_dir(index_dir, "input") as input_dir, atomic_dir(index_dir) as tmp:
         documents = prepare(input_dir)
         buffer_mb = max(16, min(4096, _heap_mb(heap) // 2))
         args = ["-collection", collection, "-input", input_dir, "-index", tmp,
@@ -253,7 +256,7 @@ def _build(kind: str, index_dir, collection: str, flags: list[str], prepare, thr
         info = {"kind": kind, **stats, "input_documents": documents, "empty_documents": counters["empty"],
                 "seconds": round(time.perf_counter() - start, 3), "index_seconds": round(index_seconds, 3),
                 "threads": threads, "heap": heap, "optimize": optimize, "anserini": ANSERINI_VERSION,
-                "flags": ["-collection", collection, *flags]}
+                "flags": ["-collection", collection, *flags], "inputs": inputs}
         (tmp / BUILD_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     return {**info, "reused": False}
 
@@ -296,8 +299,10 @@ def _check_vector_file(path: Path, seen_ids: set[str], valid_tokens: set[str]) -
                 if problem:
                     raise ValueError(problem)
             valid_tokens.update(new)
-            if vector and (set(map(type, vector.values())) != {int} or min(vector.values()) < 0):
+            if vector and (set(map(type, vector.values())) != {int} or min(vector.values()) < 0
+                           or max(vector.values()) > MAX_IMPACT):
                 raise ValueError(next(filter(None, map(weight_problem, vector.values()))))
+            check_document_total(vector)
         except ValueError as err:
             raise InputError(path, str(err), lineno, fix="write integer weights for whitespace-free tokens "
                                                          "(quantize the encoder's output)") from None
@@ -310,16 +315,28 @@ def _check_vector_file(path: Path, seen_ids: set[str], valid_tokens: set[str]) -
 
 
 def build_impact_index(vectors_dir, index_dir, threads: int = 2, *, overwrite: bool = False, validate: bool = True,
-                       optimize: bool = False, heap: str | None = None) -> dict:
+                       optimize: bool = False, heap: str | None = None, require_complete: bool = True) -> dict:
     """Index a folder of sparse document vectors for impact (dot-product) search.
 
     ``vectors_dir`` holds ``*.jsonl(.gz)`` files of ``{"id", "contents", "vector": {token: int}}`` records
-    (other files, e.g. ``metadata.json``, are ignored). With ``validate`` every record is checked first
-    (ids, tokens, integer weights, duplicates) so that bad input fails with its file and line instead of
-    being silently altered by Lucene. An existing complete index is reused unless ``overwrite``.
+    (other files, e.g. ``metadata.json``, are ignored). It must be one complete ``python -m encode`` output (every
+    shard and part, unchanged: :func:`encode.writer.check_complete`) unless ``require_complete`` is False (the
+    ``--no-manifest`` flag, for vectors made elsewhere). With ``validate`` every record is checked first
+    (ids, tokens, integer weights and their bounds, duplicates) so that bad input fails with its file and line
+    instead of being silently altered by Lucene. An existing complete index is reused only when it was built from
+    the same vectors (else InputError), and rebuilt with ``overwrite``.
     Returns the build record: ``documents``, ``non_empty_documents``, ``unique_terms``, ``total_terms``,
     ``seconds`` (wall, validation included), ``index_seconds``, ``reused``, ...
     """
+    from encode.writer import check_complete
+
+    if require_complete:
+        complete = check_complete(vectors_dir)
+        inputs = {"vectors": complete["fingerprint"], "documents": complete["documents"]}
+    else:
+        files = vector_files(vectors_dir)
+        inputs = {"vectors_files": files_sha256(files, vectors_dir)}
+
     def prepare(input_dir: Path) -> int:
         files = vector_files(vectors_dir)
         seen: set[str] = set()
@@ -331,7 +348,7 @@ def build_impact_index(vectors_dir, index_dir, threads: int = 2, *, overwrite: b
         return total
 
     return _build("impact", index_dir, "JsonVectorCollection", ["-impact", "-pretokenized"], prepare,
-                  threads, heap, optimize, overwrite)
+                  threads, heap, optimize, overwrite, inputs)
 
 
 def _count_records(path: Path) -> int:
@@ -339,14 +356,21 @@ def _count_records(path: Path) -> int:
         return sum(1 for line in fh if line.strip())
 
 
+def flat_index_inputs(corpus_fingerprint: str) -> dict:
+    """What a BM25 flat index depends on: the corpus and the Anserini release (its analyzer)."""
+    return {"stage": "flat-index", "corpus": corpus_fingerprint, "anserini": ANSERINI_VERSION,
+            "collection": "JsonCollection", "analyzer": "default (English, Porter, stopwords)"}
+
+
 def build_flat_index(docs: Iterable[tuple[str, str]], index_dir, threads: int = 2, *, overwrite: bool = False,
-                     optimize: bool = False, heap: str | None = None) -> dict:
+                     optimize: bool = False, heap: str | None = None, inputs: dict | None = None) -> dict:
     """Index ``(doc_id, text)`` pairs (e.g. ``Doc`` named tuples) as Anserini's ``{"id", "contents"}`` JsonCollection
     with its default English analyzer (Porter stemming, stopwords removed), for BM25.
 
     The collection is written to a temporary folder in ``threads`` shards (Anserini indexes one file per thread).
-    An existing complete index is reused unless ``overwrite``; returns the build record as
-    :func:`build_impact_index` does.
+    ``inputs`` describes the corpus (e.g. ``{"corpus": <fingerprint>}``): an existing complete index is reused only
+    when it was built from the same ``inputs`` (else InputError), and rebuilt with ``overwrite``; returns the build
+    record as :func:`build_impact_index` does.
     """
     threads = _positive("threads", threads)
 
@@ -367,7 +391,7 @@ def build_flat_index(docs: Iterable[tuple[str, str]], index_dir, threads: int = 
                 fh.close()
         return len(seen)
 
-    return _build("flat", index_dir, "JsonCollection", [], prepare, threads, heap, optimize, overwrite)
+    return _build("flat", index_dir, "JsonCollection", [], prepare, threads, heap, optimize, overwrite, inputs)
 
 
 # ---- searching ----------------------------------------------------------------------------------------------------
@@ -390,7 +414,7 @@ def _search(index_dir, topics: dict[str, str], empty: int, run_path, flags: list
     threads = _positive("threads", threads)
     run_path = Path(run_path)
     start = time.perf_counter()
-    with _scratch_dir(run_path, "search") as tmp:
+    with scratch_dir(run_path, "search") as tmp:
         topics_path = tmp / "topics.tsv"
         with open(topics_path, "w", encoding="utf-8") as fh:
             for qid, text in topics.items():

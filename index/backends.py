@@ -33,14 +33,18 @@ class Backend:
     name: str
     params: object = field(default=None)
 
-    def build(self, vectors_dir, index_dir, threads: int = 2, overwrite: bool = False) -> dict:
+    def build(self, vectors_dir, index_dir, threads: int = 2, overwrite: bool = False,
+              require_complete: bool = True) -> dict:
+        """Index ``vectors_dir`` (a complete ``python -m encode`` output unless ``require_complete`` is False)."""
         if self.name == "anserini":
             from index.anserini import build_impact_index
 
-            return build_impact_index(vectors_dir, index_dir, threads=threads, overwrite=overwrite)
+            return build_impact_index(vectors_dir, index_dir, threads=threads, overwrite=overwrite,
+                                      require_complete=require_complete)
         from index.seismic import build_seismic_index
 
-        return build_seismic_index(vectors_dir, index_dir, threads=threads, overwrite=overwrite, params=self.params)
+        return build_seismic_index(vectors_dir, index_dir, threads=threads, overwrite=overwrite, params=self.params,
+                                   require_complete=require_complete)
 
     def search(self, index_dir, query_vectors: Mapping[str, Mapping[str, int]], run_path, hits: int = 1000,
                threads: int = 2, remove_query: bool = True) -> dict:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 from kit.errors import InputError
-from kit.io import atomic_dir, atomic_write
+from kit.io import atomic_dir, atomic_write, exclusive
 
 #: Files of a finished Seismic index folder (the index itself, the kit's record of the build, the library's output).
 INDEX_STEM = "index"
@@ -177,12 +177,14 @@ def directory_bytes(path) -> int:
 # ---- build and search -----------------------------------------------------------------------------------------------
 
 def build_seismic_index(vectors_dir, index_dir, threads: int = 2, *, overwrite: bool = False,
-                        params: SeismicParams | None = None) -> dict:
+                        params: SeismicParams | None = None, require_complete: bool = True) -> dict:
     """Index a vectors directory (or one JSONL file) of ``{id, vector: {token: int}}`` records with Seismic.
 
-    The index is built under a temporary name and renamed into place; ``index_dir`` then holds
-    :data:`INDEX_FILE`, :data:`BUILD_LOG` and :data:`BUILD_INFO`. An existing kit Seismic index is reused unless
-    ``overwrite``. Documents without any weight cannot be retrieved and are not indexed (``empty_documents``).
+    A directory must be one complete ``python -m encode`` output (:func:`encode.writer.check_complete`) unless
+    ``require_complete`` is False. The index is built under a temporary name and renamed into place; ``index_dir``
+    then holds :data:`INDEX_FILE`, :data:`BUILD_LOG` and :data:`BUILD_INFO`. An existing kit Seismic index is reused
+    when it was built from the same vectors and parameters, and rebuilt with ``overwrite``. Documents without any
+    weight cannot be retrieved and are not indexed (``empty_documents``).
 
     Returns:
         the build record: ``documents``, ``empty_documents``, ``postings`` (non-zeros), ``dim``, ``params``,
@@ -192,26 +194,45 @@ def build_seismic_index(vectors_dir, index_dir, threads: int = 2, *, overwrite: 
         InputError: unreadable vectors (file and line named), or ``index_dir`` holding something else.
         ValueError: invalid ``threads`` or parameters.
     """
-    from encode.writer import read_vectors
+    from encode.writer import check_complete, read_vectors
+    from kit.fingerprint import file_sha256
 
     params = params or SeismicParams()
     threads = _positive("threads", threads)
     index_dir = Path(index_dir)
-    if index_dir.exists() and not overwrite:
-        if not (index_dir / BUILD_INFO).exists():
-            raise InputError(index_dir, "exists but is not an index built by the kit",
-                             fix="remove it or pass overwrite=True (--overwrite)")
-        _, info = _require_index(index_dir)
-        if info.get("params") != params.build_options():
-            raise InputError(index_dir, f"was built with {info.get('params')}, not {params.build_options()}",
-                             fix="choose another path or pass overwrite=True (--overwrite)")
-        return {**info, "reused": True}
+    vectors_path = Path(vectors_dir)
+    if vectors_path.is_dir() and require_complete:
+        inputs = {"vectors": check_complete(vectors_path)["fingerprint"]}
+    elif vectors_path.is_file():
+        inputs = {"vectors_file": file_sha256(vectors_path)}
+    else:
+        from index.anserini import vector_files
+        from kit.fingerprint import files_sha256
+
+        inputs = {"vectors_files": files_sha256(vector_files(vectors_path), vectors_path)}
+    with exclusive(index_dir, "index build"):
+        if index_dir.exists() and not overwrite:
+            if not (index_dir / BUILD_INFO).exists():
+                raise InputError(index_dir, "exists but is not a complete index built by the kit",
+                                 fix="remove it or pass overwrite=True (--overwrite)")
+            _, info = _require_index(index_dir)
+            if info.get("params") != params.build_options():
+                raise InputError(index_dir, f"was built with {info.get('params')}, not {params.build_options()}",
+                                 fix="choose another path or pass overwrite=True (--overwrite)")
+            if info.get("inputs") != inputs:
+                raise InputError(index_dir, "was built from other vectors than these",
+                                 fix="choose another --index path or pass --overwrite to rebuild it")
+            return {**info, "reused": True}
+        return _build_seismic(read_vectors(vectors_dir), vectors_dir, index_dir, threads, params, inputs)
+
+
+def _build_seismic(records, vectors_dir, index_dir: Path, threads: int, params: SeismicParams, inputs: dict) -> dict:
     seismic = _seismic()
     string_type, max_len = seismic.get_seismic_string(), _max_token_length(seismic)
     start = time.perf_counter()
     dataset = seismic.SeismicDataset()
     documents = empty = 0
-    for doc_id, vector in read_vectors(vectors_dir):
+    for doc_id, vector in records:
         documents += 1
         vector = {token: weight for token, weight in vector.items() if weight > 0}
         if not vector:
@@ -230,7 +251,7 @@ def build_seismic_index(vectors_dir, index_dir, threads: int = 2, *, overwrite: 
         info = {"kind": KIND, "documents": documents, "empty_documents": empty, "postings": int(index.nnz),
                 "dim": int(index.dim), "params": params.build_options(), "threads": threads,
                 "seconds": round(time.perf_counter() - start, 3), "index_seconds": round(index_seconds, 3),
-                "pyseismic_lsr": _version()}
+                "pyseismic_lsr": _version(), "inputs": inputs}
         info["bytes"] = directory_bytes(tmp)
         (tmp / BUILD_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     return {**info, "reused": False}

@@ -14,7 +14,7 @@ import torch
 
 from encode.activations import ACTIVATIONS, activate
 from encode.doc_encoder import SpladeDocEncoder
-from encode.quantize import quantize
+from encode.quantize import ImpactOverflow, quantize
 from encode.sparse_head import SparseMaxHead
 from encode.writer import metadata_path, read_metadata, read_vectors, write_vectors
 from kit.errors import InputError
@@ -173,6 +173,11 @@ def test_quantize_by_hand():
     assert quantize(vec) == {"a": 123, "b": 1, "e": 200, "f": 28}
     assert quantize(vec, factor=10) == {"a": 12, "e": 20, "f": 3}
     assert quantize({}) == {}
+    assert quantize({"a": 6.5535}, factor=10_000) == {"a": 65535}  # the largest impact Lucene takes here
+    with pytest.raises(ImpactOverflow, match="weight 6.5536 of 'a' × factor 10000 = 65536 exceeds the impact limit"):
+        quantize({"a": 6.5536}, factor=10_000)
+    with pytest.raises(ValueError, match=r"factor must be a number in \(0, 10000\]"):
+        quantize({"a": 1.0}, factor=1e10)
     for bad in ({"x": -0.1}, {"x": float("nan")}, {"x": float("inf")}):
         with pytest.raises(ValueError, match="non-negative"):
             quantize(bad)
@@ -237,14 +242,31 @@ def test_writer_resumes_without_rewriting(tmp_path):
     out = tmp_path / "v"
     write_vectors(corpus(5), FakeEncoder(), out, part_size=2, show_progress=False)
     kept = out / "part-00000.jsonl"
-    marker = kept.read_text().replace('"doc0": 40', '"doc0": 7')  # a finished part is never recomputed
-    kept.write_text(marker)
+    stamp = kept.stat().st_mtime_ns
     (out / "part-00001.jsonl").unlink()  # as if killed while writing it
     enc = FakeEncoder()
     meta = write_vectors(corpus(5), enc, out, part_size=2, show_progress=False)
-    assert kept.read_text() == marker
+    assert kept.stat().st_mtime_ns == stamp  # a finished, unchanged part is never recomputed
     assert enc.encoded == ["doc3 xxxx"]  # only the missing part's non-blank document
-    assert read_dir(out)["d0"]["doc0"] == 7 and meta["num_docs"] == 5 and meta["empty_docs"] == 1
+    assert meta["num_docs"] == 5 and meta["empty_docs"] == 1
+
+
+def test_writer_reencodes_a_changed_part_or_document(tmp_path):
+    """A part whose bytes were changed after writing, or whose documents changed in the corpus, is encoded again:
+    a resumed encoding never keeps a vector its current input would not give."""
+    out = tmp_path / "v"
+    write_vectors(corpus(5), FakeEncoder(), out, part_size=2, show_progress=False)
+    tampered = out / "part-00000.jsonl"
+    tampered.write_text(tampered.read_text().replace('"doc0": 40', '"doc0": 7'))
+    enc = FakeEncoder()
+    write_vectors(corpus(5), enc, out, part_size=2, show_progress=False)
+    assert enc.encoded == ["doc0 x", "doc1 xx"] and read_dir(out)["d0"]["doc0"] == 40
+    edited = corpus(5)
+    edited[3] = Doc("d3", "doc3 edited words")
+    enc = FakeEncoder()
+    write_vectors(edited, enc, out, part_size=2, show_progress=False)
+    assert enc.encoded == ["doc3 edited words"]  # part 1 holds d2 (blank) and d3
+    assert read_dir(out)["d3"] == {"doc3": 40, "edited": 60, "words": 50}
 
 
 def test_writer_refuses_mismatched_resume(tmp_path):
@@ -252,13 +274,9 @@ def test_writer_refuses_mismatched_resume(tmp_path):
     with pytest.raises(InputError, match="not found"):
         read_metadata(out)
     write_vectors(corpus(4), FakeEncoder(), out, part_size=2, show_progress=False)
-    with pytest.raises(InputError, match="factor"):
+    with pytest.raises(InputError, match="factor"):  # a refused run leaves the finished sidecar alone
         write_vectors(corpus(4), FakeEncoder(), out, factor=10, part_size=2, show_progress=False)
-    other = [Doc("z" + d.doc_id, d.text) for d in corpus(4)]
-    with pytest.raises(InputError, match="part-00000.jsonl"):
-        write_vectors(other, FakeEncoder(), out, part_size=2, show_progress=False)
-    with pytest.raises(InputError, match="did not finish"):  # a failed run leaves no finished sidecar behind
-        read_metadata(out)
+    assert read_metadata(out)["num_docs"] == 4
     write_vectors(corpus(4), FakeEncoder(), out, part_size=2, show_progress=False)
     assert read_metadata(out)["num_docs"] == 4 and not (out / "metadata.in-progress.json").exists()
 
@@ -291,7 +309,10 @@ def test_one_forward_pass_for_several_activations(tmp_path):
 def test_read_vectors_validates(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "a", "vector": {"x": 3}}\n{"id": "b", "vector": {"x": 0.5}}\n')
-    with pytest.raises(InputError, match=r"bad.jsonl:2: .*not a non-negative integer"):
+    with pytest.raises(InputError, match=r"bad.jsonl:2: weight 0.5 is not an integer"):
+        list(read_vectors(bad))
+    bad.write_text('{"id": "a", "vector": {"x": 65536}}\n')
+    with pytest.raises(InputError, match=r"bad.jsonl:1: weight 65536 exceeds the impact limit 65535"):
         list(read_vectors(bad))
     bad.write_text('{"id": "a", "vector": {"x": 3}}\n{"id": "a", "vector": {}}\n')
     with pytest.raises(InputError, match="appears twice"):

@@ -101,7 +101,8 @@ def leftovers(parent: Path) -> list[str]:
 def impact_index(tmp_path_factory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("impact")
     vectors = write_vectors(root / "vectors", DOC_VECTORS)
-    stats = build_impact_index(vectors, root / "index", threads=2, optimize=True)  # one segment: unique terms known
+    stats = build_impact_index(vectors, root / "index", threads=2, optimize=True,  # one segment: unique terms known
+                               require_complete=False)  # hand-made vectors, no python -m encode sidecar
     return root / "index", stats
 
 
@@ -136,13 +137,16 @@ def test_impact_index_stats(impact_index):
 
 def test_existing_index_is_reused_or_rebuilt(impact_index, tmp_path):
     index, built = impact_index
-    again = build_impact_index(tmp_path / "no-vectors-needed-for-reuse", index)  # InputError if it tried to build
+    again = build_impact_index(index.parent / "vectors", index, require_complete=False)
     assert again["reused"] is True and again["total_terms"] == built["total_terms"]
+    other = write_vectors(tmp_path / "other-vectors", {"d1": {"apple": 1}})
+    with pytest.raises(InputError, match="built from other inputs"):  # never reused for different vectors
+        build_impact_index(other, index, require_complete=False)
     with pytest.raises(InputError, match="is a 'impact' index"):
         build_flat_index([], index)
     (tmp_path / "other").mkdir()
-    with pytest.raises(InputError, match="not an index built by the kit"):
-        build_impact_index(index.parent / "vectors", tmp_path / "other")
+    with pytest.raises(InputError, match="not a complete index built by the kit"):
+        build_impact_index(index.parent / "vectors", tmp_path / "other", require_complete=False)
 
 
 @pytest.mark.parametrize("vector, message", [
@@ -166,7 +170,7 @@ def test_whole_bert_vocabulary_survives_index_and_query(splade_tiny_path, tmp_pa
     assert len(vocab) == 30522
     doc = {t: 1 + i % 3 for i, t in enumerate(vocab)}
     write_vectors(tmp_path / "vectors", {"all": doc, "other": {"[CLS]": 1}})
-    built = build_impact_index(tmp_path / "vectors", tmp_path / "index", optimize=True)
+    built = build_impact_index(tmp_path / "vectors", tmp_path / "index", optimize=True, require_complete=False)
     # No token split, merged or case-folded: one term per token and the weights add up.
     assert built["unique_terms"] == len(vocab) and built["total_terms"] == sum(doc.values()) + 1
     chunks = [vocab[i:i + 1000] for i in range(0, len(vocab), 1000)]
@@ -188,7 +192,7 @@ def test_whole_bert_vocabulary_survives_index_and_query(splade_tiny_path, tmp_pa
 def test_bad_document_vectors_fail_with_file_and_line(tmp_path, line, message):
     vectors = write_vectors(tmp_path / "vectors", DOC_VECTORS, extra_line=line)
     with pytest.raises(InputError, match=message) as err:
-        build_impact_index(vectors, tmp_path / "index")
+        build_impact_index(vectors, tmp_path / "index", require_complete=False)
     assert "part-00001.jsonl.gz:2" in str(err.value)
     assert not (tmp_path / "index").exists() and leftovers(tmp_path) == []
 
@@ -197,10 +201,11 @@ def test_failed_anserini_leaves_no_index(tmp_path):
     bad = write_vectors(tmp_path / "bad", DOC_VECTORS, extra_line='{"id": "bad", "vector": {')
     # Unvalidated malformed JSON: Anserini logs an error yet exits 0 -- the log check must catch it.
     with pytest.raises(RuntimeError, match="reported errors"):
-        build_impact_index(bad, tmp_path / "index", validate=False)
+        build_impact_index(bad, tmp_path / "index", validate=False, require_complete=False)
     # The JVM refuses to start (exit 1).
     with pytest.raises(RuntimeError, match="exit 1"):
-        build_impact_index(write_vectors(tmp_path / "good", DOC_VECTORS), tmp_path / "index", heap="1k")
+        build_impact_index(write_vectors(tmp_path / "good", DOC_VECTORS), tmp_path / "index", heap="1k",
+                           require_complete=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad", "good"]
 
 

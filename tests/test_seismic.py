@@ -43,7 +43,7 @@ def read_run(path: Path) -> dict[str, list[tuple[str, float]]]:
 @pytest.fixture(scope="module")
 def index(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("seismic")
-    build_seismic_index(write_vectors(root / "vectors"), root / "index", threads=1)
+    build_seismic_index(write_vectors(root / "vectors"), root / "index", threads=1, require_complete=False)
     return root / "index"
 
 
@@ -98,9 +98,9 @@ def test_backend_interface_matches_direct_calls(index, tmp_path):
 
 def test_reuse_and_param_mismatch(index, tmp_path):
     vectors = write_vectors(tmp_path / "vectors")
-    assert build_seismic_index(vectors, index, threads=1)["reused"] is True
+    assert build_seismic_index(vectors, index, threads=1, require_complete=False)["reused"] is True
     with pytest.raises(InputError, match="was built with"):
-        build_seismic_index(vectors, index, threads=1, params=SeismicParams(n_postings=10))
+        build_seismic_index(vectors, index, threads=1, require_complete=False, params=SeismicParams(n_postings=10))
 
 
 @pytest.mark.parametrize("options, message", [
@@ -128,12 +128,12 @@ def test_bad_inputs_are_one_line(tmp_path):
     vectors.mkdir()
     (vectors / "part-00000.jsonl").write_text('{"id": "d1", "vector": {"a": 1}}\n{"id": "d2", "vector": {"a": -1}}\n')
     with pytest.raises(InputError) as err:
-        build_seismic_index(vectors, tmp_path / "index", threads=1)
+        build_seismic_index(vectors, tmp_path / "index", threads=1, require_complete=False)
     assert "part-00000.jsonl" in str(err.value) and "2" in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(InputError, match="not a Seismic index"):
         search_seismic(tmp_path, {"q": {"a": 1}}, tmp_path / "run.trec")
     with pytest.raises(ValueError, match="at most|1 to 100"):
-        build_seismic_index(write_vectors(tmp_path / "long", {"d": {"x" * 101: 1}}), tmp_path / "i2", threads=1)
+        build_seismic_index(write_vectors(tmp_path / "long", {"d": {"x" * 101: 1}}), tmp_path / "i2", threads=1, require_complete=False)
 
 
 def test_cli_backend_flag(tmp_path, capsys):
@@ -141,7 +141,7 @@ def test_cli_backend_flag(tmp_path, capsys):
 
     vectors = write_vectors(tmp_path / "vectors")
     assert main(["build-impact", "--backend", "seismic", "--vectors", str(vectors), "--index", str(tmp_path / "ix"),
-                 "--threads", "1", "--centroid-fraction", "0.5"]) == 0
+                 "--threads", "1", "--centroid-fraction", "0.5", "--no-manifest"]) == 0
     assert json.loads(capsys.readouterr().out)["params"]["centroid_fraction"] == 0.5
     queries = tmp_path / "queries.jsonl"
     queries.write_text('{"id": "q", "vector": {"pie": 2}}\n')
@@ -149,7 +149,7 @@ def test_cli_backend_flag(tmp_path, capsys):
                  "--output", str(tmp_path / "run.trec"), "--heap-factor", "1.0"]) == 0
     assert read_run(tmp_path / "run.trec") == {"q": [("d2", 10.0), ("d1", 2.0)]}
     assert main(["build-impact", "--backend", "seismic", "--vectors", str(vectors), "--index", str(tmp_path / "bad"),
-                 "--summary-energy", "0"]) == 2
+                 "--summary-energy", "0", "--no-manifest"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "summary_energy must be a number in (0, 1]" in err
 
@@ -158,7 +158,7 @@ def test_cli_backend_flag(tmp_path, capsys):
 def test_same_ranking_as_anserini(index, tmp_path):
     """Seismic (heap factor 1, no cut) and Anserini's exact impact search agree on the hand-made collection."""
     anserini = get_backend("anserini")
-    anserini.build(write_vectors(tmp_path / "vectors"), tmp_path / "lucene", threads=1)
+    anserini.build(write_vectors(tmp_path / "vectors"), tmp_path / "lucene", threads=1, require_complete=False)
     queries = {"q1": {"apple": 1, "tart": 2}, "q2": {"pie": 3, "banana": 1}}
     anserini.search(tmp_path / "lucene", queries, tmp_path / "a.trec", hits=10, threads=1)
     get_backend("seismic", heap_factor=1.0).search(index, queries, tmp_path / "s.trec", hits=10, threads=1)
