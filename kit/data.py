@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, NamedTuple
 
 from kit.errors import InputError
+from kit.fingerprint import file_sha256, text_file_sha256
 from kit.io import open_text, read_jsonl
 from kit.paths import shared_dir
 
@@ -64,6 +65,9 @@ class Dataset:
     """A test collection: queries and qrels in memory, documents streamed on demand.
 
     ``docs()`` returns a fresh iterator on every call, so a corpus can be read once for IDF and again for encoding.
+    ``corpus_key``, when a loader can give it cheaply, identifies the documents' content (a digest of the corpus
+    files, or an ir_datasets id whose downloads ir_datasets verifies); otherwise :meth:`corpus_fingerprint` hashes
+    the document stream itself.
     """
 
     name: str
@@ -72,6 +76,26 @@ class Dataset:
     docs: Callable[[], Iterator[Doc]]
     num_docs: int | None = None
     source: str = ""
+    corpus_key: str | None = None
+
+    def corpus_fingerprint(self) -> str:
+        """What the documents are (ids and texts): every cached artifact built from them is keyed by it."""
+        if self.corpus_key is None:
+            from kit.fingerprint import stream_sha256
+
+            self.corpus_key = "stream:" + stream_sha256((d.doc_id, d.text) for d in self.docs())
+        return self.corpus_key
+
+    def queries_fingerprint(self) -> str:
+        """Digest of the query ids and texts (the topics a run searches)."""
+        from kit.fingerprint import digest
+
+        return digest(sorted(self.queries.items()))
+
+    def qrels_fingerprint(self) -> str:
+        from kit.fingerprint import digest
+
+        return digest(sorted((q, sorted(d.items())) for q, d in self.qrels.items()))
 
 
 # ---- line-oriented formats -------------------------------------------------------------------------------------------
@@ -266,7 +290,7 @@ def load_beir_local(root: str | Path, split: str = "test") -> Dataset:
     queries = _judged(read_beir_queries(queries_path), qrels, first_line, qrels_path, queries_path)
     return Dataset(name=root.name if split == "test" else f"{root.name}/{split}", queries=queries, qrels=qrels,
                    docs=functools.partial(read_beir_corpus, corpus), num_docs=_count_records(corpus),
-                   source=str(root.resolve()))
+                   source=str(root.resolve()), corpus_key="file:" + text_file_sha256(corpus))
 
 
 # ---- classic collections ---------------------------------------------------------------------------------------------
@@ -399,29 +423,29 @@ def read_smart_queries(path: str | Path) -> dict[str, str]:
 
 
 def _classic(name: str, root: Path, docs: tuple[Doc, ...], queries: dict[str, str], qrels: Qrels,
-             qrels_path: Path, queries_path: Path) -> Dataset:
+             qrels_path: Path, queries_path: Path, docs_path: Path) -> Dataset:
     missing = sorted(set(qrels) - set(queries), key=lambda q: (len(q), q))
     if missing:
         raise InputError(qrels_path, f"{len(missing)} judged queries are not in {queries_path} (e.g. {missing[0]!r})",
                          fix="the qrels and the queries must come from the same collection")
     return Dataset(name=name, queries=queries, qrels=qrels, docs=lambda: iter(docs), num_docs=len(docs),
-                   source=str(root.resolve()))
+                   source=str(root.resolve()), corpus_key="file:" + file_sha256(docs_path))
 
 
 def read_vaswani(root: str | Path) -> Dataset:
     """The Vaswani (NPL) collection as Terrier ships it: ``corpus/doc-text.trec``, ``query-text.trec``, ``qrels``."""
     root = Path(root)
-    qrels_path, queries_path = root / "qrels", root / "query-text.trec"
-    return _classic("vaswani", root, tuple(read_trec_docs(root / "corpus" / "doc-text.trec")),
-                    read_trec_topics(queries_path), read_trec_qrels(qrels_path), qrels_path, queries_path)
+    qrels_path, queries_path, docs_path = root / "qrels", root / "query-text.trec", root / "corpus" / "doc-text.trec"
+    return _classic("vaswani", root, tuple(read_trec_docs(docs_path)),
+                    read_trec_topics(queries_path), read_trec_qrels(qrels_path), qrels_path, queries_path, docs_path)
 
 
 def read_cacm(root: str | Path) -> Dataset:
     """The CACM collection (SMART distribution): ``cacm.all``, ``query.text``, ``qrels.text``; all 64 queries kept."""
     root = Path(root)
-    qrels_path, queries_path = root / "qrels.text", root / "query.text"
-    return _classic("cacm", root, tuple(read_smart_docs(root / "cacm.all")),
-                    read_smart_queries(queries_path), read_smart_qrels(qrels_path), qrels_path, queries_path)
+    qrels_path, queries_path, docs_path = root / "qrels.text", root / "query.text", root / "cacm.all"
+    return _classic("cacm", root, tuple(read_smart_docs(docs_path)),
+                    read_smart_queries(queries_path), read_smart_qrels(qrels_path), qrels_path, queries_path, docs_path)
 
 
 # ---- NanoBEIR (online) -----------------------------------------------------------------------------------------------
@@ -547,7 +571,8 @@ def load_nanobeir(name: str, manifest: str | Path | None = None,
     qrels, first_line = _collect_qrels(files["qrels"], ((i + 1, str(q), str(d), str(r)) for i, (q, d, r) in enumerate(pairs)))
     topics = {str(q): str(t).strip() for q, t in zip(queries["_id"], queries["text"])}
     return Dataset(name=f"nanobeir/{name}", queries=_judged(topics, qrels, first_line, files["qrels"], files["queries"]),
-                   qrels=qrels, docs=lambda: iter(docs), num_docs=len(docs), source=NANOBEIR_DATASETS[name])
+                   qrels=qrels, docs=lambda: iter(docs), num_docs=len(docs), source=NANOBEIR_DATASETS[name],
+                   corpus_key="file:" + file_sha256(files["docs"]))
 
 
 # ---- ir_datasets (online) --------------------------------------------------------------------------------------------
@@ -584,6 +609,14 @@ def _ir_docs(ds, dataset_id: str) -> tuple[Callable[[], Iterator[Doc]], int | No
     return docs, count
 
 
+def _ir_corpus_key(dataset_id: str) -> str:
+    """An ir_datasets corpus is identified by its id and the ir_datasets release (which pins and md5-checks its
+    downloads): hashing a multi-GB stream on every run would cost minutes."""
+    import ir_datasets
+
+    return f"ir_datasets:{dataset_id}@{ir_datasets.__version__}"
+
+
 def load_ir_datasets(dataset_id: str) -> Dataset:
     """Any ``ir_datasets`` id with documents, queries and qrels (downloads on first use; needs a network).
 
@@ -599,7 +632,7 @@ def load_ir_datasets(dataset_id: str) -> Dataset:
     queries = {str(q.query_id): _record_text(q) for q in ds.queries_iter()}
     docs, count = _ir_docs(ds, dataset_id)
     return Dataset(name=dataset_id, queries={q: t for q, t in queries.items() if q in qrels}, qrels=qrels,
-                   docs=docs, num_docs=count, source=f"ir_datasets:{dataset_id}")
+                   docs=docs, num_docs=count, source=f"ir_datasets:{dataset_id}", corpus_key=_ir_corpus_key(dataset_id))
 
 
 def _beir_online(name: str) -> Dataset:
@@ -616,7 +649,8 @@ def _beir_online(name: str) -> Dataset:
     queries = _judged(read_topics_tsv(topics), qrels, first_line, qrels_path, topics)
     docs, count = _ir_docs(_ir_dataset(dataset_id), dataset_id)
     return Dataset(name=name, queries=queries, qrels=qrels, docs=docs, num_docs=count,
-                   source=f"topics {topics}; qrels {qrels_path}; corpus ir_datasets:{dataset_id}")
+                   source=f"topics {topics}; qrels {qrels_path}; corpus ir_datasets:{dataset_id}",
+                   corpus_key=_ir_corpus_key(dataset_id))
 
 
 def load_dataset(name: str, split: str = "test") -> Dataset:

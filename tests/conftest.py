@@ -59,3 +59,30 @@ def write_training_file(path: Path, scifact_dir: Path, n_queries: int = 8, docs_
                       "teacher_scores": [score(q, i) for i in range(docs_each)]}
             fh.write(json.dumps(record) + "\n")
     return path
+
+
+def write_beir_slice(root: Path, scifact_dir: Path, n_queries: int = 30, n_other: int = 170, seed: int = 0,
+                     split: str = "test", offset: int = 0) -> Path:
+    """A BEIR-layout slice of SciFact: ``n_queries`` judged queries of ``split`` (by id, from ``offset``), their
+    judged documents and ``n_other`` random other documents."""
+    import json
+    import random
+
+    (root / "qrels").mkdir(parents=True)
+    qrels = [line.rstrip("\n").split("\t") for line in open(scifact_dir / "qrels" / f"{split}.tsv")][1:]
+    qids = sorted({q for q, _, _ in qrels}, key=int)[offset:offset + n_queries]
+    keep_q = set(qids)
+    judged = {d for q, d, _ in qrels if q in keep_q}
+    docs = [json.loads(line) for line in open(scifact_dir / "corpus.jsonl")]
+    others = random.Random(seed).sample([d for d in docs if d["_id"] not in judged], n_other)
+    with open(root / "corpus.jsonl", "w") as fh:
+        for d in [d for d in docs if d["_id"] in judged] + others:
+            fh.write(json.dumps(d) + "\n")
+    with open(root / "queries.jsonl", "w") as fh:
+        for line in open(scifact_dir / "queries.jsonl"):
+            if json.loads(line)["_id"] in keep_q:
+                fh.write(line)
+    with open(root / "qrels" / f"{split}.tsv", "w") as fh:
+        fh.write("query-id\tcorpus-id\tscore\n")
+        fh.writelines("\t".join(r) + "\n" for r in qrels if r[0] in keep_q)
+    return root

@@ -15,6 +15,7 @@ from eval.ablation import (ABLATIONS, Ablator, Measured, Scale, build_table, get
                            model_dir, recipe_hash, slice_dataset)
 from eval.paper import load_paper_table
 from kit.data import Dataset, Doc
+from kit.errors import InputError
 from train.trainer import TrainRecipe
 
 
@@ -77,13 +78,32 @@ def test_hash_keys_the_effective_recipe(tmp_path):
     assert recipe_hash(a) == recipe_hash(a.replace(path=tmp_path / "elsewhere.yaml"))  # where the file lives: no
     assert recipe_hash(a) != recipe_hash(a.replace(lambda_d=0.02))
     assert recipe_hash(a) != recipe_hash(a.replace(threshold=None))
-    assert model_dir("l0-act", a, tmp_path) == tmp_path / "l0-act" / recipe_hash(a) / "model"
 
 
-def test_finished_model_dir_is_reused_without_training(tmp_path, monkeypatch):
+def test_trained_models_are_keyed_by_what_they_are_trained_from(tmp_path, scifact_dir):
+    """The cache folder of a trained model changes with any recipe field *and* with the training file's content
+    (a re-mined file never serves a stale model), but not with where the file or the recipe lives."""
+    from train.cache import training_key
+
+    data = write_training_file(tmp_path / "train.jsonl", scifact_dir)
+    a = _recipe(data)
+    key = training_key(a)
+    assert model_dir("l0-act", a, tmp_path) == tmp_path / "l0-act" / key / "model"
+    assert training_key(a.replace(lambda_d=0.02)) != key and training_key(a.replace(seed=7)) != key
+    moved = tmp_path / "elsewhere" / "train.jsonl"
+    moved.parent.mkdir()
+    moved.write_bytes(data.read_bytes())
+    assert training_key(a.replace(data=moved, path=tmp_path / "r.yaml")) == key
+    write_training_file(data, scifact_dir, score=lambda q, i: 9.0 - i)  # same path, other teacher scores
+    assert training_key(a) != key
+    with pytest.raises(InputError, match="training file not found"):
+        training_key(a.replace(data=tmp_path / "missing.jsonl"))
+
+
+def test_finished_model_dir_is_reused_without_training(tmp_path, monkeypatch, scifact_dir):
     import train.trainer
 
-    recipe = _recipe()
+    recipe = _recipe(write_training_file(tmp_path / "train.jsonl", scifact_dir))
     done = model_dir("baseline", recipe, tmp_path)
     done.mkdir(parents=True)
     (done / train.trainer.MODEL_METADATA).write_text("{}")

@@ -7,6 +7,7 @@ two offline teachers on 10 documents; the MS MARCO tests write Parquet shards in
 from __future__ import annotations
 
 import json
+import os
 import math
 from collections import Counter
 from pathlib import Path
@@ -66,7 +67,7 @@ BAD_LINES = [
     ({**GOOD, "teacher_scores": [1, "high", 0]}, "teacher_scores[1] is 'high'"),
     ({**GOOD, "teacher_scores": [1, True, 0]}, "teacher_scores[1] is True"),
     ('{"query_id": "q", "query": "x", "doc_ids": ["a", "b"], "docs": ["a", "b"], "teacher_scores": [1, NaN]}',
-     "teacher_scores[1] is nan"),
+     "NaN is not a finite number"),
     ({**GOOD, "query_id": 7}, "'query_id' must be a string"),
     ({**GOOD, "docs": "x y z"}, "'docs' must be a list"),
     ({**GOOD, "doc_ids": ["d1", "d2", "d1"]}, "document 'd1' appears twice"),
@@ -187,10 +188,14 @@ def mini_mined(tmp_path_factory):
     return tmp, root, out
 
 
-def test_mini_mining_run(mini_mined):
+def test_mini_mining_run(mini_mined, monkeypatch):
+    from kit.data import load_dataset
+
     tmp, root, out = mini_mined
     assert out == tmp / "work" / "train" / "mini-train.bm25-neg3.minilm+splade-tiny.jsonl"
-    assert (tmp / "work" / "mini" / "indexes" / "flat").is_dir()  # the index the table runner shares
+    monkeypatch.setenv("KIT_WORK", str(tmp / "work"))
+    flat = td.default_flat_index(str(root), load_dataset(str(root), "train").corpus_fingerprint())
+    assert flat.path.parent == tmp / "work" / "mini" / "indexes" and flat.ready()  # the index the table runner shares
     examples = load_training_file(out)
     positives = {}
     for q, d in MINI_QRELS:
@@ -209,9 +214,11 @@ def test_mini_mining_run(mini_mined):
     assert examples[1].doc_ids[1:] == examples[2].doc_ids[1:]
 
     meta = json.loads(td.meta_path(out).read_text())
+    fingerprints = meta["params"].pop("fingerprints")
     assert meta["params"] == {"dataset": str(root), "split": "train", "negatives": 3, "depth": 10,
                               "scale": td.OFFLINE_SCALE, "positive_rule": "lift", "margin": td.OFFLINE_MARGIN,
                               "teachers": ["all-MiniLM-L6-v2", "splade-tiny"]}
+    assert set(fingerprints) == {"corpus", "queries", "qrels", "teachers"} and len(fingerprints["teachers"]) == 2
     assert meta["counts"]["judged_pairs"] == 4 and meta["stats"]["examples"] == 4
     assert meta["stats"]["positive_at_top"] == 1.0
     assert 0 <= meta["stats"]["ensemble_positive_at_top"] <= 1
@@ -397,16 +404,36 @@ def test_cli_check_and_bad_input(tmp_path, capsys):
 
 
 @pytest.mark.integration
-def test_full_scifact_mining_output_if_built():
-    """The cached SciFact file (built by `python -m train.data mine-offline`) matches the judgments."""
-    out = td.default_offline_path()
-    if not out.exists():
-        pytest.skip(f"{out} not built yet")
-    from kit.data import load_dataset
+def test_mining_a_scifact_slice_through_the_cli(tmp_path, scifact_dir):
+    """``python -m train.data mine-offline`` on a SciFact train slice (the full file is what make ablation mines):
+    one example per judged (query, positive) pair, the positive first, negatives the query never judged relevant;
+    a re-run reuses the file, and a changed corpus is never served the old file."""
+    import subprocess
+    import sys
 
-    ds = load_dataset("scifact", "train")
+    from conftest import write_beir_slice
+
+    from kit.data import load_dataset
+    from kit.paths import REPO
+
+    data = write_beir_slice(tmp_path / "slice", scifact_dir, n_queries=12, n_other=60, split="train")
+    out = tmp_path / "mined.jsonl"
+    command = [sys.executable, "-m", "train.data", "mine-offline", "--dataset", str(data), "--negatives", "3",
+               "--depth", "20", "--batch-size", "16", "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "KIT_WORK": str(tmp_path / "work")}
+    proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ds = load_dataset(str(data), "train")
     examples = load_training_file(out)
-    assert len(examples) == sum(len(v) for v in ds.qrels.values()) == 919
+    assert len(examples) == sum(1 for v in ds.qrels.values() for r in v.values() if r > 0)
     for ex in examples:
         assert ds.qrels[ex.query_id].get(ex.doc_ids[0], 0) > 0
         assert all(ds.qrels[ex.query_id].get(d, 0) <= 0 for d in ex.doc_ids[1:])
+        assert ex.teacher_scores[0] == max(ex.teacher_scores)  # lifted positive
+    stamp = out.stat().st_mtime_ns
+    assert subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True).returncode == 0
+    assert out.stat().st_mtime_ns == stamp  # reused
+    with open(data / "corpus.jsonl", "a") as fh:
+        fh.write(json.dumps({"_id": "new-doc", "title": "", "text": "A document added later."}) + "\n")
+    changed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    assert changed.returncode == 2 and "exists but was made with fingerprints" in changed.stderr

@@ -1,10 +1,14 @@
-"""Trained models cached by what they train: ``<root>/<slug>/<hash of the effective recipe>/model``.
+"""Trained models cached by what they train: ``<root>/<slug>/<training key>/model``.
 
 The ablation (:mod:`eval.ablation`) and Table 1's row of the kit's own ℓ0 model (:mod:`eval.reproduce`) both ask
 for "the model this recipe trains"; :func:`train_cached` returns a finished model directory as is, resumes an
-interrupted one from its last checkpoint, and otherwise trains it. The offline training file the shipped tiny recipe
-names is mined first when it is missing (:func:`ensure_training_data`). Two recipes that differ only in where the
-YAML file lives share a model; any changed field (λ, t, steps, teacher scale, ...) trains a new one.
+interrupted one from its last complete checkpoint, and otherwise trains it. The offline training file the shipped
+tiny recipe names is mined first when it is missing (:func:`ensure_training_data`).
+
+The training key (:func:`training_key`) covers every recipe field (λ, t, steps, teacher scale, seed, ...) and the
+*content* of what the recipe names: the training file's bytes, the base model's files and an ``idf.json``'s bytes.
+Two recipes that differ only in where the YAML file or the work directory lives share a model; a re-mined training
+file or another base model trains a new one.
 """
 
 from __future__ import annotations
@@ -23,14 +27,39 @@ if TYPE_CHECKING:
 
 
 def recipe_hash(recipe: "TrainRecipe") -> str:
-    """12 hex digits identifying what a recipe trains (its fields; not where the recipe file lives)."""
+    """12 hex digits identifying a recipe's fields (not where the recipe file lives, nor what its files hold)."""
     text = json.dumps(recipe.to_dict(), sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
+def training_inputs(recipe: "TrainRecipe") -> dict:
+    """Everything a trained model depends on: the recipe's fields, with the training file, the base model and an
+    ``idf.json`` replaced by fingerprints of their content (InputError when one of them cannot be read)."""
+    from kit.fingerprint import file_sha256, model_fingerprint
+    from kit.hub import local_model_dir
+
+    fields = recipe.to_dict()
+    data = Path(recipe.data)
+    if not data.is_file():
+        raise InputError(data, "training file not found", fix="build it with `python -m train.data` (see its --help)")
+    fields["data"] = "sha256:" + file_sha256(data)
+    fields["base_model"] = {"name": recipe.base_model,
+                            "files": model_fingerprint(local_model_dir(recipe.base_model))}
+    if recipe.idf != "train":
+        fields["idf"] = "sha256:" + file_sha256(recipe.idf)
+    return fields
+
+
+def training_key(recipe: "TrainRecipe") -> str:
+    """12 hex digits of :func:`training_inputs`: the name of the model's cache folder."""
+    from kit.fingerprint import digest
+
+    return digest(training_inputs(recipe))[:12]
+
+
 def model_dir(slug: str, recipe: "TrainRecipe", root: Path | None = None) -> Path:
-    """``<root>/<slug>/<recipe_hash>/model`` (root: ``work/ablation``)."""
-    return (root if root is not None else work_dir() / "ablation") / slug / recipe_hash(recipe) / "model"
+    """``<root>/<slug>/<training_key>/model`` (root: ``work/ablation``)."""
+    return (root if root is not None else work_dir() / "ablation") / slug / training_key(recipe) / "model"
 
 
 def ensure_training_data(recipe: "TrainRecipe") -> Path:
@@ -53,20 +82,19 @@ def ensure_training_data(recipe: "TrainRecipe") -> Path:
 
 def train_cached(slug: str, recipe: "TrainRecipe", root: Path | None = None) -> Path:
     """The trained model of ``recipe``: reused when finished, resumed from its last checkpoint, else trained."""
-    from transformers.trainer_utils import get_last_checkpoint
-
     from kit.io import write_json
-    from train.trainer import MODEL_METADATA, train
+    from train.trainer import MODEL_METADATA, last_complete_checkpoint, train
 
+    ensure_training_data(recipe)
     out = model_dir(slug, recipe, root)
     if (out / MODEL_METADATA).exists():
         return out
-    ensure_training_data(recipe)
     checkpoints = out / "checkpoints"
-    resume = checkpoints.is_dir() and get_last_checkpoint(str(checkpoints)) is not None
+    resume = checkpoints.is_dir() and last_complete_checkpoint(checkpoints) is not None
     print(f"[train] {'resuming' if resume else 'training'} {slug} ({recipe.variant}, t={recipe.threshold}, "
           f"λ={recipe.lambda_d:g}, {recipe.max_steps} steps) -> {out}", flush=True)
-    write_json(out.parent / "recipe.json", json.loads(json.dumps(recipe.to_dict(), default=str)))
+    write_json(out.parent / "recipe.json", {"recipe": json.loads(json.dumps(recipe.to_dict(), default=str)),
+                                            "inputs": training_inputs(recipe)})
     started = time.perf_counter()
     train(recipe, out, resume=resume, disable_tqdm=True)
     record_seconds(out, "train", time.perf_counter() - started, add=True)

@@ -39,7 +39,7 @@ from typing import Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from kit.argtypes import non_negative_float, positive_float, positive_int
+from kit.argtypes import ArgumentParser, non_negative_float, positive_float, positive_int
 from kit.errors import InputError, cli
 from kit.io import atomic_write, read_jsonl, write_json
 from kit.paths import dataset_slug, work_dir
@@ -278,9 +278,14 @@ def default_offline_path(dataset: str = "scifact", split: str = "train", negativ
     return work_dir() / "train" / f"{dataset_slug(dataset)}-{split}.bm25-neg{negatives}.minilm+splade-tiny.jsonl"
 
 
-def default_flat_index(dataset: str) -> Path:
-    """The BM25 index the table runner uses too: ``work_dir()/<dataset>/indexes/flat``."""
-    return work_dir() / dataset_slug(dataset) / "indexes" / "flat"
+def default_flat_index(dataset: str, corpus_fingerprint: str):
+    """The BM25 index the table runner uses too: the :class:`kit.manifest.Artifact`
+    ``work_dir()/<dataset>/indexes/flat.<key of the corpus>``."""
+    from index.anserini import flat_index_inputs
+    from kit.manifest import Artifact
+
+    return Artifact.named(work_dir() / dataset_slug(dataset) / "indexes", "flat",
+                          flat_index_inputs(corpus_fingerprint), is_dir=True)
 
 
 def read_ranking(run_path: str | Path) -> dict[str, list[str]]:
@@ -416,11 +421,20 @@ def mine_offline(dataset: str = "scifact", split: str = "train", negatives: int 
     scale = _positive_number("scale", scale)
     positive_rule = _choice("positive rule", positive_rule, POSITIVE_RULES)
     lift_positive([1.0, 0.0], margin)  # validates the margin
+    from kit.fingerprint import model_fingerprint
+    from kit.hub import local_model_dir
+
     out = Path(out) if out is not None else default_offline_path(dataset, split, negatives)
-    index_dir = Path(index_dir) if index_dir is not None else default_flat_index(dataset)
+    ds = load_dataset(dataset, split)
+    index = default_flat_index(dataset, ds.corpus_fingerprint()) if index_dir is None else None
+    index_dir = Path(index_dir) if index_dir is not None else index.path
     params = {"dataset": dataset, "split": split, "negatives": negatives, "depth": depth, "scale": scale,
               "positive_rule": positive_rule, "margin": margin if positive_rule == "lift" else None,
-              "teachers": [DENSE_TEACHER, SPARSE_TEACHER]}
+              "teachers": [DENSE_TEACHER, SPARSE_TEACHER],
+              # what the examples are made of: a changed corpus, split or teacher model is never served stale
+              "fingerprints": {"corpus": ds.corpus_fingerprint(), "queries": ds.queries_fingerprint(),
+                               "qrels": ds.qrels_fingerprint(),
+                               "teachers": [model_fingerprint(local_model_dir(m)) for m in (DENSE_TEACHER, SPARSE_TEACHER)]}}
     if _reusable(out, params, overwrite):
         return out
 
@@ -433,8 +447,9 @@ def mine_offline(dataset: str = "scifact", split: str = "train", negatives: int 
         seconds[stage] = round(now - clock, 3)
         clock = now
 
-    ds = load_dataset(dataset, split)
     groups, counts = _bm25_groups(ds, index_dir, depth, negatives, threads, lap)
+    if index is not None and not index.ready():
+        index.complete()
     wanted = {d for _, ids in groups for d in ids}
     texts = _doc_texts(ds.docs(), wanted, ds.source or dataset)
     lap("read texts")
@@ -483,7 +498,9 @@ def _bm25_groups(ds, index_dir: Path, depth: int, negatives: int, threads: int,
     """Build or reuse the flat index, run BM25 to ``depth`` and form the candidate groups."""
     from index.anserini import build_flat_index, search_bm25
 
-    info = build_flat_index(ds.docs(), index_dir, threads=threads)
+    from index.anserini import flat_index_inputs
+
+    info = build_flat_index(ds.docs(), index_dir, threads=threads, inputs=flat_index_inputs(ds.corpus_fingerprint()))
     lap("index (reused)" if info.get("reused") else "index")
     with tempfile.TemporaryDirectory(prefix="kit-mine.") as tmp:
         search_bm25(index_dir, ds.queries, Path(tmp) / "bm25.trec", hits=depth, threads=threads, remove_query=False)
@@ -698,7 +715,7 @@ def build_msmarco(out: str | Path, negatives: int = 7, sampling: str = "top", sc
 # ---- command line -------------------------------------------------------------------------------------------------
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m train.data", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m train.data", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser, scale: float, rule: str) -> None:

@@ -22,19 +22,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 from transformers import Trainer, TrainingArguments
 
+from kit import validate as V
 from kit.errors import InputError
-from kit.io import read_yaml
 from train.losses import RANKING_LOSSES, REGULARIZERS, VARIANTS, SparseDistillLoss
 from train.model import BowIdfQueries, SpladeDocModel
 
@@ -42,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 #: Name of the metadata file the kit writes beside a trained model.
 MODEL_METADATA = "kit_model.json"
+#: Written last into each checkpoint folder: a checkpoint without it was interrupted while being written.
+CHECKPOINT_COMPLETE = "kit-complete.json"
 #: Loss terms logged beside the Trainer's ``loss`` (averaged over the micro-batches of each logging window).
 LOGGED_TERMS = ("ranking", "flops", "l1", "lambda", "doc_l0", "masked_fraction")
 #: Query sides a recipe can train: fixed BoW × IDF (the paper) or Li-LSR's learned static weights (train.lilsr).
@@ -109,105 +110,33 @@ class TrainRecipe:
         return out
 
 
-def _integer(minimum: int) -> Callable[[Any], int]:
-    def convert(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"must be an integer >= {minimum}, got {value!r}")
-        return value
-    return convert
-
-
-def _number(minimum: float, *, strict: bool = False, optional: bool = False) -> Callable[[Any], float | None]:
-    def convert(value: Any) -> float | None:
-        if value is None and optional:
-            return None
-        if isinstance(value, str):  # YAML 1.1 reads 2e-5 (no dot) as a string
-            try:
-                value = float(value)
-            except ValueError:
-                pass
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        if not ok or value < minimum or (strict and value == minimum):
-            bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
-            none = " or null" if optional else ""
-            raise ValueError(f"must be a number {bound}{none}, got {value!r}")
-        return float(value)
-    return convert
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"must be a non-empty string, got {value!r}")
-    return value
-
-
-def _choice(choices: Sequence[str]) -> Callable[[Any], str]:
-    def convert(value: Any) -> str:
-        if value not in choices:
-            raise ValueError(f"{value!r} is not one of {', '.join(choices)}")
-        return value
-    return convert
-
-
-def _flag(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"must be true or false, got {value!r}")
-    return value
-
-
 def _work_path(value: Any) -> Path:
     from kit.paths import work_dir
 
-    path = Path(_text(value)).expanduser()
+    path = Path(V.text(value)).expanduser()
     return path if path.is_absolute() else work_dir() / path
 
 
-_CONVERTERS: dict[str, Callable[[Any], Any]] = {
-    "base_model": _text, "data": _work_path, "variant": _choice(tuple(VARIANTS)),
-    "lambda_d": _number(0), "max_steps": _integer(1), "idf": _text, "threshold": _number(0, optional=True),
-    "warmup_T": _integer(0), "ranking_loss": _choice(RANKING_LOSSES),
-    "teacher_scale": _number(0, strict=True), "lr": _number(0, strict=True),
-    "weight_decay": _number(0), "batch_size": _integer(1), "grad_accumulation": _integer(1),
-    "warmup_steps": _integer(0), "max_length": _integer(8), "docs_per_query": _integer(2), "seed": _integer(0),
-    "save_steps": _integer(1), "logging_steps": _integer(1), "max_grad_norm": _number(0, strict=True, optional=True),
-    "fp16": _flag, "regularizer": _choice(REGULARIZERS), "query_encoder": _choice(QUERY_ENCODERS),
-    "query_init": _choice(("idf", "uniform")), "query_lr_multiplier": _number(0, strict=True),
-    "query_train_embeddings": _flag,
+_CONVERTERS: dict[str, V.Converter] = {
+    "base_model": V.text, "data": _work_path, "variant": V.choice(tuple(VARIANTS)),
+    "lambda_d": V.number(0), "max_steps": V.integer(1), "idf": V.text, "threshold": V.number(0, optional=True),
+    "warmup_T": V.integer(0), "ranking_loss": V.choice(RANKING_LOSSES),
+    "teacher_scale": V.number(0, strict=True), "lr": V.number(0, strict=True),
+    "weight_decay": V.number(0), "batch_size": V.integer(1), "grad_accumulation": V.integer(1),
+    "warmup_steps": V.integer(0), "max_length": V.integer(8), "docs_per_query": V.integer(2), "seed": V.integer(0),
+    "save_steps": V.integer(1), "logging_steps": V.integer(1), "max_grad_norm": V.number(0, strict=True, optional=True),
+    "fp16": V.flag, "regularizer": V.choice(REGULARIZERS), "query_encoder": V.choice(QUERY_ENCODERS),
+    "query_init": V.choice(("idf", "uniform")), "query_lr_multiplier": V.number(0, strict=True),
+    "query_train_embeddings": V.flag,
 }
 _REQUIRED = tuple(f.name for f in dataclasses.fields(TrainRecipe) if f.default is dataclasses.MISSING)
 
 
-def _key_lines(text: str) -> dict[str, int]:
-    """1-based line of each top-level key of a YAML mapping (for error messages)."""
-    import yaml
-
-    node = yaml.compose(text)
-    if not isinstance(node, yaml.MappingNode):
-        return {}
-    return {key.value: key.start_mark.line + 1 for key, _ in node.value if isinstance(key, yaml.ScalarNode)}
-
-
 def load_train_recipe(path: str | Path) -> TrainRecipe:
     """Read and validate a training recipe; any problem is one :class:`~kit.errors.InputError` naming file and line."""
-    path = Path(path)
-    raw, text = read_yaml(path, "recipe", fix="see recipes/train/ for the shipped recipes")
-    lines = _key_lines(text)
-    if not isinstance(raw, dict):
-        raise InputError(path, "a training recipe must be a YAML mapping of keys to values")
-    allowed = ", ".join(_CONVERTERS)
-    for key in raw:
-        if key not in _CONVERTERS:
-            raise InputError(path, f"unknown key {key!r}", lines.get(key), fix=f"allowed keys: {allowed}")
-    missing = [key for key in _REQUIRED if key not in raw]
-    if missing:
-        raise InputError(path, f"missing key(s) {', '.join(missing)}", fix=f"every recipe sets {', '.join(_REQUIRED)}")
-    values = {}
-    for key, value in raw.items():
-        try:
-            values[key] = _CONVERTERS[key](value)
-        except ValueError as err:
-            raise InputError(path, f"{key}: {err}", lines.get(key)) from None
-    recipe = TrainRecipe(**values, path=path)
+    recipe_file = V.load_mapping(path, "training recipe", fix="see recipes/train/ for the shipped recipes")
+    values = V.fields(recipe_file, recipe_file.data, _CONVERTERS, required=_REQUIRED)
+    recipe = TrainRecipe(**values, path=Path(path))
     if recipe.idf != "train":
         recipe = recipe.replace(idf=str(_work_path(recipe.idf)))
     try:
@@ -408,6 +337,9 @@ class SparseDistillTrainer(Trainer):
             rank_vectors, flops_vectors = self.objective.doc_vectors(logits.float())
             terms = self.objective(queries.float(), rank_vectors, flops_vectors, teacher.float(),
                                    step=self.state.global_step)
+        if not torch.isfinite(terms["loss"]):
+            bad = ", ".join(f"{k}={v.item():g}" for k, v in terms.items() if v.numel() == 1)
+            raise FloatingPointError(f"non-finite training loss at step {self.state.global_step} ({bad})")
         self._record(terms)
         loss = terms["loss"] if processes == 1 else _ScaleGrad.apply(terms["loss"], float(processes))
         return (loss, terms) if return_outputs else loss
@@ -427,6 +359,18 @@ class SparseDistillTrainer(Trainer):
                 logs[name] = total.item() / self._term_batches
             self._term_sums, self._term_batches = {}, 0
         super().log(logs, start_time)
+
+    def _save_checkpoint(self, model, trial) -> None:
+        """Hugging Face's checkpoint, then :data:`CHECKPOINT_COMPLETE` written last (atomically): a checkpoint
+        killed halfway has no marker and is never resumed from (:func:`last_complete_checkpoint`)."""
+        super()._save_checkpoint(model, trial)
+        if self.args.should_save:
+            from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+            from kit.io import write_json
+
+            folder = Path(self._get_output_dir(trial=trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+            write_json(folder / CHECKPOINT_COMPLETE, {"step": self.state.global_step})
 
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
         """Checkpoints hold the masked LM in Hugging Face format (tied weights kept) and its tokenizer."""
@@ -581,6 +525,27 @@ def export_model(model: SpladeDocModel, queries: Any, recipe: TrainRecipe, out_d
     return out_dir
 
 
+def last_complete_checkpoint(folder: str | Path, remove_partial: bool = False) -> Path | None:
+    """The newest ``checkpoint-<step>`` folder under ``folder`` whose writing finished (it holds
+    :data:`CHECKPOINT_COMPLETE`), or None. With ``remove_partial``, newer unfinished ones (a kill while saving) are
+    deleted, so that the resumed run writes them again."""
+    import re
+    import shutil
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    steps = sorted(((int(m.group(1)), p) for p in folder.iterdir()
+                    if p.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", p.name))), reverse=True)
+    for _, path in steps:
+        if (path / CHECKPOINT_COMPLETE).is_file():
+            return path
+        if remove_partial:
+            logger.warning("removing %s: its writing was interrupted", path)
+            shutil.rmtree(path, ignore_errors=True)
+    return None
+
+
 def default_out_dir(recipe: TrainRecipe) -> Path:
     """``work_dir()/models/<recipe file stem>``."""
     from kit.paths import work_dir
@@ -595,20 +560,44 @@ def train(recipe: TrainRecipe, out_dir: str | Path | None = None, *, max_steps: 
     Raises:
         InputError: ``resume`` without a checkpoint, or a fresh run into a directory that already holds one.
     """
-    from transformers.trainer_utils import get_last_checkpoint
+    import contextlib
 
-    from kit.io import write_json
+    from kit.io import exclusive
 
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(recipe)
+    _refuse_data_parallel()
+    first = int(os.environ.get("RANK", "0")) == 0  # the processes of one torchrun job share the output: rank 0 locks it
+    with exclusive(out_dir, "training") if first else contextlib.nullcontext():
+        return _train_locked(recipe, out_dir, max_steps, resume, argument_overrides)
+
+
+def _refuse_data_parallel() -> None:
+    """Several GPUs without torchrun would make Trainer wrap the model in ``nn.DataParallel``, which replicates the
+    fused head's hooks on every forward; the kit trains multi-GPU through torchrun (DDP) only."""
+    if torch.cuda.is_available() and torch.cuda.device_count() > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        raise InputError(None, f"{torch.cuda.device_count()} GPUs visible but not started by torchrun (Trainer would "
+                               "use nn.DataParallel, which the kit does not support)",
+                         fix="torchrun --nproc_per_node N -m train ..., or CUDA_VISIBLE_DEVICES=0 for one GPU")
+
+
+def _train_locked(recipe: TrainRecipe, out_dir: Path, max_steps: int | None, resume: bool,
+                  argument_overrides: dict) -> Path:
+    from kit.io import write_json
+
     checkpoints = out_dir / "checkpoints"
-    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    last = last_complete_checkpoint(checkpoints, remove_partial=resume and int(os.environ.get("RANK", "0")) == 0)
     if resume and last is None:
-        raise InputError(checkpoints, "no checkpoint to resume from", fix="run without --resume to start training")
+        raise InputError(checkpoints, "no complete checkpoint to resume from",
+                         fix="run without --resume to start training")
     if not resume and (last is not None or (out_dir / MODEL_METADATA).exists()):
         raise InputError(out_dir, "already holds a training run",
                          fix="pass --resume to continue it, or choose another --out")
     trainer = build_trainer(recipe, checkpoints, max_steps=max_steps, **argument_overrides)
-    result = trainer.train(resume_from_checkpoint=last if resume else None)
+    try:
+        result = trainer.train(resume_from_checkpoint=str(last) if resume else None)
+    except FloatingPointError as err:
+        raise InputError(recipe.path or recipe.data, str(err),
+                         fix="lower lr or lambda_d, check the training file's teacher scores") from None
     if trainer.is_world_process_zero():
         model = trainer.accelerator.unwrap_model(trainer.model)
         export_model(model, trainer.queries, recipe, out_dir,
