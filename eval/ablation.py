@@ -25,7 +25,6 @@ MS MARCO-trained BERT-base: only the directions of the effects can be compared w
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -40,6 +39,7 @@ from eval.reproduce import DatasetRun, Timer
 from kit.errors import InputError, cli
 from kit.paths import REPO, repo_relative, work_dir
 from train.cache import model_dir, read_seconds, recipe_hash, train_cached  # noqa: F401  (re-exported)
+from kit.argtypes import ArgumentParser
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -194,9 +194,6 @@ class ModelEval(DatasetRun):
                         query=QuerySpec(encoder="bow-idf", idf="model"))
         self.encode_docs([doc])
         return self.run_system(system)  # with "_per_query": the per-query nDCG@10 frame
-
-    def vectors_dir(self, doc) -> Path:  # one model per root: the model's path need not be in the name
-        return self.root / "vectors" / f"{doc.activation}.len{self.recipe.max_length}"
 
 
 @dataclass
@@ -479,7 +476,7 @@ def parse_changes(items: Sequence[str]) -> dict:
 
 @cli
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m eval.ablation", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="python -m eval.ablation", description=__doc__.splitlines()[0])
     p.add_argument("target", choices=["tables", "figures", "measure"],
                    help="measure: one condition (ROW, with --set overrides), its scores printed as JSON")
     p.add_argument("row", nargs="?", help="measure: a Table 2/3 row, e.g. l0-mask-l0-act")

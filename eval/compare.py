@@ -20,7 +20,6 @@ exits 1. Bad input exits 2 with one line (:func:`kit.errors.cli`).
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
@@ -32,6 +31,7 @@ from eval.schema import FORMAT, Results, aggregate, load_results
 from kit.errors import InputError, cli
 from kit.io import atomic_write, open_text
 from kit.paths import REPO, dataset_slug, work_dir
+from kit.argtypes import ArgumentParser
 
 DEFAULT_STORED = REPO / "results" / "table1.json"
 ROUNDING = 0.00005 + 1e-9
@@ -52,6 +52,8 @@ def paired_tests(new: Sequence[float], old: Sequence[float]) -> dict[str, float]
 
     if len(new) != len(old) or len(new) < 2:
         raise ValueError(f"paired tests need two equally long samples of at least 2 values, got {len(new)} and {len(old)}")
+    if not all(math.isfinite(x) for x in (*new, *old)):
+        raise ValueError("paired tests need finite values")
     diffs = [a - b for a, b in zip(new, old)]
     if all(abs(d) <= TIE for d in diffs):
         return {"t": 0.0, "p_t": 1.0, "p_wilcoxon": 1.0}
@@ -87,6 +89,9 @@ def read_run(path: str | Path) -> dict[str, dict[str, float]]:
                 value = float(score)
             except ValueError:
                 raise InputError(path, f"score {score!r} is not a number", lineno, fix=_RUN_FIX) from None
+            if not math.isfinite(value):
+                raise InputError(path, f"score {score!r} is not a finite number", lineno,
+                                 fix="a run's scores must be finite numbers (NaN ranks arbitrarily)")
             if docid in run.setdefault(qid, {}):
                 raise InputError(path, f"document {docid!r} listed twice for query {qid!r}", lineno,
                                  fix="one line per (query, document)")
@@ -96,8 +101,19 @@ def read_run(path: str | Path) -> dict[str, dict[str, float]]:
     return run
 
 
-def run_results(run_path: str | Path, dataset: str, name: str, measures: Sequence[str]) -> Results:
-    """Score a TREC run on ``dataset`` (:func:`kit.data.load_dataset` names) as a one-row :class:`Results`."""
+MISSING = ("error", "restrict", "zero")
+"""What ``--missing`` does with judged queries a run has no line for: stop (default), compare on the queries the run
+covers only, or count them as 0 (as if the run retrieved nothing for them)."""
+
+
+def run_results(run_path: str | Path, dataset: str, name: str, measures: Sequence[str],
+                missing: str = "error") -> Results:
+    """Score a TREC run on ``dataset`` (:func:`kit.data.load_dataset` names) as a one-row :class:`Results`.
+
+    A judged test query the run has no line for is an error unless ``missing`` says otherwise (:data:`MISSING`):
+    a run of 30 of 300 queries must not be compared as if it had retrieved nothing for the other 270, nor
+    silently on 30.
+    """
     from eval.metrics import evaluate
     from kit.data import load_dataset
 
@@ -110,7 +126,21 @@ def run_results(run_path: str | Path, dataset: str, name: str, measures: Sequenc
     if len(foreign) == len(run):
         raise InputError(run_path, f"none of the run's {len(run)} query ids are test queries of {dataset} "
                                    f"(e.g. {foreign[0]!r})", fix="pass the --dataset the run was made for")
-    scores, per_query = evaluate({q: d for q, d in run.items() if q in ds.queries}, ds.qrels, measures)
+    judged = {q for q, d in ds.qrels.items() if q in ds.queries and any(r > 0 for r in d.values())}
+    absent = sorted(judged - set(run))
+    qrels = ds.qrels
+    if absent:
+        covered = len(judged) - len(absent)
+        if missing == "error":
+            raise InputError(run_path, f"covers {covered} of the {len(judged)} judged test queries of {dataset} "
+                                       f"({len(absent)} have no line, e.g. {absent[0]!r})",
+                             fix="search every test query; or pass --missing restrict to compare on the "
+                                 f"{covered} it covers, or --missing zero to score the others as 0")
+        if missing == "restrict":
+            qrels = {q: d for q, d in ds.qrels.items() if q in run}
+        print(f"note: {run_path} covers {covered} of {len(judged)} judged queries; --missing {missing}: "
+              + ("comparing on those only" if missing == "restrict" else "the others score 0"), file=sys.stderr)
+    scores, per_query = evaluate({q: d for q, d in run.items() if q in ds.queries}, qrels, measures)
     key = dataset_slug(dataset)
     per_query.insert(0, "system", name)
     per_query.insert(0, "dataset", key)
@@ -144,8 +174,10 @@ def _values(res: Results, dataset: str, system: str, measure: str) -> pd.Series:
 
 
 def _same_queries(new: Results, stored: Results, dataset: str, system: str, baseline: str, a: pd.Series,
-                  b: pd.Series) -> None:
+                  b: pd.Series, restrict: bool = False) -> None:
     only_new, only_old = sorted(set(a.index) - set(b.index)), sorted(set(b.index) - set(a.index))
+    if restrict:
+        only_old = []
     if only_new or only_old:
         example = f"e.g. {only_new[0]!r} only in {new.path}" if only_new else f"e.g. {only_old[0]!r} only in {stored.path}"
         raise InputError(new.path, f"{dataset}: {system} and stored {baseline} do not cover the same queries "
@@ -154,8 +186,12 @@ def _same_queries(new: Results, stored: Results, dataset: str, system: str, base
 
 
 def compare(new: Results, stored: Results, baselines: Sequence[str] | None = None,
-            measures: Sequence[str] | None = None) -> pd.DataFrame:
-    """One row per (dataset, new system, stored baseline, measure): means, delta, paired tests, wins/ties/losses."""
+            measures: Sequence[str] | None = None, restrict: bool = False) -> pd.DataFrame:
+    """One row per (dataset, new system, stored baseline, measure): means, delta, paired tests, wins/ties/losses.
+
+    Both sides must hold values for exactly the same queries (InputError naming the difference); with ``restrict``
+    the stored side is cut to the new side's queries (the ``queries`` column says how many were compared).
+    """
     for side in (new, stored):
         if side.per_query is None:
             raise InputError(side.path, "no per-query values, so no significance test",
@@ -187,7 +223,7 @@ def compare(new: Results, stored: Results, baselines: Sequence[str] | None = Non
                                      fix="report the stored measures (see --measures)")
                 for measure in common:
                     a, b = _values(new, dataset, system, measure), _values(stored, dataset, baseline, measure)
-                    _same_queries(new, stored, dataset, system, baseline, a, b)
+                    _same_queries(new, stored, dataset, system, baseline, a, b, restrict)
                     b = b.loc[a.index]
                     wins, ties, losses = win_tie_loss(a.tolist(), b.tolist())
                     rows.append({"dataset": dataset, "system": system, "baseline": baseline, "measure": measure,
@@ -285,13 +321,16 @@ def _stored_tables(results_dir: Path) -> list[Path]:
 
 @cli
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m eval.compare", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="python -m eval.compare", description=__doc__.splitlines()[0])
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--run", help="a TREC run file (needs --dataset)")
     mode.add_argument("--metrics", help="a kit-results/1 JSON file or a per-query CSV (results/SCHEMA.md)")
     mode.add_argument("--recipe", help="a recipe to run with eval.reproduce (outputs under work/compare/)")
     mode.add_argument("--check", action="store_true", help="re-verify the stored numbers (the default without a new side)")
     p.add_argument("--dataset", help="dataset of --run (scifact, a BEIR directory, ...)")
+    p.add_argument("--missing", choices=MISSING, default="error",
+                   help="--run: judged queries without a line in the run: error (default), restrict (compare on the "
+                        "queries the run covers) or zero (score them 0)")
     p.add_argument("--name", help="system name of --run (default: the file name)")
     p.add_argument("--against", nargs="+", default=None,
                    help=f"stored results (default: {DEFAULT_STORED.relative_to(REPO)}; --check: every table in results/)")
@@ -312,12 +351,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.dataset:
                 raise InputError(None, "--run needs --dataset (the dataset the run was made for, e.g. scifact)")
             new = run_results(args.run, args.dataset, args.name or Path(args.run).name,
-                              measures or stored.meta.get("measures") or ["nDCG@10"])
+                              measures or stored.meta.get("measures") or ["nDCG@10"], args.missing)
         elif args.metrics:
             new = load_results(args.metrics)
         else:
             new = recipe_results(args.recipe, args.device)
-        table = compare(new, stored, args.baseline, measures)
+        table = compare(new, stored, args.baseline, measures, restrict=args.run is not None and args.missing == "restrict")
         print(f"new: {new.path}\nstored: {stored.path} ({stored.meta.get('command', '?')}, commit "
               f"{(stored.meta.get('commit') or '?')[:8]})\n")
         print(render(table))

@@ -25,7 +25,6 @@ import argparse
 import dataclasses
 import hashlib
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ from eval.recipe import DocSpec, QuerySpec, Recipe, System
 from kit.errors import InputError, cli
 from kit.io import atomic_write, write_json
 from kit.paths import REPO, work_dir
+from kit.argtypes import ArgumentParser
 
 DATASETS = ("scifact", "vaswani", "cacm")
 BOW_RECIPE = REPO / "recipes" / "train" / "tiny.yaml"
@@ -126,13 +126,16 @@ def idf_table_system(run, doc: DocSpec) -> System:
     difference between the two into what summing repeats does and what the learned weights do.
     """
     from encode.query import save_idf_json
-    from kit.paths import slug
+    from kit.manifest import Artifact
 
-    table = run.root / "tables" / f"{slug(doc.model)}.corpus-idf.json"
-    if not table.exists() or run.args.force:
-        save_idf_json(run.idf(doc, "corpus"), table)
+    table = Artifact.named(run.root / "tables", "corpus-idf", {"stage": "idf-lookup-table", "corpus": run.corpus(),
+                                                              "tokenizer": run.tokenizer_files(doc.model)},
+                           suffix=".json")
+    if not table.ready() or run.args.force:
+        save_idf_json(run.idf(doc, "corpus"), table.path)
+        table.complete()
     return System(id="lilsr-docs.idf-table", label="IDF as lookup table (summed), lilsr-tiny.yaml docs",
-                  type="sparse", doc=doc, query=QuerySpec("lilsr", table=str(table)))
+                  type="sparse", doc=doc, query=QuerySpec("lilsr", table=str(table.path)))
 
 
 def measure_queries(run, systems: list[System], repeat: int) -> list[dict]:
@@ -242,7 +245,7 @@ def _threads(value: str) -> list[int]:
 def parser() -> argparse.ArgumentParser:
     from index.seismic import add_arguments
 
-    p = argparse.ArgumentParser(prog="python -m eval.lilsr", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="python -m eval.lilsr", description=__doc__.splitlines()[0])
     p.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated (default: %(default)s)")
     p.add_argument("--threads", type=_threads, default=[1, 2], help="search thread counts (default: 1,2)")
     p.add_argument("--repeat", type=int, default=5, help="timing repetitions (default: %(default)s)")

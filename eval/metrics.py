@@ -8,12 +8,15 @@ vector has token ``j`` non-zero. ``Doc_Len = Σ_j p_d(j)``, the mean number of n
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Iterable, Mapping
 
 import ir_measures
 import pandas as pd
+
+from kit.errors import InputError
 
 DEFAULT_MEASURES = ("nDCG@10", "R@100", "R@1000")
 
@@ -30,11 +33,19 @@ def parse_measures(names: Iterable[str]) -> list:
 
 
 def _read_run(run: str | Path | Mapping) -> dict[str, dict[str, float]]:
+    """A run as ``{qid: {docid: score}}``; a non-finite score is an InputError (it would rank arbitrarily)."""
     if isinstance(run, Mapping):
-        return {q: dict(d) for q, d in run.items()}
-    out: dict[str, dict[str, float]] = {}
-    for sd in ir_measures.read_trec_run(str(run)):
-        out.setdefault(sd.query_id, {})[sd.doc_id] = sd.score
+        out = {q: dict(d) for q, d in run.items()}
+    else:
+        out = {}
+        for sd in ir_measures.read_trec_run(str(run)):
+            out.setdefault(sd.query_id, {})[sd.doc_id] = sd.score
+    for qid, docs in out.items():
+        for docid, score in docs.items():
+            if not math.isfinite(score):
+                raise InputError(run if not isinstance(run, Mapping) else None,
+                                 f"score {score} of document {docid!r} for query {qid!r} is not a finite number",
+                                 fix="a run's scores must be finite numbers")
     return out
 
 
@@ -45,18 +56,24 @@ def evaluate(run: str | Path | Mapping, qrels: Mapping[str, Mapping[str, int]],
     Aggregates are means over the judged queries that have at least one relevant document; a judged query missing
     from the run counts as 0 (unlike trec_eval without ``-c``), so a run cannot look better by dropping queries.
     """
-    names = list(measures)
+    names = list(dict.fromkeys(measures))
     parsed = parse_measures(names)
     run_d = _read_run(run)
     judged = {q: dict(d) for q, d in qrels.items() if any(r > 0 for r in d.values())}
-    rows = [(m.query_id, str(m.measure), float(m.value)) for m in ir_measures.iter_calc(parsed, judged, run_d)]
+    if not judged:
+        raise InputError(None, "the relevance judgments mark no document relevant for any query: nothing to score",
+                         fix="check the qrels file (relevance > 0 marks a relevant document)")
+    rows = [(m.query_id, str(m.measure), float(m.value)) for m in ir_measures.iter_calc(parsed, judged, run_d)
+            if m.query_id in judged]
+    # a judged query the run retrieved nothing for scores 0: added here only where ir-measures gave no value
+    scored = {(q, m) for q, m, _ in rows}
+    rows += [(q, str(m), 0.0) for q in judged for m in parsed if (q, str(m)) not in scored]
     per_query = pd.DataFrame(rows, columns=["query_id", "measure", "value"])
-    # queries with judgments but no retrieved documents score 0
-    missing = sorted(set(judged) - set(run_d))
-    if missing:
-        per_query = pd.concat([per_query, pd.DataFrame(
-            [(q, str(m), 0.0) for q in missing for m in parsed], columns=per_query.columns)], ignore_index=True)
-    agg = per_query.groupby("measure")["value"].sum() / len(judged)
+    if per_query.duplicated(["query_id", "measure"]).any() or len(per_query) != len(judged) * len(parsed):
+        raise RuntimeError("per-query values are not one per judged query and measure")  # a kit bug, never input
+    if not per_query["value"].map(math.isfinite).all():
+        raise RuntimeError("ir-measures returned a non-finite per-query value")
+    agg = per_query.groupby("measure")["value"].mean()
     name_of = {str(m): n for m, n in zip(parsed, names)}
     per_query["measure"] = per_query["measure"].map(name_of)
     return {name_of[str(m)]: float(agg.get(str(m), 0.0)) for m in parsed}, per_query

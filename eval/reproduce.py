@@ -10,10 +10,7 @@ killed run resumes where it stopped (``--force`` redoes everything). The table g
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
-import shutil
 import sys
 import time
 from contextlib import contextmanager
@@ -26,8 +23,10 @@ from eval.provenance import provenance
 from eval.recipe import DenseSpec, DocSpec, IndexSpec, QuerySpec, Recipe, System, load_recipe
 from eval.schema import FORMAT, table_rows
 from kit.errors import InputError, cli
-from kit.io import atomic_write, write_json
+from kit.io import atomic_outputs, atomic_write, check_writable
+from kit.manifest import Artifact
 from kit.paths import REPO, dataset_slug, repo_relative, slug, work_dir
+from kit.argtypes import ArgumentParser, positive_int
 
 
 class Timer:
@@ -85,8 +84,23 @@ def resolve_trained(system: System) -> System:
     return dataclasses.replace(system, doc=DocSpec(model=str(model), activation=activation))
 
 
+def model_label(model: str) -> str:
+    """A short, file-name-safe name of a model for artifact names (the key beside it identifies the content)."""
+    path = Path(model)
+    if path.is_absolute() or model.startswith("."):
+        parts = [p for p in path.parts if p not in ("/", "model")]
+        return slug("-".join(parts[-2:]))[:60] or "model"
+    return slug(model)[:60]
+
+
 class DatasetRun:
-    """All stages for one dataset; artifacts under ``work/<dataset>/``."""
+    """All stages for one dataset; artifacts under ``work/<dataset>/``, each keyed by everything it depends on.
+
+    Every cached artifact (document vectors, IDF table, index, query vectors, run) is a :class:`kit.manifest.Artifact`:
+    its name carries the key of a description of its inputs -- the corpus and query fingerprints, the model's files,
+    the recipe fields the stage uses, the precision and device -- and it is reused only when the manifest written at
+    its completion holds exactly that description.
+    """
 
     def __init__(self, name: str, recipe: Recipe, args, timer: Timer, ds=None, root: Path | None = None):
         """``ds`` (an already loaded :class:`kit.data.Dataset`) and ``root`` default to ``load_dataset(name)`` and
@@ -103,35 +117,77 @@ class DatasetRun:
                     self.ds = load_dataset(name)
                 except ValueError as exc:  # an unknown dataset name is a usage error, not a crash
                     raise InputError(None, f"--datasets: {exc}") from None
+        from encode.doc_encoder import resolve_precision
+
+        self.device, self.dtype = resolve_precision(getattr(args, "device", None), getattr(args, "dtype", None))
         self._encoders: dict = {}
         self._idf: dict = {}
+        self._memo: dict = {}
+
+    # ---- fingerprints ----------------------------------------------------------------------------------------------
+    def _cached(self, key, compute):
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def corpus(self) -> str:
+        return self._cached("corpus", self.ds.corpus_fingerprint)
+
+    def model_files(self, model: str) -> str:
+        """Fingerprint of a model's files (weights, config, tokenizer)."""
+        from kit.fingerprint import model_fingerprint
+        from kit.hub import local_model_dir
+
+        return self._cached(("model", model), lambda: model_fingerprint(local_model_dir(model)))
+
+    def tokenizer_files(self, model: str) -> str:
+        from kit.fingerprint import tokenizer_fingerprint
+        from kit.hub import local_model_dir
+
+        return self._cached(("tokenizer", model), lambda: tokenizer_fingerprint(local_model_dir(model)))
+
+    def _precision(self) -> dict:
+        return {"device": self.device, "dtype": self.dtype}
 
     # ---- documents -------------------------------------------------------------------------------------------------
+    def vectors(self, doc: DocSpec) -> Artifact:
+        """The quantized document vectors of ``doc``'s model and activation (a ``python -m encode`` folder)."""
+        inputs = {"stage": "doc-vectors", "corpus": self.corpus(), "model": self.model_files(doc.model),
+                  "activation": doc.activation, "max_length": self.recipe.max_length, "factor": self.recipe.factor,
+                  **self._precision()}
+        label = f"{model_label(doc.model)}.{doc.activation}.len{self.recipe.max_length}.q{self.recipe.factor:g}"
+        return Artifact.named(self.root / "vectors", label, inputs, is_dir=True)
+
     def vectors_dir(self, doc: DocSpec) -> Path:
-        return self.root / "vectors" / f"{slug(doc.model)}.{doc.activation}.len{self.recipe.max_length}.q{self.recipe.factor:g}"
+        return self.vectors(doc).path
 
     def encode_docs(self, docs: list[DocSpec]) -> None:
         """One forward pass per model for all activations the recipe needs (activation is applied after pooling)."""
         from encode.doc_encoder import SpladeDocEncoder
-        from encode.writer import write_vectors
+        from encode.writer import check_complete, write_vectors
 
         by_model: dict[str, list[str]] = {}
         for d in docs:
-            if not (self.vectors_dir(d) / "metadata.json").exists() or self.args.force:
+            art = self.vectors(d)
+            if self.args.force and art.path.exists():
+                art.clear()
+            if not art.ready():
                 acts = by_model.setdefault(d.model, [])
                 if d.activation not in acts:
                     acts.append(d.activation)
         for model, acts in by_model.items():
             encoder = SpladeDocEncoder(model, activation=acts[0], max_length=self.recipe.max_length,
                                        device=self.args.device, batch_size=self.args.batch_size)
-            outs = {a: self.vectors_dir(DocSpec(model, a)) for a in acts}
-            if self.args.force:
-                for path in outs.values():
-                    shutil.rmtree(path, ignore_errors=True)
+            arts = {a: self.vectors(DocSpec(model, a)) for a in acts}
             print(f"[{self.key}] encoding {self.ds.num_docs or ''} docs with {model} ({', '.join(acts)})", flush=True)
             with self.timer("encode docs"):
-                write_vectors(self.ds.docs(), encoder, outs, factor=self.recipe.factor, activations=acts,
-                              show_progress=True, total=self.ds.num_docs)
+                write_vectors(self.ds.docs(), encoder, {a: art.path for a, art in arts.items()},
+                              factor=self.recipe.factor, activations=acts, show_progress=True,
+                              total=self.ds.num_docs)
+            for art in arts.values():
+                done = check_complete(art.path)
+                art.complete(documents=done["documents"], empty_documents=done["empty_documents"],
+                             vectors=done["fingerprint"])
 
     @property
     def index_spec(self) -> IndexSpec:
@@ -140,16 +196,22 @@ class DatasetRun:
         backend = getattr(self.args, "backend", None)
         return spec if backend is None or backend == spec.backend else IndexSpec(backend)
 
-    def impact_index(self, doc: DocSpec) -> Path:
+    def index(self, doc: DocSpec) -> Artifact:
         spec = self.index_spec
-        name = self.vectors_dir(doc).name
-        if spec.backend != "anserini":  # Anserini keeps its index names, so existing caches stay valid
-            name += f".{spec.backend}.{hashlib.sha1(repr(spec.params).encode()).hexdigest()[:8]}"
-        path = self.root / "indexes" / name
-        if not path.exists() or self.args.force:
+        vectors = self.vectors(doc)
+        inputs = {"stage": "impact-index", "vectors": vectors.key, "backend": spec.backend,
+                  "params": [list(p) for p in spec.params]}
+        return Artifact.named(self.root / "indexes", vectors.path.name.rsplit(".", 1)[0] + f".{spec.backend}",
+                              inputs, is_dir=True)
+
+    def impact_index(self, doc: DocSpec) -> Path:
+        art = self.index(doc)
+        if self.args.force or not art.ready():
             with self.timer("index"):
-                spec.get().build(self.vectors_dir(doc), path, threads=self.args.threads, overwrite=True)
-        return path
+                info = self.index_spec.get().build(self.vectors(doc).path, art.path, threads=self.args.threads,
+                                                   overwrite=True)
+            art.complete(documents=info.get("documents"))
+        return art.path
 
     # ---- queries ---------------------------------------------------------------------------------------------------
     def doc_encoder(self, model: str):
@@ -160,86 +222,152 @@ class DatasetRun:
                                                      device=self.args.device, batch_size=self.args.batch_size)
         return self._encoders[model]
 
+    def tokenizer(self, model: str):
+        from transformers import AutoTokenizer
+
+        from kit.hub import local_model_dir
+
+        if model in self._encoders:
+            return self._encoders[model].tokenizer
+        return self._cached(("tok", model), lambda: AutoTokenizer.from_pretrained(local_model_dir(model)))
+
     def idf(self, doc: DocSpec, source: str) -> dict[str, float]:
         from encode.query import compute_idf, load_idf_json, save_idf_json
         from kit.hub import find_model_idf
 
-        tokenizer = self.doc_encoder(doc.model).tokenizer
         if source == "model":
             path = find_model_idf(doc.model)
             if path is not None:
-                return load_idf_json(path)
+                return self._cached(("idf.json", str(path)), lambda: load_idf_json(path))
             print(f"[{self.key}] {doc.model} ships no idf.json; computing IDF from the corpus", flush=True)
-        cache = self.root / "idf" / f"{slug(doc.model)}.json"
-        if doc.model not in self._idf:
-            if cache.exists() and not self.args.force:
-                self._idf[doc.model] = load_idf_json(cache)
+        tokenizer_fp = self.tokenizer_files(doc.model)
+        if tokenizer_fp not in self._idf:
+            art = Artifact.named(self.root / "idf", "corpus-idf", {"stage": "corpus-idf", "corpus": self.corpus(),
+                                                                  "tokenizer": tokenizer_fp}, suffix=".json")
+            if art.ready() and not self.args.force:
+                self._idf[tokenizer_fp] = load_idf_json(art.path)
             else:
                 with self.timer("idf"):
-                    self._idf[doc.model] = compute_idf((d.text for d in self.ds.docs()), tokenizer)
-                save_idf_json(self._idf[doc.model], cache)
-        return self._idf[doc.model]
+                    self._idf[tokenizer_fp] = compute_idf((d.text for d in self.ds.docs()), self.tokenizer(doc.model))
+                save_idf_json(self._idf[tokenizer_fp], art.path)
+                art.complete(tokens=len(self._idf[tokenizer_fp]))
+        return self._idf[tokenizer_fp]
+
+    def _lookup_table(self, system: System) -> str:
+        from kit.hub import local_model_dir
+
+        return system.query.table or str(local_model_dir(system.doc.model))
+
+    def query_weights(self, system: System) -> dict:
+        """The fingerprint of what ``system``'s query encoder weighs tokens with (IDF table, lookup table, model)."""
+        from kit.fingerprint import file_sha256, mapping_sha256, model_fingerprint
+
+        def compute() -> dict:
+            if system.query.encoder == "bow-idf":
+                return {"idf": mapping_sha256(self.idf(system.doc, system.query.idf))}
+            if system.query.encoder == "lilsr":
+                table = self._lookup_table(system)
+                return {"table": model_fingerprint(table) if Path(table).is_dir() else file_sha256(table)}
+            return {"model": self.model_files(system.doc.model), "max_length": self.recipe.max_length,
+                    **self._precision()}
+
+        return self._cached(("query-weights", system.doc, system.query), compute)
+
+    def query_encoder(self, system: System):
+        from encode.query import BowIdfQueryEncoder, SpladeQueryEncoder
+
+        if system.query.encoder == "bow-idf":
+            return BowIdfQueryEncoder(self.tokenizer(system.doc.model), self.idf(system.doc, system.query.idf))
+        if system.query.encoder == "lilsr":
+            from encode.lookup import LookupQueryEncoder
+
+            return LookupQueryEncoder.from_path(self._lookup_table(system), self.tokenizer(system.doc.model))
+        return SpladeQueryEncoder(self.doc_encoder(system.doc.model))
+
+    def queries(self, system: System) -> Artifact:
+        inputs = {"stage": "query-vectors", "queries": self.ds.queries_fingerprint(),
+                  "encoder": system.query.encoder, "tokenizer": self.tokenizer_files(system.doc.model),
+                  "weights": self.query_weights(system), "factor": self.recipe.factor}
+        return Artifact.named(self.root / "queries", system.id, inputs, suffix=".jsonl")
 
     def query_vectors(self, system: System) -> dict[str, dict[str, int]]:
-        from encode.query import BowIdfQueryEncoder, SpladeQueryEncoder, encode_queries
+        from encode.query import encode_queries
+        from index.__main__ import read_query_vectors
 
-        path = self.root / "queries" / f"{self.signature(system)}.jsonl"
-        if path.exists() and not self.args.force:
-            return {r["id"]: r["vector"] for r in map(json.loads, path.read_text().splitlines())}
-        if system.query.encoder == "bow-idf":
-            encoder = BowIdfQueryEncoder(self.doc_encoder(system.doc.model).tokenizer, self.idf(system.doc, system.query.idf))
-        elif system.query.encoder == "lilsr":
-            from encode.lookup import LookupQueryEncoder
-            from kit.models import resolve_model
-
-            encoder = LookupQueryEncoder.from_path(system.query.table or resolve_model(system.doc.model),
-                                                   self.doc_encoder(system.doc.model).tokenizer)
-        else:
-            encoder = SpladeQueryEncoder(self.doc_encoder(system.doc.model))
+        art = self.queries(system)
+        if art.ready() and not self.args.force:
+            return read_query_vectors(art.path)
+        encoder = self.query_encoder(system)
         with self.timer("encode queries"):
             vectors = encode_queries(encoder, self.ds.queries, factor=self.recipe.factor)
-        with atomic_write(path) as fh:
+        with atomic_write(art.path) as fh:
             for qid, vec in vectors.items():
                 fh.write(json.dumps({"id": qid, "vector": vec}) + "\n")
+        art.complete(queries=len(vectors))
         return vectors
 
     # ---- systems ---------------------------------------------------------------------------------------------------
+    def flat_index(self) -> Artifact:
+        from index.anserini import flat_index_inputs
+
+        return Artifact.named(self.root / "indexes", "flat", flat_index_inputs(self.corpus()), is_dir=True)
+
+    def dense_corpus(self, spec: DenseSpec) -> Artifact:
+        inputs = {"stage": "dense-corpus", "corpus": self.corpus(), "model": self.model_files(spec.model),
+                  "max_length": spec.max_length, **self._precision()}
+        return Artifact.named(self.root / "dense", f"{model_label(spec.model)}.len{spec.max_length or 'model'}",
+                              inputs, is_dir=True)
+
+    def run(self, system: System) -> Artifact:
+        """The TREC run of ``system``: keyed by its index and queries (and the search settings)."""
+        search = {"hits": self.recipe.hits, "remove_query": True}
+        if system.type == "bm25":
+            inputs = {"stage": "bm25-run", "index": self.flat_index().key, "queries": self.ds.queries_fingerprint(),
+                      "k1": 0.9, "b": 0.4, **search}
+        elif system.type == "dense":
+            inputs = {"stage": "dense-run", "index": self.dense_corpus(system.dense).key,
+                      "queries": self.ds.queries_fingerprint(), "device": self.device, **search}
+        else:
+            inputs = {"stage": "sparse-run", "index": self.index(system.doc).key, "queries": self.queries(system).key,
+                      **search}
+        return Artifact.named(self.root / "runs", system.id, inputs, suffix=".trec")
+
     def signature(self, system: System) -> str:
-        """``<system id>.<hash of everything its queries and run depend on>``: a changed recipe never reuses a stale run."""
-        spec = (system.type, system.doc, system.query, self.recipe.max_length, self.recipe.factor, self.recipe.hits)
-        if system.dense is not None:  # appended, so the sparse systems keep their cached runs' names
-            spec += (system.dense,)
-        if system.type == "sparse" and self.index_spec.backend != "anserini":  # likewise
-            spec += (self.index_spec,)
-        return f"{system.id}.{hashlib.sha1(repr(spec).encode()).hexdigest()[:10]}"
+        """``<system id>.<key>``: the name of the system's run (changes whenever anything the run depends on does)."""
+        return self.run(system).path.name.removesuffix(".trec")
 
     def run_system(self, system: System) -> dict:
         from index.anserini import build_flat_index, search_bm25
 
-        run_path = self.root / "runs" / f"{self.signature(system)}.trec"
+        run = self.run(system)
         extra: dict[str, float] = {}
         if system.type == "bm25":
-            index = self.root / "indexes" / "flat"
-            if not index.exists() or self.args.force:
+            index = self.flat_index()
+            if self.args.force or not index.ready():
                 with self.timer("index"):
-                    build_flat_index(self.ds.docs(), index, threads=self.args.threads, overwrite=True)
-            if not run_path.exists() or self.args.force:
+                    info = build_flat_index(self.ds.docs(), index.path, threads=self.args.threads, overwrite=True,
+                                            inputs=index.inputs)
+                index.complete(documents=info.get("documents"))
+            if self.args.force or not run.ready():
                 with self.timer("search"):
-                    search_bm25(index, self.ds.queries, run_path, hits=self.recipe.hits, threads=self.args.threads)
+                    search_bm25(index.path, self.ds.queries, run.path, hits=self.recipe.hits, threads=self.args.threads)
+                run.complete()
         elif system.type == "dense":
-            if not run_path.exists() or self.args.force:
-                self.dense_search(system.dense, run_path)
+            if self.args.force or not run.ready():
+                self.dense_search(system.dense, run.path)
+                run.complete()
         else:
             index = self.impact_index(system.doc)
             queries = self.query_vectors(system)
-            if not run_path.exists() or self.args.force:
+            if self.args.force or not run.ready():
                 with self.timer("search"):
-                    self.index_spec.get().search(index, queries, run_path, hits=self.recipe.hits,
+                    self.index_spec.get().search(index, queries, run.path, hits=self.recipe.hits,
                                                  threads=self.args.threads)
+                run.complete()
             with self.timer("sparsity stats"):
                 extra = sparsity_stats(self.doc_vectors(system.doc), queries.values())
         with self.timer("score"):
-            scores, per_query = evaluate(run_path, self.ds.qrels, self.recipe.measures)
+            scores, per_query = evaluate(run.path, self.ds.qrels, self.recipe.measures)
         per_query.insert(0, "system", system.id)
         per_query.insert(0, "dataset", self.key)
         return {**scores, **extra, "_per_query": per_query}
@@ -249,19 +377,21 @@ class DatasetRun:
         from index.dense import encode_corpus, load_encoder, search
 
         encoder = load_encoder(spec.model, device=self.args.device, max_length=spec.max_length)
-        folder = self.root / "dense" / f"{slug(spec.model)}.len{encoder.max_seq_length}"
-        if not (folder / "metadata.json").exists() or self.args.force:
+        art = self.dense_corpus(spec)
+        if self.args.force or not art.ready():
             print(f"[{self.key}] dense-encoding {self.ds.num_docs or ''} docs with {spec.model}", flush=True)
             with self.timer("encode docs (dense)"):
-                encode_corpus(self.ds.docs(), encoder, folder, model=spec.model, batch_size=self.args.batch_size,
-                              total=self.ds.num_docs)
+                meta = encode_corpus(self.ds.docs(), encoder, art.path, model=spec.model,
+                                     batch_size=self.args.batch_size, total=self.ds.num_docs)
+            art.complete(documents=meta["count"])
         with self.timer("search (dense)"):
-            search(folder, self.ds.queries, encoder, run_path, hits=self.recipe.hits, batch_size=self.args.batch_size)
+            search(art.path, self.ds.queries, encoder, run_path, hits=self.recipe.hits,
+                   batch_size=self.args.batch_size)
 
     def doc_vectors(self, doc: DocSpec):
         from encode.writer import read_vectors
 
-        return (vec for _, vec in read_vectors(self.vectors_dir(doc)))
+        return (vec for _, vec in read_vectors(self.vectors(doc).path))
 
 
 def check(system: System, dataset: str, scores: dict) -> tuple[str, str]:
@@ -342,15 +472,15 @@ def render_markdown(recipe: Recipe, table: pd.DataFrame, datasets: list[str], co
 
 @cli
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m eval.reproduce", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="python -m eval.reproduce", description=__doc__.splitlines()[0])
     p.add_argument("--recipe", default=str(REPO / "recipes" / "table1.yaml"))
     p.add_argument("--datasets", default=None,
                    help="comma-separated dataset names, 'all' for the paper's 13, 'nanobeir' for NanoBEIR's 13 (default: recipe)")
     p.add_argument("--model", default=None, help="hub id or directory: measure this doc encoder instead of the bundled one")
     p.add_argument("--activation", default=None, choices=["relu", "l0", "l0x2", "l0x3"])
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--threads", type=int, default=2, help="indexing/search threads")
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--threads", type=positive_int, default=2, help="indexing/search threads")
     p.add_argument("--backend", choices=["anserini", "seismic"], default=None,
                    help="sparse retrieval backend (default: the recipe's index.backend, else anserini); Seismic "
                         "parameters come from the recipe's index.seismic block")
@@ -359,6 +489,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     recipe = load_recipe(args.recipe)
+    out = check_writable(args.out)  # before any model loads: an unwritable output or work dir fails at once
+    check_writable(work_dir())
     datasets = resolve_datasets(args.datasets.split(",") if args.datasets else recipe.datasets)
     systems = model_systems(recipe, args.model, args.activation) if args.model else recipe.systems
     timer = Timer()
@@ -380,21 +512,23 @@ def main(argv=None) -> int:
             results[(run.key, s.id)] = scores
 
     table = build_table(recipe, keys, systems, results)
-    out = Path(args.out)
     stem = f"table{recipe.table}"
-    with atomic_write(out / f"{stem}.csv") as fh:
-        table.to_csv(fh, index=False)
-    with atomic_write(out / "per-query" / f"{stem}.csv.gz") as fh:
-        pd.concat(per_query, ignore_index=True).to_csv(fh, index=False)
     md = render_markdown(recipe, table, keys, command)
-    with atomic_write(out / f"{stem}.md") as fh:
-        fh.write(md)
-    write_json(out / f"{stem}.json", {  # kit-results/1, see results/SCHEMA.md
+    document = {  # kit-results/1, see results/SCHEMA.md
         "format": FORMAT, "table": recipe.table, "measures": recipe.measures, "per_query": f"per-query/{stem}.csv.gz",
         "rows": table_rows(table, recipe.measures, systems),
         **prov, "recipe": repo_relative(recipe.path),
         "datasets": keys, "systems": [s.id for s in systems], "total_seconds": round(time.perf_counter() - started, 1),
-        "stage_seconds": {k: round(v, 1) for k, v in timer.seconds.items()}})
+        "stage_seconds": {k: round(v, 1) for k, v in timer.seconds.items()}}
+    with atomic_outputs() as outputs:  # the four files of one run appear together, or not at all
+        with outputs.open(out / f"{stem}.csv") as fh:
+            table.to_csv(fh, index=False)
+        with outputs.open(out / "per-query" / f"{stem}.csv.gz") as fh:
+            pd.concat(per_query, ignore_index=True).to_csv(fh, index=False)
+        with outputs.open(out / f"{stem}.md") as fh:
+            fh.write(md)
+        with outputs.open(out / f"{stem}.json") as fh:
+            fh.write(json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n")
     print(md)
     print("stage wall time (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timer.seconds.items()))
     failed = table[table["check"] == "FAIL"]

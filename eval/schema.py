@@ -13,7 +13,6 @@ in each row, so that :mod:`eval.compare` can test significance over queries. The
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -26,8 +25,9 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 from kit.errors import InputError, cli
-from kit.io import open_text
+from kit.io import load_json, open_text
 from kit.paths import REPO
+from kit.argtypes import ArgumentParser
 
 FORMAT = "kit-results/1"
 SCHEMA_PATH = REPO / "results" / "schema" / "kit-results-1.schema.json"
@@ -89,11 +89,32 @@ def _field(error) -> str:
     return out or "(top level)"
 
 
+def _non_finite(obj: Any, where: str = "") -> str | None:
+    """The field path of the first NaN or infinite number inside ``obj``, or None."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return where or "(top level)"
+    if isinstance(obj, dict):
+        items = ((f"{where}.{k}" if where else str(k), v) for k, v in obj.items())
+    elif isinstance(obj, list):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(obj))
+    else:
+        return None
+    for key, value in items:
+        found = _non_finite(value, key)
+        if found is not None:
+            return found
+    return None
+
+
 def validate_document(doc: Any, path: str | Path) -> None:
     """Check a parsed results document against the JSON Schema and the rules it cannot express; InputError otherwise."""
     import jsonschema
 
     path = Path(path)
+    bad = _non_finite(doc)
+    if bad is not None:
+        raise InputError(path, f"field {bad}: not a finite number", fix="write finite numbers (a NaN or infinite "
+                                                                      "metric is a failed measurement)")
     validator = jsonschema.Draft202012Validator(_schema())
     error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
     if error is not None:
@@ -169,11 +190,7 @@ def load_results(path: str | Path) -> Results:
         per_query = read_per_query(path)
         rows = [{"dataset": d, "system": s, "metrics": m} for (d, s), m in aggregate(per_query).items()]
         return Results(path, {"format": FORMAT, "command": f"(per-query file {path})"}, rows, per_query)
-    try:
-        with open_text(path) as fh:
-            doc = json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"malformed JSON ({exc.msg} at column {exc.colno})", exc.lineno, fix=_FIX_JSON) from None
+    doc = load_json(path, fix=_FIX_JSON)
     validate_document(doc, path)
     rows = doc.pop("rows")
     per_query = _inline_per_query(rows)
@@ -220,7 +237,7 @@ def table_rows(table: pd.DataFrame, measures: Sequence[str], systems: Iterable) 
 
 @cli
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m eval.schema", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="python -m eval.schema", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="validate results files (kit-results/1 JSON or per-query CSV)")
     check.add_argument("files", nargs="+")

@@ -47,8 +47,9 @@ QUERIES = ["1", "2", "3", "4", "5"]
 STORED = {"bm25": [0.5, 0.0, 1.0, 0.25, 0.75], "dense": [0.6, 0.1, 0.9, 0.25, 0.8]}
 
 
-def _stored(tmp_path, recipe_tolerance: float = 0.002):
-    """A results folder like make reproduce-table1 writes: table1.json + table1.csv + per-query CSV + a recipe."""
+def _stored(tmp_path, recipe_tolerance: float = 0.002, expected_shift: float = 0.0):
+    """A results folder like make reproduce-table1 writes: table1.json + table1.csv + per-query CSV + a recipe (whose
+    expected scores are the stored ones + ``expected_shift``)."""
     (tmp_path / "per-query").mkdir()
     with gzip.open(tmp_path / "per-query" / "table1.csv.gz", "wt") as fh:
         fh.write("dataset,system,query_id,measure,value\n")
@@ -57,8 +58,8 @@ def _stored(tmp_path, recipe_tolerance: float = 0.002):
     means = {s: round(sum(v) / len(v), 4) for s, v in STORED.items()}
     (tmp_path / "recipe.yaml").write_text(
         "datasets: [toy]\nsystems:\n" + "".join(
-            f"  - {{id: {s}, type: bm25, expected: {{toy: {{nDCG@10: {m}}}}}, tolerance: {recipe_tolerance}}}\n"
-            for s, m in means.items()))
+            f"  - {{id: {s}, type: bm25, expected: {{toy: {{nDCG@10: {m + expected_shift:.6f}}}}}, "
+            f"tolerance: {recipe_tolerance}}}\n" for s, m in means.items()))
     doc = {"format": "kit-results/1", "command": "python -m eval.reproduce --recipe recipe.yaml", "commit": "abc",
            "date": "2026-11-22T00:00:00+00:00", "machine": None, "versions": VERSIONS, "measures": ["nDCG@10"],
            "recipe": str(tmp_path / "recipe.yaml"), "per_query": "per-query/table1.csv.gz",
@@ -92,6 +93,9 @@ def test_schema_check_accepts_a_hand_written_file(tmp_path, capsys):
     (lambda d: d["rows"][0]["metrics"].update({"nDCG@10": "high"}), "rows[0].metrics.nDCG@10"),
     (lambda d: d["rows"][0]["metrics"].update({"nDCG@1O": 0.3}), "unknown measure 'nDCG@1O'"),
     (lambda d: d.update({"format": "kit-results/0"}), "field format"),
+    (lambda d: d["rows"][0]["metrics"].update({"nDCG@10": float("nan")}), "NaN is not a finite number"),
+    (lambda d: d["rows"][0]["per_query"]["nDCG@10"].update({"2": float("nan")}), "NaN is not a finite number"),
+    (lambda d: d["rows"][0]["per_query"]["nDCG@10"].update({"3": float("inf")}), "Infinity is not a finite number"),
 ])
 def test_schema_check_names_the_bad_field(tmp_path, capsys, edit, expected):
     path = _hand_written(tmp_path, {"1": 1.0, "2": 0.0})
@@ -101,6 +105,16 @@ def test_schema_check_names_the_bad_field(tmp_path, capsys, edit, expected):
     assert schema_main(["check", path]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and path in err and expected in err and "fix:" in err
+
+
+def test_validate_document_refuses_non_finite_numbers_built_in_python(tmp_path):
+    """A document assembled in Python (not parsed from a file) is checked too: NaN anywhere is a named field."""
+    from eval.schema import validate_document
+
+    doc = json.loads(open(_hand_written(tmp_path, {"1": 1.0, "2": 0.0})).read())
+    doc["rows"][0]["per_query"]["nDCG@10"]["2"] = float("nan")
+    with pytest.raises(InputError, match=r"field rows\[0\].per_query.nDCG@10.2: not a finite number"):
+        validate_document(doc, "mine.json")
 
 
 def test_per_query_csv_errors_name_the_line(tmp_path):
@@ -181,12 +195,48 @@ def test_check_within_tolerance_and_drift_in_the_json(tmp_path):
     assert "rows[0].metrics: toy bm25 nDCG@10" in failure
 
 
+@pytest.mark.parametrize("shift, code", [(0.0015, 0), (-0.0015, 0), (0.0025, 1), (-0.0025, 1)])
+def test_check_fails_just_outside_the_recipe_tolerance(tmp_path, shift, code):
+    """Stored numbers 1.5 or 2.5 thousandths from the recipe's expectation, tolerance 0.002: only the latter fail
+    (a check with a looser tolerance than the recipe's would let them through)."""
+    stored = _stored(tmp_path, recipe_tolerance=0.002, expected_shift=shift)
+    assert compare_main(["--check", "--against", str(stored)]) == code
+
+
+def _brute_force_wilcoxon(diffs: list[float]) -> float:
+    """Exact two-sided Wilcoxon signed-rank p-value by enumerating every sign pattern: zero differences dropped
+    (Wilcoxon's original treatment), ranks of the non-zero |d| (all distinct here)."""
+    import itertools
+
+    nonzero = [d for d in diffs if d != 0]
+    ranks = {abs(d): r for r, d in enumerate(sorted(nonzero, key=abs), start=1)}
+    observed = sum(ranks[abs(d)] for d in nonzero if d > 0)
+    n = len(nonzero)
+    total = n * (n + 1) // 2
+    extreme = min(observed, total - observed)
+    count = sum(1 for signs in itertools.product((0, 1), repeat=n)
+                if min(w := sum(r * s for r, s in zip(range(1, n + 1), signs)), total - w) <= extreme)
+    return min(1.0, count / 2 ** n)
+
+
+def test_wilcoxon_drops_zero_differences():
+    """Three tied-at-zero queries among ten: the p-value is the exact one over the seven non-zero differences (zeros
+    kept or split, as other zero treatments do, give another p-value)."""
+    old = [0.5, 0.2, 0.4, 0.1, 0.3, 0.6, 0.25, 0.05, 0.35, 0.45]
+    diffs = [0.0, 0.0, 0.1, -0.2, 0.3, 0.4, -0.05, 0.6, 0.7, 0.0]
+    new = [o + d for o, d in zip(old, diffs)]
+    exact = _brute_force_wilcoxon([n - o for n, o in zip(new, old)])
+    assert paired_tests(new, old)["p_wilcoxon"] == pytest.approx(exact, abs=1e-12)
+    from scipy import stats
+
+    assert abs(stats.wilcoxon(new, old, zero_method="pratt").pvalue - exact) > 0.01  # the test can tell them apart
+
+
 # ---- the repository's own stored results ----------------------------------------------------------------------------
 
 def _repo_table():
     path = REPO / "results" / "table1.json"
-    if json.loads(path.read_text()).get("format") != "kit-results/1":
-        pytest.skip("results/table1.json predates kit-results/1; run make reproduce-table1")
+    assert json.loads(path.read_text()).get("format") == "kit-results/1"
     return path
 
 
@@ -207,19 +257,6 @@ def test_edited_repository_number_fails_the_check(tmp_path):
     table.to_csv(tmp_path / "table1.csv", index=False)
     failures = check([tmp_path / "table1.json"], REPO / "recipes" / "table1.yaml")
     assert len(failures) == 1 and f"{tmp_path / 'table1.csv'}:2: scifact bm25-flat nDCG@10" in failures[0]
-
-
-def test_compare_a_kit_produced_run(tmp_path, capsys):
-    """A run file the kit wrote (work/scifact/runs, from make reproduce-table1) against the stored table."""
-    path = _repo_table()
-    runs = sorted((REPO / "work" / "scifact" / "runs").glob("bm25-flat.*.trec"), key=lambda p: -p.stat().st_mtime)
-    if not runs:
-        pytest.skip("no kit-produced SciFact run under work/; run make reproduce-table1")
-    assert compare_main(["--run", str(runs[0]), "--dataset", "scifact", "--name", "bm25-again",
-                         "--against", str(path), "--baseline", "bm25-flat"]) == 0
-    out = capsys.readouterr().out
-    # the same run: delta 0, p 1, every query a tie
-    assert "| scifact | bm25-again | bm25-flat | nDCG@10 | 300 | 0.6789 | 0.6789 | +0.0000 | 0.000 | 1 | 1 | 0/300/0 |" in out
 
 
 def test_run_file_errors_name_the_line(tmp_path):

@@ -2,7 +2,6 @@
 
 import json
 import os
-import random
 
 import pandas as pd
 import pytest
@@ -27,26 +26,9 @@ systems:
 @pytest.fixture(scope="module")
 def scifact_slice(tmp_path_factory, scifact_dir):
     """30 test queries, their judged docs and 170 other docs, in BEIR layout."""
-    root = tmp_path_factory.mktemp("data") / "slice"
-    (root / "qrels").mkdir(parents=True)
-    qrels = [l.rstrip("\n").split("\t") for l in open(scifact_dir / "qrels" / "test.tsv")][1:]
-    qids = sorted({q for q, _, _ in qrels}, key=int)[:30]
-    keep_q = set(qids)
-    judged = {d for q, d, _ in qrels if q in keep_q}
-    docs = [json.loads(l) for l in open(scifact_dir / "corpus.jsonl")]
-    rng = random.Random(0)
-    others = rng.sample([d for d in docs if d["_id"] not in judged], 170)
-    with open(root / "corpus.jsonl", "w") as fh:
-        for d in [d for d in docs if d["_id"] in judged] + others:
-            fh.write(json.dumps(d) + "\n")
-    with open(root / "queries.jsonl", "w") as fh:
-        for l in open(scifact_dir / "queries.jsonl"):
-            if json.loads(l)["_id"] in keep_q:
-                fh.write(l)
-    with open(root / "qrels" / "test.tsv", "w") as fh:
-        fh.write("query-id\tcorpus-id\tscore\n")
-        fh.writelines("\t".join(r) + "\n" for r in qrels if r[0] in keep_q)
-    return root
+    from conftest import write_beir_slice
+
+    return write_beir_slice(tmp_path_factory.mktemp("data") / "slice", scifact_dir)
 
 
 @pytest.fixture(scope="module")
@@ -126,4 +108,42 @@ def test_seismic_backend_from_the_recipe_matches_anserini(reproduced, scifact_sl
     assert code == 1  # the slice's deliberately impossible expected score still fails the run
     assert table.loc[sparse, "nDCG@10"].tolist() == pytest.approx(anserini.loc[sparse, "nDCG@10"].tolist(), abs=1e-3)
     indexes = sorted(p.name for p in (tmp / "work" / "slice" / "indexes").iterdir())
-    assert any(".seismic." in name for name in indexes) and any(name.endswith(".q100") for name in indexes)
+    assert any(".seismic." in name for name in indexes) and any(".anserini." in name for name in indexes)
+
+
+def test_cache_keys_follow_every_input(scifact_slice, scifact_dir, tmp_path):
+    """The vectors' key changes with the corpus, the model, the activation, max length, factor, the device and the
+    precision (fp16 on CUDA changes quantized weights), and nothing else; the runs' keys follow their inputs."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from conftest import write_beir_slice
+
+    from eval.recipe import load_recipe
+    from eval.reproduce import DatasetRun, Timer
+
+    recipe_path = tmp_path / "recipe.yaml"
+    recipe_path.write_text(RECIPE)
+    recipe = load_recipe(recipe_path)
+    sparse = recipe.systems[2]
+
+    def run_for(dataset=scifact_slice, device="cpu", recipe=recipe, **changes):
+        args = SimpleNamespace(force=False, device=device, batch_size=8, threads=1, **changes)
+        return DatasetRun(str(dataset), recipe, args, Timer(), root=tmp_path / "work")
+
+    base = run_for()
+    key = base.vectors(sparse.doc).key
+    assert run_for().vectors(sparse.doc).key == key  # deterministic
+    other_corpus = write_beir_slice(tmp_path / "other" / "slice", scifact_dir, n_queries=5, n_other=10, seed=5)
+
+    changed = {
+        "corpus": run_for(other_corpus).vectors(sparse.doc).key,
+        "activation": base.vectors(dataclasses.replace(sparse.doc, activation="relu")).key,
+        "max_length": run_for(recipe=dataclasses.replace(recipe, max_length=32)).vectors(sparse.doc).key,
+        "factor": run_for(recipe=dataclasses.replace(recipe, factor=10.0)).vectors(sparse.doc).key,
+        "device+fp16": run_for(device="cuda").vectors(sparse.doc).key,
+        "bf16 on cpu": run_for(dtype="bfloat16").vectors(sparse.doc).key,
+    }
+    assert len(set(changed.values()) | {key}) == len(changed) + 1, changed
+    assert run_for(device="cuda").vectors(sparse.doc).inputs["dtype"] == "float16"
+    assert base.run(sparse).key != run_for(recipe=dataclasses.replace(recipe, hits=10)).run(sparse).key
