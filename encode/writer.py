@@ -38,7 +38,8 @@ from typing import Iterable, Iterator, Mapping, Protocol, Sequence
 
 import kit
 from encode.activations import check_activation
-from encode.quantize import ImpactOverflow, check_document_total, check_factor, impact_problem, quantize
+from encode.quantize import (MAX_IMPACT, ImpactOverflow, check_document_total, check_factor, impact_problem,
+                             quantize)
 from kit.errors import InputError
 from kit.fingerprint import digest, file_sha256, stream_sha256
 from kit.io import atomic_write, exclusive, load_json, read_jsonl, write_json
@@ -193,9 +194,8 @@ def read_vectors(path: PathLike) -> Iterator[tuple[str, dict[str, int]]]:
             if not isinstance(vector, dict):
                 raise InputError(file, "'vector' is not an object", lineno, fix='write {"token": weight, ...}')
             for token, weight in vector.items():
-                problem = impact_problem(weight)
-                if problem:
-                    raise InputError(file, f"{problem} (token {token!r})", lineno,
+                if type(weight) is not int or not 0 <= weight <= MAX_IMPACT:  # the fast test; then say why
+                    raise InputError(file, f"{impact_problem(weight)} (token {token!r})", lineno,
                                      fix="quantize the weights (encode.quantize)")
             if doc_id in seen:
                 raise InputError(file, f"document id {doc_id!r} appears twice", lineno,

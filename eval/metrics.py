@@ -89,9 +89,13 @@ def token_document_frequencies(vectors: Iterable[Mapping[str, float]]) -> tuple[
     return df, n
 
 
-def sparsity_stats(doc_vectors: Iterable[Mapping[str, float]], query_vectors: Iterable[Mapping[str, float]]) -> dict[str, float]:
-    """``{"FLOPS", "Doc_Len", "Query_Len"}`` for the given (quantized, as indexed) doc and query vectors."""
-    df_d, n_d = token_document_frequencies(doc_vectors)
+def sparsity_stats(doc_vectors: Iterable[Mapping[str, float]] | tuple[Mapping[str, int], int],
+                   query_vectors: Iterable[Mapping[str, float]]) -> dict[str, float]:
+    """``{"FLOPS", "Doc_Len", "Query_Len"}`` for the given (quantized, as indexed) doc and query vectors.
+
+    ``doc_vectors`` may also be their :func:`token_document_frequencies` ``(df, n)``, computed once per encoding.
+    """
+    df_d, n_d = doc_vectors if isinstance(doc_vectors, tuple) else token_document_frequencies(doc_vectors)
     df_q, n_q = token_document_frequencies(query_vectors)
     if n_d == 0 or n_q == 0:
         raise ValueError("sparsity_stats needs at least one document and one query vector")

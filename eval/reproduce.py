@@ -365,7 +365,7 @@ class DatasetRun:
                                                  threads=self.args.threads)
                 run.complete()
             with self.timer("sparsity stats"):
-                extra = sparsity_stats(self.doc_vectors(system.doc), queries.values())
+                extra = sparsity_stats(self.doc_frequencies(system.doc), queries.values())
         with self.timer("score"):
             scores, per_query = evaluate(run.path, self.ds.qrels, self.recipe.measures)
         per_query.insert(0, "system", system.id)
@@ -392,6 +392,23 @@ class DatasetRun:
         from encode.writer import read_vectors
 
         return (vec for _, vec in read_vectors(self.vectors(doc).path))
+
+    def doc_frequencies(self, doc: DocSpec) -> tuple[dict[str, int], int]:
+        """``(documents per token, documents)`` of ``doc``'s vectors: FLOPS and Doc_Len need nothing else of them,
+        so they are counted once per encoding and cached beside it."""
+        from eval.metrics import token_document_frequencies
+        from kit.io import load_json, write_json
+
+        vectors = self.vectors(doc)
+        art = Artifact.named(self.root / "stats", vectors.path.name.rsplit(".", 1)[0] + ".doc-df",
+                             {"stage": "doc-frequencies", "vectors": vectors.key}, suffix=".json")
+        if art.ready() and not self.args.force:
+            data = load_json(art.path)
+            return data["df"], data["documents"]
+        df, n = token_document_frequencies(self.doc_vectors(doc))
+        write_json(art.path, {"documents": n, "df": dict(df)})
+        art.complete(documents=n)
+        return dict(df), n
 
 
 def check(system: System, dataset: str, scores: dict) -> tuple[str, str]:
