@@ -32,11 +32,14 @@ $(STAMP): requirements.txt pyproject.toml
 test: setup
 	$(PYTHON) -m pytest -q
 
-# make reproduce-table1 [DATASETS=all|nanobeir|scifact,nfcorpus] [MODEL=<hub id or dir>] [ACTIVATION=relu|l0] [DEVICE=cuda] [FORCE=1]
+# make reproduce-table1 [DATASETS=all|nanobeir|scifact,nfcorpus] [MODEL=<hub id or dir>] [ACTIVATION=relu|l0] [IDF=corpus]
+#                       [DEVICE=cuda] [FORCE=1] [UPDATE=1] [DRY_RUN=1]
+# Writes work/results/table1.*; UPDATE=1 writes the stored reference results/table1.* instead.
 reproduce-table1: setup
 	$(PYTHON) -m eval.reproduce --recipe recipes/table1.yaml \
 	  $(if $(DATASETS),--datasets $(DATASETS)) $(if $(MODEL),--model $(MODEL)) \
-	  $(if $(ACTIVATION),--activation $(ACTIVATION)) $(if $(DEVICE),--device $(DEVICE)) $(if $(FORCE),--force)
+	  $(if $(ACTIVATION),--activation $(ACTIVATION)) $(if $(IDF),--idf $(IDF)) $(if $(DEVICE),--device $(DEVICE)) \
+	  $(if $(FORCE),--force) $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)
 
 # Benchmarks print ratios measured in one run and write results/bench/*.json (not part of `make test`).
 bench: setup

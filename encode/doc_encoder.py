@@ -24,6 +24,10 @@ import torch
 from encode.activations import activate, check_activation
 from encode.sparse_head import SparseMaxHead, mlm_hidden, output_layer
 
+#: What a document vector is, beyond the model and the activation: part of every cache key of encoded vectors, so a
+#: change here never serves vectors encoded the old way.
+ENCODING = "max-pooled MLM logits over real tokens, activation, special tokens dropped"
+
 RawVector = tuple[np.ndarray, np.ndarray]
 """``(vocabulary ids, max raw logits)`` of one document, entries with a positive logit only, ids ascending."""
 
@@ -71,6 +75,7 @@ class SpladeDocEncoder:
                  device: str | torch.device | None = None, dtype: str | torch.dtype | None = None,
                  batch_size: int = 32, *, tokenizer=None, screen: bool | None = None):
         self.activation = check_activation(activation)
+        self.encoding = ENCODING
         if max_length < 2:
             raise ValueError(f"max_length must be at least 2 (room for [CLS] and [SEP]), not {max_length}")
         if batch_size < 1:
@@ -102,6 +107,7 @@ class SpladeDocEncoder:
         self.model = model.to(self.device).eval()
         self.head = SparseMaxHead(output_layer(self.model), compute_dtype=self.dtype, screen=screen)
         self.vocab: list[str] = tokenizer.convert_ids_to_tokens(list(range(self.head.weight.shape[0])))
+        self._special_ids = np.array(sorted(set(tokenizer.all_special_ids)), dtype=np.int64)
         if any(token is None for token in self.vocab):
             raise ValueError(f"the tokenizer knows fewer tokens than the model's {len(self.vocab)} outputs")
 
@@ -151,8 +157,13 @@ class SpladeDocEncoder:
         return results  # type: ignore[return-value]
 
     def weights(self, raw: RawVector, activation: str | None = None) -> dict[str, float]:
-        """``{token: weight}`` from one :meth:`encode_raw` result (default: this encoder's activation)."""
+        """``{token: weight}`` from one :meth:`encode_raw` result (default: this encoder's activation), without the
+        tokenizer's special tokens ([CLS], [SEP], [PAD], [UNK], [MASK]), as the released models' reference code
+        zeroes them (``values[:, special_token_ids] = 0``): no query ever holds them, so they could only inflate
+        Doc_Len and the index."""
         ids, values = raw
+        keep = ~np.isin(ids, self._special_ids)
+        ids, values = ids[keep], values[keep]
         weights = activate(torch.from_numpy(values), activation or self.activation).tolist()
         return {self.vocab[i]: w for i, w in zip(ids.tolist(), weights) if w > 0}
 

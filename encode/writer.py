@@ -283,6 +283,30 @@ def check_complete(out_dir: PathLike) -> dict:
             "fingerprint": digest({"settings": settings, "parts": sorted((p, r["sha256"]) for p, r in listed.items())})}
 
 
+def check_inputs(out_dir: PathLike, docs: Iterable[DocLike]) -> dict:
+    """:func:`check_complete`, and every part holds the documents of ``docs`` at its position (ids and texts): an
+    encoding made elsewhere (shards copied from other machines) is the encoding of *this* corpus. Returns what
+    :func:`check_complete` returns."""
+    done = check_complete(out_dir)
+    records: dict[str, dict] = {}
+    for path in sorted(Path(out_dir).glob("metadata*.json")):
+        records.update(_load_sidecar(path).get("part_records") or {})
+    seen = set()
+    for k, part in enumerate(_chunks(docs, done["settings"]["part_size"])):
+        name = part_name(k)
+        if name not in records:
+            raise InputError(Path(out_dir), f"no {name}: the corpus has more documents than this encoding",
+                             fix="encode this corpus (python -m encode ... --output <this folder>)")
+        if records[name]["inputs"] != part_inputs(part):
+            raise InputError(Path(out_dir) / name, "holds other documents than this corpus at its position",
+                             fix="encode this corpus into the folder (its parts are re-encoded as needed)")
+        seen.add(name)
+    extra = sorted(set(records) - seen)
+    if extra:
+        raise InputError(Path(out_dir) / extra[0], "is beyond the end of this corpus", fix="encode this corpus")
+    return done
+
+
 def _check_shard(shard: tuple[int, int]) -> tuple[int, int]:
     index, count = shard
     if not (isinstance(index, int) and isinstance(count, int) and count >= 1 and 0 <= index < count):
@@ -307,14 +331,15 @@ def _settings(encoder, activation: str, factor: float, part_size: int, shard: tu
     """What determines the content of the parts; a resumed run must match it."""
     device = getattr(encoder, "device", "cpu")
     return {"format": "anserini JsonVectorCollection", "model": encoder.model_name,
-            "model_fingerprint": getattr(encoder, "fingerprint", None), "activation": activation,
+            "model_fingerprint": getattr(encoder, "fingerprint", None), "encoding": getattr(encoder, "encoding", None),
+            "activation": activation,
             "max_length": encoder.max_length, "dtype": str(encoder.dtype).removeprefix("torch."),
             "device": getattr(device, "type", str(device)), "factor": factor, "part_size": part_size,
             "shard": list(shard), "kit_version": kit.__version__, "generated_by": "encode.writer.write_vectors"}
 
 
-_RESUME_KEYS = ("model", "model_fingerprint", "activation", "max_length", "dtype", "device", "factor", "part_size",
-                "shard")
+_RESUME_KEYS = ("model", "model_fingerprint", "encoding", "activation", "max_length", "dtype", "device", "factor",
+                "part_size", "shard")
 #: Settings that every shard of one encoding shares (all of :data:`_RESUME_KEYS` but the shard itself).
 _SHARED_KEYS = tuple(k for k in _RESUME_KEYS if k != "shard")
 

@@ -180,7 +180,7 @@ class ModelEval(DatasetRun):
         from eval.recipe import Recipe
 
         recipe = Recipe(path=DEFAULT_RECIPE, table=2, datasets=[ds.name], measures=["nDCG@10"], hits=1000,
-                        max_length=max_length, factor=100, systems=[], model_system={})
+                        max_length=max_length, factor=100, systems=[])
         args = SimpleNamespace(force=False, device=device, batch_size=32, threads=2)
         super().__init__(ds.name, recipe, args, Timer(), ds=ds, root=root)
 

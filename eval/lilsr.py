@@ -85,7 +85,7 @@ def dataset_runs(datasets: list[str], threads: int = 2, force: bool = False):
     bow_model, _ = ablation_model("l0-mask-l0-act", BOW_RECIPE)  # tiny.yaml is that row's recipe, unchanged
     systems = query_systems(bow_model, trained_model(LILSR_RECIPE, force))
     recipe = Recipe(path=LILSR_RECIPE, table=0, datasets=datasets, measures=MEASURES, hits=1000, max_length=512,
-                    factor=100, systems=systems, model_system={})
+                    factor=100, systems=systems)
     run_args = argparse.Namespace(force=force, device="cpu", batch_size=32, threads=threads)
     for name in datasets:
         run = DatasetRun(name, recipe, run_args, Timer(), root=work_dir() / "lilsr" / name)
@@ -110,13 +110,7 @@ def encoding_microseconds(encoder, texts: list[str], repeat: int = 5) -> float:
 
 def query_encoder(run, system: System):
     """The encoder :meth:`eval.reproduce.DatasetRun.query_vectors` uses for ``system`` (for timing it alone)."""
-    from encode.lookup import LookupQueryEncoder
-    from encode.query import BowIdfQueryEncoder
-
-    tokenizer = run.doc_encoder(system.doc.model).tokenizer
-    if system.query.encoder == "lilsr":
-        return LookupQueryEncoder.from_path(system.query.table or system.doc.model, tokenizer)
-    return BowIdfQueryEncoder(tokenizer, run.idf(system.doc, system.query.idf))
+    return run.query_encoder(system)
 
 
 def idf_table_system(run, doc: DocSpec) -> System:

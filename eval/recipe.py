@@ -69,7 +69,6 @@ class Recipe:
     max_length: int
     factor: float
     systems: list[System]
-    model_system: dict[str, Any]
     index: "IndexSpec | None" = None  # None = Anserini impact index
 
 
@@ -167,12 +166,6 @@ def _system(recipe: V.Recipe, i: int, raw: Any) -> System:
                   tolerance=values.get("tolerance", 0.0005))
 
 
-def _model_system(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ValueError("expected a mapping with activation, query, paper")
-    return value
-
-
 def load_recipe(path: str | Path) -> Recipe:
     """Read and validate a table recipe before anything is loaded: unknown keys, wrong types and out-of-range
     values are one InputError naming the file and the key's line."""
@@ -183,7 +176,7 @@ def load_recipe(path: str | Path) -> Recipe:
     top = V.fields(recipe, data, {
         "table": V.integer(1), "datasets": V.string_list, "measures": _measures, "hits": V.integer(1, 100_000),
         "max_length": V.integer(2, 8192), "factor": V.number(0, strict=True, maximum=MAX_FACTOR),
-        "systems": V.anything, "model_system": _model_system, "index": V.anything}, required=("datasets", "systems"))
+        "systems": V.anything, "index": V.anything}, required=("datasets", "systems"))
     if not isinstance(data["systems"], list):
         raise recipe.error("systems", "expected a list of systems")
     systems = [_system(recipe, i, s) for i, s in enumerate(data["systems"])]
@@ -191,11 +184,7 @@ def load_recipe(path: str | Path) -> Recipe:
     dups = sorted({x for x in ids if ids.count(x) > 1})
     if dups:
         raise recipe.error("systems", f"duplicate system ids {dups}")
-    model_system = top.get("model_system") or {}
-    if model_system:
-        V.fields(recipe, model_system, {"activation": V.choice(ACTIVATIONS), "query": V.anything,
-                                        "paper": V.optional(V.text)}, "model_system")
     return Recipe(path=Path(path), table=top.get("table", 1), datasets=top["datasets"],
                   measures=top.get("measures", ["nDCG@10"]), hits=top.get("hits", 1000),
                   max_length=top.get("max_length", 512), factor=top.get("factor", 100.0), systems=systems,
-                  model_system=dict(model_system), index=_index(recipe, data["index"]) if "index" in data else None)
+                  index=_index(recipe, data["index"]) if "index" in data else None)

@@ -55,17 +55,51 @@ def resolve_datasets(names: list[str]) -> list[str]:
     return names
 
 
-def model_systems(recipe: Recipe, model: str, activation: str | None) -> list[System]:
-    """The recipe's systems with the SPLADE-tiny rows replaced by ``model`` as an inference-free doc encoder."""
+RELEASED = REPO / "recipes" / "released.yaml"
+"""Released models with their published numbers: what ``--model`` checks a run against."""
+
+
+def model_systems(released: Recipe, model: str, activation: str | None = None, idf: str | None = None) -> list[System]:
+    """``--model``: the released recipe's BM25 row and one inference-free system for ``model``.
+
+    A model ``released`` lists keeps its expected scores, tolerance and paper column; its declared activation (its
+    sentence-transformers SpladePooling) must be the listed one. Any other model gets no expected scores and no paper
+    column (said on stdout), and must declare its activation or be given ``activation``. ``activation`` or ``idf``
+    that change a listed model make it another system: measured, not checked. Nothing falls back silently: a model
+    that cannot be read is an InputError (:func:`kit.hub.local_model_dir`).
+    """
+    import dataclasses
+
     from kit.hub import detect_activation
 
-    spec = recipe.model_system
-    act = activation or detect_activation(model) or spec.get("activation", "relu")
-    q = spec.get("query", {})
+    declared = detect_activation(model)
+    listed = {s.doc.model: s for s in released.systems if s.doc is not None}
+    baselines = [s for s in released.systems if s.type == "bm25"]
+    if model in listed:
+        system = listed[model]
+        if declared is not None and declared != system.doc.activation:
+            raise InputError(released.path, f"{model} declares the {declared} activation, this file lists "
+                                            f"{system.doc.activation}", fix="correct the file's doc.activation")
+        changed = {k: v for k, v in (("activation", activation), ("idf", idf)) if v is not None
+                   and v != (system.doc.activation if k == "activation" else system.query.idf)}
+        if not changed:
+            return baselines + [system]
+        print(f"note: {model} with {', '.join(f'{k} {v}' for k, v in changed.items())} is not the released system: "
+              "its published numbers do not apply; measured, not checked", flush=True)
+        act = changed.get("activation", system.doc.activation)
+        return baselines + [dataclasses.replace(
+            system, id=f"{system.id}.{'.'.join(f'{k}-{v}' for k, v in changed.items())}", paper=None, expected={},
+            label=f"{system.label} ({', '.join(f'{k} {v}' for k, v in changed.items())})",
+            doc=DocSpec(model, act), query=QuerySpec("bow-idf", idf=changed.get("idf", system.query.idf)))]
+    act = activation or declared
+    if act is None:
+        raise InputError(None, f"--model {model}: the model declares no document activation (no sentence-transformers "
+                               "SpladePooling config)", fix="pass --activation relu or l0 (ACTIVATION=...)")
+    print(f"note: {model} is not listed in {repo_relative(released.path)}: no published numbers to check it against "
+          "and no paper column; its rows are measured, not checked", flush=True)
     system = System(id=f"{slug(model)}.bow-idf.{act}", label=f"{model} + BoW×IDF ({act})", type="sparse",
-                    paper=spec.get("paper"), doc=DocSpec(model=model, activation=act),
-                    query=QuerySpec(encoder=q.get("encoder", "bow-idf"), idf=q.get("idf", "model")))
-    return [s for s in recipe.systems if s.type == "bm25"] + [system]
+                    doc=DocSpec(model=model, activation=act), query=QuerySpec(encoder="bow-idf", idf=idf or "model"))
+    return baselines + [system]
 
 
 def resolve_trained(system: System) -> System:
@@ -152,8 +186,10 @@ class DatasetRun:
     # ---- documents -------------------------------------------------------------------------------------------------
     def vectors(self, doc: DocSpec) -> Artifact:
         """The quantized document vectors of ``doc``'s model and activation (a ``python -m encode`` folder)."""
+        from encode.doc_encoder import ENCODING
+
         inputs = {"stage": "doc-vectors", "corpus": self.corpus(), "model": self.model_files(doc.model),
-                  "activation": doc.activation, "max_length": self.recipe.max_length, "factor": self.recipe.factor,
+                  "encoding": ENCODING, "activation": doc.activation, "max_length": self.recipe.max_length, "factor": self.recipe.factor,
                   **self._precision()}
         label = f"{model_label(doc.model)}.{doc.activation}.len{self.recipe.max_length}.q{self.recipe.factor:g}"
         return Artifact.named(self.root / "vectors", label, inputs, is_dir=True)
@@ -171,7 +207,7 @@ class DatasetRun:
             art = self.vectors(d)
             if self.args.force and art.path.exists():
                 art.clear()
-            if not art.ready():
+            if not art.ready() and not self.adopt_vectors(art):
                 acts = by_model.setdefault(d.model, [])
                 if d.activation not in acts:
                     acts.append(d.activation)
@@ -188,6 +224,43 @@ class DatasetRun:
                 done = check_complete(art.path)
                 art.complete(documents=done["documents"], empty_documents=done["empty_documents"],
                              vectors=done["fingerprint"])
+
+    def adopt_vectors(self, art: Artifact) -> bool:
+        """Take a complete encoding found in ``art``'s folder but not yet recorded there -- the shards of ``python -m
+        encode --shard I/N`` run on several machines and copied in (``--dry-run`` prints those commands) -- once it
+        is verified: every shard and part present and unchanged, encoded with this model, activation, length,
+        factor, precision and device, from this corpus's documents."""
+        from encode.writer import check_inputs
+
+        if not any(art.path.glob("metadata*.json")) or any(art.path.glob("metadata*.in-progress.json")):
+            return False
+        done = check_inputs(art.path, self.ds.docs())
+        wanted = {"model_fingerprint": art.inputs["model"], "encoding": art.inputs["encoding"],
+                  "activation": art.inputs["activation"], "max_length": art.inputs["max_length"],
+                  "factor": art.inputs["factor"], "dtype": art.inputs["dtype"], "device": art.inputs["device"]}
+        differ = {k: (done["settings"].get(k), v) for k, v in wanted.items() if done["settings"].get(k) != v}
+        if differ:
+            key, (found, want) = next(iter(differ.items()))
+            raise InputError(art.path, f"holds an encoding with {key}={found!r}, this run needs {want!r}",
+                             fix="encode with the command --dry-run prints, or delete the folder")
+        print(f"[{self.key}] {art.path.name}: a complete encoding of {done['shards']} shard(s) is here; verified, used",
+              flush=True)
+        art.complete(documents=done["documents"], empty_documents=done["empty_documents"],
+                     vectors=done["fingerprint"])
+        return True
+
+    def encode_command(self, doc: DocSpec, shard: tuple[int, int] | None = None) -> str:
+        """The ``python -m encode`` command that writes ``doc``'s vectors (or one shard of them) where this run
+        reads them."""
+        import shlex
+
+        art = self.vectors(doc)
+        parts = ["python", "-m", "encode", "--corpus", self.name, "--model", doc.model, "--activation", doc.activation,
+                 "--max-length", str(self.recipe.max_length), "--factor", f"{self.recipe.factor:g}",
+                 "--device", self.device, "--dtype", self.dtype, "--output", str(art.path)]
+        if shard is not None:
+            parts += ["--shard", f"{shard[0]}/{shard[1]}"]
+        return shlex.join(parts)
 
     @property
     def index_spec(self) -> IndexSpec:
@@ -237,9 +310,10 @@ class DatasetRun:
 
         if source == "model":
             path = find_model_idf(doc.model)
-            if path is not None:
-                return self._cached(("idf.json", str(path)), lambda: load_idf_json(path))
-            print(f"[{self.key}] {doc.model} ships no idf.json; computing IDF from the corpus", flush=True)
+            if path is None:
+                raise InputError(doc.model, "the model ships no idf.json for its queries",
+                                 fix="pass --idf corpus (IDF=corpus) to compute the IDF from the corpus instead")
+            return self._cached(("idf.json", str(path)), lambda: load_idf_json(path))
         tokenizer_fp = self.tokenizer_files(doc.model)
         if tokenizer_fp not in self._idf:
             art = Artifact.named(self.root / "idf", "corpus-idf", {"stage": "corpus-idf", "corpus": self.corpus(),
@@ -259,29 +333,47 @@ class DatasetRun:
         return system.query.table or str(local_model_dir(system.doc.model))
 
     def query_weights(self, system: System) -> dict:
-        """The fingerprint of what ``system``'s query encoder weighs tokens with (IDF table, lookup table, model)."""
+        """The fingerprint of what ``system``'s query encoder weighs tokens with (IDF table, lookup table, model), and
+        how it reads a query (truncation, the weight of a token the table lacks)."""
+        from encode.doc_encoder import ENCODING
         from kit.fingerprint import file_sha256, mapping_sha256, model_fingerprint
 
         def compute() -> dict:
+            truncation = {"max_length": self.recipe.max_length}
             if system.query.encoder == "bow-idf":
-                return {"idf": mapping_sha256(self.idf(system.doc, system.query.idf))}
+                return {"idf": mapping_sha256(self.idf(system.doc, system.query.idf)),
+                        "missing_token_weight": self.missing_token_weight(system), **truncation}
             if system.query.encoder == "lilsr":
                 table = self._lookup_table(system)
-                return {"table": model_fingerprint(table) if Path(table).is_dir() else file_sha256(table)}
-            return {"model": self.model_files(system.doc.model), "max_length": self.recipe.max_length,
+                return {"table": model_fingerprint(table) if Path(table).is_dir() else file_sha256(table),
+                        **truncation}
+            return {"model": self.model_files(system.doc.model), "encoding": ENCODING, **truncation,
                     **self._precision()}
 
         return self._cached(("query-weights", system.doc, system.query), compute)
 
+    @staticmethod
+    def missing_token_weight(system: System) -> float:
+        """Weight of a query token the IDF table lacks: 1.0 for a model's own ``idf.json``, as the authors'
+        evaluation code sets it (``idf_vector = [1.0] * vocab_size``, then the listed tokens); a corpus IDF lists
+        every token, so there it never applies (0)."""
+        return 1.0 if system.query.idf == "model" else 0.0
+
     def query_encoder(self, system: System):
+        """The query encoder of ``system``. Queries are truncated at the recipe's ``max_length`` tokens, special
+        tokens included, then the special tokens are dropped: the authors' evaluation (``tokenizer(...,
+        truncation=True, max_length=512)``, ``out[:, special_token_ids] = 0``)."""
         from encode.query import BowIdfQueryEncoder, SpladeQueryEncoder
 
+        length = self.recipe.max_length
         if system.query.encoder == "bow-idf":
-            return BowIdfQueryEncoder(self.tokenizer(system.doc.model), self.idf(system.doc, system.query.idf))
+            return BowIdfQueryEncoder(self.tokenizer(system.doc.model), self.idf(system.doc, system.query.idf),
+                                      default=self.missing_token_weight(system), max_length=length)
         if system.query.encoder == "lilsr":
             from encode.lookup import LookupQueryEncoder
 
-            return LookupQueryEncoder.from_path(self._lookup_table(system), self.tokenizer(system.doc.model))
+            return LookupQueryEncoder.from_path(self._lookup_table(system), self.tokenizer(system.doc.model),
+                                                max_length=length)
         return SpladeQueryEncoder(self.doc_encoder(system.doc.model))
 
     def queries(self, system: System) -> Artifact:
@@ -411,6 +503,36 @@ class DatasetRun:
         return dict(df), n
 
 
+def print_plan(run: DatasetRun, systems: list[System], shards: int = 1) -> None:
+    """``--dry-run``: each stage's artifact and whether it is cached, and the commands that encode the documents
+    (split into ``shards`` for several machines: run each, copy every output file into the folder printed, and the
+    next run verifies and uses them)."""
+    def state(art: Artifact) -> str:
+        return "cached" if art.ready() else "to do"
+
+    print(f"# {run.key}: {run.ds.num_docs or '?'} documents, {len(run.ds.queries)} queries ({run.ds.source})")
+    printed: set[Path] = set()
+    for system in systems:
+        if system.doc is not None and system.doc.trained is not None:
+            print(f"{system.id}: documents from the kit's trained model {system.doc.trained!r} (trained on demand, "
+                  f"cached: python -m eval.ablation measure {system.doc.trained})")
+            continue
+        if system.type == "bm25":
+            print(f"{system.id}: flat index {run.flat_index().path} [{state(run.flat_index())}]")
+        elif system.type == "dense":
+            print(f"{system.id}: dense index {run.dense_corpus(system.dense).path} "
+                  f"[{state(run.dense_corpus(system.dense))}]")
+        else:
+            vectors = run.vectors(system.doc)
+            print(f"{system.id}: vectors {vectors.path} [{state(vectors)}]; index {run.index(system.doc).path} "
+                  f"[{state(run.index(system.doc))}]; queries {run.queries(system).path} [{state(run.queries(system))}]")
+            if not vectors.ready() and vectors.path not in printed:
+                printed.add(vectors.path)
+                for i in range(shards):
+                    print("    " + run.encode_command(system.doc, (i, shards) if shards > 1 else None))
+        print(f"    run {run.run(system).path} [{state(run.run(system))}]")
+
+
 def check(system: System, dataset: str, scores: dict) -> tuple[str, str]:
     """Anserini-style verdict against the recipe's expected scores: OK / FAIL (with the deltas) / '' when none stored."""
     expected = system.expected.get(dataset)
@@ -424,7 +546,7 @@ def check(system: System, dataset: str, scores: dict) -> tuple[str, str]:
 def build_table(recipe: Recipe, datasets: list[str], systems: list[System], results: dict) -> pd.DataFrame:
     from eval.paper import load_paper_table
 
-    paper = load_paper_table(recipe.table).set_index("dataset")
+    paper = load_paper_table(recipe.table, corrected=True).set_index("dataset")  # errata applied
     rows = []
     for ds in datasets:
         for s in systems:
@@ -476,14 +598,20 @@ def render_markdown(recipe: Recipe, table: pd.DataFrame, datasets: list[str], co
                  r["paper_column"] if isinstance(r["paper_column"], str) and r["paper_column"] else "–", _fmt(r["paper_nDCG@10"], 3),
                  _signed(r["delta_paper"])]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
+    from eval.paper import load_errata
+
     paper = load_paper_table(recipe.table).set_index("dataset")
+    errata = {(e["dataset"], e["column"]): e["corrected"] for e in load_errata().to_dict("records")}
     shown = [d for d in datasets if d in paper.index]
     if shown:
-        lines += ["", f"The paper's Table {recipe.table} (nDCG@10 ×100) on the same datasets:", ""]
+        lines += ["", f"The paper's Table {recipe.table} (nDCG@10 ×100) on the same datasets, as printed; a cell the paper "
+                      "prints wrongly shows its correction (results/paper/table1-errata.csv), which Δ paper uses:", ""]
         names = [SYSTEMS[c]["name"] if c in SYSTEMS else c for c in paper.columns]
         lines += ["| dataset | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
         for d in shown:
-            lines.append(f"| {d} | " + " | ".join(f"{v:.1f}" for v in paper.loc[d]) + " |")
+            cells = [f"{v:.1f}" + (f" (erratum: {errata[d, c]:.1f})" if (d, c) in errata else "")
+                     for c, v in paper.loc[d].items()]
+            lines.append(f"| {d} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -493,27 +621,48 @@ def main(argv=None) -> int:
     p.add_argument("--recipe", default=str(REPO / "recipes" / "table1.yaml"))
     p.add_argument("--datasets", default=None,
                    help="comma-separated dataset names, 'all' for the paper's 13, 'nanobeir' for NanoBEIR's 13 (default: recipe)")
-    p.add_argument("--model", default=None, help="hub id or directory: measure this doc encoder instead of the bundled one")
-    p.add_argument("--activation", default=None, choices=["relu", "l0", "l0x2", "l0x3"])
+    p.add_argument("--model", default=None,
+                   help="hub id or directory: measure this doc encoder (with BM25 beside it) instead of the recipe's "
+                        "systems, checked against its published numbers in --released")
+    p.add_argument("--released", default=str(RELEASED),
+                   help="--model: the recipe of released models and their published numbers (default: %(default)s)")
+    p.add_argument("--activation", default=None, choices=["relu", "l0", "l0x2", "l0x3"],
+                   help="--model: the document activation (default: the one the model declares)")
+    p.add_argument("--idf", default=None, choices=["model", "corpus"],
+                   help="--model: query IDF from the model's idf.json (default) or computed from the corpus")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--threads", type=positive_int, default=2, help="indexing/search threads")
     p.add_argument("--backend", choices=["anserini", "seismic"], default=None,
                    help="sparse retrieval backend (default: the recipe's index.backend, else anserini); Seismic "
                         "parameters come from the recipe's index.seismic block")
-    p.add_argument("--out", default=str(REPO / "results"))
+    p.add_argument("--out", default=None,
+                   help="results folder (default: work/results; with --update: results/, the stored reference)")
+    p.add_argument("--update", action="store_true",
+                   help="write the stored reference in results/ (only when asked: runs go to work/results)")
     p.add_argument("--force", action="store_true", help="redo every stage instead of resuming")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print every stage's artifact (cached or to do) and the python -m encode commands, run nothing")
+    p.add_argument("--shards", type=positive_int, default=1,
+                   help="--dry-run: print the encode commands split into this many shards (one per machine)")
     args = p.parse_args(argv)
 
-    recipe = load_recipe(args.recipe)
-    out = check_writable(args.out)  # before any model loads: an unwritable output or work dir fails at once
-    check_writable(work_dir())
-    datasets = resolve_datasets(args.datasets.split(",") if args.datasets else recipe.datasets)
-    systems = model_systems(recipe, args.model, args.activation) if args.model else recipe.systems
+    if args.model is None and (args.activation or args.idf):
+        raise InputError(None, "--activation and --idf apply to --model", fix="add --model, or set them in the recipe")
+    recipe = load_recipe(args.released if args.model else args.recipe)
+    datasets = resolve_datasets(args.datasets.split(",") if args.datasets else load_recipe(args.recipe).datasets)
+    out = check_writable(args.out or (REPO / "results" if args.update else work_dir() / "results"))
+    check_writable(work_dir())  # before any model loads: an unwritable output or work dir fails at once
+    systems = model_systems(recipe, args.model, args.activation, args.idf) if args.model else recipe.systems
     timer = Timer()
     command = " ".join(["python -m eval.reproduce", *(argv if argv is not None else sys.argv[1:])])
     started = time.perf_counter()
     prov = provenance(command=command.split())  # before any output is rewritten, so "-dirty" means the code
+
+    if args.dry_run:
+        for name in datasets:
+            print_plan(DatasetRun(name, recipe, args, timer), systems, args.shards)
+        return 0
 
     results, per_query, keys = {}, [], []
     for name in datasets:
@@ -548,6 +697,9 @@ def main(argv=None) -> int:
             fh.write(json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n")
     print(md)
     print("stage wall time (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timer.seconds.items()))
+    print(f"wrote {out / stem}.{{csv,md,json}} and {out / 'per-query' / stem}.csv.gz"
+          + ("" if out.resolve() == (REPO / "results").resolve() else
+             " (the stored reference in results/ is unchanged; --update writes it)"))
     failed = table[table["check"] == "FAIL"]
     if len(failed):
         for r in failed.to_dict("records"):

@@ -369,3 +369,16 @@ def test_low_precision_autocast_path(splade_tiny, scifact_texts):
     assert fast.dtype == torch.bfloat16 and not fast.head.screen
     diff = dense(fast.encode(scifact_texts[:2]), tokenizer) - dense(exact, tokenizer)
     assert 0 < diff.abs().max().item() < 0.25
+
+
+def test_special_tokens_never_reach_a_document_vector(splade_tiny):
+    """[CLS], [SEP], [PAD], [UNK], [MASK] are dropped from every document vector, as the released models' reference
+    code zeroes them (``values[:, special_token_ids] = 0``), whatever their pooled logit."""
+    tokenizer, model = splade_tiny
+    enc = SpladeDocEncoder(model, tokenizer=tokenizer, activation="relu", max_length=32, device="cpu")
+    special = sorted(tokenizer.all_special_ids)
+    cell = tokenizer.convert_tokens_to_ids("cell")
+    ids = np.array(sorted([*special, cell]), dtype=np.int64)
+    raw = (ids, np.full(len(ids), 2.0, dtype=np.float32))
+    assert enc.weights(raw) == {"cell": pytest.approx(math.log(3.0))}
+    assert {tokenizer.convert_ids_to_tokens(i) for i in special} == {"[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]"}
