@@ -116,8 +116,28 @@ def table_path(n: int, directory: str | Path | None = None) -> Path:
     return Path(directory if directory is not None else PAPER_DIR) / f"table{n}.csv"
 
 
-def load_paper_table(n: int, directory: str | Path | None = None) -> "pd.DataFrame":
-    """Table ``n`` of the paper as printed (ValueError unless ``n`` is 1, 2 or 3).
+ERRATA = "table1-errata.csv"
+"""Cells of Table 1 the paper prints wrongly, with their corrected values and sources (``results/paper/``)."""
+ERRATA_COLUMNS = ["dataset", "column", "printed", "corrected", "source"]
+
+
+def load_errata(directory: str | Path | None = None) -> "pd.DataFrame":
+    """The Table 1 errata: one row per wrongly printed cell (``printed`` must be what the transcription holds)."""
+    import pandas as pd
+
+    path = Path(directory) if directory is not None else PAPER_DIR
+    path = path / ERRATA
+    if not path.is_file():
+        raise InputError(path, "errata file not found", fix=_FIX)
+    errata = pd.read_csv(path, encoding="utf-8", dtype={"printed": float, "corrected": float})
+    if list(errata.columns) != ERRATA_COLUMNS:
+        raise InputError(path, f"header is {','.join(errata.columns)}; expected {','.join(ERRATA_COLUMNS)}", 1, fix=_FIX)
+    return errata
+
+
+def load_paper_table(n: int, directory: str | Path | None = None, corrected: bool = False) -> "pd.DataFrame":
+    """Table ``n`` of the paper as printed (ValueError unless ``n`` is 1, 2 or 3); with ``corrected`` (Table 1 only)
+    the cells of :data:`ERRATA` hold their corrected values instead (what a measurement is compared with).
 
     Table 1: columns ``dataset`` then :data:`TABLE1_SYSTEMS`; rows :data:`DATASETS` then :data:`SUMMARY_ROWS`
     (``df.set_index("dataset")`` for lookups). Tables 2 and 3: columns ``system``, ``label``, then :data:`TABLE_METRICS`.
@@ -142,6 +162,15 @@ def load_paper_table(n: int, directory: str | Path | None = None) -> "pd.DataFra
             i = int(bad.to_numpy().argmax())
             raise InputError(path, f"column {col!r} holds {df[col].iloc[i]!r}, not a number", i + 2, fix=_FIX)
         df[col] = parsed.astype(float)
+    if corrected and n == 1:
+        table = df.set_index("dataset")
+        for i, e in enumerate(load_errata(directory).to_dict("records")):
+            if table.at[e["dataset"], e["column"]] != e["printed"]:
+                raise InputError(PAPER_DIR / ERRATA, f"{e['dataset']} {e['column']}: the transcription holds "
+                                                     f"{table.at[e['dataset'], e['column']]}, not {e['printed']}",
+                                 i + 2, fix=_FIX)
+            table.at[e["dataset"], e["column"]] = e["corrected"]
+        df = table.reset_index()
     return df
 
 
