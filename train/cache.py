@@ -63,20 +63,27 @@ def model_dir(slug: str, recipe: "TrainRecipe", root: Path | None = None) -> Pat
 
 
 def ensure_training_data(recipe: "TrainRecipe") -> Path:
-    """``recipe.data``, mined first (``python -m train.data mine-offline``) when it is the missing offline default.
+    """``recipe.data``, mined first (``python -m train.data mine-offline``) when it is a missing offline SciFact file
+    (its name says how: ``scifact-train.bm25-neg7.bm25+minilm+splade-tiny.jsonl``).
 
     Raises:
         InputError: any other missing training file (the kit cannot know how it was meant to be built).
     """
-    from train.data import default_offline_path, mine_offline
+    import shlex
+
+    from train.data import mine_offline, offline_options
 
     data = Path(recipe.data)
     if data.exists():
         return data
-    if data.resolve() == default_offline_path().resolve():
-        print(f"[train] {data} is missing: mining it from SciFact train (BM25 negatives, MiniLM + SPLADE-tiny "
-              "teachers; a few minutes, once)", flush=True)
-        return mine_offline(out=data, command="python -m train.data mine-offline")
+    options = offline_options(data)
+    if options is not None:
+        command = shlex.join(["python", "-m", "train.data", "mine-offline", "--split", options["split"], "--negatives",
+                              str(options["negatives"]), "--teachers", *options["teachers"]])
+        print(f"[train] {data} is missing: mining it from SciFact {options['split']} (BM25 negatives, "
+              f"{' + '.join(options['teachers'])} teachers; a few minutes, once): {command}", flush=True)
+        return mine_offline(options["dataset"], options["split"], options["negatives"], out=data, command=command,
+                            teachers=options["teachers"])
     raise InputError(data, "training file not found", fix="build it with `python -m train.data` (see its --help)")
 
 

@@ -54,6 +54,11 @@ SAMPLINGS = ("top", "spread")
 
 DENSE_TEACHER = "all-MiniLM-L6-v2"
 SPARSE_TEACHER = "splade-tiny"
+#: The offline teachers by name: BM25 (the mining run's own scores), MiniLM (dense, cosine), SPLADE-tiny (siamese).
+TEACHERS = ("bm25", "minilm", "splade-tiny")
+DEFAULT_TEACHERS = ("minilm", "splade-tiny")
+_TEACHER_MODELS = {"minilm": DENSE_TEACHER, "splade-tiny": SPARSE_TEACHER}
+_TEACHER_NAMES = {"bm25": "bm25", **_TEACHER_MODELS}
 #: Chosen on SciFact train (see :func:`mine_offline`): the softmax over 8 candidates keeps 1.11 of its ln 8 = 2.08 nats.
 OFFLINE_SCALE = 5.0
 #: log-odds of a lifted judged positive over the best negative (teacher-score units).
@@ -273,9 +278,24 @@ def _reusable(out: Path, params: dict, overwrite: bool) -> bool:
 
 # ---- offline mining (SciFact) -------------------------------------------------------------------------------------
 
-def default_offline_path(dataset: str = "scifact", split: str = "train", negatives: int = 7) -> Path:
-    """``work_dir()/train/<dataset>-<split>.bm25-neg<k>.minilm+splade-tiny.jsonl``."""
-    return work_dir() / "train" / f"{dataset_slug(dataset)}-{split}.bm25-neg{negatives}.minilm+splade-tiny.jsonl"
+def default_offline_path(dataset: str = "scifact", split: str = "train", negatives: int = 7,
+                         teachers: Sequence[str] = DEFAULT_TEACHERS) -> Path:
+    """``work_dir()/train/<dataset>-<split>.bm25-neg<k>.<teacher>+<teacher>....jsonl``."""
+    return work_dir() / "train" / f"{dataset_slug(dataset)}-{split}.bm25-neg{negatives}.{'+'.join(teachers)}.jsonl"
+
+
+def offline_options(path: str | Path) -> dict | None:
+    """The :func:`mine_offline` options whose default output is ``path`` (SciFact), or None for any other path."""
+    import re
+
+    path = Path(path)
+    match = re.fullmatch(r"scifact-(\w+)\.bm25-neg(\d+)\.([\w+-]+)\.jsonl", path.name)
+    if not match or path.parent.resolve() != (work_dir() / "train").resolve():
+        return None
+    teachers = tuple(match.group(3).split("+"))
+    if not set(teachers) <= set(TEACHERS):
+        return None
+    return {"dataset": "scifact", "split": match.group(1), "negatives": int(match.group(2)), "teachers": teachers}
 
 
 def default_flat_index(dataset: str, corpus_fingerprint: str):
@@ -286,6 +306,17 @@ def default_flat_index(dataset: str, corpus_fingerprint: str):
 
     return Artifact.named(work_dir() / dataset_slug(dataset) / "indexes", "flat",
                           flat_index_inputs(corpus_fingerprint), is_dir=True)
+
+
+def read_run_scores(run_path: str | Path) -> dict[str, dict[str, float]]:
+    """``{qid: {docid: score}}`` from a TREC run."""
+    scores: dict[str, dict[str, float]] = {}
+    with open(run_path, encoding="utf-8") as fh:
+        for line in fh:
+            fields = line.split()
+            if len(fields) == 6:
+                scores.setdefault(fields[0], {})[fields[2]] = float(fields[4])
+    return scores
 
 
 def read_ranking(run_path: str | Path) -> dict[str, list[str]]:
@@ -390,7 +421,8 @@ def entropy_by_scale(normalized: Sequence[np.ndarray], scales: Iterable[float], 
 def mine_offline(dataset: str = "scifact", split: str = "train", negatives: int = 7, depth: int = 100,
                  out: str | Path | None = None, scale: float = OFFLINE_SCALE, positive_rule: str = "lift",
                  margin: float = OFFLINE_MARGIN, *, device: str | None = None, batch_size: int = 32, threads: int = 2,
-                 index_dir: str | Path | None = None, overwrite: bool = False, command: str | None = None) -> Path:
+                 index_dir: str | Path | None = None, overwrite: bool = False, command: str | None = None,
+                 teachers: Sequence[str] = DEFAULT_TEACHERS) -> Path:
     """Mine distillation data offline: BM25 hard negatives, dense + sparse teacher ensemble, positive first.
 
     1. ``kit.data.load_dataset(dataset, split)`` (SciFact train: 809 queries, 919 judged pairs);
@@ -399,7 +431,9 @@ def mine_offline(dataset: str = "scifact", split: str = "train", negatives: int 
     3. one example per judged (query, positive) pair, as the authors' SciFact demo does
        (``demo_train_data.py`` of opensearch-sparse-model-tuning-sample): ``[positive, k best-ranked non-relevant]``;
        a query with two positives gives two examples with the same negatives, so every judgment is used;
-    4. teacher scores: :func:`ensemble_scores` of all-MiniLM-L6-v2 cosine and SPLADE-tiny siamese dot products;
+    4. teacher scores: :func:`ensemble_scores` of the ``teachers`` (:data:`TEACHERS`): all-MiniLM-L6-v2 cosine and
+       SPLADE-tiny siamese dot products by default, ``bm25`` adds the mining run's own BM25 scores (a candidate
+       BM25 did not retrieve, i.e. a judged positive below ``depth``, scores 0);
     5. ``positive_rule="lift"`` (default) applies :func:`lift_positive` with ``margin``; ``"keep"`` keeps the
        ensemble's score. On SciFact train (7 negatives) the ensemble ranks the judged positive first in only 57% of
        the examples (MiniLM alone 55%, SPLADE-tiny 54%; the meta records the rates), so keeping its scores would
@@ -421,20 +455,24 @@ def mine_offline(dataset: str = "scifact", split: str = "train", negatives: int 
     scale = _positive_number("scale", scale)
     positive_rule = _choice("positive rule", positive_rule, POSITIVE_RULES)
     lift_positive([1.0, 0.0], margin)  # validates the margin
+    teachers = tuple(teachers)
+    if not teachers or len(set(teachers)) != len(teachers) or not set(teachers) <= set(TEACHERS):
+        raise ValueError(f"teachers must be distinct names among {', '.join(TEACHERS)}, got {list(teachers)}")
     from kit.fingerprint import model_fingerprint
     from kit.hub import local_model_dir
 
-    out = Path(out) if out is not None else default_offline_path(dataset, split, negatives)
+    out = Path(out) if out is not None else default_offline_path(dataset, split, negatives, teachers)
     ds = load_dataset(dataset, split)
     index = default_flat_index(dataset, ds.corpus_fingerprint()) if index_dir is None else None
     index_dir = Path(index_dir) if index_dir is not None else index.path
     params = {"dataset": dataset, "split": split, "negatives": negatives, "depth": depth, "scale": scale,
               "positive_rule": positive_rule, "margin": margin if positive_rule == "lift" else None,
-              "teachers": [DENSE_TEACHER, SPARSE_TEACHER],
+              "teachers": [_TEACHER_NAMES[t] for t in teachers],
               # what the examples are made of: a changed corpus, split or teacher model is never served stale
               "fingerprints": {"corpus": ds.corpus_fingerprint(), "queries": ds.queries_fingerprint(),
                                "qrels": ds.qrels_fingerprint(),
-                               "teachers": [model_fingerprint(local_model_dir(m)) for m in (DENSE_TEACHER, SPARSE_TEACHER)]}}
+                               "teachers": [model_fingerprint(local_model_dir(_TEACHER_MODELS[t]))
+                                            for t in teachers if t in _TEACHER_MODELS]}}
     if _reusable(out, params, overwrite):
         return out
 
@@ -447,18 +485,27 @@ def mine_offline(dataset: str = "scifact", split: str = "train", negatives: int 
         seconds[stage] = round(now - clock, 3)
         clock = now
 
-    groups, counts = _bm25_groups(ds, index_dir, depth, negatives, threads, lap)
+    groups, counts, bm25_scores = _bm25_groups(ds, index_dir, depth, negatives, threads, lap)
     if index is not None and not index.ready():
         index.complete()
     wanted = {d for _, ids in groups for d in ids}
     texts = _doc_texts(ds.docs(), wanted, ds.source or dataset)
     lap("read texts")
-    dense, dense_info = dense_teacher_scores(groups, ds.queries, texts, device=device, batch_size=batch_size)
-    lap("dense teacher")
-    sparse, sparse_info = sparse_teacher_scores(groups, ds.queries, texts, device=device, batch_size=batch_size)
-    lap("sparse teacher")
+    scored: dict[str, list[np.ndarray]] = {}
+    infos = []
+    for teacher in teachers:
+        if teacher == "bm25":
+            scored[teacher] = [np.array([bm25_scores.get(qid, {}).get(d, 0.0) for d in ids]) for qid, ids in groups]
+            infos.append({"name": "bm25", "kind": "BM25 of the mining run (Anserini, k1 0.9, b 0.4); a candidate it "
+                                                  f"did not retrieve in its top {depth} scores 0"})
+        else:
+            score = dense_teacher_scores if teacher == "minilm" else sparse_teacher_scores
+            scored[teacher], info = score(groups, ds.queries, texts, model=_TEACHER_MODELS[teacher], device=device,
+                                          batch_size=batch_size)
+            infos.append(info)
+        lap(f"teacher {teacher}")
 
-    normalized = [ensemble_scores([d, s], 1.0) for d, s in zip(dense, sparse)]
+    normalized = [ensemble_scores(per_teacher, 1.0) for per_teacher in zip(*(scored[t] for t in teachers))]
     examples = (TrainExample(qid, ds.queries[qid], ids, [texts[d] for d in ids],
                              [round(float(x), 6) for x in _final_scores(n * scale, positive_rule, margin)])
                 for (qid, ids), n in zip(groups, normalized))
@@ -474,7 +521,7 @@ def mine_offline(dataset: str = "scifact", split: str = "train", negatives: int 
         "examples_per": "judged (query, positive) pair; positive first, then the best-ranked non-relevant documents",
         "negatives": {"source": "bm25", "index": str(index_dir), "k1": 0.9, "b": 0.4, "depth": depth,
                       "per_example": negatives, "excluded": "every document the query judges relevant"},
-        "teachers": [dense_info, sparse_info],
+        "teachers": infos,
         "normalization": "per example, each teacher min-max over the example's candidates "
                          f"((s - min) / (max - min + {MINMAX_EPS:g})), then the mean over teachers (Geng et al., 2024)",
         "scale": scale,
@@ -484,8 +531,7 @@ def mine_offline(dataset: str = "scifact", split: str = "train", negatives: int 
         "counts": {"queries": len(ds.queries), "judged_pairs": pairs, **counts},
         "stats": {**stats,
                   "ensemble_positive_at_top": positive_at_top(normalized),
-                  "dense_positive_at_top": positive_at_top(dense),
-                  "sparse_positive_at_top": positive_at_top(sparse),
+                  **{f"{t}_positive_at_top": positive_at_top(scored[t]) for t in teachers},
                   "entropy_by_scale": entropy_by_scale(normalized, (1, 2, 5, 10, 20, 30), positive_rule, margin)},
         "seconds": {**seconds, "total": round(time.perf_counter() - start, 3)},
     }
@@ -494,8 +540,8 @@ def mine_offline(dataset: str = "scifact", split: str = "train", negatives: int 
 
 
 def _bm25_groups(ds, index_dir: Path, depth: int, negatives: int, threads: int,
-                 lap: Callable[[str], None]) -> tuple[list[tuple[str, list[str]]], dict]:
-    """Build or reuse the flat index, run BM25 to ``depth`` and form the candidate groups."""
+                 lap: Callable[[str], None]) -> tuple[list[tuple[str, list[str]]], dict, dict]:
+    """Build or reuse the flat index, run BM25 to ``depth`` and form the candidate groups (with the BM25 scores)."""
     from index.anserini import build_flat_index, search_bm25
 
     from index.anserini import flat_index_inputs
@@ -505,8 +551,9 @@ def _bm25_groups(ds, index_dir: Path, depth: int, negatives: int, threads: int,
     with tempfile.TemporaryDirectory(prefix="kit-mine.") as tmp:
         search_bm25(index_dir, ds.queries, Path(tmp) / "bm25.trec", hits=depth, threads=threads, remove_query=False)
         ranking = read_ranking(Path(tmp) / "bm25.trec")
+        scores = read_run_scores(Path(tmp) / "bm25.trec")
     lap("bm25 search")
-    return candidate_groups(ds.queries, ds.qrels, ranking, negatives)
+    return (*candidate_groups(ds.queries, ds.qrels, ranking, negatives), scores)
 
 
 # ---- MS MARCO (online) --------------------------------------------------------------------------------------------
@@ -735,6 +782,8 @@ def _parser() -> argparse.ArgumentParser:
     mine.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
     mine.add_argument("--batch-size", type=positive_int, default=32)
     mine.add_argument("--threads", type=positive_int, default=2)
+    mine.add_argument("--teachers", nargs="+", choices=TEACHERS, default=list(DEFAULT_TEACHERS),
+                      help="the teacher ensemble (default: %(default)s)")
     common(mine, OFFLINE_SCALE, "lift")
 
     marco = sub.add_parser("msmarco", help=f"MS MARCO train with {HF_HARD_NEGATIVES} (online)")
@@ -759,7 +808,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "mine-offline":
         path = mine_offline(args.dataset, args.split, args.negatives, args.depth, args.out, args.scale,
                             args.positive_rule, args.margin, device=args.device, batch_size=args.batch_size,
-                            threads=args.threads, overwrite=args.overwrite, command=command)
+                            threads=args.threads, overwrite=args.overwrite, command=command, teachers=args.teachers)
     elif args.command == "msmarco":
         path = build_msmarco(args.out, args.negatives, args.sampling, args.scale, args.positive_rule, args.margin,
                              limit=args.limit, hard_negatives=args.hard_negatives, revision=args.revision,
