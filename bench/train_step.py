@@ -77,7 +77,8 @@ def run_naive(examples, args, out: str) -> list[float]:
 
 
 def run_kit(examples, args, out: str, head: str = "fused") -> list[float]:
-    from train.trainer import TrainRecipe, build_trainer
+    from train.recipe import TrainRecipe
+    from train.trainer import build_trainer
 
     recipe = TrainRecipe(base_model="splade-tiny", data=Path("unused.jsonl"), variant="baseline", lambda_d=LAMBDA_D,
                          threshold=THRESHOLD, max_steps=args.warmup + args.steps, batch_size=args.queries,
@@ -99,7 +100,7 @@ def run_st(examples, args, out: str) -> list[float]:
 
     from kit.models import resolve_model
     from train.model import BowIdfQueries
-    from train.trainer import training_idf
+    from train.batches import training_idf
 
     documents = Transformer(resolve_model("splade-tiny"), transformer_task="fill-mask", max_seq_length=args.max_length)
     idf = BowIdfQueries(documents.tokenizer, training_idf(examples, documents.tokenizer))

@@ -134,7 +134,9 @@ def test_train_export_and_lookup(tmp_path, scifact_dir):
     from safetensors.torch import load_file
 
     from train.lilsr import LiLsrModel, save_lookup_table
-    from train.trainer import TrainRecipe, build_trainer, export_model
+    from train.export import export_model
+    from train.recipe import TrainRecipe
+    from train.trainer import build_trainer
 
     data = write_training_file(tmp_path / "train.jsonl", scifact_dir)
     recipe = TrainRecipe(base_model="splade-tiny", data=data, variant="l0", lambda_d=1e-3, max_steps=2, batch_size=4,
@@ -173,7 +175,7 @@ def test_train_export_and_lookup(tmp_path, scifact_dir):
 def test_recipes_and_eval_spec(tmp_path):
     from eval.recipe import load_recipe
     from kit.paths import REPO
-    from train.trainer import load_train_recipe
+    from train.recipe import load_train_recipe
 
     tiny = load_train_recipe(REPO / "recipes" / "train" / "tiny.yaml")
     lilsr = load_train_recipe(REPO / "recipes" / "train" / "lilsr-tiny.yaml")
@@ -195,5 +197,8 @@ def test_recipes_and_eval_spec(tmp_path):
     with pytest.raises(InputError, match="only the lilsr encoder reads a table"):
         load_recipe(table)
     table.write_text("datasets: [scifact]\nsystems:\n  - {id: x, type: sparse, doc: {model: m},"
-                     " query: {encoder: lilsr, table: t.json}}\n")
-    assert load_recipe(table).systems[0].query.table == "t.json"
+                     f" query: {{encoder: lilsr, table: {tmp_path / 't.json'}}}}}\n")
+    with pytest.raises(InputError, match="t.json not found"):  # checked before anything loads
+        load_recipe(table)
+    (tmp_path / "t.json").write_text("{}")
+    assert load_recipe(table).systems[0].query.table == str(tmp_path / "t.json")

@@ -17,8 +17,10 @@ from kit.errors import InputError
 from kit.paths import REPO
 from train.losses import warmup_lambda
 from train.model import BowIdfQueries, SpladeDocModel
-from train.trainer import (CHECKPOINT_COMPLETE, MODEL_METADATA, DistillCollator, DistillDataset, EpochSampler,
-                           TrainRecipe, load_train_recipe, train)
+from train.batches import DistillCollator, DistillDataset, EpochSampler
+from train.export import MODEL_METADATA
+from train.recipe import TrainRecipe, load_train_recipe
+from train.trainer import CHECKPOINT_COMPLETE, train
 
 TEXTS = ["Cerebral white matter develops in the preterm brain.", "Short text.",
          "Sparse retrieval with learned term weights is fast on inverted indexes and CPUs."]

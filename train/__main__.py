@@ -28,7 +28,8 @@ def _parser() -> argparse.ArgumentParser:
 @cli
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from train.trainer import load_train_recipe, train
+    from train.recipe import load_train_recipe
+    from train.trainer import train
 
     recipe = load_train_recipe(args.recipe)
     out = train(recipe, args.out, max_steps=args.max_steps, resume=args.resume)

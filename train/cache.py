@@ -23,7 +23,7 @@ from kit.errors import InputError
 from kit.paths import work_dir
 
 if TYPE_CHECKING:
-    from train.trainer import TrainRecipe
+    from train.recipe import TrainRecipe
 
 
 def recipe_hash(recipe: "TrainRecipe") -> str:
@@ -90,7 +90,8 @@ def ensure_training_data(recipe: "TrainRecipe") -> Path:
 def train_cached(slug: str, recipe: "TrainRecipe", root: Path | None = None) -> Path:
     """The trained model of ``recipe``: reused when finished, resumed from its last checkpoint, else trained."""
     from kit.io import write_json
-    from train.trainer import MODEL_METADATA, last_complete_checkpoint, train
+    from train.export import MODEL_METADATA
+    from train.trainer import last_complete_checkpoint, train
 
     ensure_training_data(recipe)
     out = model_dir(slug, recipe, root)
