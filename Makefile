@@ -51,9 +51,10 @@ bench: setup
 	$(PYTHON) -m bench.e2e
 	$(PYTHON) -m bench.summary
 
-# Paper Tables 2-3 and Figures 1-3 (Section 5.3): one SPLADE-tiny per condition, trained from recipes/train/tiny.yaml
-# (the SciFact training file is mined first when missing) and cached under work/ablation/. SCALE=smoke: a few steps on a
-# SciFact slice, about two minutes per target, to check the pipeline; SCALE=full: the recipe's steps, SciFact + vaswani + cacm.
+# Paper Tables 2-3 and Figures 1-3 (Section 5.3): one SPLADE-tiny per condition (recipes/conditions/*.yaml, figure points
+# recipes/figures.yaml) and seed, trained and cached under work/ablation/ (the SciFact training file is mined first when
+# missing). SCALE=smoke: a few steps on a SciFact slice, about two minutes per target, to check the pipeline; SCALE=full:
+# the recipe's steps, SciFact + vaswani + cacm. Results go to work/results/ (UPDATE=1: the stored results/).
 SCALE ?= full
 TRAIN_FILE := work/train/scifact-train.bm25-neg7.minilm+splade-tiny.jsonl
 
@@ -61,10 +62,11 @@ $(TRAIN_FILE): | setup
 	$(PYTHON) -m train.data mine-offline
 
 ablation: setup $(TRAIN_FILE)
-	$(PYTHON) -m eval.ablation tables --scale $(SCALE)
+	$(PYTHON) -m eval.ablation tables --scale $(SCALE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(UPDATE),--update) \
+	  $(if $(DRY_RUN),--dry-run)
 
 figures: setup $(TRAIN_FILE)
-	$(PYTHON) -m eval.ablation figures --scale $(SCALE)
+	$(PYTHON) -m eval.ablation figures --scale $(SCALE) $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)
 
 # Compare a new system with the stored results (deltas, paired t-test + Wilcoxon, win/tie/loss), or re-verify them:
 # make compare RUN=my.trec DATASET=scifact | METRICS=my-system.json | RECIPE=recipes/x.yaml | CHECK=1 (also the default)
@@ -77,7 +79,7 @@ compare: setup
 report: setup
 	$(PYTHON) -m eval.report --screenshot docs/report.png
 
-# Li-LSR learned query weights vs BoW x IDF, and Seismic vs Anserini on the same vectors (SciFact test, vaswani, cacm):
-# trains lilsr-tiny.yaml (cached under work/lilsr/; the tiny.yaml model is the ablation's, shared), writes results/lilsr.{csv,md,json}.
+# Li-LSR learned query weights vs BoW x IDF, and Seismic vs Anserini on the same vectors (recipes/lilsr.yaml: SciFact
+# test, vaswani, cacm); the models are the conditions l0-mask-l0-act and lilsr; writes work/results/lilsr.* (UPDATE=1: results/).
 lilsr: setup $(TRAIN_FILE)
-	$(PYTHON) -m eval.lilsr
+	$(PYTHON) -m eval.lilsr $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)

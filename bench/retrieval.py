@@ -22,7 +22,7 @@ def main(argv=None) -> int:
     from eval.recipe import load_recipe
     from eval.reproduce import DatasetRun, Timer
     from eval.reproduce import main as reproduce
-    from index.__main__ import read_query_vectors
+    from index.anserini import read_query_vectors
     from index.anserini import search_impact
 
     recipe = load_recipe(REPO / "recipes" / "table1.yaml")

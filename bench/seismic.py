@@ -14,11 +14,15 @@ DATASET = "scifact"
 
 
 def main(argv=None) -> int:
-    from eval.lilsr import SEISMIC_GOAL_NDCG, SEISMIC_GOAL_SPEEDUP, dataset_runs, measure_backends
+    from eval.lilsr import RECIPE, SEISMIC_GOAL_NDCG, SEISMIC_GOAL_SPEEDUP, measure_backends
+    from eval.pipeline import DatasetRun, Settings, resolve_trained
+    from eval.recipe import load_recipe
 
-    run, systems = next(dataset_runs([DATASET]))
-    lilsr = next(s for s in systems if s.id == "lilsr")
-    rows = measure_backends(run, lilsr, [1, 2], {}, repeat=5)
+    recipe = load_recipe(RECIPE)
+    lilsr = resolve_trained(next(s for s in recipe.systems if s.id == "lilsr"))
+    run = DatasetRun.load(DATASET, Settings.of(recipe, device="cpu"))
+    run.encode_docs([lilsr.doc])
+    rows, _ = measure_backends(run, lilsr, (1, 2), {}, repeat=5)
     by = {(r["backend"], r["threads"]): r for r in rows}
     out = []
     for r in rows:

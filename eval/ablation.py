@@ -1,53 +1,55 @@
-"""The ablations of the paper (Tables 2 and 3, Figures 1-3), re-run at the kit's scale.
+"""The ablations of the paper (Tables 2 and 3, Figures 1-3), re-run at the kit's scale, conditions as data.
 
-    python -m eval.ablation tables  [--scale smoke|full] [--out results]   # results/table{2,3}.{csv,md,json}
-    python -m eval.ablation figures [--scale smoke|full] [--out results]   # results/figures/figure{1,2,3}.png
+    python -m eval.ablation tables  [--scale smoke|full] [--seeds 42,43,44] [--update]   # Tables 2-3
+    python -m eval.ablation figures [--scale smoke|full] [--update]                      # Figures 1-3
+    python -m eval.ablation measure l0-mask-l0-act [--seed 43] [--set lambda_d=0.1]      # one condition
+    python -m eval.ablation tables --list-conditions | --dry-run
 
 Section 5.3 of "Exploring ℓ0 Sparsification for Inference-free Sparse Retrievers" (SIGIR 2025) trains one
 IDF-SPLADE-doc model per condition: the FLOPS regularizer with or without the ℓ0 mask (eq. 5, threshold t), and the
-ℓ0 approximation activation (eq. 6) or one of its variants (Table 3: decoupled, inverse-decoupled, two and three
-extra logs). Each row of ``results/paper/table{2,3}.csv`` is mapped here (:data:`ABLATIONS`) to a training override
-of ``recipes/train/tiny.yaml``: its ``variant`` (:data:`train.losses.VARIANTS`) and whether the mask is on. Every
-model is trained once and cached under ``work/ablation/<row>/<hash of the effective recipe>/`` (a finished model
-directory is reused, an interrupted one resumed), then evaluated like Table 1 (:class:`eval.reproduce.DatasetRun`):
-documents encoded with the variant's ranking activation, BoW × IDF queries with the model's ``idf.json``, an Anserini
-impact index, nDCG@10 on SciFact test with FLOPS and Doc_Len (Section 5.1.3), and zero-shot nDCG@10 on the classic
-vaswani and cacm collections.
+ℓ0 approximation activation (eq. 6) or one of its variants (Table 3). Each row is a file ``recipes/conditions/<row>.yaml``
+(:mod:`train.conditions`): a training recipe, the fields it changes, its seeds, the datasets it is evaluated on and the
+scores it is expected to reach; each figure point is a line of ``recipes/figures.yaml`` (a condition with one field
+changed). Every model is trained once per seed and cached (:mod:`train.cache`; an interrupted training resumes), then
+evaluated by the pipeline (:mod:`eval.pipeline`): documents with the variant's ranking activation, BoW × IDF queries
+with the model's ``idf.json``, an Anserini impact index; nDCG@10 on SciFact test with FLOPS and Doc_Len (Section
+5.1.3), zero-shot on Vaswani and CACM, BM25 and the dense MiniLM measured beside them on each dataset.
 
-The figures sweep λ_d (Figures 1 and 2: baseline, ℓ0 mask, ℓ0 activation, both; t fixed) and t (Figure 3; λ_d
-fixed). A model whose documents collapse (Doc_Len < 1, Section 5.3.2) is drawn with an ``x`` marker in Figure 2.
-
-``--scale smoke`` trains a few steps and evaluates on a slice of SciFact test only, so each target finishes in
-about two minutes (a check that the pipeline runs, not a measurement); ``--scale full`` uses the recipe's steps and
-every dataset. The kit's model is a 4.4M-parameter SPLADE-tiny trained minutes on SciFact, not the paper's
-MS MARCO-trained BERT-base: only the directions of the effects can be compared with the paper.
+Results go to ``work/results/`` (``--update``: the stored reference ``results/``); a condition whose mean over its
+seeds is outside its expected score's tolerance prints ``FAIL`` and the command exits 1. ``--scale smoke`` trains a
+few steps on a slice (a pipeline check, about two minutes; no expectations). The kit's model is a 4.4M-parameter
+SPLADE-tiny trained minutes on SciFact, not the paper's BERT-base on MS MARCO: only directions can be compared.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
+import pandas as pd
+import yaml
 from tqdm.auto import tqdm
 
-from eval.reproduce import DatasetRun, Timer
-from kit.errors import InputError, cli
-from kit.paths import REPO, repo_relative, work_dir
-from train.cache import model_dir, read_seconds, recipe_hash, train_cached  # noqa: F401  (re-exported)
+from eval.paper import load_paper_table
+from eval.pipeline import DatasetRun, Settings
+from eval.provenance import provenance
+from eval.recipe import DenseSpec, DocSpec, QuerySpec, System
+from eval.results import (check_expected, failures, fmt, markdown_table, output_folder, signed, where_written,
+                          write_results)
 from kit.argtypes import ArgumentParser
+from kit.data import Dataset, load_dataset
+from kit.errors import InputError, cli
+from kit.io import atomic_write
+from kit.paths import repo_relative, work_dir
+from train.cache import model_dir, read_seconds, record_seconds, training_key, train_cached
+from train.conditions import FIGURES, Condition, Point, condition_ids, load_condition, load_points
+from train.recipe import TRAIN_FIELDS, TrainRecipe
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from kit.data import Dataset
-    from train.trainer import TrainRecipe
-
-DEFAULT_RECIPE = REPO / "recipes" / "train" / "tiny.yaml"
 COLLAPSE_DOC_LEN = 1.0
 """A model whose documents keep fewer than this many non-zero tokens on average has collapsed (Figure 2's ``x``)."""
 
@@ -55,46 +57,16 @@ CAVEAT = ("These numbers come from a 4.4M-parameter SPLADE-tiny trained for minu
           "CPU), not the paper's BERT-base trained on MS MARCO and averaged over 13 BEIR datasets: only the directions "
           "of the effects (better or worse than the baseline, sparser or denser) can be compared with the paper.")
 
+REFERENCES = (System(id="bm25-flat", label="BM25 (flat)", type="bm25"),
+              System(id="minilm-l6.dense", label="all-MiniLM-L6-v2 (dense)", type="dense",
+                     dense=DenseSpec("all-MiniLM-L6-v2", 128)))
+"""Measured beside every learned model, on every dataset (the same systems as Table 1's reference rows)."""
 
-# ---- the conditions ------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Ablation:
-    """A row of Tables 2-3: its training ``variant`` (:data:`train.losses.VARIANTS`) and whether the ℓ0 mask is on."""
-
-    slug: str
-    variant: str
-    mask: bool
-
-    def apply(self, recipe: "TrainRecipe", **changes) -> "TrainRecipe":
-        """``recipe`` with this row's variant, its threshold kept (mask) or dropped (plain FLOPS), then ``changes``.
-
-        Raises ValueError when the mask is wanted but the recipe sets no threshold.
-        """
-        threshold = changes.pop("threshold", recipe.threshold)
-        if self.mask and threshold is None:
-            raise ValueError(f"{self.slug} needs the ℓ0 mask but the recipe sets no threshold")
-        return recipe.replace(variant=self.variant, threshold=threshold if self.mask else None, **changes)
+FIGURE_LABELS = {"baseline": "Baseline", "l0-mask": "ℓ0 mask", "l0-act": "ℓ0 activation",
+                 "l0-mask-l0-act": "ℓ0 mask + ℓ0 activation"}
 
 
-ABLATIONS: Mapping[str, Ablation] = {a.slug: a for a in (
-    Ablation("baseline", "baseline", False),
-    Ablation("l0-mask", "baseline", True),
-    Ablation("l0-act", "l0", False),
-    Ablation("l0-mask-l0-act", "l0", True),
-    Ablation("de-l0-act", "de-l0", False),
-    Ablation("inv-de-l0-act", "inv-de-l0", False),
-    Ablation("l0-act-x2", "l0x2", False),
-    Ablation("l0-act-x3", "l0x3", False),
-    Ablation("l0-mask-de-l0-act", "de-l0", True),
-    Ablation("l0-mask-inv-de-l0-act", "inv-de-l0", True),
-)}
-"""Row slug of ``results/paper/table{2,3}.csv`` -> its training override."""
-
-FIGURE_METHODS = {"baseline": "Baseline", "l0-mask": "ℓ0 mask", "l0-act": "ℓ0 activation",
-                  "l0-mask-l0-act": "ℓ0 mask + ℓ0 activation"}
-"""Figures 1-2: the four methods of the λ_d sweep (Figure 3 sweeps t for the two that use the mask)."""
-
+# ---- scales ----------------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Scale:
@@ -102,8 +74,9 @@ class Scale:
 
     ``max_steps`` / ``max_length`` / ``batch_size`` ``None`` keep the recipe's values; ``queries`` / ``docs`` ``None``
     evaluate on the whole SciFact test set, otherwise on its first ``queries`` judged queries with their relevant
-    documents plus the corpus's first ``docs`` documents. ``zero_shot`` are evaluated whole. ``overrides``: any other
-    training-recipe fields to change (e.g. ``{"docs_per_query": 2}``).
+    documents plus the corpus's first ``docs`` documents. ``zero_shot``: the other datasets a condition is evaluated on
+    (None: the condition's own). ``lambdas`` / ``thresholds``: the figure points run (None: all). ``checked``: whether
+    the conditions' expected scores apply (they were measured at full scale).
     """
 
     name: str
@@ -113,9 +86,10 @@ class Scale:
     eval_max_length: int = 512
     queries: int | None = None
     docs: int | None = None
-    zero_shot: tuple[str, ...] = ("vaswani", "cacm")
-    lambdas: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0)  # the recipe's 0.01 among them: shared with Table 2
-    thresholds: tuple[float, ...] = (50.0, 150.0, 300.0)  # the recipe's t=150 among them
+    zero_shot: tuple[str, ...] | None = None
+    lambdas: tuple[float, ...] | None = None
+    thresholds: tuple[float, ...] | None = None
+    checked: bool = True
     overrides: dict = field(default_factory=dict)
 
     def recipe_changes(self) -> dict:
@@ -131,7 +105,7 @@ class Scale:
 
 SCALES: Mapping[str, Scale] = {
     "smoke": Scale("smoke", max_steps=3, max_length=64, batch_size=8, eval_max_length=64, queries=8, docs=100,
-                   zero_shot=(), lambdas=(0.01, 0.1), thresholds=(50.0, 150.0)),
+                   zero_shot=(), lambdas=(0.01, 0.1), thresholds=(50.0, 150.0), checked=False),
     "full": Scale("full"),
 }
 
@@ -142,27 +116,13 @@ def get_scale(name: str) -> Scale:
     return SCALES[name]
 
 
-def trained_model(row: str, recipe: str | Path = DEFAULT_RECIPE) -> tuple[Path, str]:
-    """The full-scale model of Table 2/3 row ``row`` (what ``make ablation`` trains) and its ranking activation.
+# ---- measuring -------------------------------------------------------------------------------------------------------
 
-    Table 1's row of the kit's own ℓ0 model is ``trained_model("l0-mask-l0-act")``: the same cached directory as
-    Table 2's "ℓ0 mask + ℓ0 activation" row, trained on demand (training file mined first when missing).
-    """
-    from train.trainer import load_train_recipe
-
-    effective = Ablator(SCALES["full"], load_train_recipe(recipe)).recipe_for(row)
-    return train_cached(row, effective), effective.activation
-
-
-# ---- evaluation ----------------------------------------------------------------------------------------------------
-
-def slice_dataset(ds: "Dataset", queries: int | None, docs: int | None) -> "Dataset":
+def slice_dataset(ds: Dataset, queries: int | None, docs: int | None) -> Dataset:
     """The first ``queries`` judged queries (by id) with their relevant documents plus the first ``docs`` documents.
 
     The slice is named ``<name>-q<queries>-d<docs>``, so differently sized slices never share cached artifacts.
     """
-    from kit.data import Dataset
-
     if queries is None and docs is None:
         return ds
     qids = sorted(q for q in ds.queries if any(r > 0 for r in ds.qrels.get(q, {}).values()))[:queries]
@@ -173,198 +133,238 @@ def slice_dataset(ds: "Dataset", queries: int | None, docs: int | None) -> "Data
                    qrels=qrels, docs=lambda: iter(kept), num_docs=len(kept), source=ds.source)
 
 
-class ModelEval(DatasetRun):
-    """:class:`DatasetRun`'s stages (encode, index, query, search, score) over an in-memory dataset and work root."""
-
-    def __init__(self, ds: "Dataset", root: Path, max_length: int, device: str | None = None):
-        from eval.recipe import Recipe
-
-        recipe = Recipe(path=DEFAULT_RECIPE, table=2, datasets=[ds.name], measures=["nDCG@10"], hits=1000,
-                        max_length=max_length, factor=100, systems=[])
-        args = SimpleNamespace(force=False, device=device, batch_size=32, threads=2)
-        super().__init__(ds.name, recipe, args, Timer(), ds=ds, root=root)
-
-    def score(self, model: Path, activation: str) -> dict[str, float]:
-        """nDCG@10, FLOPS, Doc_Len and ``_per_query`` of ``model``: documents with ``activation``, BoW × IDF queries
-        (its idf.json)."""
-        from eval.recipe import DocSpec, QuerySpec, System
-
-        doc = DocSpec(model=str(model), activation=activation)
-        system = System(id=f"{activation}.len{self.recipe.max_length}", label=str(model), type="sparse", doc=doc,
-                        query=QuerySpec(encoder="bow-idf", idf="model"))
-        self.encode_docs([doc])
-        return self.run_system(system)  # with "_per_query": the per-query nDCG@10 frame
+def seed_system(condition: str, seed: int) -> str:
+    """How one seed's model is named in tables and per-query files (the condition's own id holds the seed mean)."""
+    return f"{condition}@seed{seed}"
 
 
 @dataclass
 class Measured:
-    """One trained condition and its scores (SciFact nDCG@10, FLOPS, Doc_Len; ``<dataset>_nDCG@10`` zero-shot)."""
+    """One trained model (a condition at one seed, maybe with changes) and its scores per dataset."""
 
-    slug: str
-    recipe: "TrainRecipe"
+    condition: str
+    seed: int
+    recipe: TrainRecipe
     model: Path
-    scores: dict[str, float]
-    per_query: "pd.DataFrame | None" = None  # dataset, system (= slug), query_id, measure, value
+    scores: dict[str, dict[str, float]]  # dataset -> nDCG@10 (and FLOPS, Doc_Len)
+    per_query: pd.DataFrame  # dataset, system (= condition@seed), query_id, measure, value
 
 
 class Ablator:
-    """Train (cached) and evaluate ablation conditions at one :class:`Scale`."""
+    """Train (cached) and evaluate conditions at one :class:`Scale`; the models live under ``root``
+    (``work/ablation/<condition>/<training key>/model``)."""
 
-    def __init__(self, scale: Scale, recipe: "TrainRecipe", root: Path | None = None, device: str | None = None):
-        self.scale, self.base, self.device = scale, recipe, device
+    def __init__(self, scale: Scale, root: Path | None = None, device: str | None = None):
+        self.scale, self.device = scale, device
         self.root = root if root is not None else work_dir() / "ablation"
-        self._datasets: dict[str, "Dataset"] = {}
+        self.settings = Settings(measures=("nDCG@10",), hits=1000, max_length=scale.eval_max_length, factor=100.0,
+                                 device=device)
+        self._datasets: dict[str, Dataset] = {}
 
-    def recipe_for(self, slug: str, **changes) -> "TrainRecipe":
-        """The effective training recipe of a Table 2/3 row (ValueError for an unknown row)."""
-        if slug not in ABLATIONS:
-            raise ValueError(f"unknown ablation {slug!r}; choose one of {', '.join(ABLATIONS)}")
-        return ABLATIONS[slug].apply(self.base, **{**self.scale.recipe_changes(), **changes})
-
-    def dataset(self, name: str) -> "Dataset":
-        from kit.data import load_dataset
-
+    def dataset(self, name: str) -> Dataset:
         if name not in self._datasets:
-            ds = load_dataset(name)
+            try:
+                ds = load_dataset(name)
+            except ValueError as exc:
+                raise InputError(None, f"evaluate: {exc}") from None
             self._datasets[name] = slice_dataset(ds, self.scale.queries, self.scale.docs) if name == "scifact" else ds
         return self._datasets[name]
 
-    def measure(self, slug: str, zero_shot: bool = True, **changes) -> Measured:
-        """Train (cached) and evaluate one condition on SciFact and, with ``zero_shot``, the scale's zero-shot sets.
+    def datasets(self, condition: Condition, zero_shot: bool = True) -> list[str]:
+        others = [d for d in condition.evaluate if d != "scifact"] if self.scale.zero_shot is None \
+            else list(self.scale.zero_shot)
+        return ["scifact", *(others if zero_shot else [])]
 
-        The wall time of training and of each dataset's first evaluation is kept in the model's ``timing.json``.
-        """
-        from train.cache import record_seconds
+    def recipe(self, condition: Condition, seed: int, **changes) -> TrainRecipe:
+        return condition.recipe(seed, **{**self.scale.recipe_changes(), **changes})
 
-        recipe = self.recipe_for(slug, **changes)
-        model = train_cached(slug, recipe, self.root)
-        evals = model.parent / "eval"
-        import pandas as pd
+    def model_path(self, condition: Condition, seed: int, **changes) -> Path:
+        return model_dir(condition.id, self.recipe(condition, seed, **changes), self.root)
 
-        scores, per_query = {}, []
-        for name in ("scifact", *(self.scale.zero_shot if zero_shot else ())):
+    def measure(self, condition: Condition, seed: int, datasets: Sequence[str], **changes) -> Measured:
+        """Train (cached) and evaluate one condition at one seed; wall times go to the model's ``timing.json``."""
+        recipe = self.recipe(condition, seed, **changes)
+        model = train_cached(condition.id, recipe, self.root)
+        doc = DocSpec(model=str(model), activation=recipe.activation)
+        system = System(id=f"{recipe.activation}.len{self.scale.eval_max_length}", label=str(model), type="sparse",
+                        doc=doc, query=QuerySpec(encoder="bow-idf", idf="model"))
+        scores, frames = {}, []
+        for name in datasets:
             ds = self.dataset(name)
-            run = ModelEval(ds, evals / ds.name, self.scale.eval_max_length, self.device)
+            run = DatasetRun(ds, self.settings, root=model.parent / "eval" / ds.name)
             started = time.perf_counter()
-            result = run.score(model, recipe.activation)
+            run.encode_docs([doc])
+            result = run.run_system(system)
             record_seconds(model, f"eval_{ds.name}", time.perf_counter() - started)
-            frame = result.pop("_per_query")
-            per_query.append(frame.assign(dataset=name, system=slug))
-            if name == "scifact":
-                scores.update({k: result[k] for k in ("nDCG@10", "FLOPS", "Doc_Len")})
-            else:
-                scores[f"{name}_nDCG@10"] = result["nDCG@10"]
-        return Measured(slug, recipe, model, scores, pd.concat(per_query, ignore_index=True))
+            frames.append(result.pop("_per_query").assign(dataset=name, system=seed_system(condition.id, seed)))
+            scores[name] = {k: float(result[k]) for k in ("nDCG@10", "FLOPS", "Doc_Len")}
+        return Measured(condition.id, seed, recipe, model, scores, pd.concat(frames, ignore_index=True))
+
+    def references(self, names: Sequence[str]) -> tuple[dict[tuple[str, str], float], pd.DataFrame]:
+        """BM25 and MiniLM on each dataset (Table 1's reference systems): ``{(dataset, system): nDCG@10}`` and their
+        per-query values."""
+        scores, frames = {}, []
+        for name in names:
+            run = DatasetRun(self.dataset(name), self.settings, name=self.dataset(name).name)
+            for system in REFERENCES:
+                result = run.run_system(system)
+                frames.append(result.pop("_per_query").assign(dataset=name, system=system.id))
+                scores[(name, system.id)] = float(result["nDCG@10"])
+        return scores, pd.concat(frames, ignore_index=True)
 
 
-# ---- tables ----------------------------------------------------------------------------------------------------------
+# ---- the tables ------------------------------------------------------------------------------------------------------
 
-def build_table(n: int, measured: Mapping[str, Measured], zero_shot: Sequence[str]) -> "pd.DataFrame":
-    """Table ``n`` (2 or 3): each paper row with the measured values (nDCG@10 ×100, as printed) beside the paper's."""
-    import pandas as pd
+def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (None for one value)."""
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
 
-    from eval.paper import load_paper_table
 
+def seed_means(measured: Sequence[Measured]) -> pd.DataFrame:
+    """Per-query values of each condition averaged over its seeds, named by the condition (what is compared)."""
+    frame = pd.concat([m.per_query for m in measured], ignore_index=True)
+    frame["system"] = frame["system"].str.rsplit("@", n=1).str[0]
+    return frame.groupby(["dataset", "system", "query_id", "measure"], as_index=False, sort=False)["value"].mean()
+
+
+def build_table(n: int, conditions: Mapping[str, Condition], measured: Mapping[str, list[Measured]],
+                datasets: Sequence[str], references: Mapping[tuple[str, str], float], checked: bool) -> pd.DataFrame:
+    """Table ``n`` (2 or 3): each paper row with the measured means ± std over seeds (nDCG@10 ×100, as printed),
+    the paper's values, the deltas to the baseline and to BM25, and the check against the condition's expectation."""
     if n not in (2, 3):
         raise ValueError(f"the ablation tables are 2 and 3, not {n!r}")
-    paper = load_paper_table(n)
     rows = []
-    for p in paper.to_dict("records"):
-        m = measured[p["system"]]
-        r = m.recipe
-        row = {"system": p["system"], "label": p["label"], "variant": r.variant, "threshold": r.threshold,
-               "lambda_d": r.lambda_d, "steps": r.max_steps,
-               "nDCG@10": round(100 * m.scores["nDCG@10"], 2), "FLOPS": round(m.scores["FLOPS"], 3),
-               "Doc_Len": round(m.scores["Doc_Len"], 2)}
-        for name in zero_shot:
-            row[f"{name}_nDCG@10"] = round(100 * m.scores[f"{name}_nDCG@10"], 2)
+    for p in load_paper_table(n).to_dict("records"):
+        runs, condition = measured[p["system"]], conditions[p["system"]]
+        row: dict[str, Any] = {"system": p["system"], "label": p["label"],
+                               "seeds": " ".join(str(m.seed) for m in runs)}
+        means = {}
+        for name in datasets:
+            mean, std = mean_std([m.scores[name]["nDCG@10"] for m in runs])
+            means[name] = {"nDCG@10": mean}
+            prefix = "" if name == "scifact" else f"{name}_"
+            row[f"{prefix}nDCG@10"], row[f"{prefix}nDCG@10_std"] = round(100 * mean, 2), _round(std, 100)
+            row[f"{prefix}Δ_bm25"] = round(100 * (mean - references[(name, "bm25-flat")]), 2)
+        for k in ("FLOPS", "Doc_Len"):
+            mean, std = mean_std([m.scores["scifact"][k] for m in runs])
+            row[k], row[f"{k}_std"] = round(mean, 3), _round(std)
         row.update({f"paper_{k}": p[k] for k in ("nDCG@10", "FLOPS", "Doc_Len")})
-        seconds = read_seconds(m.model)
-        row["train_s"] = seconds.get("train")
-        row["eval_s"] = round(sum(v for k, v in seconds.items() if k.startswith("eval_")), 1) if seconds else None
+        status, detail = ("", "")
+        if checked:
+            bad = [check_expected(condition.expected.get(d), condition.tolerance, means[d]) for d in datasets]
+            status = "FAIL" if any(s == "FAIL" for s, _ in bad) else ("OK" if any(s for s, _ in bad) else "")
+            detail = "; ".join(f"{d}: {x}" for d, (s, x) in zip(datasets, bad) if s == "FAIL")
+        row["check"], row["check_detail"] = status, detail
+        seconds = [read_seconds(m.model) for m in runs]
+        row["train_s"] = round(sum(s.get("train", 0.0) for s in seconds), 1)
+        row["eval_s"] = round(sum(v for s in seconds for k, v in s.items() if k.startswith("eval_")), 1)
         rows.append(row)
     table = pd.DataFrame(rows)
     base = table.set_index("system").loc["baseline"]
-    table["delta_baseline_nDCG@10"] = (table["nDCG@10"] - base["nDCG@10"]).round(2)
-    table["paper_delta_baseline_nDCG@10"] = (table["paper_nDCG@10"] - base["paper_nDCG@10"]).round(2)
+    table["Δ_baseline"] = (table["nDCG@10"] - base["nDCG@10"]).round(2)
+    table["paper_Δ_baseline"] = (table["paper_nDCG@10"] - base["paper_nDCG@10"]).round(2)
     return table
 
 
-def schema_rows(measured: Mapping[str, Measured], labels: Mapping[str, str], zero_shot: Sequence[str]) -> list[dict]:
-    """``kit-results/1`` rows: SciFact (nDCG@10, FLOPS, Doc_Len) and each zero-shot set (nDCG@10) per system."""
-    rows = []
-    for s, label in labels.items():
-        m = measured[s]
-        rows.append({"dataset": "scifact", "system": s, "label": label,
-                     "metrics": {k: float(m.scores[k]) for k in ("nDCG@10", "FLOPS", "Doc_Len")}})
-        rows += [{"dataset": name, "system": s, "label": label, "metrics": {"nDCG@10": float(m.scores[f"{name}_nDCG@10"])}}
-                 for name in zero_shot]
-    return rows
+def _round(value: float | None, scale: float = 1.0) -> float | None:
+    return None if value is None else round(scale * value, 3)
 
 
-def render_markdown(n: int, table: "pd.DataFrame", command: str, scale: Scale) -> str:
-    """The table as markdown, measured columns beside the paper's, with the scale caveat."""
-    cols = [c for c in table.columns
-            if c not in ("system", "variant", "threshold", "lambda_d", "steps", "train_s", "eval_s")]
+def render_markdown(n: int, table: pd.DataFrame, datasets: Sequence[str], references: Mapping[tuple[str, str], float],
+                    command: str, scale: Scale) -> str:
+    """The table as Markdown: measured means ± std beside the paper's, BM25 and MiniLM on every dataset."""
+    def pm(r, col):
+        std = r.get(f"{col}_std")
+        return f"{r[col]:.2f}" + ("" if std is None or pd.isna(std) else f" ± {std:.2f}")
+
+    zero = [d for d in datasets if d != "scifact"]
+    cols = ["label", "seeds", "nDCG@10", "Δ BM25", "FLOPS", "Doc_Len", *(f"{d} nDCG@10" for d in zero),
+            *(f"{d} Δ BM25" for d in zero), "paper nDCG@10", "paper FLOPS", "paper Doc_Len", "Δ baseline",
+            "paper Δ baseline", "check"]
+    body = [[r["label"], r["seeds"], pm(r, "nDCG@10"), signed(r["Δ_bm25"], 2), pm(r, "FLOPS"), pm(r, "Doc_Len"),
+             *(pm(r, f"{d}_nDCG@10") for d in zero), *(signed(r[f"{d}_Δ_bm25"], 2) for d in zero),
+             fmt(r["paper_nDCG@10"], 2), fmt(r["paper_FLOPS"], 2), fmt(r["paper_Doc_Len"], 2),
+             signed(r["Δ_baseline"], 2), signed(r["paper_Δ_baseline"], 2), r["check"] or "–"]
+            for r in table.to_dict("records")]
+    refs = "; ".join(f"{d}: BM25 {100 * references[(d, 'bm25-flat')]:.2f}, MiniLM "
+                     f"{100 * references[(d, 'minilm-l6.dense')]:.2f}" for d in datasets)
     lines = [f"<!-- generated by `{command}`; do not edit -->", f"# Table {n}: ablation, measured beside the paper", "",
              CAVEAT, "",
-             f"Scale `{scale.name}`: nDCG@10 ×100 on SciFact test"
-             + (f" (slice: {scale.queries} queries)" if scale.queries else "")
-             + ", FLOPS and Doc_Len from the indexed document vectors (Section 5.1.3); `paper_*` are the paper's "
-               "BEIR averages; Δ baseline = row − Baseline row.", "",
-             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in table.to_dict("records"):
-        lines.append("| " + " | ".join(_cell(r[c]) for c in cols) + " |")
-    timed = table.dropna(subset=["train_s"])
+             f"Scale `{scale.name}`: nDCG@10 ×100 on SciFact test" + (f" (slice: {scale.queries} queries)" if scale.queries
+                                                                     else "")
+             + " and zero-shot, mean ± standard deviation over the training seeds; FLOPS and Doc_Len from the indexed "
+               "document vectors (Section 5.1.3); `paper` columns are the paper's BEIR averages; Δ baseline = row − "
+               "Baseline row; Δ BM25 = row − BM25 on the same dataset. References (nDCG@10 ×100): " + refs + ".", "",
+             *markdown_table(cols, body)]
+    timed = table[table["train_s"] > 0]
     if len(timed):
-        lines += ["", f"Wall time per condition (this machine, first run; `train_s`, `eval_s` in the CSV): training "
-                      f"{timed['train_s'].min():.0f}–{timed['train_s'].max():.0f} s, evaluation on every dataset "
-                      f"{timed['eval_s'].min():.0f}–{timed['eval_s'].max():.0f} s; longest condition "
-                      f"{(timed['train_s'] + timed['eval_s']).max() / 60:.1f} min."]
+        lines += ["", f"Wall time per condition (this machine, all seeds, first run; `train_s`, `eval_s` in the CSV): "
+                      f"training {timed['train_s'].min():.0f}–{timed['train_s'].max():.0f} s, evaluation "
+                      f"{timed['eval_s'].min():.0f}–{timed['eval_s'].max():.0f} s."]
     return "\n".join(lines) + "\n"
 
 
-def _cell(value) -> str:
-    return f"{value:.2f}" if isinstance(value, float) else str(value)
+def schema_rows(table: pd.DataFrame, conditions: Mapping[str, Condition], measured: Mapping[str, list[Measured]],
+                datasets: Sequence[str], references: Mapping[tuple[str, str], float], checked: bool) -> list[dict]:
+    """kit-results/1 rows: each condition's seed mean per dataset (with its expectation), each seed, each reference."""
+    rows = []
+    for r in table.to_dict("records"):
+        cid, runs = r["system"], measured[r["system"]]
+        for d in datasets:
+            metrics = {"nDCG@10": statistics.fmean(m.scores[d]["nDCG@10"] for m in runs)}
+            if d == "scifact":
+                metrics.update({k: statistics.fmean(m.scores[d][k] for m in runs) for k in ("FLOPS", "Doc_Len")})
+            row = {"dataset": d, "system": cid, "label": r["label"], "metrics": metrics}
+            if checked and conditions[cid].expected.get(d):
+                row.update(expected=dict(conditions[cid].expected[d]), tolerance=conditions[cid].tolerance)
+            rows.append(row)
+            rows += [{"dataset": d, "system": seed_system(cid, m.seed), "label": f"{r['label']} (seed {m.seed})",
+                      "metrics": {k: float(v) for k, v in m.scores[d].items() if d == "scifact" or k == "nDCG@10"}}
+                     for m in runs]
+    rows += [{"dataset": d, "system": s.id, "label": s.label, "metrics": {"nDCG@10": references[(d, s.id)]}}
+             for d in datasets for s in REFERENCES]
+    return rows
 
 
-def write_tables(ablator: Ablator, out: Path, command: str, tables: Iterable[int] = (2, 3)) -> list[Path]:
-    """Measure every row of the given tables and write ``table<n>.{csv,md,json}`` under ``out``."""
-    import pandas as pd
-
-    from eval.paper import load_paper_table
-    from eval.provenance import provenance
-    from eval.schema import FORMAT
-    from kit.io import atomic_write, write_json
-
+def run_tables(ablator: Ablator, out: Path, command: str, seeds: tuple[int, ...] | None,
+               tables: Sequence[int] = (2, 3)) -> int:
+    """Measure every row of the given tables (every seed) and write ``table<n>.{csv,md,json}`` under ``out``; 1 when a
+    condition's mean misses its expectation."""
     started = time.perf_counter()
-    written = []
-    measured: dict[str, Measured] = {}
-    slugs = list(dict.fromkeys(slug for n in tables for slug in load_paper_table(n)["system"]))
-    for slug in tqdm(slugs, desc="ablation conditions", unit="model"):
-        measured[slug] = ablator.measure(slug)
+    prov = provenance(command=command.split())
+    ids = list(dict.fromkeys(row for n in tables for row in load_paper_table(n)["system"]))
+    conditions = {c: load_condition(c) for c in ids}
+    datasets = ablator.datasets(conditions[ids[0]])
+    jobs = [(c, seed) for c in ids for seed in conditions[c].run_seeds(seeds)]
+    measured: dict[str, list[Measured]] = {c: [] for c in ids}
+    for cid, seed in tqdm(jobs, desc="ablation conditions × seeds", unit="model"):
+        measured[cid].append(ablator.measure(conditions[cid], seed, datasets))
+    references, reference_pq = ablator.references(datasets)
+    problems = []
     for n in tables:
-        table = build_table(n, measured, ablator.scale.zero_shot)
-        with atomic_write(out / f"table{n}.csv") as fh:
-            table.to_csv(fh, index=False)
-        with atomic_write(out / f"table{n}.md") as fh:
-            fh.write(render_markdown(n, table, command, ablator.scale))
-        systems = list(table["system"])
-        with atomic_write(out / "per-query" / f"table{n}.csv.gz") as fh:
-            pd.concat([measured[s].per_query for s in systems], ignore_index=True).to_csv(fh, index=False)
-        write_json(out / f"table{n}.json", {  # kit-results/1 (results/SCHEMA.md): raw scores, not ×100
-            "format": FORMAT, "table": n, "measures": ["nDCG@10"], "per_query": f"per-query/table{n}.csv.gz",
-            "rows": schema_rows(measured, dict(zip(table["system"], table["label"])), ablator.scale.zero_shot),
-            **provenance(command=command.split()),
-            "train_recipe": repo_relative(ablator.base.path) if ablator.base.path else None,
-            "scale": ablator.scale.name, "caveat": CAVEAT, "datasets": ["scifact", *ablator.scale.zero_shot],
-            "systems": systems, "models": {s: str(measured[s].model) for s in systems},
-            "total_seconds": round(time.perf_counter() - started, 1)})
-        written += [out / f"table{n}.{ext}" for ext in ("csv", "md", "json")] + [out / "per-query" / f"table{n}.csv.gz"]
-    return written
+        table = build_table(n, conditions, measured, datasets, references, ablator.scale.checked)
+        rows = list(table["system"])
+        per_query = pd.concat([seed_means([m for c in rows for m in measured[c]]),
+                               *(m.per_query for c in rows for m in measured[c]), reference_pq], ignore_index=True)
+        write_results(out, f"table{n}", table, render_markdown(n, table, datasets, references, command, ablator.scale),
+                      per_query, {
+                          "table": n, "measures": ["nDCG@10"], **prov, "recipe": None,
+                          "rows": schema_rows(table, conditions, measured, datasets, references, ablator.scale.checked),
+                          # where the expectations live (only at the scale they were measured at)
+                          "conditions": ({c: repo_relative(conditions[c].path) for c in rows}
+                                         if ablator.scale.checked else None),
+                          "scale": ablator.scale.name, "caveat": CAVEAT, "datasets": list(datasets), "systems": rows,
+                          "seeds": {c: [m.seed for m in measured[c]] for c in rows},
+                          "models": {seed_system(c, m.seed): str(m.model) for c in rows for m in measured[c]},
+                          "total_seconds": round(time.perf_counter() - started, 1)})
+        print(where_written(out, f"table{n}"))
+        problems += [line for line in failures(table) if line not in problems]
+    for line in problems:
+        print(line, file=sys.stderr)
+    return 1 if problems else 0
 
 
-# ---- figures ---------------------------------------------------------------------------------------------------------
+# ---- the figures -----------------------------------------------------------------------------------------------------
 
 def is_collapsed(doc_len: float) -> bool:
     """True for a model whose documents average fewer than :data:`COLLAPSE_DOC_LEN` non-zero tokens."""
@@ -376,31 +376,38 @@ def markers(doc_lens: Sequence[float], normal: str = "o") -> list[str]:
     return ["x" if is_collapsed(v) else normal for v in doc_lens]
 
 
-def sweep(ablator: Ablator) -> "pd.DataFrame":
-    """λ_d sweep of the four methods (t from the recipe) and t sweep of the masked ones (λ_d from the recipe)."""
-    import pandas as pd
+def figure_points(scale: Scale) -> list[Point]:
+    """The points this scale runs."""
+    def kept(p: Point) -> bool:
+        allowed = scale.lambdas if p.sweep == "lambda" else scale.thresholds
+        return allowed is None or float(next(iter(p.changes.values()))) in allowed
 
-    points = [(kind, slug, key, value)
-              for kind, methods, key, values in (("lambda", FIGURE_METHODS, "lambda_d", ablator.scale.lambdas),
-                                                 ("threshold", ("l0-mask", "l0-mask-l0-act"), "threshold",
-                                                  ablator.scale.thresholds))
-              for slug in methods for value in values]
-    rows = []
-    for kind, slug, key, value in tqdm(points, desc="sweep conditions", unit="model"):
-        m = ablator.measure(slug, zero_shot=False, **{key: value})  # the figures plot SciFact only
-        rows.append({"sweep": kind, "method": slug, "lambda_d": m.recipe.lambda_d,
-                     "threshold": m.recipe.threshold, **m.scores, **read_seconds(m.model)})
-    return pd.DataFrame(rows)
+    return [p for p in load_points() if kept(p)]
 
 
-def plot_figures(points: "pd.DataFrame", out: Path) -> list[Path]:
+def sweep(ablator: Ablator, points: Sequence[Point]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Measured]]:
+    """Measure each point (one seed, the condition's first; SciFact only): the points' table, per-query values."""
+    rows, frames, measured = [], [], {}
+    for p in tqdm(points, desc="figure points", unit="model"):
+        condition = load_condition(p.condition)
+        m = ablator.measure(condition, condition.run_seeds()[0], ["scifact"], **p.changes)
+        measured[p.id] = m
+        scores = m.scores["scifact"]
+        status, detail = check_expected(p.expected.get("scifact"), p.tolerance, scores) if ablator.scale.checked \
+            else ("", "")
+        rows.append({"dataset": "scifact", "system": p.id, "sweep": p.sweep, "method": p.condition, "seed": m.seed,
+                     "lambda_d": m.recipe.lambda_d, "threshold": m.recipe.threshold, **scores, "check": status,
+                     "check_detail": detail, **read_seconds(m.model)})
+        frames.append(m.per_query.assign(system=p.id))
+    return pd.DataFrame(rows), pd.concat(frames, ignore_index=True), measured
+
+
+def plot_figures(points: pd.DataFrame, out: Path) -> list[Path]:
     """Figures 1-3 as PNG under ``out``: nDCG@10 vs FLOPS (λ sweep), λ vs Doc_Len, nDCG@10 vs Doc_Len (t sweep)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from kit.io import atomic_write
 
     lam = points[points["sweep"] == "lambda"]
     thr = points[points["sweep"] == "threshold"]
@@ -412,7 +419,7 @@ def plot_figures(points: "pd.DataFrame", out: Path) -> list[Path]:
         fig, ax = plt.subplots(figsize=(5, 4))
         for method, group in data.groupby("method", sort=False):
             group = group.sort_values(x)
-            line = ax.plot(group[x], group[y], "-", label=FIGURE_METHODS[method])[0]
+            line = ax.plot(group[x], group[y], "-", label=FIGURE_LABELS.get(method, method))[0]
             for (xv, yv, dl, value) in zip(group[x], group[y], group["Doc_Len"],
                                             group[label] if label else group[x]):
                 marker = markers([dl])[0] if name == "figure2" else "o"
@@ -424,7 +431,7 @@ def plot_figures(points: "pd.DataFrame", out: Path) -> list[Path]:
             ax.set_xscale("log")
         ax.set_xlabel(x)
         ax.set_ylabel(y)
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title + " — one training seed per point", fontsize=8)
         ax.legend(fontsize=7)
         fig.tight_layout()
         path = out / f"{name}.png"
@@ -435,30 +442,47 @@ def plot_figures(points: "pd.DataFrame", out: Path) -> list[Path]:
     return paths
 
 
-def write_figures(ablator: Ablator, out: Path, command: str) -> list[Path]:
-    """Run both sweeps and write ``figures/figure{1,2,3}.png``, the points as ``figures/sweep.csv`` and provenance."""
-    from eval.provenance import provenance
-    from kit.io import atomic_write, write_json
-
+def run_figures(ablator: Ablator, out: Path, command: str) -> int:
+    """Run the sweeps; write ``figures/figure{1,2,3}.png`` and ``figures/figures.{csv,md,json}``; 1 on a drift."""
     started = time.perf_counter()
-    points = sweep(ablator)
+    prov = provenance(command=command.split())
+    points = figure_points(ablator.scale)
+    table, per_query, _ = sweep(ablator, points)
+    references, reference_pq = ablator.references(["scifact"])
     folder = out / "figures"
-    with atomic_write(folder / "sweep.csv") as fh:
-        points.to_csv(fh, index=False)
-    paths = plot_figures(points, folder)
-    write_json(folder / "figures.json", provenance(
-        command=command.split(), scale=ablator.scale.name, caveat=CAVEAT, base_recipe=str(ablator.base.path),
-        total_seconds=round(time.perf_counter() - started, 1)))
-    return [*paths, folder / "sweep.csv", folder / "figures.json"]
+    plot_figures(table, folder)
+    bm25 = references[("scifact", "bm25-flat")]
+    cols = ["system", "method", "seed", "lambda_d", "threshold", "nDCG@10", "FLOPS", "Doc_Len", "check"]
+    md = "\n".join([f"<!-- generated by `{command}`; do not edit -->", "# Figures 1-3: the λ_d and t sweeps", "",
+                    CAVEAT, "", f"Scale `{ablator.scale.name}`, SciFact test, **one training seed per point** (the "
+                    f"condition's first); BM25 on the same queries: nDCG@10 {bm25:.4f}, MiniLM "
+                    f"{references[('scifact', 'minilm-l6.dense')]:.4f}. Figures: figure1.png, figure2.png, figure3.png.",
+                    "", *markdown_table(cols, ([fmt(r[c]) if r[c] != "" else "–" for c in cols]
+                                               for r in table.to_dict("records")))]) + "\n"
+    rows = [{"dataset": "scifact", "system": r["system"], "label": f"{r['method']} {r['sweep']}",
+             "metrics": {k: float(r[k]) for k in ("nDCG@10", "FLOPS", "Doc_Len")},
+             **({"expected": dict(p.expected["scifact"]), "tolerance": p.tolerance}
+                if ablator.scale.checked and p.expected.get("scifact") else {})}
+            for r, p in zip(table.to_dict("records"), points)]
+    rows += [{"dataset": "scifact", "system": s.id, "label": s.label,
+              "metrics": {"nDCG@10": references[("scifact", s.id)]}} for s in REFERENCES]
+    write_results(folder, "figures", table, md, pd.concat([per_query, reference_pq], ignore_index=True), {
+        "measures": ["nDCG@10"], **prov, "recipe": repo_relative(FIGURES) if ablator.scale.checked else None,
+        "rows": rows, "scale": ablator.scale.name,
+        "caveat": CAVEAT, "datasets": ["scifact"], "systems": list(table["system"]),
+        "total_seconds": round(time.perf_counter() - started, 1)})
+    print(where_written(folder, "figures"))
+    problems = failures(table)
+    for line in problems:
+        print(line, file=sys.stderr)
+    return 1 if problems else 0
 
+
+# ---- listing and planning --------------------------------------------------------------------------------------------
 
 def parse_changes(items: Sequence[str]) -> dict:
-    """``["lambda_d=0.1", "threshold=null"]`` -> recipe field overrides, values read as YAML scalars."""
-    import yaml
-
-    from train.trainer import _CONVERTERS
-
-    fields = sorted(set(_CONVERTERS) - {"base_model", "data", "variant"})  # the row fixes the variant
+    """``["lambda_d=0.1", "threshold=null"]`` -> training-recipe field overrides, values read as YAML scalars."""
+    fields = sorted(set(TRAIN_FIELDS) - {"base_model", "data", "variant", "seed"})  # the condition fixes these
     changes = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -466,10 +490,61 @@ def parse_changes(items: Sequence[str]) -> dict:
             raise InputError(None, f"--set {item!r}: expected FIELD=VALUE with FIELD a training-recipe field",
                              fix=f"fields: {', '.join(fields)}")
         try:
-            changes[key] = _CONVERTERS[key](yaml.safe_load(value))
+            changes[key] = TRAIN_FIELDS[key](yaml.safe_load(value))
         except ValueError as err:
             raise InputError(None, f"--set {item!r}: {err}") from None
     return changes
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a comma-separated list of integers") from None
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise ValueError(f"{text!r}: seeds must be distinct integers >= 0")
+    return seeds
+
+
+def measure_command(condition: str, seed: int, scale: Scale, changes: Mapping[str, Any] | None = None,
+                    zero_shot: bool = True) -> str:
+    sets = "".join(f" --set {k}={v:g}" if isinstance(v, float) else f" --set {k}={v}" for k, v in (changes or {}).items())
+    return (f"python -m eval.ablation measure {condition} --seed {seed} --scale {scale.name}{sets}"
+            + ("" if zero_shot else " --no-zero-shot"))
+
+
+def list_conditions(target: str, scale: Scale, seeds: tuple[int, ...] | None) -> None:
+    """``--list-conditions``: each table row or figure point, its seeds, expectations and the command."""
+    if target == "figures":
+        for p in figure_points(scale):
+            expected = ", ".join(f"{d} {e}" for d, e in p.expected.items()) or "none"
+            print(f"{p.id}: {p.condition} with {p.changes}; expected {expected} (± {p.tolerance:g})")
+            print(f"    {measure_command(p.condition, load_condition(p.condition).run_seeds()[0], scale, p.changes, False)}")
+        return
+    for cid in dict.fromkeys(row for n in (2, 3) for row in load_paper_table(n)["system"]):
+        c = load_condition(cid)
+        expected = "; ".join(f"{d} {e['nDCG@10']:.4f}" for d, e in c.expected.items()) or "none"
+        print(f"{cid} (Table {', '.join(map(str, c.tables))}; {repo_relative(c.path)}): seeds "
+              f"{', '.join(map(str, c.run_seeds(seeds)))}; expected nDCG@10 {expected} (± {c.tolerance:g})")
+        for seed in c.run_seeds(seeds):
+            print(f"    {measure_command(cid, seed, scale)}")
+
+
+def dry_run(ablator: Ablator, target: str, seeds: tuple[int, ...] | None) -> None:
+    """``--dry-run``: each model to train or reuse (its cache folder), and the datasets each is evaluated on."""
+    if target == "figures":
+        jobs = [(load_condition(p.condition), load_condition(p.condition).run_seeds()[0], dict(p.changes), ["scifact"])
+                for p in figure_points(ablator.scale)]
+    else:
+        ids = dict.fromkeys(row for n in (2, 3) for row in load_paper_table(n)["system"])
+        jobs = [(c, s, {}, ablator.datasets(c)) for c in map(load_condition, ids) for s in c.run_seeds(seeds)]
+    for condition, seed, changes, datasets in jobs:
+        recipe = ablator.recipe(condition, seed, **changes)
+        path = model_dir(condition.id, recipe, ablator.root)
+        state = "cached" if (path / "kit_model.json").exists() else "to train"
+        print(f"{condition.id} seed {seed}{' ' + str(changes) if changes else ''}: model {path} [{state}]; "
+              f"evaluated on {', '.join(datasets)}")
+        print(f"    {measure_command(condition.id, seed, ablator.scale, changes, len(datasets) > 1)}")
 
 
 # ---- command line ----------------------------------------------------------------------------------------------------
@@ -479,31 +554,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = ArgumentParser(prog="python -m eval.ablation", description=__doc__.splitlines()[0])
     p.add_argument("target", choices=["tables", "figures", "measure"],
                    help="measure: one condition (ROW, with --set overrides), its scores printed as JSON")
-    p.add_argument("row", nargs="?", help="measure: a Table 2/3 row, e.g. l0-mask-l0-act")
+    p.add_argument("row", nargs="?", help="measure: a condition, e.g. l0-mask-l0-act (recipes/conditions/)")
     p.add_argument("--set", dest="changes", action="append", default=[], metavar="FIELD=VALUE",
                    help="measure: override a training-recipe field (repeatable), e.g. --set lambda_d=0.1")
+    p.add_argument("--seed", type=int, default=None, help="measure: the training seed (default: the condition's first)")
+    p.add_argument("--seeds", type=_seeds, default=None,
+                   help="tables: the training seeds of every condition, e.g. 42,43,44 (default: each condition's)")
     p.add_argument("--no-zero-shot", action="store_true", help="measure: SciFact only")
     p.add_argument("--scale", default="full", choices=list(SCALES))
-    p.add_argument("--recipe", default=str(DEFAULT_RECIPE), help="base training recipe (default: tiny.yaml)")
-    p.add_argument("--out", default=str(REPO / "results"))
+    p.add_argument("--out", default=None, help="results folder (default: work/results; --update: results/)")
+    p.add_argument("--update", action="store_true", help="write the stored reference in results/")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--list-conditions", action="store_true", help="print the conditions and their commands")
+    p.add_argument("--dry-run", action="store_true", help="print the models to train or reuse, run nothing")
     args = p.parse_args(argv)
-    from train.trainer import load_train_recipe
-
-    ablator = Ablator(get_scale(args.scale), load_train_recipe(args.recipe), device=args.device)
+    scale = get_scale(args.scale)
+    if args.list_conditions:
+        list_conditions(args.target, scale, args.seeds)
+        return 0
+    ablator = Ablator(scale, device=args.device)
+    if args.dry_run:
+        dry_run(ablator, args.target, args.seeds)
+        return 0
     command = " ".join(["python -m eval.ablation", *(argv if argv is not None else sys.argv[1:])])
     if args.target == "measure":
         if args.row is None:
-            raise InputError(None, "measure needs a row", fix=f"one of {', '.join(ABLATIONS)}")
-        m = ablator.measure(args.row, zero_shot=not args.no_zero_shot, **parse_changes(args.changes))
-        print(json.dumps({"row": m.slug, "recipe_hash": recipe_hash(m.recipe), "model": str(m.model),
-                          "changes": parse_changes(args.changes), "scores": m.scores,
+            raise InputError(None, "measure needs a condition", fix=f"one of {', '.join(condition_ids())}")
+        condition = load_condition(args.row)
+        changes = parse_changes(args.changes)
+        seed = args.seed if args.seed is not None else condition.run_seeds()[0]
+        m = ablator.measure(condition, seed, ablator.datasets(condition, not args.no_zero_shot), **changes)
+        print(json.dumps({"condition": m.condition, "seed": m.seed, "training_key": training_key(m.recipe),
+                          "model": str(m.model), "changes": changes, "scores": m.scores,
                           "seconds": read_seconds(m.model)}, default=str))
         return 0
-    write = write_tables if args.target == "tables" else write_figures
-    for path in write(ablator, Path(args.out), command):
-        print(path)
-    return 0
+    out = output_folder(args.out, args.update)
+    return (run_tables(ablator, out, command, args.seeds) if args.target == "tables"
+            else run_figures(ablator, out, command))
 
 
 if __name__ == "__main__":

@@ -27,10 +27,12 @@ from typing import Sequence
 
 import pandas as pd
 
+from eval.recipe import load_recipe
 from eval.schema import FORMAT, Results, aggregate, load_results
 from kit.errors import InputError, cli
 from kit.io import atomic_write, open_text
 from kit.paths import REPO, dataset_slug, work_dir
+from train.conditions import FIGURES, load_condition, load_points
 from kit.argtypes import ArgumentParser
 
 DEFAULT_STORED = REPO / "results" / "table1.json"
@@ -154,7 +156,6 @@ def run_results(run_path: str | Path, dataset: str, name: str, measures: Sequenc
 
 def recipe_results(recipe: str | Path, device: str | None) -> Results:
     """Run a recipe with :mod:`eval.reproduce` (outputs under ``work/compare/<recipe>``, stages cached) and load them."""
-    from eval.recipe import load_recipe
     from eval.reproduce import main as reproduce
 
     spec = load_recipe(recipe)
@@ -247,12 +248,17 @@ def render(table: pd.DataFrame) -> str:
 # ---- regression check ------------------------------------------------------------------------------------------------
 
 def _recipe_expected(res: Results, recipe: str | Path | None) -> dict[tuple[str, str], tuple[dict[str, float], float]]:
-    """``{(dataset, system): (expected scores, tolerance)}`` from the recipe (``--recipe`` or the file's own), else the rows."""
-    from eval.recipe import load_recipe
-
+    """``{(dataset, system): (expected scores, tolerance)}`` from where the file's expectations live: a table recipe
+    (``--recipe`` or the file's own), the figure points (``recipes/figures.yaml``) or the condition files the file
+    names (Tables 2-3); else the rows' own."""
     path = recipe or (REPO / res.meta["recipe"] if res.meta.get("recipe") else None)
+    if path is not None and Path(path).resolve() == FIGURES.resolve():
+        return {(d, p.id): (e, p.tolerance) for p in load_points() for d, e in p.expected.items()}
     if path is not None and Path(path).is_file():
         return {(d, s.id): (e, s.tolerance) for s in load_recipe(path).systems for d, e in s.expected.items()}
+    if res.meta.get("conditions"):
+        return {(d, cid): (e, c.tolerance) for cid, rel in res.meta["conditions"].items()
+                for c in [load_condition(REPO / rel)] for d, e in c.expected.items()}
     return {(r["dataset"], r["system"]): (r["expected"], r.get("tolerance", 0.0)) for r in res.rows if "expected" in r}
 
 
@@ -307,14 +313,14 @@ def _stored_tables(results_dir: Path) -> list[Path]:
     import json
 
     out = []
-    for path in sorted(results_dir.glob("*.json")):
+    for path in [*sorted(results_dir.glob("*.json")), *sorted(results_dir.glob("*/*.json"))]:
         try:
             fmt = json.loads(path.read_text(encoding="utf-8")).get("format")
         except (ValueError, AttributeError):
             fmt = None
         if fmt == FORMAT:
             out.append(path)
-        else:
+        elif path.parent == results_dir:  # a table that is not kit-results/1 is worth saying; bench records are not
             print(f"skipped {path}: not a {FORMAT} file")
     return out
 

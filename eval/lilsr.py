@@ -1,96 +1,43 @@
 """Li-LSR against BoW × IDF queries, and Seismic against Anserini, side by side on SciFact test, Vaswani and CACM.
 
-    python -m eval.lilsr                                    # make lilsr: trains (cached), measures, writes results/lilsr.*
-    python -m eval.lilsr --datasets scifact --heap-factor 0.8 --force
+    python -m eval.lilsr                       # make lilsr: recipes/lilsr.yaml, trains (cached), measures, checks
+    python -m eval.lilsr --datasets scifact --list-conditions | --dry-run
 
-Two SPLADE-tiny document encoders come from the *same* document recipe: ``recipes/train/tiny.yaml`` (the ℓ0 paper's
-BoW × IDF queries; the model of Table 2's mask + activation row and Table 1's kit row, trained once and shared through
-:func:`eval.ablation.trained_model`) and ``recipes/train/lilsr-tiny.yaml`` (that recipe plus
-``query_encoder: lilsr``: learned static query weights, Nardini et al., SIGIR 2025). Each is measured with its own query
-side (nDCG@10, R@100, FLOPS, query-encoding µs); the Li-LSR document encoder is also measured with BoW × IDF queries,
-which separates what the learned query weights bring from what joint training did to the documents.
+The systems are ``recipes/lilsr.yaml``'s: two SPLADE-tiny document encoders trained from the same document recipe,
+the ablation's ℓ0 model (``recipes/conditions/l0-mask-l0-act.yaml``, BoW × IDF queries) and the Li-LSR one
+(``recipes/conditions/lilsr.yaml``: learned static query weights, Nardini et al., SIGIR 2025), each measured with its
+own query side (nDCG@10, R@100, FLOPS, query-encoding µs); the Li-LSR documents also with BoW × IDF queries and with
+the corpus IDF as a lookup table, which separates what the learned weights bring from what joint training did.
 
-Then the Li-LSR system's vectors and queries are searched by both backends (:mod:`index.backends`): nDCG@10, queries
-per second with 1 and 2 threads (search alone: Anserini's own timing without the JVM start, Seismic's without loading
-the index; the fastest of 3 Anserini and ``--repeat`` Seismic searches, since on a shared machine other processes only
-add time), build time and index size on disk.
-
-Writes ``results/lilsr.csv`` (one row per dataset × system or backend), ``results/lilsr.md`` and ``results/lilsr.json``
-(provenance, the rows, and the issue's two checks).
+Then the recipe's ``backends:`` system is searched by both backends (:mod:`index.backends`): nDCG@10, queries per
+second with 1 and 2 threads (search alone: Anserini's own timing without the JVM start, Seismic's without loading the
+index; the fastest of ``repeat`` searches, since on a shared machine other processes only add time), build time and
+index size on disk. Results: ``work/results/lilsr.{csv,md,json}`` (``--update``: ``results/``), checked against the
+recipe's expected scores (``FAIL``, exit 1).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import hashlib
 import json
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 
+from eval.metrics import evaluate
+from eval.pipeline import DatasetRun, Settings, Timer, print_plan, resolve_trained
 from eval.provenance import provenance
-from eval.recipe import DocSpec, QuerySpec, Recipe, System
-from kit.errors import InputError, cli
-from kit.io import atomic_write, write_json
-from kit.paths import REPO, work_dir
+from eval.recipe import IndexSpec, Recipe, System, load_recipe
+from eval.results import check_expected, failures, markdown_table, output_folder, where_written, write_results
+from index.seismic import SeismicParams
 from kit.argtypes import ArgumentParser
+from kit.errors import cli
+from kit.paths import REPO, repo_relative
 
-DATASETS = ("scifact", "vaswani", "cacm")
-BOW_RECIPE = REPO / "recipes" / "train" / "tiny.yaml"
-LILSR_RECIPE = REPO / "recipes" / "train" / "lilsr-tiny.yaml"
-MEASURES = ["nDCG@10", "R@100"]
-ACTIVATION = "l0"  # the tiny recipes' variant
+RECIPE = REPO / "recipes" / "lilsr.yaml"
 SEISMIC_GOAL_NDCG, SEISMIC_GOAL_SPEEDUP = 0.99, 5.0
 ANSERINI_REPEAT = 3  # each Anserini search is a JVM start (excluded from its timing) of a few seconds
-
-
-def trained_model(recipe_path: Path, force: bool = False) -> Path:
-    """The model a training recipe exports (:func:`train.cache.train_cached`: cached under
-    ``work/lilsr/models/<recipe stem>/<recipe hash>/model``, resumed after a kill; ``force`` retrains)."""
-    import shutil
-
-    from train.cache import model_dir, train_cached
-    from train.trainer import load_train_recipe
-
-    recipe = load_train_recipe(recipe_path)
-    root = work_dir() / "lilsr" / "models"
-    if force:
-        shutil.rmtree(model_dir(recipe_path.stem, recipe, root).parent, ignore_errors=True)
-    return train_cached(recipe_path.stem, recipe, root)
-
-
-def query_systems(bow_model: Path, lilsr_model: Path) -> list[System]:
-    """BoW × IDF with its doc encoder, Li-LSR with its doc encoder, and the Li-LSR doc encoder with BoW × IDF."""
-    bow_doc, lilsr_doc = DocSpec(str(bow_model), ACTIVATION), DocSpec(str(lilsr_model), ACTIVATION)
-    return [
-        System(id="bow-idf", label="BoW×IDF queries, tiny.yaml docs", type="sparse", doc=bow_doc,
-               query=QuerySpec("bow-idf", idf="corpus")),
-        System(id="lilsr", label="Li-LSR queries, lilsr-tiny.yaml docs", type="sparse", doc=lilsr_doc,
-               query=QuerySpec("lilsr")),
-        System(id="lilsr-docs.bow-idf", label="BoW×IDF queries, lilsr-tiny.yaml docs", type="sparse", doc=lilsr_doc,
-               query=QuerySpec("bow-idf", idf="corpus")),
-    ]
-
-
-def dataset_runs(datasets: list[str], threads: int = 2, force: bool = False):
-    """Yield ``(DatasetRun, systems)`` per dataset, the models trained and the documents encoded (all cached under
-    ``work/lilsr/``; the BoW × IDF model under ``work/ablation/``)."""
-    from eval.reproduce import DatasetRun, Timer
-
-    from eval.ablation import trained_model as ablation_model
-
-    bow_model, _ = ablation_model("l0-mask-l0-act", BOW_RECIPE)  # tiny.yaml is that row's recipe, unchanged
-    systems = query_systems(bow_model, trained_model(LILSR_RECIPE, force))
-    recipe = Recipe(path=LILSR_RECIPE, table=0, datasets=datasets, measures=MEASURES, hits=1000, max_length=512,
-                    factor=100, systems=systems)
-    run_args = argparse.Namespace(force=force, device="cpu", batch_size=32, threads=threads)
-    for name in datasets:
-        run = DatasetRun(name, recipe, run_args, Timer(), root=work_dir() / "lilsr" / name)
-        run.encode_docs([s.doc for s in systems])
-        yield run, systems
 
 
 def encoding_microseconds(encoder, texts: list[str], repeat: int = 5) -> float:
@@ -108,80 +55,50 @@ def encoding_microseconds(encoder, texts: list[str], repeat: int = 5) -> float:
     return min(times) / len(texts) * 1e6
 
 
-def query_encoder(run, system: System):
-    """The encoder :meth:`eval.reproduce.DatasetRun.query_vectors` uses for ``system`` (for timing it alone)."""
-    return run.query_encoder(system)
-
-
-def idf_table_system(run, doc: DocSpec) -> System:
-    """The corpus IDF used as a lookup table (repeated tokens summed): Li-LSR's query encoding without the learning.
-
-    Beside ``bow-idf`` (same weights, each token once) and ``lilsr`` (learned weights, summed) it splits the
-    difference between the two into what summing repeats does and what the learned weights do.
-    """
-    from encode.query import save_idf_json
-    from kit.manifest import Artifact
-
-    table = Artifact.named(run.root / "tables", "corpus-idf", {"stage": "idf-lookup-table", "corpus": run.corpus(),
-                                                              "tokenizer": run.tokenizer_files(doc.model)},
-                           suffix=".json")
-    if not table.ready() or run.args.force:
-        save_idf_json(run.idf(doc, "corpus"), table.path)
-        table.complete()
-    return System(id="lilsr-docs.idf-table", label="IDF as lookup table (summed), lilsr-tiny.yaml docs",
-                  type="sparse", doc=doc, query=QuerySpec("lilsr", table=str(table.path)))
-
-
-def measure_queries(run, systems: list[System], repeat: int) -> list[dict]:
-    rows = []
+def measure_queries(run: DatasetRun, systems: list[System], repeat: int) -> tuple[list[dict], list[pd.DataFrame]]:
+    """Each system's scores, sparsity and query-encoding time on one dataset, checked against its expectation."""
+    rows, frames = [], []
     texts = list(run.ds.queries.values())
-    lilsr_doc = next(s.doc for s in systems if s.id == "lilsr")
-    for system in [*systems, idf_table_system(run, lilsr_doc)]:
+    for system in systems:
         scores = run.run_system(system)
-        scores.pop("_per_query")
+        frames.append(scores.pop("_per_query"))
+        status, detail = check_expected(system.expected.get(run.key), system.tolerance, scores)
         rows.append({"part": "queries", "dataset": run.key, "system": system.id, "label": system.label,
-                     **{m: round(scores[m], 4) for m in MEASURES}, "FLOPS": round(scores["FLOPS"], 3),
+                     **{m: round(scores[m], 4) for m in run.settings.measures}, "FLOPS": round(scores["FLOPS"], 3),
                      "Doc_Len": round(scores["Doc_Len"], 1), "Query_Len": round(scores["Query_Len"], 2),
-                     "query_us": round(encoding_microseconds(query_encoder(run, system), texts, repeat), 2)})
-    return rows
+                     "query_us": round(encoding_microseconds(run.query_encoder(system), texts, repeat), 2),
+                     "check": status, "check_detail": detail})
+    return rows, frames
 
 
-def measure_backends(run, system: System, threads: list[int], seismic_params: dict, repeat: int) -> list[dict]:
+def measure_backends(run: DatasetRun, system: System, threads: tuple[int, ...], seismic: dict, repeat: int
+                     ) -> tuple[list[dict], list[pd.DataFrame]]:
     """Anserini and Seismic on ``system``'s vectors and queries: effectiveness, q/s per thread count, size, build."""
-    from eval.metrics import evaluate
-    from index.anserini import BUILD_INFO
-    from index.backends import get_backend
-    from index.seismic import SeismicParams
-
-    vectors = run.vectors_dir(system.doc)
+    rows, frames = [], []
     queries = run.query_vectors(system)
-    backends = {"anserini": get_backend("anserini"), "seismic": get_backend("seismic", seismic_params)}
-    rows = []
-    for name, backend in backends.items():
-        if name == "anserini":  # DatasetRun builds (or reuses) it; its build record sits inside
-            index = run.impact_index(system.doc)
-            info = json.loads((index / BUILD_INFO).read_text())
-        else:
-            options = backend.params.build_options()
-            tag = "" if options == SeismicParams().build_options() else "." + hashlib.sha1(
-                json.dumps(options, sort_keys=True).encode()).hexdigest()[:8]
-            index = run.root / "indexes" / f"{vectors.name}.seismic{tag}"
-            info = backend.build(vectors, index, threads=max(threads), overwrite=run.args.force)
+    for name in ("anserini", "seismic"):
+        spec = IndexSpec(name, tuple(sorted(seismic.items())) if name == "seismic" else ())
+        on = DatasetRun(run.ds, dataclasses.replace(run.settings, index=spec), run.timer, run.root, run.name)
+        index = on.impact_index(system.doc)
+        backend = spec.get()
+        info = json.loads((index / "kit-build.json").read_text())
         for n in threads:
-            run_path = run.root / "runs" / f"{run.signature(system)}.{name}.t{n}.trec"
-            timings = [backend.search(index, queries, run_path, hits=run.recipe.hits, threads=n)
+            run_path = on.run(system).path.with_name(f"{on.signature(system)}.timed-{name}.t{n}.trec")
+            timings = [backend.search(index, queries, run_path, hits=run.settings.hits, threads=n)
                        for _ in range(min(repeat, ANSERINI_REPEAT) if name == "anserini" else repeat)]
             seconds = min(t["search_seconds"] or float("nan") for t in timings)
-            scores, _ = evaluate(run_path, run.ds.qrels, MEASURES)
-            rows.append({"part": "backends", "dataset": run.key, "system": system.id, "backend": name, "threads": n,
-                         **{m: round(scores[m], 4) for m in MEASURES}, "queries": timings[0]["queries"],
-                         "q/s": round(timings[0]["queries"] / seconds, 1),
-                         "build_s": info.get("index_seconds"), "index_MB": round(backend.index_bytes(index) / 2**20, 2)})
-    return rows
+            scores, per_query = evaluate(run_path, run.ds.qrels, run.settings.measures)
+            backend_id = f"{system.id}@{name}.t{n}"
+            frames.append(per_query.assign(dataset=run.key, system=backend_id))
+            rows.append({"part": "backends", "dataset": run.key, "system": backend_id, "backend": name, "threads": n,
+                         **{m: round(scores[m], 4) for m in run.settings.measures}, "queries": timings[0]["queries"],
+                         "q/s": round(timings[0]["queries"] / seconds, 1), "build_s": info.get("index_seconds"),
+                         "index_MB": round(backend.index_bytes(index) / 2**20, 2)})
+    return rows, frames
 
 
 def checks(rows: list[dict]) -> dict:
-    """The issue's done-when checks, from the measured rows."""
+    """The Li-LSR issue's two comparisons, from the measured rows."""
     frame = pd.DataFrame(rows)
     queries = frame[frame.part == "queries"].set_index(["dataset", "system"])
     out: dict = {}
@@ -202,85 +119,112 @@ def checks(rows: list[dict]) -> dict:
     return out
 
 
-def _table(rows: list[dict], cols: list[str]) -> list[str]:
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        lines.append("| " + " | ".join("–" if r.get(c) is None else str(r.get(c)) for c in cols) + " |")
-    return lines
-
-
-def render_markdown(rows: list[dict], summary: dict, command: str) -> str:
+def render_markdown(recipe: Recipe, rows: list[dict], summary: dict, command: str) -> str:
+    measures = list(recipe.measures)
     q_rows = [r for r in rows if r["part"] == "queries"]
     b_rows = [r for r in rows if r["part"] == "backends"]
+
+    def cells(r: dict, cols: list[str]) -> list:
+        return ["–" if r.get(c) in (None, "") else r.get(c) for c in cols]
+
+    q_cols = ["dataset", "label", *measures, "FLOPS", "Doc_Len", "Query_Len", "query_us", "check"]
+    b_cols = ["dataset", "backend", "threads", *measures, "queries", "q/s", "build_s", "index_MB"]
     lines = [f"<!-- generated by `{command}`; do not edit -->", "# Li-LSR queries and the Seismic backend", "",
-             f"Measured with `{command}`. SPLADE-tiny doc encoders trained offline from recipes/train/tiny.yaml and "
-             "recipes/train/lilsr-tiny.yaml (same document recipe); l0 activation, 512-token documents, weights ×100. "
-             "query_us: mean µs to encode one query (warm tokenizer cache, fastest of 20 passes). FLOPS as in Table 1.", "",
-             "## Query side", ""]
-    lines += _table(q_rows, ["dataset", "label", *MEASURES, "FLOPS", "Doc_Len", "Query_Len", "query_us"])
-    lines += ["", "## Backends (Li-LSR vectors and queries)", "",
-              "q/s: search alone (Anserini: its own timing, JVM start excluded; Seismic: index load excluded). "
-              "build_s: indexing time (Anserini's includes its JVM start).", ""]
-    lines += _table(b_rows, ["dataset", "backend", "threads", *MEASURES, "queries", "q/s", "build_s", "index_MB"])
-    lines += ["", "## Checks", ""] + [f"- {k}: {v}" for k, v in summary.items()]
+             f"Measured with `{command}` ({repo_relative(recipe.path)}). SPLADE-tiny doc encoders trained offline "
+             "(recipes/conditions/l0-mask-l0-act.yaml and lilsr.yaml, same document recipe); l0 activation, 512-token "
+             "documents, weights ×100; one training seed. query_us: mean µs to encode one query (warm tokenizer "
+             "cache, fastest of 20 passes). FLOPS as in Table 1.", "", "## Query side", "",
+             *markdown_table(q_cols, (cells(r, q_cols) for r in q_rows)), "",
+             "## Backends (Li-LSR vectors and queries)", "",
+             "q/s: search alone (Anserini: its own timing, JVM start excluded; Seismic: index load excluded). "
+             "build_s: indexing time (Anserini's includes its JVM start).", "",
+             *markdown_table(b_cols, (cells(r, b_cols) for r in b_rows)), "", "## Checks", "",
+             *(f"- {k}: {v}" for k, v in summary.items())]
     return "\n".join(lines) + "\n"
 
 
-def _threads(value: str) -> list[int]:
-    try:
-        out = [int(x) for x in value.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a comma-separated list of integers") from None
-    if not out or min(out) < 1:
-        raise argparse.ArgumentTypeError(f"{value!r}: thread counts must be >= 1")
+def schema_rows(recipe: Recipe, rows: list[dict]) -> list[dict]:
+    """kit-results/1 rows: every system and backend run per dataset, the systems with their expectations."""
+    by_id = {s.id: s for s in recipe.systems}
+    out = []
+    for r in rows:
+        metrics = {m: float(r[m]) for m in (*recipe.measures, "FLOPS", "Doc_Len", "Query_Len") if r.get(m) is not None}
+        row = {"dataset": r["dataset"], "system": r["system"], "label": r.get("label") or r["system"], "metrics": metrics}
+        system = by_id.get(r["system"])
+        if system is not None and system.expected.get(r["dataset"]):
+            row.update(expected=dict(system.expected[r["dataset"]]), tolerance=system.tolerance)
+        out.append(row)
     return out
 
 
-def parser() -> argparse.ArgumentParser:
-    from index.seismic import add_arguments
-
-    p = ArgumentParser(prog="python -m eval.lilsr", description=__doc__.splitlines()[0])
-    p.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated (default: %(default)s)")
-    p.add_argument("--threads", type=_threads, default=[1, 2], help="search thread counts (default: 1,2)")
-    p.add_argument("--repeat", type=int, default=5, help="timing repetitions (default: %(default)s)")
-    p.add_argument("--out", default=str(REPO / "results"))
-    p.add_argument("--force", action="store_true", help="retrain the Li-LSR model and redo every stage")
-    add_arguments(p)
-    return p
+def list_conditions(recipe: Recipe, datasets: list[str]) -> None:
+    """``--list-conditions``: each system, what it is, its expected scores, and the command."""
+    for s in recipe.systems:
+        expected = "; ".join(f"{d} " + ", ".join(f"{m} {v:.4f}" for m, v in e.items()) for d, e in s.expected.items())
+        print(f"{s.id}: documents of condition {s.doc.trained} ({s.doc.activation}), {s.query.encoder} queries"
+              f"{' (table ' + s.query.table + ')' if s.query.table else ''}; expected {expected} (± {s.tolerance:g})")
+    if recipe.backends:
+        print(f"backends: {recipe.backends.system} on anserini and seismic, threads {recipe.backends.threads}")
+    print(f"run: python -m eval.lilsr --datasets {','.join(datasets)}")
 
 
 @cli
 def main(argv: list[str] | None = None) -> int:
-    from index.seismic import SeismicParams, options_from_args
-
-    args = parser().parse_args(argv)
-    try:
-        seismic_params = {k: v for k, v in options_from_args(args).items() if v is not None}
-        SeismicParams.from_options(seismic_params)
-    except ValueError as err:
-        raise InputError(None, str(err)) from None
+    p = ArgumentParser(prog="python -m eval.lilsr", description=__doc__.splitlines()[0])
+    p.add_argument("--recipe", default=str(RECIPE))
+    p.add_argument("--datasets", default=None, help="comma-separated (default: the recipe's)")
+    p.add_argument("--out", default=None, help="results folder (default: work/results; --update: results/)")
+    p.add_argument("--update", action="store_true", help="write the stored reference in results/")
+    p.add_argument("--force", action="store_true", help="redo every stage")
+    p.add_argument("--list-conditions", action="store_true", help="print the systems and their expectations")
+    p.add_argument("--dry-run", action="store_true", help="print every stage's artifact, run nothing")
+    args = p.parse_args(argv)
+    recipe = load_recipe(args.recipe)
+    datasets = args.datasets.split(",") if args.datasets else recipe.datasets
+    if args.list_conditions:
+        list_conditions(recipe, datasets)
+        return 0
+    settings = Settings.of(recipe, device="cpu", force=args.force)
+    timer = Timer()
+    if args.dry_run:
+        for name in datasets:
+            print_plan(DatasetRun.load(name, settings, timer), recipe.systems)
+        return 0
+    out = output_folder(args.out, args.update)
     command = " ".join(["python -m eval.lilsr", *(argv if argv is not None else sys.argv[1:])])
     prov = provenance(command=command.split())
     started = time.perf_counter()
-    rows: list[dict] = []
-    for run, systems in dataset_runs(args.datasets.split(","), max(args.threads), args.force):
-        rows += measure_queries(run, systems, args.repeat)
-        lilsr = next(s for s in systems if s.id == "lilsr")
-        rows += measure_backends(run, lilsr, args.threads, seismic_params, args.repeat)
+    systems = [resolve_trained(s) for s in recipe.systems]
+    comparison = recipe.backends
+    seismic = dict(comparison.seismic) if comparison else {}
+    rows, frames = [], []
+    for name in datasets:
+        run = DatasetRun.load(name, settings, timer)
+        run.encode_docs([s.doc for s in systems])
+        q_rows, q_frames = measure_queries(run, systems, comparison.repeat if comparison else 5)
+        rows += q_rows
+        frames += [f.assign(dataset=run.key) for f in q_frames]
+        if comparison:
+            target = next(s for s in systems if s.id == comparison.system)
+            b_rows, b_frames = measure_backends(run, target, comparison.threads, seismic, comparison.repeat)
+            rows += b_rows
+            frames += b_frames
         print(f"[{run.key}] done", flush=True)
     summary = checks(rows)
-    out = Path(args.out)
-    cols = list(dict.fromkeys(k for r in rows for k in r))
-    with atomic_write(out / "lilsr.csv") as fh:
-        pd.DataFrame(rows, columns=cols).to_csv(fh, index=False)
-    md = render_markdown(rows, summary, command)
-    with atomic_write(out / "lilsr.md") as fh:
-        fh.write(md)
-    write_json(out / "lilsr.json", {**prov, "rows": rows, "checks": summary,
-                                    "seismic_params": dataclasses.asdict(SeismicParams.from_options(seismic_params)),
-                                    "total_seconds": round(time.perf_counter() - started, 1)})
-    print(md)
-    return 0
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    table = pd.DataFrame(rows, columns=columns)
+    write_results(out, "lilsr", table, render_markdown(recipe, rows, summary, command),
+                  pd.concat(frames, ignore_index=True), {
+                      "measures": list(recipe.measures), **prov, "recipe": repo_relative(recipe.path),
+                      "rows": schema_rows(recipe, rows), "checks": summary, "datasets": datasets,
+                      "seismic_params": dataclasses.asdict(SeismicParams.from_options(seismic)),
+                      "total_seconds": round(time.perf_counter() - started, 1)})
+    print(render_markdown(recipe, rows, summary, command))
+    print(where_written(out, "lilsr"))
+    problems = failures(table[table["part"] == "queries"])
+    for line in problems:
+        print(line, file=sys.stderr)
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

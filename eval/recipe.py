@@ -7,13 +7,17 @@ from pathlib import Path
 from typing import Any
 
 from encode.activations import ACTIVATIONS
+from encode.registry import QUERY_ENCODERS as REGISTERED_QUERY_ENCODERS
 from eval.metrics import parse_measures
 from kit import validate as V
 
 SYSTEM_TYPES = ("bm25", "sparse", "dense")
-QUERY_ENCODERS = ("bow-idf", "splade", "lilsr")
+QUERY_ENCODERS = tuple(REGISTERED_QUERY_ENCODERS)
 IDF_SOURCES = ("corpus", "model")
 
+
+CORPUS_IDF_TABLE = "corpus-idf"
+"""``query: {encoder: lilsr, table: corpus-idf}``: the corpus IDF used as a lookup table (repeated tokens summed)."""
 
 TRAINED_PREFIX = "trained:"
 """``doc.model`` of a system whose documents come from a model the kit trains itself (``doc: {trained: <row>}``):
@@ -70,6 +74,18 @@ class Recipe:
     factor: float
     systems: list[System]
     index: "IndexSpec | None" = None  # None = Anserini impact index
+    backends: "BackendComparison | None" = None  # eval.lilsr: the system whose run is timed on each backend
+
+
+@dataclass(frozen=True)
+class BackendComparison:
+    """The recipe's ``backends:`` block (``eval.lilsr``): one system's vectors and queries searched by every
+    backend, with these thread counts, the fastest of ``repeat`` searches timed; ``seismic``: its parameters."""
+
+    system: str
+    threads: tuple[int, ...] = (1, 2)
+    repeat: int = 5
+    seismic: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,6 +123,22 @@ def _index(recipe: V.Recipe, raw: Any) -> IndexSpec:
     except ValueError as exc:
         raise recipe.error(f"index.{backend}", str(exc)) from None
     return spec
+
+
+def _backends(recipe: V.Recipe, raw: Any, systems: list[System]) -> BackendComparison:
+    from index.seismic import SeismicParams
+
+    values = V.fields(recipe, raw, {"system": V.choice([s.id for s in systems]), "threads": V.anything,
+                                    "repeat": V.integer(1), "seismic": V.anything}, "backends", required=("system",))
+    threads = values.get("threads", [1, 2])
+    if not isinstance(threads, list) or not threads or not all(isinstance(t, int) and t >= 1 for t in threads):
+        raise recipe.error("backends.threads", f"must be a list of thread counts >= 1, got {threads!r}")
+    seismic = values.get("seismic") or {}
+    try:
+        SeismicParams.from_options(seismic)
+    except (ValueError, TypeError) as exc:
+        raise recipe.error("backends.seismic", str(exc)) from None
+    return BackendComparison(values["system"], tuple(threads), values.get("repeat", 5), tuple(sorted(seismic.items())))
 
 
 def _measures(value: Any) -> list[str]:
@@ -158,6 +190,9 @@ def _system(recipe: V.Recipe, i: int, raw: Any) -> System:
         if query.table is not None and query.encoder != "lilsr":
             raise recipe.error(f"{where}.query.table", "only the lilsr encoder reads a table",
                                fix="remove `table` or set `encoder: lilsr`")
+        if query.table is not None and query.table != CORPUS_IDF_TABLE and not Path(query.table).exists():
+            raise recipe.error(f"{where}.query.table", f"{query.table} not found",
+                               fix=f"a lookup table file or model folder, or {CORPUS_IDF_TABLE}")
     for key, kind in (("doc", "sparse"), ("query", "sparse"), ("dense", "dense")):
         if key in raw and stype != kind:
             raise recipe.error(f"{where}.{key}", f"a {stype} system takes no {key}", fix=f"remove `{key}`")
@@ -174,9 +209,9 @@ def load_recipe(path: str | Path) -> Recipe:
     recipe = V.load_mapping(path, "recipe", fix="see recipes/ for the available recipes")
     data = recipe.data
     top = V.fields(recipe, data, {
-        "table": V.integer(1), "datasets": V.string_list, "measures": _measures, "hits": V.integer(1, 100_000),
+        "table": V.integer(0), "datasets": V.string_list, "measures": _measures, "hits": V.integer(1, 100_000),
         "max_length": V.integer(2, 8192), "factor": V.number(0, strict=True, maximum=MAX_FACTOR),
-        "systems": V.anything, "index": V.anything}, required=("datasets", "systems"))
+        "systems": V.anything, "index": V.anything, "backends": V.anything}, required=("datasets", "systems"))
     if not isinstance(data["systems"], list):
         raise recipe.error("systems", "expected a list of systems")
     systems = [_system(recipe, i, s) for i, s in enumerate(data["systems"])]
@@ -187,4 +222,5 @@ def load_recipe(path: str | Path) -> Recipe:
     return Recipe(path=Path(path), table=top.get("table", 1), datasets=top["datasets"],
                   measures=top.get("measures", ["nDCG@10"]), hits=top.get("hits", 1000),
                   max_length=top.get("max_length", 512), factor=top.get("factor", 100.0), systems=systems,
-                  index=_index(recipe, data["index"]) if "index" in data else None)
+                  index=_index(recipe, data["index"]) if "index" in data else None,
+                  backends=_backends(recipe, data["backends"], systems) if "backends" in data else None)

@@ -13,27 +13,10 @@ import argparse
 import json
 import sys
 
+from index.anserini import read_query_vectors
 from kit.errors import InputError, cli
 from kit.data import read_beir_corpus, read_topics_tsv
-from kit.io import read_jsonl
 from kit.argtypes import ArgumentParser
-
-
-def read_query_vectors(path) -> dict[str, dict[str, int]]:
-    """``{"id", "vector": {token: int}}`` lines as a dict, each vector checked like :func:`search_impact` does."""
-    from index.anserini import check_id, check_vector
-
-    vectors: dict[str, dict[str, int]] = {}
-    for lineno, rec in read_jsonl(path, required=("id", "vector")):
-        try:
-            qid = check_id("query", str(rec["id"]))
-            check_vector(rec["vector"], query=True)
-        except ValueError as err:
-            raise InputError(path, str(err), lineno, fix="write whitespace-free tokens with integer weights") from None
-        if qid in vectors:
-            raise InputError(path, f"duplicate query id {qid!r}", lineno, fix="keep one line per query")
-        vectors[qid] = rec["vector"]
-    return vectors
 
 
 def _corpus_sha(path) -> str:

@@ -134,6 +134,21 @@ def impact_query_text(vector: Mapping[str, int]) -> str:
     return " ".join(" ".join([token] * int(weight)) for token, weight in sorted(vector.items()) if weight > 0)
 
 
+def read_query_vectors(path) -> dict[str, dict[str, int]]:
+    """``{"id", "vector": {token: int}}`` lines as a dict, each vector checked like :func:`search_impact` does."""
+    vectors: dict[str, dict[str, int]] = {}
+    for lineno, rec in read_jsonl(path, required=("id", "vector")):
+        try:
+            qid = check_id("query", str(rec["id"]))
+            check_vector(rec["vector"], query=True)
+        except ValueError as err:
+            raise InputError(path, str(err), lineno, fix="write whitespace-free tokens with integer weights") from None
+        if qid in vectors:
+            raise InputError(path, f"duplicate query id {qid!r}", lineno, fix="keep one line per query")
+        vectors[qid] = rec["vector"]
+    return vectors
+
+
 def sanitize_query(text: str) -> str:
     """Query text fit for one ``TsvString`` line: tabs and line breaks become spaces."""
     return re.sub(r"[\t\r\n]", " ", text)

@@ -11,12 +11,13 @@ import pytest
 from conftest import write_training_file
 
 from eval import ablation
-from eval.ablation import (ABLATIONS, Ablator, Measured, Scale, build_table, get_scale, is_collapsed, markers,
-                           model_dir, recipe_hash, slice_dataset)
+from eval.ablation import Ablator, Measured, Scale, build_table, get_scale, is_collapsed, markers, slice_dataset
 from eval.paper import load_paper_table
 from kit.data import Dataset, Doc
 from kit.errors import InputError
-from train.trainer import TrainRecipe
+from train.cache import model_dir, recipe_hash
+from train.conditions import condition_ids, load_condition, load_points
+from train.recipe import TrainRecipe
 
 
 def _recipe(data: Path = Path("/tmp/train.jsonl"), **changes) -> TrainRecipe:
@@ -25,12 +26,17 @@ def _recipe(data: Path = Path("/tmp/train.jsonl"), **changes) -> TrainRecipe:
     return TrainRecipe(**{**base, **changes})
 
 
-# ---- mapping -------------------------------------------------------------------------------------------------------
+# ---- conditions as data ------------------------------------------------------------------------------------------
 
-def test_every_paper_row_of_tables_2_and_3_has_an_override_and_nothing_else():
-    rows = set(load_paper_table(2)["system"]) | set(load_paper_table(3)["system"])
-    assert rows == set(ABLATIONS)
-    assert len(rows) == 10
+def test_every_paper_row_of_tables_2_and_3_is_a_condition_file():
+    for n in (2, 3):
+        rows = list(load_paper_table(n)["system"])
+        assert sorted(rows) == condition_ids(table=n)
+        for row in rows:
+            c = load_condition(row)
+            assert n in c.tables and c.evaluate == ("scifact", "vaswani", "cacm")
+            assert set(c.expected) == {"scifact", "vaswani", "cacm"} and c.tolerance == 0.002
+    assert set(condition_ids()) - set(condition_ids(2)) - set(condition_ids(3)) == {"lilsr"}
 
 
 @pytest.mark.parametrize("slug, variant, threshold", [
@@ -38,38 +44,59 @@ def test_every_paper_row_of_tables_2_and_3_has_an_override_and_nothing_else():
     ("l0-mask-l0-act", "l0", 150.0), ("de-l0-act", "de-l0", None), ("inv-de-l0-act", "inv-de-l0", None),
     ("l0-act-x2", "l0x2", None), ("l0-act-x3", "l0x3", None), ("l0-mask-de-l0-act", "de-l0", 150.0),
     ("l0-mask-inv-de-l0-act", "inv-de-l0", 150.0)])
-def test_override_sets_variant_and_mask(slug, variant, threshold):
-    r = ABLATIONS[slug].apply(_recipe())
+def test_condition_sets_variant_and_mask(slug, variant, threshold):
+    r = load_condition(slug).recipe()
     assert (r.variant, r.threshold) == (variant, threshold)
-    assert r.lambda_d == 0.01 and r.max_steps == 1  # everything else untouched
+    assert r.lambda_d == 0.01 and r.max_steps == 60  # everything else is tiny.yaml's
 
 
 def test_ranking_activation_follows_the_variant():
-    assert ABLATIONS["baseline"].apply(_recipe()).activation == "relu"
-    assert ABLATIONS["de-l0-act"].apply(_recipe()).activation == "relu"      # ℓ0 on FLOPS only
-    assert ABLATIONS["inv-de-l0-act"].apply(_recipe()).activation == "l0"    # ℓ0 on ranking only
-    assert ABLATIONS["l0-act-x3"].apply(_recipe()).activation == "l0x3"
+    assert load_condition("baseline").recipe().activation == "relu"
+    assert load_condition("de-l0-act").recipe().activation == "relu"      # ℓ0 on FLOPS only
+    assert load_condition("inv-de-l0-act").recipe().activation == "l0"    # ℓ0 on ranking only
+    assert load_condition("l0-act-x3").recipe().activation == "l0x3"
 
 
-def test_override_changes_and_bad_choices():
-    r = ABLATIONS["l0-mask"].apply(_recipe(), threshold=50.0, lambda_d=0.1)
-    assert (r.threshold, r.lambda_d) == (50.0, 0.1)
-    assert ABLATIONS["l0-act"].apply(_recipe(), threshold=50.0).threshold is None  # no mask: t ignored
-    with pytest.raises(ValueError, match="no threshold"):
-        ABLATIONS["l0-mask"].apply(_recipe(threshold=None))
-    ablator = Ablator(get_scale("smoke"), _recipe())
-    with pytest.raises(ValueError, match="unknown ablation"):
-        ablator.recipe_for("l0-mask-x9")
-    with pytest.raises(ValueError, match="unknown scale"):
-        get_scale("medium")
+def test_condition_changes_seeds_and_bad_files(tmp_path):
+    r = load_condition("l0-mask").recipe(7, threshold=50.0, lambda_d=0.1)
+    assert (r.threshold, r.lambda_d, r.seed) == (50.0, 0.1, 7)
+    assert load_condition("l0-act").recipe(threshold=50.0).threshold is None  # no mask: t ignored
+    assert load_condition("baseline").run_seeds() == (42,) and load_condition("baseline").run_seeds((1, 2)) == (1, 2)
+    with pytest.raises(InputError, match="unknown condition 'l0-mask-x9'"):
+        load_condition("l0-mask-x9")
+    bad = tmp_path / "bad.yaml"
+    for text, needle in (("id: bad\ntrain: recipes/train/tiny.yaml\nsett: {}\n", ":3: sett: unknown key"),
+                         ("id: bad\ntrain: recipes/train/tiny.yaml\nset: {lamda_d: 1}\n", ":3: set: 'lamda_d' is not"),
+                         ("id: bad\ntrain: recipes/train/tiny.yaml\nset: {lambda_d: -1}\n", ":3: set: must be"),
+                         ("id: other\ntrain: recipes/train/tiny.yaml\n", ":1: id: 'other' differs"),
+                         ("id: bad\ntrain: recipes/train/nope.yaml\n", ":2: train: recipes/train/nope.yaml not found"),
+                         ("id: bad\ntrain: recipes/train/tiny.yaml\nseeds: [1, 1]\n", ":3: seeds: must be a list"),
+                         ("id: bad\ntrain: recipes/train/tiny.yaml\nevaluate: [scifact]\nexpected: {cacm: {nDCG@10: 0.3}}\n",
+                          ":4: expected: datasets ['cacm'] are not evaluated")):
+        bad.write_text(text)
+        with pytest.raises(InputError, match=needle.replace("[", r"\[").replace("]", r"\]")):
+            load_condition(bad)
+
+
+def test_figure_points_are_conditions_with_one_field_changed():
+    points = load_points()
+    assert len(points) == 22 and len({p.id for p in points}) == 22
+    lam = [p for p in points if p.sweep == "lambda"]
+    thr = [p for p in points if p.sweep == "threshold"]
+    assert {p.condition for p in lam} == {"baseline", "l0-mask", "l0-act", "l0-mask-l0-act"} and len(lam) == 16
+    assert {p.condition for p in thr} == {"l0-mask", "l0-mask-l0-act"} and len(thr) == 6
+    assert all(set(p.expected) == {"scifact"} for p in points)
+    smoke = ablation.figure_points(get_scale("smoke"))
+    assert {float(next(iter(p.changes.values()))) for p in smoke} <= {0.01, 0.1, 50.0, 150.0}
 
 
 def test_scale_overrides_reach_the_effective_recipe():
-    smoke = get_scale("smoke")
-    r = Ablator(smoke, _recipe(max_steps=60, max_length=128, warmup_T=20)).recipe_for("l0-mask-l0-act", lambda_d=0.1)
+    r = Ablator(get_scale("smoke")).recipe(load_condition("l0-mask-l0-act"), 42, lambda_d=0.1)
     assert (r.max_steps, r.max_length, r.warmup_T, r.lambda_d, r.threshold) == (3, 64, 1, 0.1, 150.0)
-    full = Ablator(get_scale("full"), _recipe(max_steps=60, max_length=128)).recipe_for("baseline")
+    full = Ablator(get_scale("full")).recipe(load_condition("baseline"), 42)
     assert (full.max_steps, full.max_length) == (60, 128)  # full keeps the recipe's steps
+    with pytest.raises(ValueError, match="unknown scale"):
+        get_scale("medium")
 
 
 def test_hash_keys_the_effective_recipe(tmp_path):
@@ -101,14 +128,17 @@ def test_trained_models_are_keyed_by_what_they_are_trained_from(tmp_path, scifac
 
 
 def test_finished_model_dir_is_reused_without_training(tmp_path, monkeypatch, scifact_dir):
+    import train.export
     import train.trainer
 
     recipe = _recipe(write_training_file(tmp_path / "train.jsonl", scifact_dir))
     done = model_dir("baseline", recipe, tmp_path)
     done.mkdir(parents=True)
-    (done / train.trainer.MODEL_METADATA).write_text("{}")
+    (done / train.export.MODEL_METADATA).write_text("{}")
     monkeypatch.setattr(train.trainer, "train", lambda *a, **k: pytest.fail("retrained a finished model"))
-    assert ablation.train_cached("baseline", recipe, tmp_path) == done
+    from train.cache import train_cached
+
+    assert train_cached("baseline", recipe, tmp_path) == done
 
 
 # ---- collapse markers ------------------------------------------------------------------------------------------------
@@ -122,20 +152,30 @@ def test_collapsed_runs_get_an_x():
 
 # ---- tables and slices -----------------------------------------------------------------------------------------------
 
-def test_table_puts_measured_beside_paper_with_baseline_deltas():
-    measured = {s: Measured(s, a.apply(_recipe()), Path("m"), {"nDCG@10": 0.5 + i / 100, "FLOPS": 1.0 + i,
-                                                                "Doc_Len": 10.0 * (i + 1), "cacm_nDCG@10": 0.25})
-                for i, (s, a) in enumerate(ABLATIONS.items())}
-    t = build_table(2, measured, ["cacm"]).set_index("system")
+def test_table_puts_seed_means_beside_the_paper_bm25_and_the_baseline():
+    datasets = ["scifact", "cacm"]
+    conditions = {c: load_condition(c) for c in condition_ids(2)}
+    measured = {}
+    for i, c in enumerate(load_paper_table(2)["system"]):
+        measured[c] = [Measured(c, seed, conditions[c].recipe(seed), Path("m"),
+                                {"scifact": {"nDCG@10": 0.5 + i / 100 + d, "FLOPS": 1.0 + i, "Doc_Len": 10.0 * (i + 1)},
+                                 "cacm": {"nDCG@10": 0.25 + d, "FLOPS": 1.0, "Doc_Len": 5.0}}, pd.DataFrame())
+                       for seed, d in ((42, 0.0), (43, 0.02))]
+    references = {("scifact", "bm25-flat"): 0.6, ("cacm", "bm25-flat"): 0.3,
+                  ("scifact", "minilm-l6.dense"): 0.62, ("cacm", "minilm-l6.dense"): 0.2}
+    t = build_table(2, conditions, measured, datasets, references, checked=False).set_index("system")
     assert list(t.index) == ["baseline", "l0-mask", "l0-act", "l0-mask-l0-act"]
-    assert t.at["l0-act", "nDCG@10"] == 52.0 and t.at["l0-act", "Doc_Len"] == 30.0
-    assert t.at["l0-act", "cacm_nDCG@10"] == 25.0
+    assert t.at["l0-act", "nDCG@10"] == 53.0 and t.at["l0-act", "nDCG@10_std"] == pytest.approx(1.414, abs=1e-3)
+    assert t.at["l0-act", "seeds"] == "42 43" and t.at["l0-act", "Doc_Len"] == 30.0
+    assert t.at["l0-act", "cacm_nDCG@10"] == 26.0 and t.at["l0-act", "cacm_Δ_bm25"] == -4.0
+    assert t.at["l0-act", "Δ_bm25"] == -7.0
     assert t.at["l0-act", "paper_nDCG@10"] == 49.97
-    assert t.at["l0-act", "delta_baseline_nDCG@10"] == 2.0
-    assert t.at["l0-act", "paper_delta_baseline_nDCG@10"] == pytest.approx(0.45)
-    assert t.at["l0-mask", "threshold"] == 150.0 and pd.isna(t.at["baseline", "threshold"])
+    assert t.at["l0-act", "Δ_baseline"] == 2.0 and t.at["l0-act", "paper_Δ_baseline"] == pytest.approx(0.45)
+    assert (t["check"] == "").all()
+    checked = build_table(2, conditions, measured, datasets, references, checked=True).set_index("system")
+    assert (checked["check"] == "FAIL").all() and "scifact: nDCG@10" in checked.at["baseline", "check_detail"]
     with pytest.raises(ValueError):
-        build_table(1, measured, [])
+        build_table(1, conditions, measured, datasets, references, checked=False)
 
 
 def test_slice_keeps_judged_queries_their_relevant_docs_and_a_prefix():
@@ -153,44 +193,49 @@ def test_slice_keeps_judged_queries_their_relevant_docs_and_a_prefix():
 
 @pytest.mark.integration
 def test_smoke_run_writes_tables_and_figures(tmp_path, scifact_dir, monkeypatch):
+    """The condition files at a one-step scale on a SciFact slice, through the same code make ablation runs: Table 2
+    (four conditions, two seeds) and the figures; every file kit-results/1, every stored number its per-query mean."""
+    from train.conditions import load_condition as lc
+
+    monkeypatch.setenv("KIT_WORK", str(tmp_path / "work"))
+    data = lc("baseline").recipe().data
+    data.parent.mkdir(parents=True)
+    write_training_file(data, scifact_dir, n_queries=4, docs_each=3, score=lambda q, i: 9.0 - 3 * i)
     scale = Scale("test", max_steps=1, max_length=32, batch_size=2, eval_max_length=32, queries=3, docs=20,
-                  zero_shot=(), lambdas=(0.01,), thresholds=(50.0, 150.0))
-    base = _recipe(write_training_file(tmp_path / "train.jsonl", scifact_dir, n_queries=4, docs_each=3,
-                                      score=lambda q, i: 9.0 - 3 * i))
-    ablator = Ablator(scale, base, root=tmp_path / "work")
+                  zero_shot=(), lambdas=(0.01,), thresholds=(50.0, 150.0), checked=False)
+    ablator = Ablator(scale, root=tmp_path / "work" / "ablation")
     out = tmp_path / "results"
-    written = ablation.write_tables(ablator, out, "python -m eval.ablation tables --scale test", tables=(2,))
+    code = ablation.run_tables(ablator, out, "python -m eval.ablation tables --scale test", seeds=(42, 7), tables=(2,))
+    assert code == 0
     table = pd.read_csv(out / "table2.csv")
     assert list(table["system"]) == ["baseline", "l0-mask", "l0-act", "l0-mask-l0-act"]
-    assert table[["nDCG@10", "FLOPS", "Doc_Len", "paper_nDCG@10"]].notna().all().all()
-    assert ((table["nDCG@10"] >= 0) & (table["nDCG@10"] <= 100)).all()
-    assert "4.4M-parameter" in (out / "table2.md").read_text()
+    assert (table["seeds"] == "42 7").all() and table["nDCG@10_std"].notna().all()
+    assert table[["nDCG@10", "FLOPS", "Doc_Len", "paper_nDCG@10", "Δ_bm25"]].notna().all().all()
+    assert "4.4M-parameter" in (out / "table2.md").read_text() and "BM25" in (out / "table2.md").read_text()
     prov = json.loads((out / "table2.json").read_text())
-    assert prov["scale"] == "test" and "commit" in prov
-    assert all(p.exists() for p in written)
+    assert prov["scale"] == "test" and "commit" in prov and prov["seeds"]["baseline"] == [42, 7]
     from eval.compare import check
     from eval.schema import load_results
 
     stored = load_results(out / "table2.json")  # kit-results/1 with per-query values, so compare can use it
-    assert [r["system"] for r in stored.rows] == list(table["system"])
-    assert [round(100 * r["metrics"]["nDCG@10"], 2) for r in stored.rows] == list(table["nDCG@10"])
-    assert set(stored.per_query["system"]) == set(table["system"]) and set(stored.per_query["query_id"]) == \
-        set(ablator.dataset("scifact").queries)
+    systems = {r["system"] for r in stored.rows}
+    assert {"baseline", "baseline@seed42", "baseline@seed7", "bm25-flat", "minilm-l6.dense"} <= systems
+    assert set(stored.per_query["query_id"]) == set(ablator.dataset("scifact").queries)
     assert check([out / "table2.json"]) == []  # every stored number is its per-query mean
 
-    # the λ sweep at the recipe's λ and t reuses the table's four models; the t sweep trains two more
+    # the λ sweep at the recipe's λ and t reuses the table's seed-42 models; the t sweep at 50 trains two more
     import train.trainer
 
     trained = []
     real = train.trainer.train
     monkeypatch.setattr(train.trainer, "train", lambda r, o, **k: trained.append(o) or real(r, o, **k))
-    paths = ablation.write_figures(ablator, out, "python -m eval.ablation figures --scale test")
+    assert ablation.run_figures(ablator, out, "python -m eval.ablation figures --scale test") == 0
     assert len(trained) == 2
     for n in (1, 2, 3):
-        png = out / "figures" / f"figure{n}.png"
-        assert png in paths and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    sweep = pd.read_csv(out / "figures" / "sweep.csv")
-    assert len(sweep) == 4 + 4 and set(sweep["sweep"]) == {"lambda", "threshold"}
+        assert (out / "figures" / f"figure{n}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    points = pd.read_csv(out / "figures" / "figures.csv")
+    assert len(points) == 4 + 4 and set(points["sweep"]) == {"lambda", "threshold"}
+    assert check([out / "figures" / "figures.json"]) == []
 
 
 def test_figures_draw_a_collapsed_run_with_an_x(tmp_path, monkeypatch):
@@ -232,4 +277,14 @@ def test_measure_overrides_are_validated_recipe_fields():
 
 def test_measure_without_a_row_is_one_line_exit_2(capsys):
     assert ablation.main(["measure", "--scale", "smoke"]) == 2
-    assert "measure needs a row" in capsys.readouterr().err
+    assert "measure needs a condition" in capsys.readouterr().err
+
+
+def test_list_conditions_and_dry_run_print_the_commands(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("KIT_WORK", str(tmp_path))
+    assert ablation.main(["tables", "--list-conditions", "--seeds", "42,43"]) == 0
+    out = capsys.readouterr().out
+    assert "python -m eval.ablation measure l0-mask-inv-de-l0-act --seed 43 --scale full" in out
+    assert out.count("--seed 42") == 10
+    assert ablation.main(["figures", "--list-conditions"]) == 0
+    assert "--set threshold=300 --no-zero-shot" in capsys.readouterr().out

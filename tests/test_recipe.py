@@ -90,18 +90,18 @@ def test_reproduce_bad_recipe_is_one_line_exit_2(tmp_path, capsys):
 
 
 def test_trained_doc_encoder_is_resolved_to_the_ablation_model(tmp_path, monkeypatch):
-    import eval.ablation
-    from eval.reproduce import resolve_trained
+    import eval.pipeline
+    from eval.pipeline import resolve_trained
 
     r = load_recipe(REPO / "recipes" / "table1.yaml")
     kit = next(s for s in r.systems if s.doc is not None and s.doc.trained)
     assert kit.doc.trained == "l0-mask-l0-act" and kit.doc.activation == "l0"
     assert all(s.doc.trained is None for s in r.systems if s.doc is not None and s is not kit)
-    monkeypatch.setattr(eval.ablation, "trained_model", lambda row: (tmp_path / row / "model", "l0"))
+    monkeypatch.setattr(eval.pipeline, "trained_model", lambda row: (tmp_path / row / "model", "l0"))
     resolved = resolve_trained(kit)
     assert resolved.doc.model == str(tmp_path / "l0-mask-l0-act" / "model") and resolved.doc.trained is None
     assert resolved.id == kit.id and resolved.query == kit.query
-    monkeypatch.setattr(eval.ablation, "trained_model", lambda row: (tmp_path / "m", "relu"))
+    monkeypatch.setattr(eval.pipeline, "trained_model", lambda row: (tmp_path / "m", "relu"))
     with pytest.raises(InputError, match="set doc.activation: relu"):
         resolve_trained(kit)
 
@@ -109,15 +109,15 @@ def test_trained_doc_encoder_is_resolved_to_the_ablation_model(tmp_path, monkeyp
 def test_trained_model_is_the_full_scale_table2_row(tmp_path, monkeypatch, scifact_dir):
     from conftest import write_training_file
 
-    from eval.ablation import SCALES, Ablator
     from train.cache import model_dir
-    from train.trainer import load_train_recipe
+    from train.conditions import load_condition
+    from train.recipe import load_train_recipe
 
     monkeypatch.setenv("KIT_WORK", str(tmp_path))
     tiny = load_train_recipe(REPO / "recipes" / "train" / "tiny.yaml")
     tiny.data.parent.mkdir(parents=True)
     write_training_file(tiny.data, scifact_dir)  # the cache key holds the training file's content
-    row = Ablator(SCALES["full"], tiny).recipe_for("l0-mask-l0-act")
+    row = load_condition("l0-mask-l0-act").recipe()
     assert row.to_dict() == tiny.to_dict()  # the shipped recipe *is* the mask + activation condition
     assert model_dir("l0-mask-l0-act", row).parent.parent == tmp_path / "ablation" / "l0-mask-l0-act"
 

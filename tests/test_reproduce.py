@@ -115,12 +115,11 @@ def test_cache_keys_follow_every_input(scifact_slice, scifact_dir, tmp_path):
     """The vectors' key changes with the corpus, the model, the activation, max length, factor, the device and the
     precision (fp16 on CUDA changes quantized weights), and nothing else; the runs' keys follow their inputs."""
     import dataclasses
-    from types import SimpleNamespace
 
     from conftest import write_beir_slice
 
+    from eval.pipeline import DatasetRun, Settings
     from eval.recipe import load_recipe
-    from eval.reproduce import DatasetRun, Timer
 
     recipe_path = tmp_path / "recipe.yaml"
     recipe_path.write_text(RECIPE)
@@ -128,8 +127,7 @@ def test_cache_keys_follow_every_input(scifact_slice, scifact_dir, tmp_path):
     sparse = recipe.systems[2]
 
     def run_for(dataset=scifact_slice, device="cpu", recipe=recipe, **changes):
-        args = SimpleNamespace(force=False, device=device, batch_size=8, threads=1, **changes)
-        return DatasetRun(str(dataset), recipe, args, Timer(), root=tmp_path / "work")
+        return DatasetRun.load(str(dataset), Settings.of(recipe, device=device, **changes), root=tmp_path / "work")
 
     base = run_for()
     key = base.vectors(sparse.doc).key

@@ -1,0 +1,178 @@
+"""Training conditions as data: ``recipes/conditions/<id>.yaml``, one file per trained model the kit reports.
+
+A condition names a training recipe and the fields it changes, and, for the ablation (Tables 2-3), the datasets it
+is evaluated on with the scores ``make ablation`` measured::
+
+    id: l0-mask-l0-act                 # the file's stem
+    tables: [2, 3]                     # the paper's tables it is a row of (empty: a model other runners use)
+    train: recipes/train/tiny.yaml     # the training recipe (repository-relative)
+    set: {variant: l0}                 # training-recipe fields changed
+    mask: true                         # keep the recipe's threshold t (the l0 mask); false: plain FLOPS
+    seeds: [42, 43, 44]                # training seeds (default: the recipe's own seed)
+    evaluate: [scifact, vaswani, cacm]
+    expected: {scifact: {nDCG@10: 0.667}, ...}   # per dataset, the mean over the seeds
+    tolerance: 0.002
+
+:func:`trained_model` gives a condition's model (trained once, cached by its training key: :mod:`train.cache`); Table
+1's row of the kit's own l0 model is ``trained_model("l0-mask-l0-act")``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from kit import validate as V
+from kit.errors import InputError
+from kit.paths import REPO
+from train.cache import train_cached
+from train.recipe import TRAIN_FIELDS, TrainRecipe, load_train_recipe
+
+CONDITIONS = REPO / "recipes" / "conditions"
+FIGURES = REPO / "recipes" / "figures.yaml"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One training condition (see the module docstring for the file's keys)."""
+
+    id: str
+    train: Path
+    changes: Mapping[str, Any] = field(default_factory=dict)
+    mask: bool = True
+    tables: tuple[int, ...] = ()
+    seeds: tuple[int, ...] = ()
+    evaluate: tuple[str, ...] = ()
+    expected: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    tolerance: float = 0.002
+    path: Path | None = None
+
+    def recipe(self, seed: int | None = None, **changes: Any) -> TrainRecipe:
+        """The effective training recipe: the condition's fields, then ``changes`` (a scale's or a sweep's), then
+        ``seed``. Without the mask the recipe's threshold is dropped (plain FLOPS)."""
+        base = load_train_recipe(self.train)
+        merged = {**self.changes, **changes}
+        threshold = merged.pop("threshold", base.threshold)
+        if self.mask and threshold is None:
+            raise InputError(self.path, f"{self.id} keeps the l0 mask but {self.train} sets no threshold",
+                             fix="set threshold in the training recipe, or mask: false")
+        if seed is not None:
+            merged["seed"] = seed
+        return base.replace(threshold=threshold if self.mask else None, **merged)
+
+    def run_seeds(self, override: tuple[int, ...] | None = None) -> tuple[int, ...]:
+        """The seeds a run trains: ``override`` (SEEDS=), else the condition's, else the recipe's own."""
+        return override or self.seeds or (load_train_recipe(self.train).seed,)
+
+
+def _changes(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError("expected a mapping of training-recipe field -> value")
+    out = {}
+    for key, raw in value.items():
+        if key not in TRAIN_FIELDS or key in ("base_model", "data"):
+            raise ValueError(f"{key!r} is not a training-recipe field a condition may set")
+        out[key] = TRAIN_FIELDS[key](raw)
+    return out
+
+
+def _expected(value: Any) -> dict[str, dict[str, float]]:
+    if not isinstance(value, dict):
+        raise ValueError("expected a mapping of dataset -> {measure: score}")
+    out = {}
+    for dataset, scores in value.items():
+        if not isinstance(scores, dict) or not scores:
+            raise ValueError(f"{dataset}: expected a mapping of measure -> score")
+        out[str(dataset)] = {str(m): V.number(0)(v) for m, v in scores.items()}
+    return out
+
+
+def _seeds(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list) or not value or len(set(value)) != len(value):
+        raise ValueError(f"must be a list of distinct integers, got {value!r}")
+    return tuple(V.integer(0)(v) for v in value)
+
+
+def _tables(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list):
+        raise ValueError(f"must be a list of table numbers, got {value!r}")
+    return tuple(V.integer(2, 3)(v) for v in value)
+
+
+def load_condition(name_or_path: str | Path) -> Condition:
+    """A condition by id (``recipes/conditions/<id>.yaml``) or path; InputError (file:line) on anything malformed."""
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = CONDITIONS / f"{name_or_path}.yaml"
+        if not path.is_file():
+            raise InputError(None, f"unknown condition {str(name_or_path)!r}",
+                             fix=f"one of {', '.join(condition_ids())} (recipes/conditions/)")
+    recipe = V.load_mapping(path, "condition", fix="see recipes/conditions/")
+    values = V.fields(recipe, recipe.data, {
+        "id": V.text, "tables": _tables, "train": V.text, "set": _changes, "mask": V.flag, "seeds": _seeds,
+        "evaluate": V.string_list, "expected": _expected, "tolerance": V.number(0)}, required=("id", "train"))
+    if values["id"] != path.stem:
+        raise recipe.error("id", f"{values['id']!r} differs from the file name {path.stem!r}", fix="make them equal")
+    train = REPO / values["train"]
+    if not train.is_file():
+        raise recipe.error("train", f"{values['train']} not found", fix="a path relative to the repository")
+    condition = Condition(id=values["id"], train=train, changes=values.get("set", {}), mask=values.get("mask", True),
+                          tables=values.get("tables", ()), seeds=values.get("seeds", ()),
+                          evaluate=tuple(values.get("evaluate", ())), expected=values.get("expected", {}),
+                          tolerance=values.get("tolerance", 0.002), path=path)
+    unknown = set(condition.expected) - set(condition.evaluate)
+    if unknown:
+        raise recipe.error("expected", f"datasets {sorted(unknown)} are not evaluated", fix="list them in evaluate")
+    condition.recipe()  # the training recipe and the changes must make a valid recipe
+    return condition
+
+
+def condition_ids(table: int | None = None) -> list[str]:
+    """Every condition's id (``table``: only the rows of that paper table), sorted."""
+    ids = sorted(p.stem for p in CONDITIONS.glob("*.yaml"))
+    return ids if table is None else [i for i in ids if table in load_condition(i).tables]
+
+
+def trained_model(condition: str | Condition, seed: int | None = None) -> tuple[Path, str]:
+    """The full-scale model of a condition (trained on demand, cached) and the activation it ranks with."""
+    condition = condition if isinstance(condition, Condition) else load_condition(condition)
+    recipe = condition.recipe(seed)
+    return train_cached(condition.id, recipe), recipe.activation
+
+
+# ---- figure points: a condition with one field changed ---------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Point:
+    """One point of Figures 1-3: a condition with one training field changed (``recipes/figures.yaml``)."""
+
+    id: str
+    figures: tuple[int, ...]
+    condition: str
+    changes: Mapping[str, Any]
+    expected: Mapping[str, Mapping[str, float]]
+    tolerance: float
+
+    @property
+    def sweep(self) -> str:
+        return "lambda" if "lambda_d" in self.changes else "threshold"
+
+
+def load_points(path: Path = FIGURES) -> list[Point]:
+    """The figure points; InputError (file:line) on anything malformed."""
+    recipe = V.load_mapping(path, "figures recipe")
+    top = V.fields(recipe, recipe.data, {"tolerance": V.number(0), "points": V.anything}, required=("points",))
+    points = []
+    for i, raw in enumerate(top["points"]):
+        values = V.fields(recipe, raw, {"id": V.text, "figures": V.anything, "condition": V.choice(condition_ids()),
+                                        "set": _changes, "expected": _expected}, f"points[{i}]",
+                          required=("id", "figures", "condition", "set"))
+        if set(values["set"]) - {"lambda_d", "threshold"} or len(values["set"]) != 1:
+            raise recipe.error(f"points[{i}].set", "a point changes exactly one of lambda_d, threshold")
+        points.append(Point(values["id"], tuple(values["figures"]), values["condition"], values["set"],
+                            values.get("expected", {}), top.get("tolerance", 0.002)))
+    ids = [p.id for p in points]
+    if len(set(ids)) != len(ids):
+        raise recipe.error("points", "duplicate point ids")
+    return points
