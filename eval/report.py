@@ -267,7 +267,7 @@ class Report:
 
     # -- benchmarks
     def benchmarks(self) -> None:
-        from bench.summary import ORDER
+        from eval.docs import BENCHMARKS as ORDER
 
         out = ["<h2 id='bench'>Benchmarks</h2>", f'<p class="note">All: {code("make bench")}. Each measured in one run on '
                "the machine named; the targets are the kit's own.</p>"]

@@ -1,17 +1,32 @@
-"""The README shows what the stored results say (regenerate with `make reproduce-table1`, then copy the table)."""
+"""The README stays short and points at pages that exist; the pages that show results are what results/ says."""
+
+import re
 
 from kit.paths import REPO
 
 
 def _table(text: str, header: str) -> list[str]:
     lines = text.splitlines()
-    start = next(i for i, l in enumerate(lines) if l.startswith(header))
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
     block = []
     for line in lines[start:]:
         if not line.startswith("|"):
             break
         block.append(line)
     return block
+
+
+def test_readme_is_short_and_every_link_resolves():
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.splitlines()) < 150
+    targets = re.findall(r"\]\(([^)#]+)\)", readme)
+    assert {"docs/table1.md", "docs/ablation.md", "docs/lilsr.md", "docs/stored-results.md",
+            "docs/performance.md", "docs/released-models.md", "docs/training.md"} <= set(targets)
+    for target in targets:
+        assert (REPO / target).exists(), target
+    for page in (REPO / "docs").glob("*.md"):
+        for target in re.findall(r"\]\(([^)#:]+)\)", page.read_text()):
+            assert (page.parent / target).exists(), f"{page.name} links to {target}"
 
 
 def test_readme_table1_matches_results():
@@ -21,34 +36,38 @@ def test_readme_table1_matches_results():
     assert readme == stored
 
 
-def test_readme_performance_matches_bench_summary():
-    from bench.summary import render
+def test_generated_pages_are_current():
+    """Every page with a template is exactly what its template and the stored results give (python -m eval.docs)."""
+    from eval.docs import pages
 
-    readme = (REPO / "README.md").read_text()
-    block = readme.split("<!-- bench:start -->\n", 1)[1].split("\n<!-- bench:end -->", 1)[0]
-    assert block.strip() == render().strip()
-
-
-def _blocks(text: str) -> list[str]:
-    """Every Markdown table of ``text`` (consecutive lines starting with ``|``), as one string each."""
-    blocks, current = [], []
-    for line in text.splitlines() + [""]:
-        if line.startswith("|"):
-            current.append(line)
-        elif current:
-            blocks.append("\n".join(current))
-            current = []
-    return blocks
+    rendered = pages()
+    assert {p.name for p in rendered} >= {"table1.md", "ablation.md", "lilsr.md", "performance.md"}
+    for path, text in rendered.items():
+        assert path.read_text() == text, f"{path.name} is stale: run python -m eval.docs"
 
 
-def test_readme_ablation_and_lilsr_tables_match_results():
-    """Tables 2-3 (make ablation) and the Li-LSR tables (make lilsr), when stored, appear in the README as stored."""
-    readme = (REPO / "README.md").read_text()
-    shown = 0
-    for name in ("table2.md", "table3.md", "lilsr.md"):
-        path = REPO / "results" / name
-        if path.exists():
-            for block in _blocks(path.read_text()):
-                assert block in readme, f"README is missing the table of results/{name}; copy it from there"
-                shown += 1
-    assert shown in (0, 2, 4)
+def test_pages_show_every_stored_table():
+    """Tables 1-3, the Li-LSR tables, the figure points and the benchmarks are each one link from the README."""
+    from eval.docs import include, render_bench
+
+    docs = {p.name: p.read_text() for p in (REPO / "docs").glob("*.md")}
+    for page, stored in (("table1.md", "results/table1.md"), ("ablation.md", "results/table2.md"),
+                         ("ablation.md", "results/table3.md"), ("lilsr.md", "results/lilsr.md")):
+        assert include(REPO / stored).strip() in docs[page], (page, stored)
+    assert render_bench().strip() in docs["performance.md"]
+    for n in (1, 2, 3):
+        assert f"../results/figures/figure{n}.png" in docs["ablation.md"]
+
+
+def test_the_check_notices_a_stale_page(tmp_path, monkeypatch):
+    import eval.docs as docs
+
+    template = tmp_path / "templates" / "x.md"
+    template.parent.mkdir()
+    template.write_text("# X\n\n{{include results/table1.md}}\n")
+    monkeypatch.setattr(docs, "TEMPLATES", template.parent)
+    monkeypatch.setattr(docs, "DOCS", tmp_path)
+    assert docs.main(["--check"]) == 1  # not written yet
+    assert docs.main([]) == 0 and docs.main(["--check"]) == 0
+    (tmp_path / "x.md").write_text("edited by hand\n")
+    assert docs.main(["--check"]) == 1

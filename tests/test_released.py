@@ -52,7 +52,7 @@ def replica(root, splade_tiny_path) -> Path:
     ``log1p_relu``)."""
     from transformers import AutoTokenizer
 
-    from train.trainer import sentence_transformers_model
+    from train.export import sentence_transformers_model
 
     folder = root / "doc-v3-replica"
     tokenizer = AutoTokenizer.from_pretrained(splade_tiny_path)
