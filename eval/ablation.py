@@ -42,7 +42,8 @@ from eval.recipe import DenseSpec, DocSpec, QuerySpec, System
 from eval.results import (check_expected, failures, fmt, markdown_table, output_folder, signed, where_written,
                           write_results)
 from kit.argtypes import ArgumentParser
-from kit.data import Dataset, load_dataset
+from kit.data import load_dataset
+from kit.dataset import Dataset
 from kit.errors import InputError, cli
 from kit.io import atomic_write
 from kit.paths import repo_relative, work_dir

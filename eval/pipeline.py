@@ -3,7 +3,7 @@
 Every runner drives it: the Table 1 runner (:mod:`eval.reproduce`), the ablation (:mod:`eval.ablation`), Li-LSR
 (:mod:`eval.lilsr`), the teacher report (:mod:`eval.teachers`) and ``compare --recipe``. Its inputs are explicit:
 
-- a :class:`kit.data.Dataset`;
+- a :class:`kit.dataset.Dataset`;
 - :class:`Settings`: what the recipe fixes (measures, hits, max length, quantization factor, retrieval backend) and
   how this machine computes (device, dtype, batch size, threads, force);
 - the :class:`eval.recipe.System` s to measure.
@@ -31,7 +31,8 @@ from eval.metrics import evaluate, sparsity_stats, token_document_frequencies
 from eval.recipe import CORPUS_IDF_TABLE, DenseSpec, DocSpec, IndexSpec, Recipe, System
 from index.anserini import build_flat_index, flat_index_inputs, read_query_vectors, search_bm25
 from index.dense import encode_corpus, load_encoder, search
-from kit.data import Dataset, load_dataset
+from kit.data import load_dataset
+from kit.dataset import Dataset
 from kit.errors import InputError
 from kit.fingerprint import file_sha256, mapping_sha256, model_fingerprint, tokenizer_fingerprint
 from kit.hub import find_model_idf, local_model_dir

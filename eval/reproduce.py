@@ -27,10 +27,11 @@ from eval.results import (check_expected, failures, fmt, markdown_table, output_
                           write_results)
 from eval.schema import table_rows
 from kit.argtypes import ArgumentParser, positive_int
-from kit.data import BEIR_DATASETS, NANOBEIR_DATASETS
+from kit.data import BEIR_DATASETS
 from kit.errors import InputError, cli
 from kit.hub import detect_activation
 from kit.io import check_writable
+from kit.nanobeir import NANOBEIR_DATASETS
 from kit.paths import REPO, repo_relative, slug, work_dir
 
 

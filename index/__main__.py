@@ -15,7 +15,7 @@ import sys
 
 from index.anserini import read_query_vectors
 from kit.errors import InputError, cli
-from kit.data import read_beir_corpus, read_topics_tsv
+from kit.formats import read_beir_corpus, read_topics_tsv
 from kit.argtypes import ArgumentParser
 
 

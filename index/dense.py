@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import faiss
     from sentence_transformers import SentenceTransformer
 
-    from kit.data import Doc
+    from kit.dataset import Doc
 
 CHUNK = 512
 """Documents encoded per call: bounds memory on large corpora (the index holds the vectors, not the texts)."""

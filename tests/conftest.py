@@ -43,7 +43,7 @@ def write_training_file(path: Path, scifact_dir: Path, n_queries: int = 8, docs_
     positive; ``score(q, i)`` gives the teacher score of query ``q``'s ``i``-th doc."""
     import json
 
-    from kit.data import read_beir_corpus
+    from kit.formats import read_beir_corpus
 
     score = score or (lambda q, i: 10.0 - 2.5 * i + 0.1 * q)
     docs = []

@@ -13,7 +13,7 @@ from conftest import write_training_file
 from eval import ablation
 from eval.ablation import Ablator, Measured, Scale, build_table, get_scale, is_collapsed, markers, slice_dataset
 from eval.paper import load_paper_table
-from kit.data import Dataset, Doc
+from kit.dataset import Dataset, Doc
 from kit.errors import InputError
 from train.cache import model_dir, recipe_hash
 from train.conditions import condition_ids, load_condition, load_points

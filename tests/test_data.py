@@ -1,4 +1,5 @@
-"""Readers of kit.data: formats, one-line errors for bad input, the offline collections, and the ir_datasets mapping."""
+"""Readers of kit.formats and loaders of kit.data: formats, one-line errors for bad input, the offline collections, and
+the ir_datasets mapping."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from kit import data
-from kit.data import (BEIR_DATASETS, Dataset, Doc, load_beir_local, load_dataset, load_ir_datasets, read_beir_corpus,
-                      read_beir_qrels, read_beir_queries, read_cacm, read_smart_docs, read_smart_qrels,
-                      read_smart_queries, read_topics_tsv, read_trec_docs, read_trec_qrels, read_trec_topics,
-                      read_vaswani)
+from kit.data import BEIR_DATASETS, load_beir_local, load_dataset, load_ir_datasets, read_cacm, read_vaswani
+from kit.dataset import Dataset, Doc
+from kit.formats import (read_beir_corpus, read_beir_qrels, read_beir_queries, read_smart_docs, read_smart_qrels,
+                         read_smart_queries, read_topics_tsv, read_trec_docs, read_trec_qrels, read_trec_topics)
 from kit.errors import InputError
 
 

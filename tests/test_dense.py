@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from eval.recipe import DenseSpec, load_recipe
-from kit.data import read_beir_corpus
+from kit.formats import read_beir_corpus
 from kit.errors import InputError
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from index.__main__ import main
-from kit.data import read_beir_corpus, read_topics_tsv
+from kit.formats import read_beir_corpus, read_topics_tsv
 from index.anserini import (
     _log_problems,
     _parse_counters,

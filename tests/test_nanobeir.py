@@ -7,8 +7,9 @@ import hashlib
 import pandas as pd
 import pytest
 
-from kit.data import (NANOBEIR_DATASETS, NANOBEIR_PARTS, fetch_nanobeir, load_dataset, load_nanobeir,
-                      read_nanobeir_manifest)
+from kit.data import load_dataset
+from kit.nanobeir import (NANOBEIR_DATASETS, NANOBEIR_PARTS, fetch_nanobeir, load_nanobeir,
+                          read_nanobeir_manifest)
 from kit.errors import InputError
 
 
@@ -78,12 +79,12 @@ def test_bad_manifest_and_unknown_subset(tmp_path, fake_hub):
 
 
 def test_load_dataset_and_reproduce_name_the_subsets(monkeypatch, fake_hub):
-    import kit.data
+    import kit.nanobeir
     from eval.reproduce import resolve_datasets
 
     manifest, download, _, _ = fake_hub
-    monkeypatch.setattr(kit.data, "_hub_download", download)
-    monkeypatch.setattr(kit.data, "nanobeir_manifest_path", lambda: manifest)
+    monkeypatch.setattr(kit.nanobeir, "_hub_download", download)
+    monkeypatch.setattr(kit.nanobeir, "nanobeir_manifest_path", lambda: manifest)
     assert load_dataset("nanobeir/scifact").qrels["q1"] == {"d1": 1}
     names = resolve_datasets(["nanobeir"])
     assert len(names) == 13 and "nanobeir/scifact" in names
