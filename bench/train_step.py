@@ -41,7 +41,7 @@ def _examples(queries: int, max_length: int, rows: int):
     from kit.data import load_beir_local
     from kit.models import resolve_model
     from kit.paths import shared_dir
-    from train.data import TrainExample
+    from train.examples import TrainExample
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("splade-tiny"))
     dataset = load_beir_local(shared_dir() / "data" / "beir" / "scifact", split="train")

@@ -16,9 +16,12 @@ import pytest
 
 from kit.errors import InputError
 from train import data as td
-from train.data import (HardNegativeRow, TrainExample, candidate_groups, ensemble_scores, lift_positive,
-                        load_training_file, minmax_normalize, msmarco_examples, read_hard_negatives, read_ranking,
-                        select_candidates, softmax_entropy)
+from train.examples import TrainExample, load_training_file, meta_path
+from train.mining import (candidate_groups, default_flat_index, default_offline_path, mine_offline, offline_options,
+                          read_ranking)
+from train.msmarco import HardNegativeRow, build_msmarco, msmarco_examples, read_hard_negatives, select_candidates
+from train.teachers import (OFFLINE_MARGIN, OFFLINE_SCALE, ensemble_scores, lift_positive, minmax_normalize,
+                            softmax_entropy)
 
 GOOD = {"query_id": "q1", "query": "what is x", "doc_ids": ["d1", "d2", "d3"], "docs": ["x is", "y", "z"],
         "teacher_scores": [3, 1.5, 0.0]}
@@ -184,7 +187,7 @@ def mini_mined(tmp_path_factory):
     root = mini_beir(tmp / "mini")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("KIT_WORK", str(tmp / "work"))
-        out = td.mine_offline(str(root), "train", negatives=3, depth=10, device="cpu")
+        out = mine_offline(str(root), "train", negatives=3, depth=10, device="cpu")
     return tmp, root, out
 
 
@@ -194,7 +197,7 @@ def test_mini_mining_run(mini_mined, monkeypatch):
     tmp, root, out = mini_mined
     assert out == tmp / "work" / "train" / "mini-train.bm25-neg3.minilm+splade-tiny.jsonl"
     monkeypatch.setenv("KIT_WORK", str(tmp / "work"))
-    flat = td.default_flat_index(str(root), load_dataset(str(root), "train").corpus_fingerprint())
+    flat = default_flat_index(str(root), load_dataset(str(root), "train").corpus_fingerprint())
     assert flat.path.parent == tmp / "work" / "mini" / "indexes" and flat.ready()  # the index the table runner shares
     examples = load_training_file(out)
     positives = {}
@@ -208,15 +211,15 @@ def test_mini_mining_run(mini_mined, monkeypatch):
         assert 2 <= len(ex.doc_ids) <= 4
         assert ex.docs == [MINI_DOCS[d] for d in ex.doc_ids]
         assert ex.query == MINI_QUERIES[ex.query_id]
-        assert ex.teacher_scores[0] >= max(ex.teacher_scores[1:]) + td.OFFLINE_MARGIN - 1e-6  # lifted
-        assert all(0 <= s <= td.OFFLINE_SCALE + td.OFFLINE_MARGIN for s in ex.teacher_scores)
+        assert ex.teacher_scores[0] >= max(ex.teacher_scores[1:]) + OFFLINE_MARGIN - 1e-6  # lifted
+        assert all(0 <= s <= OFFLINE_SCALE + OFFLINE_MARGIN for s in ex.teacher_scores)
     # the two examples of query 1 share their negatives
     assert examples[1].doc_ids[1:] == examples[2].doc_ids[1:]
 
-    meta = json.loads(td.meta_path(out).read_text())
+    meta = json.loads(meta_path(out).read_text())
     fingerprints = meta["params"].pop("fingerprints")
     assert meta["params"] == {"dataset": str(root), "split": "train", "negatives": 3, "depth": 10,
-                              "scale": td.OFFLINE_SCALE, "positive_rule": "lift", "margin": td.OFFLINE_MARGIN,
+                              "scale": OFFLINE_SCALE, "positive_rule": "lift", "margin": OFFLINE_MARGIN,
                               "teachers": ["all-MiniLM-L6-v2", "splade-tiny"]}
     assert set(fingerprints) == {"corpus", "queries", "qrels", "teachers"} and len(fingerprints["teachers"]) == 2
     assert meta["counts"]["judged_pairs"] == 4 and meta["stats"]["examples"] == 4
@@ -232,10 +235,10 @@ def test_mining_reuses_its_output_and_refuses_other_options(mini_mined):
     stamp = out.stat().st_mtime_ns
     index = tmp / "work" / "mini" / "indexes" / "flat"
     # no model is loaded and nothing is written: the call returns at once
-    assert td.mine_offline(str(root), "train", negatives=3, depth=10, out=out, index_dir=index) == out
+    assert mine_offline(str(root), "train", negatives=3, depth=10, out=out, index_dir=index) == out
     assert out.stat().st_mtime_ns == stamp
     with raises_at(out, None, "scale=", "--overwrite"):
-        td.mine_offline(str(root), "train", negatives=3, depth=10, out=out, index_dir=index, scale=3.0)
+        mine_offline(str(root), "train", negatives=3, depth=10, out=out, index_dir=index, scale=3.0)
 
 
 @pytest.mark.parametrize("kwargs, words", [
@@ -244,7 +247,7 @@ def test_mining_reuses_its_output_and_refuses_other_options(mini_mined):
 ])
 def test_mining_validates_options_before_any_work(kwargs, words, tmp_path):
     with pytest.raises(ValueError, match=words):
-        td.mine_offline("scifact", out=tmp_path / "x.jsonl", **kwargs)
+        mine_offline("scifact", out=tmp_path / "x.jsonl", **kwargs)
 
 
 # ---- MS MARCO hub format ------------------------------------------------------------------------------------------
@@ -376,11 +379,11 @@ def test_build_msmarco_from_local_shards(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ir_datasets, "load", lambda dataset_id: FakeMsMarco())
     shard = write_parquet(tmp_path / "train-00000-of-00001.parquet", HUB_ROWS)
-    out = td.build_msmarco(tmp_path / "marco.jsonl", negatives=1, hard_negatives=[shard], command="test")
+    out = build_msmarco(tmp_path / "marco.jsonl", negatives=1, hard_negatives=[shard], command="test")
     examples = load_training_file(out)
     assert [(ex.query_id, ex.doc_ids, ex.teacher_scores) for ex in examples] == [
         ("1000", ["9", "8"], [-1.0, 2.5]), ("1001", ["20", "22"], [3.0, 2.0])]
-    meta = json.loads(td.meta_path(out).read_text())
+    meta = json.loads(meta_path(out).read_text())
     assert meta["counts"] == {"rows": 4, "no_positive_in_candidates": 1, "unknown_query": 1}
     assert meta["stats"]["positive_at_top"] == 0.5 and meta["positive_rule"] == {"rule": "keep"}
     assert meta["source"]["files"] == [str(shard)] and meta["command"] == "test"
@@ -444,13 +447,13 @@ def test_bm25_joins_the_teacher_ensemble(tmp_path, monkeypatch):
     are min-max normalised and averaged with the two models', and the output is named after its teachers."""
     root = mini_beir(tmp_path / "mini")
     monkeypatch.setenv("KIT_WORK", str(tmp_path / "work"))
-    out = td.mine_offline(str(root), "train", negatives=3, depth=10, device="cpu",
+    out = mine_offline(str(root), "train", negatives=3, depth=10, device="cpu",
                           teachers=("bm25", "minilm", "splade-tiny"))
     assert out.name == "mini-train.bm25-neg3.bm25+minilm+splade-tiny.jsonl"
-    meta = json.loads(td.meta_path(out).read_text())
+    meta = json.loads(meta_path(out).read_text())
     assert meta["params"]["teachers"] == ["bm25", "all-MiniLM-L6-v2", "splade-tiny"]
     assert [t["name"] for t in meta["teachers"]] == ["bm25", "all-MiniLM-L6-v2", "splade-tiny"]
     assert {"bm25_positive_at_top", "minilm_positive_at_top", "ensemble_positive_at_top"} <= set(meta["stats"])
-    assert td.offline_options(td.default_offline_path(teachers=("bm25", "minilm"))) is not None
+    assert offline_options(default_offline_path(teachers=("bm25", "minilm"))) is not None
     with pytest.raises(ValueError, match="teachers must be distinct"):
-        td.mine_offline(str(root), "train", teachers=("bm25", "bm25"))
+        mine_offline(str(root), "train", teachers=("bm25", "bm25"))

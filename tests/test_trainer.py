@@ -95,7 +95,7 @@ def test_bow_idf_queries_by_hand_and_like_the_query_encoder(tokenizer):
 # ---- data ------------------------------------------------------------------------------------------------------------
 
 def test_dataset_draws_negatives_per_seed_epoch_and_example(train_file):
-    from train.data import load_training_file
+    from train.examples import load_training_file
 
     examples = load_training_file(train_file)
     dataset = DistillDataset(examples, [[1]] * len(examples), docs_per_query=3, seed=7)
@@ -117,7 +117,7 @@ def test_dataset_draws_negatives_per_seed_epoch_and_example(train_file):
 
 
 def test_sampler_permutes_per_epoch_and_sets_the_dataset_epoch(train_file):
-    from train.data import load_training_file
+    from train.examples import load_training_file
 
     dataset = DistillDataset(load_training_file(train_file), [[1]] * 8, docs_per_query=2)
     sampler = EpochSampler(dataset, seed=3)
@@ -128,7 +128,7 @@ def test_sampler_permutes_per_epoch_and_sets_the_dataset_epoch(train_file):
 
 
 def test_collator_layout(train_file, tokenizer):
-    from train.data import load_training_file
+    from train.examples import load_training_file
 
     examples = load_training_file(train_file)[:2]
     queries = BowIdfQueries(tokenizer, {"the": 1.0, "of": 0.25})

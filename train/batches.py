@@ -28,7 +28,7 @@ class DistillDataset(torch.utils.data.Dataset):
     resumed run draws exactly what an uninterrupted one does. With exactly ``D`` candidates all of them are used.
 
     Args:
-        examples: :class:`train.data.TrainExample` s (anything with ``docs`` and ``teacher_scores``), each with at
+        examples: :class:`train.examples.TrainExample` s (anything with ``docs`` and ``teacher_scores``), each with at
             least ``docs_per_query`` documents.
         query_token_ids: each example's query as :meth:`BowIdfQueries.token_ids` gives it.
         teacher_scale: factor on every teacher score (the recipe's ``teacher_scale``): KL distillation matches

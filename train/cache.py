@@ -71,7 +71,7 @@ def ensure_training_data(recipe: "TrainRecipe") -> Path:
     """
     import shlex
 
-    from train.data import mine_offline, offline_options
+    from train.mining import mine_offline, offline_options
 
     data = Path(recipe.data)
     if data.exists():

@@ -184,7 +184,7 @@ def build_trainer(recipe: TrainRecipe, output_dir: str | Path, *, examples: Sequ
     """A ready :class:`SparseDistillTrainer` for ``recipe``; checkpoints go to ``output_dir``.
 
     Args:
-        examples: training examples (default: read ``recipe.data`` with :func:`train.data.load_training_file`).
+        examples: training examples (default: read ``recipe.data`` with :func:`train.examples.load_training_file`).
         max_steps: overrides ``recipe.max_steps``.
         argument_overrides: extra ``TrainingArguments`` (e.g. ``disable_tqdm=True``).
 
@@ -192,7 +192,7 @@ def build_trainer(recipe: TrainRecipe, output_dir: str | Path, *, examples: Sequ
         InputError: an unreadable training file or idf.json, or examples with fewer than ``docs_per_query`` documents.
     """
     if examples is None:
-        from train.data import load_training_file
+        from train.examples import load_training_file
 
         examples = load_training_file(recipe.data)
     args = training_arguments(recipe, output_dir, max_steps, **argument_overrides)  # before the model: sets up DDP
