@@ -15,12 +15,11 @@ import time
 from pathlib import Path
 
 from bench.common import report
+from eval.reproduce import main as reproduce
 from kit.paths import REPO
 
 
 def main(argv=None) -> int:
-    from eval.reproduce import main as reproduce
-
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["KIT_WORK"] = str(Path(tmp) / "work")
         start = time.perf_counter()

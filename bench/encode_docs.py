@@ -17,6 +17,7 @@ import time
 import torch
 
 from bench.common import peak_gemm_flops, report
+from encode.doc_encoder import SpladeDocEncoder
 from kit.paths import shared_dir
 from kit.argtypes import ArgumentParser
 
@@ -40,8 +41,6 @@ def main(argv=None) -> int:
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=32)
     args = p.parse_args(argv)
-
-    from encode.doc_encoder import SpladeDocEncoder
 
     corpus = shared_dir() / "data" / "beir" / "scifact" / "corpus.jsonl"
     with open(corpus) as fh:

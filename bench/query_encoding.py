@@ -13,6 +13,9 @@ import time
 import torch
 
 from bench.common import report
+from encode.doc_encoder import SpladeDocEncoder
+from encode.query import BowIdfQueryEncoder, SpladeQueryEncoder, compute_idf
+from kit.data import load_dataset
 
 
 def per_query_us(encode, queries: list[str], repeat: int = 3) -> list[float]:
@@ -28,10 +31,6 @@ def per_query_us(encode, queries: list[str], repeat: int = 3) -> list[float]:
 
 
 def main(argv=None) -> int:
-    from encode.doc_encoder import SpladeDocEncoder
-    from encode.query import BowIdfQueryEncoder, SpladeQueryEncoder, compute_idf
-    from kit.data import load_dataset
-
     ds = load_dataset("scifact")
     queries = list(ds.queries.values())
     splade = SpladeDocEncoder("splade-tiny", activation="relu", max_length=512, device="cpu")

@@ -11,6 +11,9 @@ import tempfile
 from pathlib import Path
 
 from bench.common import report
+from eval.recipe import load_recipe
+from eval.reproduce import DatasetRun, Timer, main as reproduce
+from index.anserini import read_query_vectors, search_impact
 from kit.paths import REPO, work_dir
 
 SYSTEM = "splade-tiny.bow-idf.l0"
@@ -18,12 +21,6 @@ SYSTEM = "splade-tiny.bow-idf.l0"
 
 def main(argv=None) -> int:
     from types import SimpleNamespace
-
-    from eval.recipe import load_recipe
-    from eval.reproduce import DatasetRun, Timer
-    from eval.reproduce import main as reproduce
-    from index.anserini import read_query_vectors
-    from index.anserini import search_impact
 
     recipe = load_recipe(REPO / "recipes" / "table1.yaml")
     system = next(s for s in recipe.systems if s.id == SYSTEM)

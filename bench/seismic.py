@@ -9,15 +9,14 @@ median of 5). The targets are the issue's: Seismic keeps >= 99% of Anserini's nD
 from __future__ import annotations
 
 from bench.common import report
+from eval.lilsr import RECIPE, SEISMIC_GOAL_NDCG, SEISMIC_GOAL_SPEEDUP, measure_backends
+from eval.pipeline import DatasetRun, Settings, resolve_trained
+from eval.recipe import load_recipe
 
 DATASET = "scifact"
 
 
 def main(argv=None) -> int:
-    from eval.lilsr import RECIPE, SEISMIC_GOAL_NDCG, SEISMIC_GOAL_SPEEDUP, measure_backends
-    from eval.pipeline import DatasetRun, Settings, resolve_trained
-    from eval.recipe import load_recipe
-
     recipe = load_recipe(RECIPE)
     lilsr = resolve_trained(next(s for s in recipe.systems if s.id == "lilsr"))
     run = DatasetRun.load(DATASET, Settings.of(recipe, device="cpu"))

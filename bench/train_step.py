@@ -24,7 +24,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.common import report
 from kit.argtypes import ArgumentParser
+from kit.data import load_beir_local
+from kit.models import resolve_model
+from kit.paths import shared_dir
+from train.batches import training_idf
+from train.examples import TrainExample
+from train.model import BowIdfQueries
+from train.recipe import TrainRecipe
+from train.trainer import build_trainer
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -37,11 +47,6 @@ THRESHOLD = 200
 def _examples(queries: int, max_length: int, rows: int):
     """``rows`` training examples (positive + one negative) built from SciFact, every document >= max_length tokens."""
     from transformers import AutoTokenizer
-
-    from kit.data import load_beir_local
-    from kit.models import resolve_model
-    from kit.paths import shared_dir
-    from train.examples import TrainExample
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("splade-tiny"))
     dataset = load_beir_local(shared_dir() / "data" / "beir" / "scifact", split="train")
@@ -77,9 +82,6 @@ def run_naive(examples, args, out: str) -> list[float]:
 
 
 def run_kit(examples, args, out: str, head: str = "fused") -> list[float]:
-    from train.recipe import TrainRecipe
-    from train.trainer import build_trainer
-
     recipe = TrainRecipe(base_model="splade-tiny", data=Path("unused.jsonl"), variant="baseline", lambda_d=LAMBDA_D,
                          threshold=THRESHOLD, max_steps=args.warmup + args.steps, batch_size=args.queries,
                          max_length=args.max_length, docs_per_query=2, save_steps=10**9, logging_steps=10**9)
@@ -97,10 +99,6 @@ def run_st(examples, args, out: str) -> list[float]:
     from sentence_transformers.sparse_encoder import SparseEncoder, SparseEncoderTrainer, SparseEncoderTrainingArguments
     from sentence_transformers.sparse_encoder.losses import SparseDistillKLDivLoss, SpladeLoss
     from sentence_transformers.sparse_encoder.modules import SparseStaticEmbedding, SpladePooling
-
-    from kit.models import resolve_model
-    from train.model import BowIdfQueries
-    from train.batches import training_idf
 
     documents = Transformer(resolve_model("splade-tiny"), transformer_task="fill-mask", max_seq_length=args.max_length)
     idf = BowIdfQueries(documents.tokenizer, training_idf(examples, documents.tokenizer))
@@ -165,7 +163,6 @@ def main(argv=None) -> int:
             sys.stderr.write(proc.stderr[-3000:])
             raise SystemExit(f"{which} benchmark failed (exit {proc.returncode})")
         runs[which] = json.loads(line[len("RESULT "):])
-    from bench.common import report
 
     kit = runs["kit"]
     rows = [{"trainer": LABELS[w], "s/step": r["median_s"], "CPU s/step": r["median_cpu_s"],

@@ -13,9 +13,16 @@ from __future__ import annotations
 import argparse
 
 from encode.activations import ACTIVATIONS
-from encode.quantize import MAX_FACTOR
+from encode.doc_encoder import SpladeDocEncoder
+from encode.lookup import LookupQueryEncoder
+from encode.quantize import MAX_FACTOR, check_factor
+from encode.query import BowIdfQueryEncoder, compute_idf, encode_queries
+from encode.writer import write_vectors
+from kit.data import load_dataset
 from kit.errors import cli
 from kit.argtypes import ArgumentParser
+from kit.hub import local_model_dir
+from kit.io import atomic_write, exclusive
 
 
 def _shard(value: str) -> tuple[int, int]:
@@ -29,8 +36,6 @@ def _shard(value: str) -> tuple[int, int]:
 
 
 def _factor(value: str) -> float:
-    from encode.quantize import check_factor
-
     try:
         return check_factor(float(value))
     except ValueError as err:
@@ -84,11 +89,6 @@ def main(argv: list[str] | None = None) -> int:
         cli_parser.error("--table goes with --queries lilsr")
     import torch
 
-    from encode.doc_encoder import SpladeDocEncoder
-    from encode.writer import write_vectors
-    from kit.data import load_dataset
-    from kit.io import exclusive
-
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
@@ -113,14 +113,8 @@ def _write_queries(args, dataset) -> int:
 
     from transformers import AutoTokenizer
 
-    from encode.query import BowIdfQueryEncoder, compute_idf, encode_queries
-    from kit.hub import local_model_dir
-    from kit.io import atomic_write
-
     tokenizer = AutoTokenizer.from_pretrained(local_model_dir(args.model))
     if args.queries == "lilsr":
-        from encode.lookup import LookupQueryEncoder
-
         encoder = LookupQueryEncoder.from_path(args.table or local_model_dir(args.model), tokenizer)
     else:
         encoder = BowIdfQueryEncoder(tokenizer, compute_idf((doc.text for doc in dataset.docs()), tokenizer))

@@ -23,6 +23,8 @@ import torch
 
 from encode.activations import activate, check_activation
 from encode.sparse_head import SparseMaxHead, mlm_hidden, output_layer
+from kit.fingerprint import digest, model_fingerprint
+from kit.hub import local_model_dir
 
 #: What a document vector is, beyond the model and the activation: part of every cache key of encoded vectors, so a
 #: change here never serves vectors encoded the old way.
@@ -90,8 +92,6 @@ class SpladeDocEncoder:
         if isinstance(model, (str, os.PathLike)):
             from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-            from kit.hub import local_model_dir
-
             self.model_name = str(model)
             self.model_path = local_model_dir(str(model))
             tokenizer = tokenizer or AutoTokenizer.from_pretrained(self.model_path)
@@ -115,8 +115,6 @@ class SpladeDocEncoder:
     def fingerprint(self) -> str:
         """Digest of the model's files (weights, config, tokenizer), or of its parameters and vocabulary when it was
         passed in already loaded: part of every cache key of the vectors it encodes."""
-        from kit.fingerprint import digest, model_fingerprint
-
         if self.model_path is not None:
             return model_fingerprint(self.model_path)
         import hashlib

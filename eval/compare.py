@@ -27,8 +27,11 @@ from typing import Sequence
 
 import pandas as pd
 
+from eval.metrics import evaluate
 from eval.recipe import load_recipe
+from eval.reproduce import main as reproduce
 from eval.schema import FORMAT, Results, aggregate, load_results
+from kit.data import load_dataset
 from kit.errors import InputError, cli
 from kit.io import atomic_write, open_text
 from kit.paths import REPO, dataset_slug, work_dir
@@ -116,9 +119,6 @@ def run_results(run_path: str | Path, dataset: str, name: str, measures: Sequenc
     a run of 30 of 300 queries must not be compared as if it had retrieved nothing for the other 270, nor
     silently on 30.
     """
-    from eval.metrics import evaluate
-    from kit.data import load_dataset
-
     run = read_run(run_path)
     try:
         ds = load_dataset(dataset)
@@ -156,8 +156,6 @@ def run_results(run_path: str | Path, dataset: str, name: str, measures: Sequenc
 
 def recipe_results(recipe: str | Path, device: str | None) -> Results:
     """Run a recipe with :mod:`eval.reproduce` (outputs under ``work/compare/<recipe>``, stages cached) and load them."""
-    from eval.reproduce import main as reproduce
-
     spec = load_recipe(recipe)
     out = work_dir() / "compare" / Path(recipe).stem
     code = reproduce(["--recipe", str(recipe), "--out", str(out), *(["--device", device] if device else [])])

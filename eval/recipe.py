@@ -7,8 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from encode.activations import ACTIVATIONS
+from encode.quantize import MAX_FACTOR
 from encode.registry import QUERY_ENCODERS as REGISTERED_QUERY_ENCODERS
 from eval.metrics import parse_measures
+from index.backends import BACKENDS, get_backend
+from index.seismic import SeismicParams
 from kit import validate as V
 
 SYSTEM_TYPES = ("bm25", "sparse", "dense")
@@ -101,8 +104,6 @@ class IndexSpec:
 
     def get(self):
         """The :class:`index.backends.Backend` (ValueError on an invalid parameter)."""
-        from index.backends import get_backend
-
         return get_backend(self.backend, dict(self.params))
 
 
@@ -110,8 +111,6 @@ _SYSTEM_KEYS = ("id", "label", "type", "paper", "doc", "query", "dense", "expect
 
 
 def _index(recipe: V.Recipe, raw: Any) -> IndexSpec:
-    from index.backends import BACKENDS
-
     V.fields(recipe, raw, {"backend": V.choice(BACKENDS), **{b: V.anything for b in BACKENDS}}, "index")
     backend = raw.get("backend", "anserini")
     params = raw.get(backend) or {}
@@ -126,8 +125,6 @@ def _index(recipe: V.Recipe, raw: Any) -> IndexSpec:
 
 
 def _backends(recipe: V.Recipe, raw: Any, systems: list[System]) -> BackendComparison:
-    from index.seismic import SeismicParams
-
     values = V.fields(recipe, raw, {"system": V.choice([s.id for s in systems]), "threads": V.anything,
                                     "repeat": V.integer(1), "seismic": V.anything}, "backends", required=("system",))
     threads = values.get("threads", [1, 2])
@@ -204,8 +201,6 @@ def _system(recipe: V.Recipe, i: int, raw: Any) -> System:
 def load_recipe(path: str | Path) -> Recipe:
     """Read and validate a table recipe before anything is loaded: unknown keys, wrong types and out-of-range
     values are one InputError naming the file and the key's line."""
-    from encode.quantize import MAX_FACTOR
-
     recipe = V.load_mapping(path, "recipe", fix="see recipes/ for the available recipes")
     data = recipe.data
     top = V.fields(recipe, data, {

@@ -24,6 +24,8 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
+from eval.docs import BENCHMARKS
+from eval.paper import DATASET_LABELS, SUMMARY_ROWS, SYSTEMS, load_errata, load_paper_table
 from kit.errors import InputError, cli
 from kit.io import atomic_write
 from kit.paths import REPO
@@ -137,8 +139,6 @@ class Report:
 
     # -- Table 1
     def table1(self) -> None:
-        from eval.paper import DATASET_LABELS, SUMMARY_ROWS, SYSTEMS, load_errata, load_paper_table
-
         paper = load_paper_table(1).set_index("dataset")
         errata = {(e["dataset"], e["column"]): e["corrected"] for e in load_errata().to_dict("records")}
         csv, meta_path = self.results / "table1.csv", self.results / "table1.json"
@@ -198,8 +198,6 @@ class Report:
 
     # -- Tables 2 and 3
     def ablation_table(self, n: int) -> None:
-        from eval.paper import load_paper_table
-
         titles = {2: "Table 2: ablation in comparable FLOPS", 3: "Table 3: variants of the ℓ0 activation"}
         out = [f"<h2 id='table{n}'>{titles[n]}</h2>"]
         paper = load_paper_table(n)
@@ -267,11 +265,9 @@ class Report:
 
     # -- benchmarks
     def benchmarks(self) -> None:
-        from eval.docs import BENCHMARKS as ORDER
-
         out = ["<h2 id='bench'>Benchmarks</h2>", f'<p class="note">All: {code("make bench")}. Each measured in one run on '
                "the machine named; the targets are the kit's own.</p>"]
-        for name in ORDER:
+        for name in BENCHMARKS:
             path = self.results / "bench" / f"{name}.json"
             if not path.is_file():
                 self.missing.append((f"results/bench/{name}.json", f"python -m bench.{name}"))

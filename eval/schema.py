@@ -24,6 +24,7 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
+from eval.metrics import parse_measures
 from kit.errors import InputError, cli
 from kit.io import load_json, open_text
 from kit.paths import REPO
@@ -66,8 +67,6 @@ def _schema() -> dict:
 
 @lru_cache(maxsize=None)
 def _known_measure(name: str) -> bool:
-    from eval.metrics import parse_measures
-
     try:
         parse_measures([name])
     except ValueError:

@@ -13,15 +13,17 @@ import argparse
 import json
 import sys
 
+from index import anserini
 from index.anserini import read_query_vectors
+from index.backends import BACKENDS, get_backend
+from index.seismic import SeismicParams, add_arguments, options_from_args
 from kit.errors import InputError, cli
+from kit.fingerprint import file_sha256
 from kit.formats import read_beir_corpus, read_topics_tsv
 from kit.argtypes import ArgumentParser
 
 
 def _corpus_sha(path) -> str:
-    from kit.fingerprint import file_sha256
-
     try:
         return file_sha256(path)
     except OSError:
@@ -29,17 +31,12 @@ def _corpus_sha(path) -> str:
 
 
 def _backend_options(p: argparse.ArgumentParser, stage: str) -> None:
-    from index.backends import BACKENDS
-    from index.seismic import SeismicParams, add_arguments
-
     p.add_argument("--backend", default="anserini", choices=BACKENDS,
                    help="anserini (Lucene, exact) or seismic (approximate; default: %(default)s)")
     add_arguments(p, SeismicParams.BUILD if stage == "build" else SeismicParams.SEARCH)
 
 
 def _seismic_options(args) -> dict:
-    from index.seismic import options_from_args
-
     return options_from_args(args)
 
 
@@ -88,15 +85,11 @@ def _parser() -> argparse.ArgumentParser:
 
 @cli
 def main(argv=None) -> int:
-    from index import anserini
-
     args = _parser().parse_args(argv)
     run = dict(threads=getattr(args, "threads", None), heap=args.heap)
     try:
         if args.command in ("build-impact", "search-impact") and (args.backend != "anserini" or any(
                 v is not None for v in _seismic_options(args).values())):
-            from index.backends import get_backend
-
             backend = get_backend(args.backend, **_seismic_options(args))
             if args.command == "build-impact":
                 result = backend.build(args.vectors, args.index, threads=args.threads, overwrite=args.overwrite,

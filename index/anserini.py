@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from encode.quantize import MAX_IMPACT, check_document_total, check_query_total, impact_problem
+from encode.writer import check_complete
 from kit.errors import InputError
 from kit.fingerprint import files_sha256
 from kit.io import atomic_dir, exclusive, open_text, read_jsonl, scratch_dir
@@ -343,8 +344,6 @@ def build_impact_index(vectors_dir, index_dir, threads: int = 2, *, overwrite: b
     Returns the build record: ``documents``, ``non_empty_documents``, ``unique_terms``, ``total_terms``,
     ``seconds`` (wall, validation included), ``index_seconds``, ``reused``, ...
     """
-    from encode.writer import check_complete
-
     if require_complete:
         complete = check_complete(vectors_dir)
         inputs = {"vectors": complete["fingerprint"], "documents": complete["documents"]}

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from index.anserini import build_impact_index, search_impact
+from index.seismic import SeismicParams, build_seismic_index, directory_bytes, search_seismic
+
 BACKENDS = ("anserini", "seismic")
 
 
@@ -37,11 +40,8 @@ class Backend:
               require_complete: bool = True) -> dict:
         """Index ``vectors_dir`` (a complete ``python -m encode`` output unless ``require_complete`` is False)."""
         if self.name == "anserini":
-            from index.anserini import build_impact_index
-
             return build_impact_index(vectors_dir, index_dir, threads=threads, overwrite=overwrite,
                                       require_complete=require_complete)
-        from index.seismic import build_seismic_index
 
         return build_seismic_index(vectors_dir, index_dir, threads=threads, overwrite=overwrite, params=self.params,
                                    require_complete=require_complete)
@@ -49,19 +49,14 @@ class Backend:
     def search(self, index_dir, query_vectors: Mapping[str, Mapping[str, int]], run_path, hits: int = 1000,
                threads: int = 2, remove_query: bool = True) -> dict:
         if self.name == "anserini":
-            from index.anserini import search_impact
-
             return search_impact(index_dir, query_vectors, run_path, hits=hits, threads=threads,
                                  remove_query=remove_query)
-        from index.seismic import search_seismic
 
         return search_seismic(index_dir, query_vectors, run_path, hits=hits, threads=threads,
                               remove_query=remove_query, params=self.params)
 
     def index_bytes(self, index_dir) -> int:
         """Size of the index on disk (every file under ``index_dir``)."""
-        from index.seismic import directory_bytes
-
         return directory_bytes(Path(index_dir))
 
 
@@ -81,6 +76,5 @@ def get_backend(name: str, params: Mapping[str, object] | None = None, **overrid
         if given:
             raise ValueError(f"the anserini backend takes no parameters, got {', '.join(sorted(given))}")
         return Backend("anserini")
-    from index.seismic import SeismicParams
 
     return Backend("seismic", SeismicParams.from_options(given))

@@ -24,7 +24,10 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Iterator, Mapping
 
+from encode.writer import check_complete, read_vectors
+from index.anserini import vector_files
 from kit.errors import InputError
+from kit.fingerprint import file_sha256, files_sha256
 from kit.io import atomic_dir, atomic_write, exclusive
 
 #: Files of a finished Seismic index folder (the index itself, the kit's record of the build, the library's output).
@@ -194,9 +197,6 @@ def build_seismic_index(vectors_dir, index_dir, threads: int = 2, *, overwrite: 
         InputError: unreadable vectors (file and line named), or ``index_dir`` holding something else.
         ValueError: invalid ``threads`` or parameters.
     """
-    from encode.writer import check_complete, read_vectors
-    from kit.fingerprint import file_sha256
-
     params = params or SeismicParams()
     threads = _positive("threads", threads)
     index_dir = Path(index_dir)
@@ -206,9 +206,6 @@ def build_seismic_index(vectors_dir, index_dir, threads: int = 2, *, overwrite: 
     elif vectors_path.is_file():
         inputs = {"vectors_file": file_sha256(vectors_path)}
     else:
-        from index.anserini import vector_files
-        from kit.fingerprint import files_sha256
-
         inputs = {"vectors_files": files_sha256(vector_files(vectors_path), vectors_path)}
     with exclusive(index_dir, "index build"):
         if index_dir.exists() and not overwrite:

@@ -3,16 +3,20 @@
 Readers raise :class:`InputError` naming the file, the line and the fix; every command-line entry point
 wraps its ``main`` with :func:`cli`, which prints the error on one line and exits with status 2. An operating-system
 failure that reaches it (disk full, no permission) is reported the same way, naming its path
-(:func:`kit.io.os_fault`).
+(:func:`os_fault`).
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
+
+#: Write failures caused by the storage rather than by the data.
+WRITE_FAULTS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
 
 
 class InputError(Exception):
@@ -33,6 +37,29 @@ class InputError(Exception):
         return f"error: {where}{self.message}{fix}"
 
 
+def os_fault(path: str | Path | None, exc: OSError) -> InputError:
+    """An :class:`InputError` for an operating-system failure on ``path`` (its own ``filename`` when it has one)."""
+    where = path if path is not None else exc.filename
+    code = exc.errno
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return InputError(where, "no space left on the device", fix="free disk space, or point --out / KIT_WORK "
+                                 "to a larger disk and run again (what was already written is intact)")
+    if code == errno.EFBIG:
+        return InputError(where, "file too large for this file system or the process's file-size limit",
+                          fix="raise the limit (ulimit -f) or write to another disk")
+    if code == errno.EROFS:
+        return InputError(where, "read-only file system", fix="write to a writable folder (--out or KIT_WORK)")
+    if code in (errno.EACCES, errno.EPERM):
+        return InputError(where, "permission denied", fix="make it writable, or choose another folder (--out or KIT_WORK)")
+    if code == errno.ENOENT:
+        return InputError(where, "not found", fix="check the path")
+    if code == errno.EISDIR:
+        return InputError(where, "is a directory, not a file", fix="give a file path")
+    if code == errno.ENOTDIR:
+        return InputError(where, "a parent of this path is a file, not a directory", fix="check the path")
+    return InputError(where, exc.strerror or str(exc), fix="check the path and the disk")
+
+
 def cli(main):
     """Decorate a ``main(argv=None) -> int | None``: InputError becomes one line on stderr and exit code 2."""
 
@@ -44,8 +71,6 @@ def cli(main):
             print(err.format(), file=sys.stderr)
             return EXIT_BAD_INPUT
         except OSError as exc:  # the environment (disk full, permissions) rather than a kit bug: one line too
-            from kit.io import os_fault
-
             print(os_fault(None, exc).format(), file=sys.stderr)
             return EXIT_BAD_INPUT
 

@@ -19,6 +19,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from kit.errors import InputError
+
 _BLOCK = 1 << 20
 _file_memo: dict[tuple[str, int, int], str] = {}
 
@@ -83,8 +85,6 @@ def text_file_sha256(path: str | os.PathLike) -> str:
     if memo in _file_memo:
         return _file_memo[memo]
     import codecs
-
-    from kit.errors import InputError
 
     sha, decoder, lines = hashlib.sha256(), codecs.getincrementaldecoder("utf-8")(), 0
     with open(path, "rb") as fh:

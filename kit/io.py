@@ -7,14 +7,13 @@
 - :func:`exclusive` holds an advisory lock on an output: a second process writing the same output stops at once
   with one line saying who holds it (the lock dies with its holder, so a killed run never blocks the next one).
 - :func:`open_text` and :func:`read_yaml` decode strictly as UTF-8 and name the file and line of a bad byte.
-- :func:`os_fault` turns an operating-system failure (disk full, read-only folder, no permission) into an
-  :class:`~kit.errors.InputError` naming the path and the fix.
+- a storage failure while writing (disk full, read-only folder, no permission) becomes an
+  :class:`~kit.errors.InputError` naming the path and the fix (:func:`~kit.errors.os_fault`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import gzip
 import io
 import json
@@ -28,40 +27,12 @@ import zlib
 from pathlib import Path
 from typing import Iterator
 
-from kit.errors import InputError
+from kit.errors import WRITE_FAULTS, InputError, os_fault
 
 _HOST = format(zlib.crc32(socket.gethostname().encode()), "08x")
 _TEMP = re.compile(r"^\..+\.(?P<host>[0-9a-f]{8})-(?P<pid>\d+)\.[0-9a-f]+\.tmp$")
 _cleaned: set[str] = set()
 _held: dict[str, int] = {}
-
-#: Write failures caused by the storage rather than by the data.
-WRITE_FAULTS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
-
-
-# ---- faults -------------------------------------------------------------------------------------------------------
-
-def os_fault(path: str | Path | None, exc: OSError) -> InputError:
-    """An :class:`InputError` for an operating-system failure on ``path`` (its own ``filename`` when it has one)."""
-    where = path if path is not None else exc.filename
-    code = exc.errno
-    if code in (errno.ENOSPC, errno.EDQUOT):
-        return InputError(where, "no space left on the device", fix="free disk space, or point --out / KIT_WORK "
-                                 "to a larger disk and run again (what was already written is intact)")
-    if code == errno.EFBIG:
-        return InputError(where, "file too large for this file system or the process's file-size limit",
-                          fix="raise the limit (ulimit -f) or write to another disk")
-    if code == errno.EROFS:
-        return InputError(where, "read-only file system", fix="write to a writable folder (--out or KIT_WORK)")
-    if code in (errno.EACCES, errno.EPERM):
-        return InputError(where, "permission denied", fix="make it writable, or choose another folder (--out or KIT_WORK)")
-    if code == errno.ENOENT:
-        return InputError(where, "not found", fix="check the path")
-    if code == errno.EISDIR:
-        return InputError(where, "is a directory, not a file", fix="give a file path")
-    if code == errno.ENOTDIR:
-        return InputError(where, "a parent of this path is a file, not a directory", fix="check the path")
-    return InputError(where, exc.strerror or str(exc), fix="check the path and the disk")
 
 
 def _mkdir(path: Path) -> None:

@@ -128,14 +128,14 @@ def test_trained_models_are_keyed_by_what_they_are_trained_from(tmp_path, scifac
 
 
 def test_finished_model_dir_is_reused_without_training(tmp_path, monkeypatch, scifact_dir):
+    import train.cache
     import train.export
-    import train.trainer
 
     recipe = _recipe(write_training_file(tmp_path / "train.jsonl", scifact_dir))
     done = model_dir("baseline", recipe, tmp_path)
     done.mkdir(parents=True)
     (done / train.export.MODEL_METADATA).write_text("{}")
-    monkeypatch.setattr(train.trainer, "train", lambda *a, **k: pytest.fail("retrained a finished model"))
+    monkeypatch.setattr(train.cache, "train", lambda *a, **k: pytest.fail("retrained a finished model"))
     from train.cache import train_cached
 
     assert train_cached("baseline", recipe, tmp_path) == done
@@ -224,11 +224,11 @@ def test_smoke_run_writes_tables_and_figures(tmp_path, scifact_dir, monkeypatch)
     assert check([out / "table2.json"]) == []  # every stored number is its per-query mean
 
     # the λ sweep at the recipe's λ and t reuses the table's seed-42 models; the t sweep at 50 trains two more
-    import train.trainer
+    import train.cache
 
     trained = []
-    real = train.trainer.train
-    monkeypatch.setattr(train.trainer, "train", lambda r, o, **k: trained.append(o) or real(r, o, **k))
+    real = train.cache.train
+    monkeypatch.setattr(train.cache, "train", lambda r, o, **k: trained.append(o) or real(r, o, **k))
     assert ablation.run_figures(ablator, out, "python -m eval.ablation figures --scale test") == 0
     assert len(trained) == 2
     for n in (1, 2, 3):

@@ -107,7 +107,7 @@ def test_non_utf8_input_names_file_and_line(tmp_path):
 
 def test_read_only_folder_is_one_line(tmp_path):
     """os_fault turns the operating system's refusal into the kit's one-line error naming the path."""
-    from kit.io import os_fault
+    from kit.errors import os_fault
 
     err = os_fault(tmp_path / "x", PermissionError(13, "Permission denied"))
     assert str(err) == f"error: {tmp_path / 'x'}: permission denied (fix: make it writable, or choose another folder " \

@@ -14,6 +14,8 @@ from typing import Sequence
 
 from kit.argtypes import ArgumentParser, positive_int
 from kit.errors import cli
+from train.recipe import load_train_recipe
+from train.trainer import train
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,8 +30,6 @@ def _parser() -> argparse.ArgumentParser:
 @cli
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from train.recipe import load_train_recipe
-    from train.trainer import train
 
     recipe = load_train_recipe(args.recipe)
     out = train(recipe, args.out, max_steps=args.max_steps, resume=args.resume)

@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kit.errors import InputError
+from kit.fingerprint import digest, file_sha256, model_fingerprint
+from kit.hub import local_model_dir
+from kit.io import write_json
 from kit.paths import work_dir
+from train.export import MODEL_METADATA
+from train.mining import mine_offline, offline_options
+from train.trainer import last_complete_checkpoint, train
 
 if TYPE_CHECKING:
     from train.recipe import TrainRecipe
@@ -35,9 +41,6 @@ def recipe_hash(recipe: "TrainRecipe") -> str:
 def training_inputs(recipe: "TrainRecipe") -> dict:
     """Everything a trained model depends on: the recipe's fields, with the training file, the base model and an
     ``idf.json`` replaced by fingerprints of their content (InputError when one of them cannot be read)."""
-    from kit.fingerprint import file_sha256, model_fingerprint
-    from kit.hub import local_model_dir
-
     fields = recipe.to_dict()
     data = Path(recipe.data)
     if not data.is_file():
@@ -52,8 +55,6 @@ def training_inputs(recipe: "TrainRecipe") -> dict:
 
 def training_key(recipe: "TrainRecipe") -> str:
     """12 hex digits of :func:`training_inputs`: the name of the model's cache folder."""
-    from kit.fingerprint import digest
-
     return digest(training_inputs(recipe))[:12]
 
 
@@ -71,8 +72,6 @@ def ensure_training_data(recipe: "TrainRecipe") -> Path:
     """
     import shlex
 
-    from train.mining import mine_offline, offline_options
-
     data = Path(recipe.data)
     if data.exists():
         return data
@@ -89,10 +88,6 @@ def ensure_training_data(recipe: "TrainRecipe") -> Path:
 
 def train_cached(slug: str, recipe: "TrainRecipe", root: Path | None = None) -> Path:
     """The trained model of ``recipe``: reused when finished, resumed from its last checkpoint, else trained."""
-    from kit.io import write_json
-    from train.export import MODEL_METADATA
-    from train.trainer import last_complete_checkpoint, train
-
     ensure_training_data(recipe)
     out = model_dir(slug, recipe, root)
     if (out / MODEL_METADATA).exists():
@@ -121,8 +116,6 @@ def read_seconds(model: Path) -> dict[str, float]:
 
 def record_seconds(model: Path, key: str, seconds: float, *, add: bool = False) -> None:
     """Store ``seconds`` under ``key`` (added to what is there with ``add``, else kept when already recorded)."""
-    from kit.io import write_json
-
     times = read_seconds(model)
     if add:
         times[key] = round(times.get(key, 0.0) + seconds, 1)

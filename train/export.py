@@ -14,6 +14,7 @@ from torch import Tensor
 
 from encode.query import save_idf_json
 from kit.io import write_json
+from train.lilsr import save_lookup_table
 from train.model import BowIdfQueries, SpladeDocModel
 from train.recipe import TrainRecipe
 
@@ -71,8 +72,6 @@ def export_model(model: SpladeDocModel, queries: Any, recipe: TrainRecipe, out_d
     doc_model = model.doc if lilsr else model
     doc_model.save_pretrained(out_dir)
     if lilsr:
-        from train.lilsr import save_lookup_table
-
         query_weights = model.query.table()
         query_files = save_lookup_table(query_weights, doc_model.tokenizer, out_dir)
     else:

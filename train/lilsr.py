@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from encode.lookup import TABLE_FILE, TABLE_JSON
+from kit.io import atomic_write, write_json
 from train.model import SpladeDocModel
 
 #: The query module's full state inside training checkpoints (not exported: the table replaces it).
@@ -221,8 +222,6 @@ def save_lookup_table(weights: Tensor, tokenizer, out_dir: str | Path) -> dict[s
     Returns the file names written (relative to ``out_dir``), for the model's metadata.
     """
     from safetensors.torch import save
-
-    from kit.io import atomic_write, write_json
 
     out_dir = Path(out_dir)
     weights = weights.detach().float().cpu().contiguous()

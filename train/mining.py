@@ -12,8 +12,13 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from index.anserini import build_flat_index, flat_index_inputs, search_bm25
+from kit.data import load_dataset
 from kit.errors import InputError
+from kit.fingerprint import model_fingerprint
+from kit.hub import local_model_dir
 from kit.io import write_json
+from kit.manifest import Artifact
 from kit.paths import dataset_slug, work_dir
 from train.examples import FORMAT_VERSION, TrainExample, _reusable, _write_examples, meta_path
 from train.teachers import (_TEACHER_MODELS, _TEACHER_NAMES, DEFAULT_TEACHERS, MINMAX_EPS, OFFLINE_MARGIN,
@@ -45,9 +50,6 @@ def offline_options(path: str | Path) -> dict | None:
 def default_flat_index(dataset: str, corpus_fingerprint: str):
     """The BM25 index the table runner uses too: the :class:`kit.manifest.Artifact`
     ``work_dir()/<dataset>/indexes/flat.<key of the corpus>``."""
-    from index.anserini import flat_index_inputs
-    from kit.manifest import Artifact
-
     return Artifact.named(work_dir() / dataset_slug(dataset) / "indexes", "flat",
                           flat_index_inputs(corpus_fingerprint), is_dir=True)
 
@@ -138,8 +140,6 @@ def mine_offline(dataset: str = "scifact", split: str = "train", negatives: int 
     maximum is ln 8 = 2.08), 1.11 at 5, 0.59 at 10 and 0.33 at Geng et al.'s 30 (nearly one-hot).
     Returns the output path; an existing complete output made with the same options is reused.
     """
-    from kit.data import load_dataset
-
     negatives = _count("negatives", negatives)
     depth = _count("depth", depth)
     if depth < negatives:
@@ -150,8 +150,6 @@ def mine_offline(dataset: str = "scifact", split: str = "train", negatives: int 
     teachers = tuple(teachers)
     if not teachers or len(set(teachers)) != len(teachers) or not set(teachers) <= set(TEACHERS):
         raise ValueError(f"teachers must be distinct names among {', '.join(TEACHERS)}, got {list(teachers)}")
-    from kit.fingerprint import model_fingerprint
-    from kit.hub import local_model_dir
 
     out = Path(out) if out is not None else default_offline_path(dataset, split, negatives, teachers)
     ds = load_dataset(dataset, split)
@@ -234,10 +232,6 @@ def mine_offline(dataset: str = "scifact", split: str = "train", negatives: int 
 def _bm25_groups(ds, index_dir: Path, depth: int, negatives: int, threads: int,
                  lap: Callable[[str], None]) -> tuple[list[tuple[str, list[str]]], dict, dict]:
     """Build or reuse the flat index, run BM25 to ``depth`` and form the candidate groups (with the BM25 scores)."""
-    from index.anserini import build_flat_index, search_bm25
-
-    from index.anserini import flat_index_inputs
-
     info = build_flat_index(ds.docs(), index_dir, threads=threads, inputs=flat_index_inputs(ds.corpus_fingerprint()))
     lap("index (reused)" if info.get("reused") else "index")
     with tempfile.TemporaryDirectory(prefix="kit-mine.") as tmp:

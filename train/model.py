@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from encode.sparse_head import max_pooled_projection, mlm_hidden, output_layer
+from kit.models import resolve_model
 
 
 class SpladeDocModel(nn.Module):
@@ -48,8 +49,6 @@ class SpladeDocModel(nn.Module):
     def from_pretrained(cls, name_or_path: str | Path) -> "SpladeDocModel":
         """Load a short name of :func:`kit.models.resolve_model` (``splade-tiny``), a hub id or a local directory."""
         from transformers import AutoModelForMaskedLM, AutoTokenizer
-
-        from kit.models import resolve_model
 
         path = resolve_model(str(name_or_path))
         return cls(AutoModelForMaskedLM.from_pretrained(path), AutoTokenizer.from_pretrained(path))

@@ -14,6 +14,10 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from encode.doc_encoder import SpladeDocEncoder
+from encode.query import SpladeQueryEncoder
+from kit.models import resolve_model
+
 #: Geng et al.'s ``(s - min) / (max - min + 1e-6)``: a constant score list normalises to all zeros (a uniform target).
 MINMAX_EPS = 1e-6
 POSITIVE_RULES = ("lift", "keep")
@@ -111,8 +115,6 @@ def dense_teacher_scores(groups: Sequence[tuple[str, list[str]]], queries: Mappi
     """Cosine similarity of sentence-transformers embeddings, each text encoded once; returns scores and model info."""
     from sentence_transformers import SentenceTransformer
 
-    from kit.models import resolve_model
-
     encoder = SentenceTransformer(resolve_model(model), device=device)
     qids = sorted({qid for qid, _ in groups})
     dids = sorted({d for _, ids in groups for d in ids})
@@ -127,9 +129,6 @@ def sparse_teacher_scores(groups: Sequence[tuple[str, list[str]]], queries: Mapp
                           docs: Mapping[str, str], model: str = SPARSE_TEACHER, device: str | None = None,
                           batch_size: int = 32) -> tuple[list[np.ndarray], dict]:
     """Siamese SPLADE (ReLU, max pooling) on both sides, dot product of the sparse vectors; returns scores and info."""
-    from encode.doc_encoder import SpladeDocEncoder
-    from encode.query import SpladeQueryEncoder
-
     encoder = SpladeDocEncoder(model, activation="relu", device=device, batch_size=batch_size)
     qids = sorted({qid for qid, _ in groups})
     dids = sorted({d for _, ids in groups for d in ids})

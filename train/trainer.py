@@ -25,8 +25,12 @@ from torch import Tensor
 from transformers import Trainer, TrainingArguments
 
 from kit.errors import InputError
+from kit.io import exclusive, write_json
+from kit.paths import work_dir
 from train.batches import DistillCollator, DistillDataset, EpochSampler, resolve_idf
+from train.examples import load_training_file
 from train.export import MODEL_METADATA, export_model
+from train.lilsr import lilsr_model
 from train.losses import SparseDistillLoss
 from train.model import BowIdfQueries, SpladeDocModel
 from train.recipe import TrainRecipe
@@ -135,8 +139,6 @@ class SparseDistillTrainer(Trainer):
         if self.args.should_save:
             from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-            from kit.io import write_json
-
             folder = Path(self._get_output_dir(trial=trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
             write_json(folder / CHECKPOINT_COMPLETE, {"step": self.state.global_step})
 
@@ -192,15 +194,11 @@ def build_trainer(recipe: TrainRecipe, output_dir: str | Path, *, examples: Sequ
         InputError: an unreadable training file or idf.json, or examples with fewer than ``docs_per_query`` documents.
     """
     if examples is None:
-        from train.examples import load_training_file
-
         examples = load_training_file(recipe.data)
     args = training_arguments(recipe, output_dir, max_steps, **argument_overrides)  # before the model: sets up DDP
     model = SpladeDocModel.from_pretrained(recipe.base_model)
     queries = BowIdfQueries(model.tokenizer, resolve_idf(recipe, examples, model.tokenizer), model.vocab_size)
     if recipe.query_encoder == "lilsr":
-        from train.lilsr import lilsr_model
-
         model, queries = lilsr_model(model, recipe, queries.weights)
     try:
         dataset = DistillDataset(examples, queries.token_ids([ex.query for ex in examples]), recipe.docs_per_query,
@@ -240,8 +238,6 @@ def last_complete_checkpoint(folder: str | Path, remove_partial: bool = False) -
 
 def default_out_dir(recipe: TrainRecipe) -> Path:
     """``work_dir()/models/<recipe file stem>``."""
-    from kit.paths import work_dir
-
     return work_dir() / "models" / (recipe.path.stem if recipe.path else "model")
 
 
@@ -253,8 +249,6 @@ def train(recipe: TrainRecipe, out_dir: str | Path | None = None, *, max_steps: 
         InputError: ``resume`` without a checkpoint, or a fresh run into a directory that already holds one.
     """
     import contextlib
-
-    from kit.io import exclusive
 
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(recipe)
     _refuse_data_parallel()
@@ -274,8 +268,6 @@ def _refuse_data_parallel() -> None:
 
 def _train_locked(recipe: TrainRecipe, out_dir: Path, max_steps: int | None, resume: bool,
                   argument_overrides: dict) -> Path:
-    from kit.io import write_json
-
     checkpoints = out_dir / "checkpoints"
     last = last_complete_checkpoint(checkpoints, remove_partial=resume and int(os.environ.get("RANK", "0")) == 0)
     if resume and last is None:

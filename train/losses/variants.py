@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from encode.activations import activate
+
 #: variant name -> (activation for the ranking loss, activation for FLOPS), in encode.activations' names.
 VARIANTS: dict[str, tuple[str, str]] = {
     "baseline": ("relu", "relu"),
@@ -39,8 +41,6 @@ def variant_vectors(max_logits: Tensor, variant: str) -> tuple[Tensor, Tensor]:
     monotone non-decreasing, activating the max equals max-pooling the activated token logits (eq. 1).
     When both objectives use the same activation the same tensor is returned twice.
     """
-    from encode.activations import activate
-
     rank_name, flops_name = check_variant(variant)
     rank_vectors = activate(max_logits, rank_name)
     flops_vectors = rank_vectors if flops_name == rank_name else activate(max_logits, flops_name)
