@@ -68,12 +68,20 @@ ablation: setup $(TRAIN_FILE)
 figures: setup $(TRAIN_FILE)
 	$(PYTHON) -m eval.ablation figures --scale $(SCALE) $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)
 
-# Compare a new system with the stored results (deltas, paired t-test + Wilcoxon, win/tie/loss), or re-verify them:
-# make compare RUN=my.trec DATASET=scifact | METRICS=my-system.json | RECIPE=recipes/x.yaml | CHECK=1 (also the default)
+# Compare a new system with the stored results (deltas, paired t-test + Wilcoxon, Holm, win/tie/loss), or re-verify them:
+# make compare RUN=my.trec DATASET=scifact | METRICS=my-system.json | RECIPE=recipes/x.yaml | WITHIN=results/table2.json
+# | CHECK=1. Without a side: re-verify every stored number, then Tables 2-3's conditions against their Baseline row.
+COMPARE_SIDE = $(or $(RUN),$(METRICS),$(RECIPE),$(WITHIN),$(CHECK))
 compare: setup
+ifeq ($(strip $(COMPARE_SIDE)),)
+	$(PYTHON) -m eval.compare --check
+	$(PYTHON) -m eval.compare --within results/table2.json
+	$(PYTHON) -m eval.compare --within results/table3.json
+else
 	$(PYTHON) -m eval.compare $(if $(RUN),--run $(RUN) --dataset $(or $(DATASET),scifact)) \
-	  $(if $(METRICS),--metrics $(METRICS)) $(if $(RECIPE),--recipe $(RECIPE)) $(if $(BASELINE),--baseline $(BASELINE)) \
-	  $(if $(CHECK),--check)
+	  $(if $(METRICS),--metrics $(METRICS)) $(if $(RECIPE),--recipe $(RECIPE)) $(if $(WITHIN),--within $(WITHIN)) \
+	  $(if $(BASELINE),--baseline $(BASELINE)) $(if $(CHECK),--check)
+endif
 
 # Static HTML report of everything in results/ (results/report/index.html) and its screenshot for the README.
 report: setup

@@ -3,14 +3,21 @@
     python -m eval.compare --run my.trec --dataset scifact [--name my-system]   # a TREC run, scored here
     python -m eval.compare --metrics my-system.json                           # kit-results/1 file or per-query CSV
     python -m eval.compare --recipe recipes/my-table.yaml                     # a recipe, run by eval.reproduce
+    python -m eval.compare --within results/table2.json [--baseline baseline]  # a stored table's rows, paired
     python -m eval.compare --check                                            # stored numbers within tolerance?
 
 The new side is compared with every stored system of the same dataset (``--baseline`` picks some) in
 ``results/table1.json`` (``--against``): per measure, the mean of both sides over the same queries, the delta, a paired
 two-sided t-test (``scipy.stats.ttest_rel``) and a Wilcoxon signed-rank test (``scipy.stats.wilcoxon``, zero differences
-dropped, exact p-values for small samples) over the per-query values, and win/tie/loss counts. No correction for multiple
-comparisons is applied. The two sides must cover the same queries of each dataset (a judged query a run did not retrieve
-for counts as 0, as in :func:`eval.metrics.evaluate`); otherwise the command stops with one line saying which differ.
+dropped, exact p-values for small samples) over the per-query values, and win/tie/loss counts. The t-test p-values of
+every comparison one command prints form one family and are Holm-corrected together (``p_holm``, :mod:`eval.stats`);
+a difference is significant at α = 0.05 only by that column. The two sides must cover the same queries of each dataset
+(a judged query a run did not retrieve for counts as 0, as in :func:`eval.metrics.evaluate`); otherwise the command
+stops with one line saying which differ.
+
+``--within`` compares the systems of one stored file with each other: every system against each ``--baseline``
+(default: the file's first system, e.g. Tables 2-3's Baseline row) on every dataset, a condition trained with several
+seeds by its per-query seed mean (its own row; the ``<condition>@seed<N>`` rows are left out).
 
 ``--check`` is the regression check in the spirit of Anserini's: every stored number (``table<N>.json`` rows and the
 ``table<N>.csv`` beside it) is recomputed from its per-query file (rounding tolerance :data:`ROUNDING`) and compared with the
@@ -31,6 +38,7 @@ from eval.metrics import evaluate
 from eval.recipe import load_recipe
 from eval.reproduce import main as reproduce
 from eval.schema import FORMAT, Results, aggregate, load_results
+from eval.stats import ALPHA, CORRECTION, TESTS, holm, paired_tests, win_tie_loss
 from kit.data import load_dataset
 from kit.errors import InputError, cli
 from kit.io import atomic_write, open_text
@@ -41,40 +49,7 @@ from kit.argtypes import ArgumentParser
 DEFAULT_STORED = REPO / "results" / "table1.json"
 ROUNDING = 0.00005 + 1e-9
 """Stored tables round to 4 decimals: a stored number may differ from its per-query mean by half a unit in the last place."""
-TIE = 1e-12
-TESTS = "paired two-sided t-test (scipy.stats.ttest_rel) and Wilcoxon signed-rank test (scipy.stats.wilcoxon)"
 _RUN_FIX = "a TREC run has six whitespace-separated columns: qid Q0 docid rank score tag"
-
-
-# ---- statistics ------------------------------------------------------------------------------------------------------
-
-def paired_tests(new: Sequence[float], old: Sequence[float]) -> dict[str, float]:
-    """Paired tests of ``new`` against ``old`` (same queries, same order): ``{"t", "p_t", "p_wilcoxon"}``.
-
-    Identical sides give ``t = 0`` and p-values 1 (scipy would return NaN / raise).
-    """
-    from scipy import stats
-
-    if len(new) != len(old) or len(new) < 2:
-        raise ValueError(f"paired tests need two equally long samples of at least 2 values, got {len(new)} and {len(old)}")
-    if not all(math.isfinite(x) for x in (*new, *old)):
-        raise ValueError("paired tests need finite values")
-    diffs = [a - b for a, b in zip(new, old)]
-    if all(abs(d) <= TIE for d in diffs):
-        return {"t": 0.0, "p_t": 1.0, "p_wilcoxon": 1.0}
-    t = stats.ttest_rel(new, old)
-    if math.isnan(t.statistic):  # constant non-zero differences: infinitely significant in the t-test's model
-        t_stat, p_t = math.copysign(math.inf, diffs[0]), 0.0
-    else:
-        t_stat, p_t = float(t.statistic), float(t.pvalue)
-    return {"t": t_stat, "p_t": p_t, "p_wilcoxon": float(stats.wilcoxon(new, old).pvalue)}
-
-
-def win_tie_loss(new: Sequence[float], old: Sequence[float]) -> tuple[int, int, int]:
-    """Queries where ``new`` is better / equal / worse than ``old`` (equal: within :data:`TIE`)."""
-    wins = sum(a - b > TIE for a, b in zip(new, old))
-    losses = sum(b - a > TIE for a, b in zip(new, old))
-    return wins, len(new) - wins - losses, losses
 
 
 # ---- the new side ----------------------------------------------------------------------------------------------------
@@ -228,18 +203,65 @@ def compare(new: Results, stored: Results, baselines: Sequence[str] | None = Non
                     rows.append({"dataset": dataset, "system": system, "baseline": baseline, "measure": measure,
                                  "queries": len(a), "new": a.mean(), "stored": b.mean(), "delta": a.mean() - b.mean(),
                                  **paired_tests(a.tolist(), b.tolist()), "wins": wins, "ties": ties, "losses": losses})
-    return pd.DataFrame(rows)
+    return _with_holm(pd.DataFrame(rows))
+
+
+def _with_holm(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with the Holm-corrected t-test p-values of all its rows (one family) as ``p_holm``."""
+    table["p_holm"] = holm(table["p_t"].tolist()) if len(table) else []
+    return table
+
+
+def within(stored: Results, baselines: Sequence[str] | None = None,
+           measures: Sequence[str] | None = None) -> pd.DataFrame:
+    """Every system of one stored file against each of ``baselines`` (default: the file's first system) on every
+    dataset that has both: paired tests over the per-query values (a condition's own rows hold its seeds' mean; the
+    ``@seed`` rows are left out), Holm-corrected over every comparison of the call."""
+    if stored.per_query is None:
+        raise InputError(stored.path, "no per-query values, so no significance test",
+                         fix="name a per-query CSV in per_query, or give each row per_query values")
+    systems = {d: [s for s in stored.systems(d) if "@seed" not in s] for d in stored.datasets}
+    chosen = list(baselines) if baselines else [next(iter(systems.values()))[0]]
+    for b in chosen:
+        if not any(b in s for s in systems.values()):
+            raise InputError(stored.path, f"--baseline {b!r} is not a system of this file",
+                             fix=f"choose from {', '.join(dict.fromkeys(x for s in systems.values() for x in s))}")
+    order = list(stored.meta.get("measures") or [])
+    rows = []
+    for dataset, names in systems.items():
+        for baseline in (b for b in chosen if b in names):
+            for system in (s for s in names if s != baseline):
+                have = set(stored.per_query.loc[(stored.per_query["dataset"] == dataset)
+                                                & (stored.per_query["system"] == system), "measure"])
+                base = set(stored.per_query.loc[(stored.per_query["dataset"] == dataset)
+                                                & (stored.per_query["system"] == baseline), "measure"])
+                common = sorted((m for m in (measures or have) if m in have and m in base),
+                                key=lambda m: order.index(m) if m in order else len(order))
+                for measure in common:
+                    a, b = _values(stored, dataset, system, measure), _values(stored, dataset, baseline, measure)
+                    _same_queries(stored, stored, dataset, system, baseline, a, b)
+                    b = b.loc[a.index]
+                    wins, ties, losses = win_tie_loss(a.tolist(), b.tolist())
+                    rows.append({"dataset": dataset, "system": system, "baseline": baseline, "measure": measure,
+                                 "queries": len(a), "new": a.mean(), "stored": b.mean(), "delta": a.mean() - b.mean(),
+                                 **paired_tests(a.tolist(), b.tolist()), "wins": wins, "ties": ties, "losses": losses})
+    if not rows:
+        raise InputError(stored.path, "nothing to compare: no dataset has a baseline and another system with a "
+                                      "shared per-query measure")
+    return _with_holm(pd.DataFrame(rows))
 
 
 def render(table: pd.DataFrame) -> str:
     """The comparison as a Markdown table, with the tests named."""
-    lines = [f"Tests: {TESTS}; p-values two-sided, not corrected for multiple comparisons.", "",
-             "| dataset | system | baseline | measure | queries | new | stored | Δ | t | p (t-test) | p (Wilcoxon) | W/T/L |",
-             "|" + "---|" * 12]
+    lines = [f"Tests: {TESTS}; p-values two-sided. p (Holm): the t-test p-values of the {len(table)} comparisons "
+             f"below corrected together by {CORRECTION}; significant at α = {ALPHA}: p (Holm) < {ALPHA}.", "",
+             "| dataset | system | baseline | measure | queries | new | stored | Δ | t | p (t-test) | p (Wilcoxon) "
+             "| p (Holm) | W/T/L |",
+             "|" + "---|" * 13]
     for r in table.to_dict("records"):
         lines.append(f"| {r['dataset']} | {r['system']} | {r['baseline']} | {r['measure']} | {r['queries']} | {r['new']:.4f} | "
                      f"{r['stored']:.4f} | {r['delta'] + 0.0:+.4f} | {r['t']:.3f} | {r['p_t']:.4g} | {r['p_wilcoxon']:.4g} | "
-                     f"{r['wins']}/{r['ties']}/{r['losses']} |")
+                     f"{r['p_holm']:.4g} | {r['wins']}/{r['ties']}/{r['losses']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -330,6 +352,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     mode.add_argument("--run", help="a TREC run file (needs --dataset)")
     mode.add_argument("--metrics", help="a kit-results/1 JSON file or a per-query CSV (results/SCHEMA.md)")
     mode.add_argument("--recipe", help="a recipe to run with eval.reproduce (outputs under work/compare/)")
+    mode.add_argument("--within", metavar="FILE",
+                      help="compare the systems of one stored kit-results/1 file with its --baseline rows")
     mode.add_argument("--check", action="store_true", help="re-verify the stored numbers (the default without a new side)")
     p.add_argument("--dataset", help="dataset of --run (scifact, a BEIR directory, ...)")
     p.add_argument("--missing", choices=MISSING, default="error",
@@ -338,13 +362,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--name", help="system name of --run (default: the file name)")
     p.add_argument("--against", nargs="+", default=None,
                    help=f"stored results (default: {DEFAULT_STORED.relative_to(REPO)}; --check: every table in results/)")
-    p.add_argument("--baseline", action="append", help="stored system id to compare with (repeatable; default: all)")
+    p.add_argument("--baseline", action="append",
+                   help="stored system id to compare with (repeatable; default: all; --within: the file's first)")
     p.add_argument("--measures", help="comma-separated measures (default: all the new side reports)")
     p.add_argument("--expected-from", metavar="RECIPE",
                    help="--check: recipe holding the expected scores (default: the recipe each file names)")
     p.add_argument("--device", default=None, help="--recipe: cpu or cuda")
     p.add_argument("--out", help="also write the comparison as CSV here")
     args = p.parse_args(argv)
+
+    if args.within:
+        stored = load_results(args.within)
+        table = within(stored, args.baseline, args.measures.split(",") if args.measures else None)
+        print(f"within: {stored.path} ({stored.meta.get('command', '?')}, commit "
+              f"{(stored.meta.get('commit') or '?')[:8]})\n")
+        print(render(table))
+        if args.out:
+            with atomic_write(args.out) as fh:
+                table.to_csv(fh, index=False)
+        return 0
 
     if args.run or args.metrics or args.recipe:
         if args.against and len(args.against) > 1:

@@ -10,7 +10,8 @@ import shutil
 import pandas as pd
 import pytest
 
-from eval.compare import check, compare, main as compare_main, paired_tests, win_tie_loss
+from eval.compare import check, compare, main as compare_main
+from eval.stats import NOT_DISTINGUISHABLE, holm, paired_tests, verdict, win_tie_loss
 from eval.schema import load_results, main as schema_main
 from kit.errors import InputError
 from kit.paths import REPO
@@ -39,6 +40,22 @@ def test_paired_tests_on_identical_and_swapped_sides():
     assert win_tie_loss(a, b) == (2, 1, 1)
     with pytest.raises(ValueError):
         paired_tests([1.0], [0.0])
+
+
+def test_holm_matches_the_step_down_by_hand():
+    # sorted 0.01 < 0.02 < 0.04 < 0.30 (m = 4): 4·0.01 = 0.04, 3·0.02 = 0.06, 2·0.04 = 0.08, 1·0.30 = 0.30, each
+    # at least the previous one (monotone), capped at 1; returned in the input order
+    assert holm([0.04, 0.30, 0.01, 0.02]) == pytest.approx([0.08, 0.30, 0.04, 0.06])
+    assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])
+    assert holm([]) == []
+
+
+@pytest.mark.parametrize("sign, delta, p, expected", [
+    (1, 0.02, 0.01, "reproduced"), (1, -0.02, 0.01, "opposite"), (1, 0.02, 0.2, NOT_DISTINGUISHABLE),
+    (-1, -5.0, 0.049, "reproduced"), (-1, -5.0, 0.05, NOT_DISTINGUISHABLE),
+    (0, 0.01, 0.5, "consistent (no significant difference)"), (0, -0.3, 0.001, "differs (significantly lower)")])
+def test_a_direction_is_reproduced_only_when_significant_its_way(sign, delta, p, expected):
+    assert verdict(sign, delta, p) == expected
 
 
 # ---- fixtures: stored results in the schema ------------------------------------------------------------------------
@@ -148,6 +165,24 @@ def test_compare_hand_written_metrics_prints_deltas_and_p_values(tmp_path, capsy
     assert (table.at["bm25", "wins"], table.at["bm25", "ties"], table.at["bm25", "losses"]) == (2, 2, 1)
     assert table.at["bm25", "p_t"] == pytest.approx(paired_tests([0.5, 0, 0, 0.25, -0.25], [0] * 5)["p_t"])
     assert "| toy | mine | bm25 | nDCG@10 | 5 | 0.6000 | 0.5000 | +0.1000 |" in out
+    # one family of two comparisons (against bm25 and dense), Holm-corrected together
+    assert table["p_holm"].tolist() == pytest.approx(holm(table["p_t"].tolist()))
+    assert "Holm" in out and "2 comparisons" in out
+
+
+def test_within_compares_a_stored_files_systems_with_its_first(tmp_path, capsys):
+    stored = _stored(tmp_path)
+    assert compare_main(["--within", str(stored), "--out", str(tmp_path / "w.csv")]) == 0
+    out = capsys.readouterr().out
+    table = pd.read_csv(tmp_path / "w.csv")
+    # dense - bm25 = [0.1, 0.1, -0.1, 0, 0.05]: mean 0.03, 3 wins, 1 tie, 1 loss; one comparison, so p_holm = p_t
+    assert table[["system", "baseline"]].values.tolist() == [["dense", "bm25"]]
+    assert table.at[0, "delta"] == pytest.approx(0.03)
+    assert (table.at[0, "wins"], table.at[0, "ties"], table.at[0, "losses"]) == (3, 1, 1)
+    assert table.at[0, "p_holm"] == pytest.approx(table.at[0, "p_t"])
+    assert "| toy | dense | bm25 | nDCG@10 | 5 |" in out
+    assert compare_main(["--within", str(stored), "--baseline", "nope"]) == 2
+    assert "--baseline 'nope' is not a system of this file" in capsys.readouterr().err
 
 
 def test_compare_refuses_different_queries_in_one_line(tmp_path, capsys):
