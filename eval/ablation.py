@@ -24,6 +24,7 @@ SPLADE-tiny trained minutes on SciFact, not the paper's BERT-base on MS MARCO: o
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import sys
 import time
@@ -35,6 +36,9 @@ import pandas as pd
 import yaml
 from tqdm.auto import tqdm
 
+from eval.claims import against_baseline, against_reference, counts, markdown as claims_markdown, summary
+from eval.metrics import query_flops
+from eval.stats import ALPHA, NOT_DISTINGUISHABLE
 from eval.paper import load_paper_table
 from eval.pipeline import DatasetRun, Settings
 from eval.provenance import provenance
@@ -139,6 +143,19 @@ def seed_system(condition: str, seed: int) -> str:
     return f"{condition}@seed{seed}"
 
 
+SPARSITY_DATASET = "scifact"
+"""Where FLOPS and Doc_Len are reported (Tables 2-3's sparsity columns) and tested item by item."""
+
+
+def sparsity_items(run: DatasetRun, system: System) -> pd.DataFrame:
+    """FLOPS per query (``Σ_{j ∈ q} p_d(j)``, mean = FLOPS) and Doc_Len per document (``query_id`` = the document id,
+    mean = Doc_Len) of one sparse system, as per-query rows: what a paired test of sparsity compares."""
+    flops = query_flops(run.doc_frequencies(system.doc), run.query_vectors(system))
+    lengths = run.doc_lengths(system.doc)
+    return pd.DataFrame([*({"query_id": q, "measure": "FLOPS", "value": float(v)} for q, v in flops.items()),
+                         *({"query_id": d, "measure": "Doc_Len", "value": float(v)} for d, v in lengths.items())])
+
+
 @dataclass
 class Measured:
     """One trained model (a condition at one seed, maybe with changes) and its scores per dataset."""
@@ -198,6 +215,8 @@ class Ablator:
             result = run.run_system(system)
             record_seconds(model, f"eval_{ds.name}", time.perf_counter() - started)
             frames.append(result.pop("_per_query").assign(dataset=name, system=seed_system(condition.id, seed)))
+            if name == SPARSITY_DATASET:
+                frames.append(sparsity_items(run, system).assign(dataset=name, system=seed_system(condition.id, seed)))
             scores[name] = {k: float(result[k]) for k in ("nDCG@10", "FLOPS", "Doc_Len")}
         return Measured(condition.id, seed, recipe, model, scores, pd.concat(frames, ignore_index=True))
 
@@ -267,12 +286,29 @@ def build_table(n: int, conditions: Mapping[str, Condition], measured: Mapping[s
     return table
 
 
+def table_claims(n: int, table: pd.DataFrame, per_query: pd.DataFrame, datasets: Sequence[str]) -> pd.DataFrame:
+    """The tests behind Table ``n``'s verdicts (:mod:`eval.claims`): every row's paper direction against the Baseline
+    row (nDCG@10 on each dataset, FLOPS and Doc_Len on SciFact) as one Holm family, and every row against BM25 on each
+    dataset (the paper's learned models lead BM25) as another; ``per_query`` holds the seed means and the references."""
+    paper = load_paper_table(n)
+    return pd.concat([against_baseline(paper, per_query, datasets, f"table{n} vs baseline",
+                                       sparsity_dataset=SPARSITY_DATASET),
+                      against_reference(dict(zip(table["system"], table["label"])), per_query, datasets,
+                                        f"table{n} vs BM25")], ignore_index=True)
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """JSON-safe rows (a non-finite number, e.g. the t of a constant difference, becomes null)."""
+    return [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
+            for r in frame.astype(object).where(frame.notna(), None).to_dict("records")]
+
+
 def _round(value: float | None, scale: float = 1.0) -> float | None:
     return None if value is None else round(scale * value, 3)
 
 
 def render_markdown(n: int, table: pd.DataFrame, datasets: Sequence[str], references: Mapping[tuple[str, str], float],
-                    command: str, scale: Scale) -> str:
+                    command: str, scale: Scale, claims: pd.DataFrame | None = None) -> str:
     """The table as Markdown: measured means ± std beside the paper's, BM25 and MiniLM on every dataset."""
     def pm(r, col):
         std = r.get(f"{col}_std")
@@ -297,6 +333,13 @@ def render_markdown(n: int, table: pd.DataFrame, datasets: Sequence[str], refere
                "document vectors (Section 5.1.3); `paper` columns are the paper's BEIR averages; Δ baseline = row − "
                "Baseline row; Δ BM25 = row − BM25 on the same dataset. References (nDCG@10 ×100): " + refs + ".", "",
              *markdown_table(cols, body)]
+    if claims is not None and not claims.empty:
+        lines += ["", "## What the tests say", "",
+                  "Generated from paired tests over the per-item seed means (`claims` in the JSON); a direction counts "
+                  "as reproduced only when it is significant, after Holm's correction within its family, at α = "
+                  f"{ALPHA}, and is otherwise \"{NOT_DISTINGUISHABLE}\".", "", *summary(claims), ""]
+        for family, group in claims.groupby("family", sort=False):
+            lines += claims_markdown(group, family.replace("table", "Table ").replace("vs ", "against "))
     timed = table[table["train_s"] > 0]
     if len(timed):
         lines += ["", f"Wall time per condition (this machine, all seeds, first run; `train_s`, `eval_s` in the CSV): "
@@ -345,10 +388,13 @@ def run_tables(ablator: Ablator, out: Path, command: str, seeds: tuple[int, ...]
     for n in tables:
         table = build_table(n, conditions, measured, datasets, references, ablator.scale.checked)
         rows = list(table["system"])
-        per_query = pd.concat([seed_means([m for c in rows for m in measured[c]]),
-                               *(m.per_query for c in rows for m in measured[c]), reference_pq], ignore_index=True)
-        write_results(out, f"table{n}", table, render_markdown(n, table, datasets, references, command, ablator.scale),
-                      per_query, {
+        means = seed_means([m for c in rows for m in measured[c]])
+        claims = table_claims(n, table, pd.concat([means, reference_pq], ignore_index=True), datasets)
+        # each seed's own values, but Doc_Len (one value per document) only as the seeds' mean
+        seeds_pq = [m.per_query[m.per_query["measure"] != "Doc_Len"] for c in rows for m in measured[c]]
+        per_query = pd.concat([means, *seeds_pq, reference_pq], ignore_index=True)
+        markdown = render_markdown(n, table, datasets, references, command, ablator.scale, claims)
+        write_results(out, f"table{n}", table, markdown, per_query, {
                           "table": n, "measures": ["nDCG@10"], **prov, "recipe": None,
                           "rows": schema_rows(table, conditions, measured, datasets, references, ablator.scale.checked),
                           # where the expectations live (only at the scale they were measured at)
@@ -356,6 +402,7 @@ def run_tables(ablator: Ablator, out: Path, command: str, seeds: tuple[int, ...]
                                          if ablator.scale.checked else None),
                           "scale": ablator.scale.name, "caveat": CAVEAT, "datasets": list(datasets), "systems": rows,
                           "seeds": {c: [m.seed for m in measured[c]] for c in rows},
+                          "claims": _records(claims), "claim_counts": counts(claims),
                           "models": {seed_system(c, m.seed): str(m.model) for c in rows for m in measured[c]},
                           "total_seconds": round(time.perf_counter() - started, 1)})
         print(where_written(out, f"table{n}"))

@@ -101,3 +101,18 @@ def sparsity_stats(doc_vectors: Iterable[Mapping[str, float]] | tuple[Mapping[st
         raise ValueError("sparsity_stats needs at least one document and one query vector")
     flops = sum((c / n_q) * (df_d.get(t, 0) / n_d) for t, c in df_q.items())
     return {"FLOPS": flops, "Doc_Len": sum(df_d.values()) / n_d, "Query_Len": sum(df_q.values()) / n_q}
+
+
+def query_flops(doc_frequencies: tuple[Mapping[str, int], int],
+                query_vectors: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """Each query's expected multiplications against one document, ``Σ_{j: q_j ≠ 0} p_d(j)``: their mean over the
+    queries is :func:`sparsity_stats`' FLOPS, so FLOPS can be compared query by query (paired tests)."""
+    df_d, n_d = doc_frequencies
+    if n_d == 0:
+        raise ValueError("query_flops needs at least one document")
+    return {qid: sum(df_d.get(t, 0) for t, w in vec.items() if w != 0) / n_d for qid, vec in query_vectors.items()}
+
+
+def document_lengths(vectors: Iterable[tuple[str, Mapping[str, float]]]) -> dict[str, int]:
+    """Each document's number of non-zero tokens (their mean is Doc_Len), from ``(doc id, vector)`` pairs."""
+    return {doc_id: sum(1 for w in vec.values() if w != 0) for doc_id, vec in vectors}

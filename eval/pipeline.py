@@ -27,7 +27,7 @@ from encode.doc_encoder import ENCODING, SpladeDocEncoder, resolve_precision
 from encode.query import compute_idf, encode_queries, load_idf_json, save_idf_json
 from encode.registry import query_encoder
 from encode.writer import check_complete, check_inputs, read_vectors, write_vectors
-from eval.metrics import evaluate, sparsity_stats, token_document_frequencies
+from eval.metrics import document_lengths, evaluate, sparsity_stats, token_document_frequencies
 from eval.recipe import CORPUS_IDF_TABLE, DenseSpec, DocSpec, IndexSpec, Recipe, System
 from index.anserini import build_flat_index, flat_index_inputs, read_query_vectors, search_bm25
 from index.dense import encode_corpus, load_encoder, search
@@ -420,6 +420,10 @@ class DatasetRun:
 
     def doc_vectors(self, doc: DocSpec):
         return (vec for _, vec in read_vectors(self.vectors(doc).path))
+
+    def doc_lengths(self, doc: DocSpec) -> dict[str, int]:
+        """Each document's number of non-zero tokens in ``doc``'s (quantized, indexed) vectors."""
+        return document_lengths(read_vectors(self.vectors(doc).path))
 
     def doc_frequencies(self, doc: DocSpec) -> tuple[dict[str, int], int]:
         """``(documents per token, documents)`` of ``doc``'s vectors: FLOPS and Doc_Len need nothing else of them,

@@ -13,6 +13,7 @@ from conftest import write_training_file
 from eval import ablation
 from eval.ablation import Ablator, Measured, Scale, build_table, get_scale, is_collapsed, markers, slice_dataset
 from eval.paper import load_paper_table
+from eval.stats import NOT_DISTINGUISHABLE, holm
 from kit.dataset import Dataset, Doc
 from kit.errors import InputError
 from train.cache import model_dir, recipe_hash
@@ -220,8 +221,24 @@ def test_smoke_run_writes_tables_and_figures(tmp_path, scifact_dir, monkeypatch)
     stored = load_results(out / "table2.json")  # kit-results/1 with per-query values, so compare can use it
     systems = {r["system"] for r in stored.rows}
     assert {"baseline", "baseline@seed42", "baseline@seed7", "bm25-flat", "minilm-l6.dense"} <= systems
-    assert set(stored.per_query["query_id"]) == set(ablator.dataset("scifact").queries)
-    assert check([out / "table2.json"]) == []  # every stored number is its per-query mean
+    pq = stored.per_query
+    assert set(pq.loc[pq["measure"] == "nDCG@10", "query_id"]) == set(ablator.dataset("scifact").queries)
+    # FLOPS per query and Doc_Len per document (the seeds' mean only), so sparsity is tested item by item too
+    assert set(pq.loc[pq["measure"] == "FLOPS", "query_id"]) == set(ablator.dataset("scifact").queries)
+    docs = {d.doc_id for d in ablator.dataset("scifact").docs()}
+    assert set(pq.loc[(pq["measure"] == "Doc_Len") & (pq["system"] == "l0-act"), "query_id"]) == docs
+    assert pq.loc[pq["measure"] == "Doc_Len", "system"].str.contains("@seed").sum() == 0
+    assert check([out / "table2.json"]) == []  # every stored number (FLOPS and Doc_Len too) is its per-item mean
+    # the verdicts come from the tests: 3 rows x (nDCG@10, FLOPS, Doc_Len) against the baseline, 4 rows against BM25
+    claims = pd.DataFrame(prov["claims"])
+    assert claims.groupby("family").size().to_dict() == {"table2 vs baseline": 9, "table2 vs BM25": 4}
+    for _, family in claims.groupby("family"):
+        assert family["p_holm"].tolist() == pytest.approx(holm(family["p_t"].tolist()))
+    assert set(claims["verdict"]) <= {"reproduced", "opposite", NOT_DISTINGUISHABLE,
+                                      "consistent (no significant difference)", "differs (significantly higher)",
+                                      "differs (significantly lower)"}
+    assert sum(prov["claim_counts"].values()) == 13
+    assert "## What the tests say" in (out / "table2.md").read_text()
 
     # the λ sweep at the recipe's λ and t reuses the table's seed-42 models; the t sweep at 50 trains two more
     import train.cache

@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from eval.metrics import evaluate, parse_measures, sparsity_stats
+from eval.metrics import (document_lengths, evaluate, parse_measures, query_flops, sparsity_stats,
+                          token_document_frequencies)
 
 
 def test_sparsity_stats_hand_computed():
@@ -15,6 +16,19 @@ def test_sparsity_stats_hand_computed():
     assert stats["FLOPS"] == pytest.approx(1.0 * 2 / 3 + 0.5 * 1 / 3)
     assert stats["Doc_Len"] == pytest.approx(4 / 3)
     assert stats["Query_Len"] == pytest.approx(1.5)
+
+
+def test_per_item_flops_and_doc_len_average_to_the_corpus_numbers():
+    docs = {"d1": {"a": 3, "b": 1}, "d2": {"a": 2}, "d3": {"c": 5, "b": 0}}
+    queries = {"q1": {"a": 1}, "q2": {"a": 2, "c": 1}, "q3": {"z": 4, "a": 0}}
+    # p_d: a 2/3, b 1/3, c 1/3: q1 = 2/3, q2 = 2/3 + 1/3, q3 = 0 (z in no document; an explicit zero is no token)
+    flops = query_flops(token_document_frequencies(docs.values()), queries)
+    assert flops == pytest.approx({"q1": 2 / 3, "q2": 1.0, "q3": 0.0})
+    lengths = document_lengths(docs.items())
+    assert lengths == {"d1": 2, "d2": 1, "d3": 1}
+    stats = sparsity_stats(docs.values(), queries.values())
+    assert sum(flops.values()) / len(flops) == pytest.approx(stats["FLOPS"])
+    assert sum(lengths.values()) / len(lengths) == pytest.approx(stats["Doc_Len"])
 
 
 def test_sparsity_stats_needs_vectors():
