@@ -68,15 +68,16 @@ def test_family(rows: list[dict], per_query: pd.DataFrame, family: str) -> pd.Da
 
 
 def against_baseline(paper: pd.DataFrame, per_query: pd.DataFrame, datasets: Sequence[str], family: str,
-                     baseline: str = "baseline", sparsity_dataset: str = "scifact") -> pd.DataFrame:
+                     baseline: str = "baseline", sparsity_dataset: str = "scifact",
+                     measures: Sequence[str] = ("nDCG@10", "FLOPS", "Doc_Len")) -> pd.DataFrame:
     """The claims of one paper table (columns ``system``, ``label``, ``nDCG@10``, ``FLOPS``, ``Doc_Len``) against its
-    ``baseline`` row: nDCG@10 on every dataset, FLOPS and Doc_Len on ``sparsity_dataset``."""
+    ``baseline`` row: nDCG@10 on every dataset, FLOPS and Doc_Len on ``sparsity_dataset`` (only ``measures``)."""
     base = paper.set_index("system").loc[baseline]
     rows = []
     for p in paper.to_dict("records"):
         if p["system"] == baseline:
             continue
-        for measure in ("nDCG@10", "FLOPS", "Doc_Len"):
+        for measure in measures:
             delta = float(p[measure] - base[measure])
             sign = 0 if abs(delta) < NO_EFFECT[measure] else (1 if delta > 0 else -1)
             for dataset in (datasets if measure == "nDCG@10" else [sparsity_dataset]):
@@ -130,3 +131,30 @@ def summary(claims: pd.DataFrame) -> list[str]:
 def counts(claims: pd.DataFrame) -> dict[str, int]:
     """How many claims got each verdict."""
     return {str(k): int(v) for k, v in claims["verdict"].value_counts().items()}
+
+
+def stored_claims(results, n: int) -> tuple[pd.DataFrame, list[str]]:
+    """The claims of a stored Table ``n`` file (:class:`eval.schema.Results`) and what could not be tested.
+
+    A file written with its ``claims`` gives them as stored; an older one (one seed, nDCG@10 per query only) is
+    tested here on what its per-query file holds: each row against the baseline on nDCG@10, and against BM25 where the
+    file has BM25's per-query values."""
+    from eval.paper import load_paper_table
+
+    if results.meta.get("claims"):
+        return pd.DataFrame(results.meta["claims"], columns=COLUMNS), []
+    pq = results.per_query
+    if pq is None:
+        return pd.DataFrame(columns=COLUMNS), ["every claim (the file has no per-query values)"]
+    paper = load_paper_table(n)
+    present = set(pq["measure"])
+    measures = [m for m in ("nDCG@10", "FLOPS", "Doc_Len") if m in present]
+    untested = [f"{m} against the baseline (no per-item {m} values in {results.path.name})"
+                for m in ("FLOPS", "Doc_Len") if m not in present]
+    datasets = list(results.meta.get("datasets") or dict.fromkeys(pq["dataset"]))
+    frames = [against_baseline(paper, pq, datasets, f"table{n} vs baseline", measures=measures)]
+    if "bm25-flat" in set(pq["system"]):
+        frames.append(against_reference(dict(zip(paper["system"], paper["label"])), pq, datasets, f"table{n} vs BM25"))
+    else:
+        untested.append(f"each row against BM25 (no BM25 per-query values in {results.path.name})")
+    return pd.concat(frames, ignore_index=True), untested

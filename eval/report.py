@@ -24,8 +24,11 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
+from eval.claims import VERSUS_LABELS, stored_claims
 from eval.docs import BENCHMARKS
 from eval.paper import DATASET_LABELS, SUMMARY_ROWS, SYSTEMS, load_errata, load_paper_table
+from eval.schema import load_results
+from eval.stats import ALPHA
 from kit.errors import InputError, cli
 from kit.io import atomic_write
 from kit.paths import REPO
@@ -215,11 +218,15 @@ class Report:
                     d = None if mine is None or ref is None or pd.isna(mine) or pd.isna(ref) else float(mine) - float(ref)
                     cells += [f'<td class="measured">{num(mine, 2)}</td>', num(ref, 2), delta(d, 2)]
                 cells.append(code(command))
+                if "Δ_bm25" in df.columns:
+                    cells.insert(-1, delta(r.get("Δ_bm25"), 2))
                 rows.append(cells)
             heads = [h for m in metrics for h in (f"{m} measured", f"{m} paper", "Δ")]
-            out.append(table(["system", *heads, "reproduce"], rows))
+            bm25 = ["nDCG@10 Δ BM25"] if "Δ_bm25" in df.columns else []
+            out.append(table(["system", *heads, *bm25, "reproduce"], rows))
             if meta.get("caveat"):
                 out.append(f'<p class="note">{esc(meta["caveat"])}</p>')
+            out.append(self.claims(meta_path, n))
             out.append(_provenance(meta) if meta else "")
         else:
             self.missing.append((f"results/table{n}.csv", ABLATION_COMMAND))
@@ -227,6 +234,23 @@ class Report:
             out.append(table(["system", *metrics], ([esc(r["label"]), *(num(r[m], 2) for m in metrics)]
                                                     for r in paper.to_dict("records"))))
         self.sections.append("\n".join(out))
+
+    def claims(self, path: Path, n: int) -> str:
+        """The paper's directions tested on a stored ablation table (:func:`eval.claims.stored_claims`)."""
+        if not path.is_file():
+            return ""
+        claims, untested = stored_claims(load_results(path), n)
+        if claims.empty:
+            return ""
+        rows = [[esc(r["label"]), esc(r["measure"]), esc(r["dataset"]), esc(VERSUS_LABELS.get(r["versus"], r["versus"])),
+                 delta(r["paper_delta"], 2), delta(100 * r["delta"] if r["measure"] == "nDCG@10" else r["delta"], 2),
+                 f"{r['wins']}/{r['ties']}/{r['losses']}", esc(f"{r['p_holm']:.2g}"), esc(r["verdict"])]
+                for r in claims.to_dict("records")]
+        note = (f"<p class='note'>Paired tests over the per-item (seed-mean) values, Holm-corrected per family; a direction "
+                f"is reproduced only when significant at α = {ALPHA}.")
+        note += (" Not tested from this file: " + esc("; ".join(untested)) + ".</p>") if untested else "</p>"
+        return table(["row", "measure", "dataset", "versus", "paper Δ", "kit Δ", "W/T/L", "p (Holm)", "verdict"],
+                     rows) + note
 
     # -- Figures 1-3
     def figures(self) -> None:

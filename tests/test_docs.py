@@ -71,3 +71,36 @@ def test_the_check_notices_a_stale_page(tmp_path, monkeypatch):
     assert docs.main([]) == 0 and docs.main(["--check"]) == 0
     (tmp_path / "x.md").write_text("edited by hand\n")
     assert docs.main(["--check"]) == 1
+
+
+def test_ablation_verdicts_are_generated_from_the_tests_not_written(tmp_path):
+    """No hand-written verdict: the page's verdict lines come from paired tests on the stored per-query values, so
+    editing those values changes the verdict."""
+    import gzip
+    import json
+    import shutil
+
+    from eval.docs import render_claims
+
+    page = (REPO / "docs" / "ablation.md").read_text()
+    template = (REPO / "docs" / "templates" / "ablation.md").read_text()
+    assert not re.search(r"\b(Agrees|Disagrees)\b", template)
+    assert "{{claims results/table2.json}}" in template and "{{claims results/table3.json}}" in template
+    assert "+ℓ0 mask** vs Baseline, nDCG@10 (paper: higher): SciFact" in page
+
+    # the stored mask row, lifted by 0.2 on every SciFact query, becomes a reproduced direction
+    shutil.copy(REPO / "results" / "table2.json", tmp_path / "table2.json")
+    (tmp_path / "per-query").mkdir()
+    with gzip.open(REPO / "results" / "per-query" / "table2.csv.gz", "rt") as fh:
+        lines = fh.read().splitlines()
+    edited = [line if not line.startswith("scifact,l0-mask,") else
+              ",".join([*line.split(",")[:-1], str(min(1.0, float(line.split(",")[-1]) + 0.2))]) for line in lines]
+    with gzip.open(tmp_path / "per-query" / "table2.csv.gz", "wt") as fh:
+        fh.write("\n".join(edited) + "\n")
+    before = render_claims(REPO / "results" / "table2.json")
+    after = render_claims(tmp_path / "table2.json")
+    mask = [line for line in after.splitlines() if line.startswith("- **+ℓ0 mask** vs Baseline, nDCG@10")][0]
+    assert "SciFact +" in mask and "): reproduced;" in mask.split("Vaswani")[0]
+    assert "not distinguishable at this scale" in [line for line in before.splitlines()
+                                                   if line.startswith("- **+ℓ0 mask** vs Baseline")][0].split("Vaswani")[0]
+    assert json.loads((tmp_path / "table2.json").read_text())["format"] == "kit-results/1"

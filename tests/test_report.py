@@ -72,3 +72,10 @@ def test_report_renders_in_headless_chromium(results, tmp_path):
     assert img.size == (1600, 1200)
     lo, hi = img.getextrema()
     assert hi - lo > 100 and len(img.getcolors(maxcolors=1 << 16) or range(1 << 16)) > 20  # text and tables, not blank
+
+
+def test_report_shows_the_tested_verdicts_of_the_stored_ablation(tmp_path):
+    page = build_report(REPO / "results", tmp_path)[0].read_text()
+    table2 = page[page.index("id='table2'"):page.index("id='table3'")]
+    assert "p (Holm)" in table2 and "verdict" in table2
+    assert "not distinguishable at this scale" in table2 and "reproduced" in table2
