@@ -118,6 +118,8 @@ def test_trained_models_are_keyed_by_what_they_are_trained_from(tmp_path, scifac
     key = training_key(a)
     assert model_dir("l0-act", a, tmp_path) == tmp_path / "l0-act" / key / "model"
     assert training_key(a.replace(lambda_d=0.02)) != key and training_key(a.replace(seed=7)) != key
+    # a field added later is out of the key at the default that trains as before, in it at any other value
+    assert training_key(a.replace(query_anchor=0.0)) == key and training_key(a.replace(query_anchor=0.5)) != key
     moved = tmp_path / "elsewhere" / "train.jsonl"
     moved.parent.mkdir()
     moved.write_bytes(data.read_bytes())

@@ -60,6 +60,26 @@ def test_idf_init_is_exact_with_trainable_embeddings():
     assert frozen.delta.abs().sum() == 0
 
 
+def test_anchor_penalty_by_hand_and_its_pull_toward_the_start():
+    from train.lilsr import LiLsrModel
+
+    target = torch.tensor([0.0, 1.0, 0.2, 3.0, 0.5])
+    module = LiLsrQueryWeights(E, special_ids=[0])
+    module.init_weights("idf", target)
+    torch.testing.assert_close(module.start, module.weights().detach())
+    assert module.anchor_penalty().item() == pytest.approx(0.0, abs=1e-10)
+    with torch.no_grad():  # move b: s_t = log(1 + relu(pre_t + 1)), the penalty is the mean squared move of 4 tokens
+        module.b_raw.add_(1.0)
+    moved = module.weights().detach()
+    assert module.anchor_penalty().item() == pytest.approx(float(((moved - module.start)[1:] ** 2).mean()))
+    assert "start" not in module.state_dict()  # rebuilt by init_weights, so checkpoints keep their layout
+    # the penalty's gradient points b back toward the start
+    module.anchor_penalty().backward()
+    assert module.b_raw.grad.item() > 0
+    with pytest.raises(ValueError, match="anchor must be >= 0"):
+        LiLsrModel.__new__(LiLsrModel).__init__(None, module, anchor=-1.0)
+
+
 def test_bad_module_arguments():
     with pytest.raises(ValueError, match=r"embeddings must be \[V, H\]"):
         LiLsrQueryWeights(torch.zeros(3))
@@ -151,6 +171,12 @@ def test_train_export_and_lookup(tmp_path, scifact_dir):
     assert not torch.allclose(model.query.w, w0) and not torch.allclose(model.query.b, b0)
     assert (model.query.table() - table0).abs().max() > 1e-4
     assert all(entry["l1"] > 0 for entry in trainer.state.log_history if "loss" in entry)
+    assert not any("anchor" in entry for entry in trainer.state.log_history)  # query_anchor 0: no term
+
+    anchored = build_trainer(recipe.replace(query_anchor=10.0), tmp_path / "ckpt-anchor", disable_tqdm=True)
+    anchored.train()
+    logged = [entry["anchor"] for entry in anchored.state.log_history if "loss" in entry]
+    assert logged[0] == pytest.approx(0.0, abs=1e-12) and logged[-1] > 0  # 0 at the start table, then the move
 
     out = export_model(model, trainer.queries, recipe, tmp_path / "model")
     exported = load_file(str(out / "query_weights.safetensors"))["weights"]

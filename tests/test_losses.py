@@ -338,6 +338,17 @@ def test_combined_infonce_in_batch_and_decoupled_flops_vectors():
     assert out["masked_fraction"].item() == 0.0
 
 
+def test_kl_plus_in_batch_is_the_kl_term_plus_in_batch_infonce():
+    queries, docs, teacher = _random_batch(n_queries=3, n_docs=2)
+    out = SparseDistillLoss(lambda_d=0.1, ranking="kl+inbatch")(queries, docs, docs, teacher)
+    kl = kl_loss(own_doc_scores(queries, docs), teacher)
+    nce = infonce_loss(batch_scores(queries, docs), in_batch=True)
+    assert out["ranking"].item() == pytest.approx((kl + nce).item())
+    assert nce.item() > infonce_loss(own_doc_scores(queries, docs)).item()  # more negatives, harder
+    with pytest.raises(ValueError, match="teacher_scores"):
+        SparseDistillLoss(lambda_d=0.1, ranking="kl+inbatch")(queries, docs, docs)
+
+
 def test_combined_loss_doc_vectors_follow_its_variant():
     x = torch.tensor([[E1, -1.0]])
     rank_vectors, flops_vectors = SparseDistillLoss(lambda_d=0.1, variant="de-l0").doc_vectors(x)
@@ -355,6 +366,7 @@ def test_combined_loss_doc_vectors_follow_its_variant():
         {"lambda_d": 0.1, "threshold": -1},
         {"lambda_d": 0.1, "ranking": "kl", "temperature": 2.0},
         {"lambda_d": 0.1, "ranking": "margin_mse", "in_batch_negatives": True},
+        {"lambda_d": 0.1, "ranking": "kl+inbatch", "in_batch_negatives": True},
         {"lambda_d": 0.1, "ranking": "infonce", "temperature": 0.0},
     ],
 )

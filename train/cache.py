@@ -38,10 +38,16 @@ def recipe_hash(recipe: "TrainRecipe") -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
+KEY_NEUTRAL = {"query_anchor": 0.0}
+"""Recipe fields added after models were cached, with the default that trains exactly as before: left out of the
+key at that value, so models trained before the field existed stay valid (any other value is part of the key)."""
+_UNSET = object()
+
+
 def training_inputs(recipe: "TrainRecipe") -> dict:
     """Everything a trained model depends on: the recipe's fields, with the training file, the base model and an
     ``idf.json`` replaced by fingerprints of their content (InputError when one of them cannot be read)."""
-    fields = recipe.to_dict()
+    fields = {k: v for k, v in recipe.to_dict().items() if KEY_NEUTRAL.get(k, _UNSET) != v}
     data = Path(recipe.data)
     if not data.is_file():
         raise InputError(data, "training file not found", fix="build it with `python -m train.data` (see its --help)")

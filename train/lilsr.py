@@ -74,6 +74,8 @@ class LiLsrQueryWeights(nn.Module):
         keep = torch.ones(vocab)
         keep[list(special_ids)] = 0.0
         self.register_buffer("keep", keep)
+        # the table training starts from (set by init_weights; rebuilt, not checkpointed: the init is deterministic)
+        self.register_buffer("start", torch.zeros(vocab), persistent=False)
 
     @classmethod
     def from_doc_model(cls, model: SpladeDocModel, **options) -> "LiLsrQueryWeights":
@@ -106,6 +108,12 @@ class LiLsrQueryWeights(nn.Module):
         """Query vectors ``[Q, V]`` from token counts ``[Q, V]``: each token's weight times its number of occurrences."""
         return counts.to(self.keep.dtype) * self.weights().unsqueeze(0)
 
+    def anchor_penalty(self) -> Tensor:
+        """Mean squared distance of the weights from the table training started at (:meth:`init_weights`), over the
+        non-special tokens: the recipe's ``query_anchor`` times this keeps tokens the training queries cannot inform
+        near their start (IDF) instead of letting the shared ``w`` and ``E`` switch them off."""
+        return ((self.weights() - self.start) ** 2 * self.keep).sum() / self.keep.sum()
+
     @torch.no_grad()
     def table(self) -> Tensor:
         """The lookup table: :meth:`weights` as a detached float32 CPU tensor."""
@@ -132,6 +140,7 @@ class LiLsrQueryWeights(nn.Module):
         if how == "uniform":
             self.w_raw.zero_()
             self.b_raw.fill_(float(torch.expm1(level)) / self.lr_multiplier)
+            self.start.copy_(self.weights())
             return
         if target is None:
             raise ValueError("init 'idf' needs the target weights")
@@ -143,6 +152,7 @@ class LiLsrQueryWeights(nn.Module):
             residual = torch.expm1(target.float()) - (self.base_embeddings @ self.w + self.b)
             residual = residual * rows  # special tokens stay where they are
             self.delta.copy_(torch.outer(residual, self.w) / (self.w.dot(self.w) * self.lr_multiplier))
+        self.start.copy_(self.weights())
 
 
 class LiLsrQueries:
@@ -182,12 +192,15 @@ class LiLsrModel(nn.Module):
     query module's state (:data:`QUERY_STATE_FILE`); exports hold the lookup table instead.
     """
 
-    def __init__(self, doc: SpladeDocModel, query: LiLsrQueryWeights) -> None:
+    def __init__(self, doc: SpladeDocModel, query: LiLsrQueryWeights, anchor: float = 0.0) -> None:
         super().__init__()
+        if not anchor >= 0:
+            raise ValueError(f"anchor must be >= 0, got {anchor}")
         if query.vocab_size != doc.vocab_size:
             raise ValueError(f"query weights cover {query.vocab_size} tokens, the document model {doc.vocab_size}")
         self.doc = doc
         self.query = query
+        self.anchor = float(anchor)
 
     @property
     def tokenizer(self):
@@ -198,9 +211,13 @@ class LiLsrModel(nn.Module):
         return self.doc.vocab_size
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None,
-                query_counts: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+                query_counts: Tensor | None = None) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """``(doc logits, query vectors or None, anchor · anchor_penalty or None)``; the penalty is computed here,
+        inside forward, so that DDP sees every parameter it touches."""
         logits = self.doc(input_ids, attention_mask, token_type_ids)
-        return logits, (self.query(query_counts) if query_counts is not None else None)
+        queries = self.query(query_counts) if query_counts is not None else None
+        penalty = self.anchor * self.query.anchor_penalty() if self.anchor > 0 and queries is not None else None
+        return logits, queries, penalty
 
     def save_pretrained(self, directory: str | Path) -> None:
         from safetensors.torch import save_file
@@ -253,4 +270,4 @@ def lilsr_model(doc: SpladeDocModel, recipe, idf_weights: Tensor) -> tuple[LiLsr
     query = LiLsrQueryWeights.from_doc_model(doc, train_embeddings=recipe.query_train_embeddings,
                                              lr_multiplier=recipe.query_lr_multiplier)
     query.init_weights(recipe.query_init, idf_weights)
-    return LiLsrModel(doc, query), LiLsrQueries(doc.tokenizer, doc.vocab_size)
+    return LiLsrModel(doc, query, anchor=recipe.query_anchor), LiLsrQueries(doc.tokenizer, doc.vocab_size)

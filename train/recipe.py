@@ -55,6 +55,7 @@ class TrainRecipe:
     query_init: str = "idf"    # lilsr: start from s ≈ IDF (idf) or equal weights (uniform)
     query_lr_multiplier: float = 1.0  # lilsr: the query weights learn at lr × this
     query_train_embeddings: bool = True  # lilsr: learn the word embeddings E too, not only w and b
+    query_anchor: float = 0.0  # lilsr: weight of the mean squared pull of the table toward its start (IDF); 0 = none
     path: Path | None = None   # the recipe file, if any
 
     @property
@@ -92,7 +93,7 @@ TRAIN_FIELDS: dict[str, V.Converter] = {
     "save_steps": V.integer(1), "logging_steps": V.integer(1), "max_grad_norm": V.number(0, strict=True, optional=True),
     "fp16": V.flag, "regularizer": V.choice(REGULARIZERS), "query_encoder": V.choice(TRAINABLE_QUERY_ENCODERS),
     "query_init": V.choice(("idf", "uniform")), "query_lr_multiplier": V.number(0, strict=True),
-    "query_train_embeddings": V.flag,
+    "query_train_embeddings": V.flag, "query_anchor": V.number(0),
 }
 _REQUIRED = tuple(f.name for f in dataclasses.fields(TrainRecipe) if f.default is dataclasses.MISSING)
 

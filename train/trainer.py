@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 #: Written last into each checkpoint folder: a checkpoint without it was interrupted while being written.
 CHECKPOINT_COMPLETE = "kit-complete.json"
 #: Loss terms logged beside the Trainer's ``loss`` (averaged over the micro-batches of each logging window).
-LOGGED_TERMS = ("ranking", "flops", "l1", "lambda", "doc_l0", "masked_fraction")
+LOGGED_TERMS = ("ranking", "flops", "l1", "anchor", "lambda", "doc_l0", "masked_fraction")
 
 
 class _ScaleGrad(torch.autograd.Function):
@@ -96,8 +96,9 @@ class SparseDistillTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         inputs = dict(inputs)
         teacher = inputs.pop("teacher_scores")
+        anchor = None
         if "query_counts" in inputs:  # Li-LSR: the model computes the query vectors (train.lilsr.LiLsrModel)
-            logits, queries = model(**inputs)
+            logits, queries, anchor = model(**inputs)
         else:
             queries = inputs.pop("query_vectors")
             logits = model(**inputs)
@@ -109,6 +110,8 @@ class SparseDistillTrainer(Trainer):
             rank_vectors, flops_vectors = self.objective.doc_vectors(logits.float())
             terms = self.objective(queries.float(), rank_vectors, flops_vectors, teacher.float(),
                                    step=self.state.global_step)
+        if anchor is not None:  # Li-LSR's pull toward the starting table (recipe query_anchor)
+            terms = {**terms, "loss": terms["loss"] + anchor, "anchor": anchor.detach()}
         if not torch.isfinite(terms["loss"]):
             bad = ", ".join(f"{k}={v.item():g}" for k, v in terms.items() if v.numel() == 1)
             raise FloatingPointError(f"non-finite training loss at step {self.state.global_step} ({bad})")

@@ -16,7 +16,7 @@ from train.losses.regularizers import doc_l0, flops_loss, l0_mask, l1_loss
 from train.losses.schedule import warmup_lambda
 from train.losses.variants import VARIANTS, check_variant, variant_vectors
 
-RANKING_LOSSES = ("kl", "margin_mse", "infonce")
+RANKING_LOSSES = ("kl", "margin_mse", "infonce", "kl+inbatch")
 #: Document regularizers: FLOPS (eq. 3, the paper) or ℓ1 (Li-LSR); either takes the ℓ0 mask through ``threshold``.
 REGULARIZERS = ("flops", "l1")
 
@@ -44,7 +44,9 @@ class SparseDistillLoss(nn.Module):
 
     Args:
         lambda_d: λ_d, the FLOPS weight reached after warm-up (the paper sweeps it, e.g. 0.04 in section 5.3.2).
-        ranking: ``"kl"`` (KL to the teacher's softmax), ``"margin_mse"`` or ``"infonce"``.
+        ranking: ``"kl"`` (KL to the teacher's softmax), ``"margin_mse"``, ``"infonce"``, or ``"kl+inbatch"``: the KL
+            term plus InfoNCE over every document of the batch (the other queries' documents as extra negatives,
+            which have no teacher scores), each query's positive as the target.
         threshold: t of the ℓ0 mask (eq. 5), e.g. 200 in section 5.3.1; ``None`` gives plain FLOPS.
         warmup_steps: T of the quadratic λ warm-up; 0 applies λ_d from the first step.
         variant: activation variant of :data:`VARIANTS` (``"baseline"``, ``"l0"``, ``"de-l0"``, ...); it decides
@@ -74,8 +76,9 @@ class SparseDistillLoss(nn.Module):
         super().__init__()
         if ranking not in RANKING_LOSSES:
             raise ValueError(f"unknown ranking loss {ranking!r}; choose one of {', '.join(RANKING_LOSSES)}")
-        if ranking != "infonce" and (temperature != 1.0 or in_batch_negatives):
-            raise ValueError("temperature and in_batch_negatives apply to ranking='infonce' only")
+        if ranking not in ("infonce", "kl+inbatch") and temperature != 1.0 or ranking != "infonce" and in_batch_negatives:
+            raise ValueError("temperature applies to ranking='infonce' and 'kl+inbatch' only, in_batch_negatives to "
+                             "'infonce' only")
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if threshold is not None and threshold < 0:
@@ -147,6 +150,12 @@ class SparseDistillLoss(nn.Module):
         }
 
     def _ranking_loss(self, query_vectors: Tensor, doc_vectors: Tensor, teacher_scores: Tensor | None) -> Tensor:
+        if self.ranking == "kl+inbatch":
+            if teacher_scores is None:
+                raise ValueError("ranking='kl+inbatch' needs teacher_scores of shape [Q, D]")
+            kl = kl_loss(own_doc_scores(query_vectors, doc_vectors), teacher_scores)
+            return kl + infonce_loss(batch_scores(query_vectors, doc_vectors), temperature=self.temperature,
+                                     in_batch=True)
         if self.ranking == "infonce":
             scorer = batch_scores if self.in_batch_negatives else own_doc_scores
             return infonce_loss(
