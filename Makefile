@@ -62,7 +62,8 @@ $(TRAIN_FILE): | setup
 	$(PYTHON) -m train.data mine-offline
 
 ablation: setup $(TRAIN_FILE)
-	$(PYTHON) -m eval.ablation tables --scale $(SCALE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(UPDATE),--update) \
+	$(PYTHON) -m eval.ablation tables --scale $(SCALE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(TABLES),--tables $(TABLES)) \
+	  $(if $(UPDATE),--update) \
 	  $(if $(DRY_RUN),--dry-run)
 
 figures: setup $(TRAIN_FILE)

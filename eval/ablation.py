@@ -96,6 +96,7 @@ class Scale:
     thresholds: tuple[float, ...] | None = None
     checked: bool = True
     overrides: dict = field(default_factory=dict)
+    seeds: tuple[int, ...] | None = None  # None: each condition's own seeds (SEEDS= overrides either)
 
     def recipe_changes(self) -> dict:
         """The training-recipe fields this scale overrides."""
@@ -110,7 +111,7 @@ class Scale:
 
 SCALES: Mapping[str, Scale] = {
     "smoke": Scale("smoke", max_steps=3, max_length=64, batch_size=8, eval_max_length=64, queries=8, docs=100,
-                   zero_shot=(), lambdas=(0.01, 0.1), thresholds=(50.0, 150.0), checked=False),
+                   zero_shot=(), lambdas=(0.01, 0.1), thresholds=(50.0, 150.0), checked=False, seeds=(42,)),
     "full": Scale("full"),
 }
 
@@ -561,7 +562,7 @@ def measure_command(condition: str, seed: int, scale: Scale, changes: Mapping[st
             + ("" if zero_shot else " --no-zero-shot"))
 
 
-def list_conditions(target: str, scale: Scale, seeds: tuple[int, ...] | None) -> None:
+def list_conditions(target: str, scale: Scale, seeds: tuple[int, ...] | None, tables: Sequence[int] = (2, 3)) -> None:
     """``--list-conditions``: each table row or figure point, its seeds, expectations and the command."""
     if target == "figures":
         for p in figure_points(scale):
@@ -569,7 +570,7 @@ def list_conditions(target: str, scale: Scale, seeds: tuple[int, ...] | None) ->
             print(f"{p.id}: {p.condition} with {p.changes}; expected {expected} (± {p.tolerance:g})")
             print(f"    {measure_command(p.condition, load_condition(p.condition).run_seeds()[0], scale, p.changes, False)}")
         return
-    for cid in dict.fromkeys(row for n in (2, 3) for row in load_paper_table(n)["system"]):
+    for cid in dict.fromkeys(row for n in tables for row in load_paper_table(n)["system"]):
         c = load_condition(cid)
         expected = "; ".join(f"{d} {e['nDCG@10']:.4f}" for d, e in c.expected.items()) or "none"
         print(f"{cid} (Table {', '.join(map(str, c.tables))}; {repo_relative(c.path)}): seeds "
@@ -578,24 +579,37 @@ def list_conditions(target: str, scale: Scale, seeds: tuple[int, ...] | None) ->
             print(f"    {measure_command(cid, seed, scale)}")
 
 
-def dry_run(ablator: Ablator, target: str, seeds: tuple[int, ...] | None) -> None:
+def dry_run(ablator: Ablator, target: str, seeds: tuple[int, ...] | None, tables: Sequence[int] = (2, 3)) -> None:
     """``--dry-run``: each model to train or reuse (its cache folder), and the datasets each is evaluated on."""
     if target == "figures":
         jobs = [(load_condition(p.condition), load_condition(p.condition).run_seeds()[0], dict(p.changes), ["scifact"])
                 for p in figure_points(ablator.scale)]
     else:
-        ids = dict.fromkeys(row for n in (2, 3) for row in load_paper_table(n)["system"])
+        ids = dict.fromkeys(row for n in tables for row in load_paper_table(n)["system"])
         jobs = [(c, s, {}, ablator.datasets(c)) for c in map(load_condition, ids) for s in c.run_seeds(seeds)]
     for condition, seed, changes, datasets in jobs:
         recipe = ablator.recipe(condition, seed, **changes)
-        path = model_dir(condition.id, recipe, ablator.root)
-        state = "cached" if (path / "kit_model.json").exists() else "to train"
-        print(f"{condition.id} seed {seed}{' ' + str(changes) if changes else ''}: model {path} [{state}]; "
+        if not Path(recipe.data).is_file():  # its key covers the training file's content: known once it is mined
+            where, state = f"{ablator.root / condition.id}/<key of {Path(recipe.data).name}, mined first>", "to train"
+        else:
+            path = model_dir(condition.id, recipe, ablator.root)
+            where, state = str(path), "cached" if (path / "kit_model.json").exists() else "to train"
+        print(f"{condition.id} seed {seed}{' ' + str(changes) if changes else ''}: model {where} [{state}]; "
               f"evaluated on {', '.join(datasets)}")
         print(f"    {measure_command(condition.id, seed, ablator.scale, changes, len(datasets) > 1)}")
 
 
 # ---- command line ----------------------------------------------------------------------------------------------------
+
+def _tables(text: str) -> tuple[int, ...]:
+    try:
+        tables = tuple(dict.fromkeys(int(x) for x in text.split(",")))
+    except ValueError:
+        tables = ()
+    if not tables or any(n not in (2, 3) for n in tables):
+        raise ValueError(f"{text!r}: the ablation tables are 2, 3 or 2,3")
+    return tables
+
 
 @cli
 def main(argv: Sequence[str] | None = None) -> int:
@@ -608,6 +622,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=None, help="measure: the training seed (default: the condition's first)")
     p.add_argument("--seeds", type=_seeds, default=None,
                    help="tables: the training seeds of every condition, e.g. 42,43,44 (default: each condition's)")
+    p.add_argument("--tables", type=_tables, default=(2, 3), help="tables: which of them, e.g. 2 (default: 2,3)")
     p.add_argument("--no-zero-shot", action="store_true", help="measure: SciFact only")
     p.add_argument("--scale", default="full", choices=list(SCALES))
     p.add_argument("--out", default=None, help="results folder (default: work/results; --update: results/)")
@@ -617,12 +632,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--dry-run", action="store_true", help="print the models to train or reuse, run nothing")
     args = p.parse_args(argv)
     scale = get_scale(args.scale)
+    args.seeds = args.seeds or scale.seeds
     if args.list_conditions:
-        list_conditions(args.target, scale, args.seeds)
+        list_conditions(args.target, scale, args.seeds, args.tables)
         return 0
     ablator = Ablator(scale, device=args.device)
     if args.dry_run:
-        dry_run(ablator, args.target, args.seeds)
+        dry_run(ablator, args.target, args.seeds, args.tables)
         return 0
     command = " ".join(["python -m eval.ablation", *(argv if argv is not None else sys.argv[1:])])
     if args.target == "measure":
@@ -637,7 +653,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                           "seconds": read_seconds(m.model)}, default=str))
         return 0
     out = output_folder(args.out, args.update)
-    return (run_tables(ablator, out, command, args.seeds) if args.target == "tables"
+    return (run_tables(ablator, out, command, args.seeds, args.tables) if args.target == "tables"
             else run_figures(ablator, out, command))
 
 

@@ -307,3 +307,13 @@ def test_list_conditions_and_dry_run_print_the_commands(capsys, tmp_path, monkey
     assert out.count("--seed 42") == 10
     assert ablation.main(["figures", "--list-conditions"]) == 0
     assert "--set threshold=300 --no-zero-shot" in capsys.readouterr().out
+    # TABLES=2: Table 2's four conditions only; the smoke scale trains one seed unless SEEDS= says otherwise
+    assert ablation.main(["tables", "--tables", "2", "--dry-run", "--seeds", "42,43,44"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("[to train]") + out.count("[cached]") == 12 and "de-l0-act" not in out
+    assert ablation.main(["tables", "--scale", "smoke", "--dry-run"]) == 0
+    assert capsys.readouterr().out.count("seed 43") == 0
+    with pytest.raises(SystemExit) as exit_:
+        ablation.main(["tables", "--tables", "4"])
+    assert exit_.value.code == 2
+    assert "--tables" in capsys.readouterr().err
