@@ -21,6 +21,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
+from eval.paper import load_paper_table
 from eval.stats import ALPHA, CORRECTION, TESTS, holm, paired_tests, verdict, win_tie_loss
 
 NO_EFFECT = {"nDCG@10": 0.1, "FLOPS": 0.01, "Doc_Len": 1.0}
@@ -139,8 +140,6 @@ def stored_claims(results, n: int) -> tuple[pd.DataFrame, list[str]]:
     A file written with its ``claims`` gives them as stored; an older one (one seed, nDCG@10 per query only) is
     tested here on what its per-query file holds: each row against the baseline on nDCG@10, and against BM25 where the
     file has BM25's per-query values."""
-    from eval.paper import load_paper_table
-
     if results.meta.get("claims"):
         return pd.DataFrame(results.meta["claims"], columns=COLUMNS), []
     pq = results.per_query

@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from eval.claims import markdown, stored_claims, summary
+from eval.schema import load_results
 from kit.argtypes import ArgumentParser
 from kit.errors import InputError, cli
 from kit.io import atomic_write, read_text
@@ -77,9 +79,6 @@ def include(path: Path) -> str:
 
 def render_claims(path: Path) -> str:
     """The verdicts of a stored Table 2 or 3 file, generated from paired tests (never written by hand)."""
-    from eval.claims import markdown, stored_claims, summary
-    from eval.schema import load_results
-
     if not path.is_file():
         return f"*Not produced yet: `{repo_relative(path)}` (see the command above).*\n"
     results = load_results(path)

@@ -311,7 +311,7 @@ def test_a_kit_produced_run_compares_equal_to_the_stored_bm25_row(bm25_run):
     result = run("eval.compare", "--run", bm25_run, "--dataset", "scifact", "--name", "bm25-again",
                  "--baseline", "bm25-flat")
     no_traceback_ok(result)
-    row = "| scifact | bm25-again | bm25-flat | nDCG@10 | 300 | 0.6789 | 0.6789 | +0.0000 | 0.000 | 1 | 1 | 0/300/0 |"
+    row = "| scifact | bm25-again | bm25-flat | nDCG@10 | 300 | 0.6789 | 0.6789 | +0.0000 | 0.000 | 1 | 1 | 1 | 0/300/0 |"
     assert row in result.out
 
 
