@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from transformers import AutoTokenizer
 
 from encode.doc_encoder import ENCODING, SpladeDocEncoder, resolve_precision
 from encode.query import compute_idf, encode_queries, load_idf_json, save_idf_json
@@ -252,6 +251,8 @@ class DatasetRun:
     def tokenizer(self, model: str):
         if model in self._encoders:
             return self._encoders[model].tokenizer
+        from transformers import AutoTokenizer
+
         return self._cached(("tok", model), lambda: AutoTokenizer.from_pretrained(local_model_dir(model)))
 
     def idf(self, doc: DocSpec, source: str) -> dict[str, float]:

@@ -89,6 +89,11 @@ def _targets(node: ast.Import | ast.ImportFrom, importer: str, is_package: bool,
     return sorted(t for t in found if t)
 
 
+def _is_lazy_import(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "lazy_import"
+            and len(node.args) == 1 and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str))
+
+
 def kit_imports(sources: dict[str, tuple[str, str]]) -> list[Import]:
     """Every import statement of the kit's modules that names a kit module, wherever it sits."""
     modules = set(sources)
@@ -98,7 +103,16 @@ def kit_imports(sources: dict[str, tuple[str, str]]) -> list[Import]:
         top = {id(node) for node in tree.body}
         type_checking = {id(node) for block in tree.body if _is_type_checking(block)
                          for stmt in block.body for node in ast.walk(stmt)}
+        # ``name = lazy_import("x.y")`` (kit.lazy) at the top is an import of x.y, loaded on first use
+        top_calls = {id(node) for stmt in tree.body if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.Expr))
+                     for node in ast.walk(stmt) if isinstance(node, ast.Call)}
         for node in ast.walk(tree):
+            if _is_lazy_import(node):
+                target = _resolve(node.args[0].value, modules)
+                if target is not None and target != module:
+                    imports.append(Import(module, path, node.lineno, ast.unparse(node), target, id(node) in top_calls,
+                                          False))
+                continue
             if not isinstance(node, (ast.Import, ast.ImportFrom)):
                 continue
             for target in _targets(node, module, path.endswith("__init__.py"), modules):
@@ -234,3 +248,29 @@ def test_the_checks_name_each_offending_module_and_import():
     assert len(cycles) == 2 and cycles[1].startswith("cycle encode.e -> train.t -> encode.e: ")
     # a TYPE_CHECKING import never runs: it is allowed at the top and closes no cycle
     assert not any("kit.c import z" in line for line in hidden_imports(imports) + cycles)
+
+
+def test_a_lazy_import_is_an_import_edge():
+    """kit.lazy.lazy_import("x") at a module's top names a dependency like an import statement does: layers and cycles
+    see it; inside a function it is a hidden import."""
+    fake = {"kit": ("kit/__init__.py", ""), "kit.a": ("kit/a.py", 'm = lazy_import("train.t")\n'),
+            "train": ("train/__init__.py", ""),
+            "train.t": ("train/t.py", 'from kit.a import m\n\ndef f():\n    return lazy_import("kit.a")\n')}
+    imports = kit_imports(fake)
+    assert upward_imports(imports) == [
+        "kit.a (kit/a.py:1): lazy_import('train.t') -- kit may not import train.t (layer train is above it)"]
+    assert hidden_imports(imports) == ["train.t (train/t.py:4): lazy_import('kit.a') -- not at the module's top level"]
+    assert import_cycles(imports)[0].startswith("cycle kit.a -> train.t -> kit.a")
+    assert any(i.target == "train.trainer" and i.top_level for i in kit_imports(kit_sources()) if i.module == "train.cache")
+
+
+def test_the_runners_import_without_transformers():
+    """Table 1, the ablation and compare name the trainer at their top, but load it (and transformers) only to train:
+    a command that fails on bad input or prints --help answers without paying for that import."""
+    import subprocess
+    import sys
+
+    code = ("import sys, eval.compare, eval.reproduce, eval.ablation, eval.lilsr\n"
+            "print('transformers' in sys.modules, type(sys.modules['train.trainer']).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "_LazyModule"]

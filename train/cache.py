@@ -23,13 +23,20 @@ from kit.errors import InputError
 from kit.fingerprint import digest, file_sha256, model_fingerprint
 from kit.hub import local_model_dir
 from kit.io import write_json
+from kit.lazy import lazy_import
 from kit.paths import work_dir
 from train.export import MODEL_METADATA
 from train.mining import mine_offline, offline_options
-from train.trainer import last_complete_checkpoint, train
+
+trainer = lazy_import("train.trainer")  # torch and transformers: loaded when a model is trained
 
 if TYPE_CHECKING:
     from train.recipe import TrainRecipe
+
+
+def train(recipe: "TrainRecipe", out: Path, **options) -> None:
+    """:func:`train.trainer.train` (what :func:`train_cached` calls; tests replace it here)."""
+    trainer.train(recipe, out, **options)
 
 
 def recipe_hash(recipe: "TrainRecipe") -> str:
@@ -99,7 +106,7 @@ def train_cached(slug: str, recipe: "TrainRecipe", root: Path | None = None) -> 
     if (out / MODEL_METADATA).exists():
         return out
     checkpoints = out / "checkpoints"
-    resume = checkpoints.is_dir() and last_complete_checkpoint(checkpoints) is not None
+    resume = checkpoints.is_dir() and trainer.last_complete_checkpoint(checkpoints) is not None
     print(f"[train] {'resuming' if resume else 'training'} {slug} ({recipe.variant}, t={recipe.threshold}, "
           f"λ={recipe.lambda_d:g}, {recipe.max_steps} steps) -> {out}", flush=True)
     write_json(out.parent / "recipe.json", {"recipe": json.loads(json.dumps(recipe.to_dict(), default=str)),
