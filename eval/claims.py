@@ -22,7 +22,7 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from eval.paper import load_paper_table
-from eval.stats import ALPHA, CORRECTION, TESTS, holm, paired_tests, verdict, win_tie_loss
+from eval.stats import ALPHA, CORRECTION, TESTS, holm, paired_summary, verdict
 
 NO_EFFECT = {"nDCG@10": 0.1, "FLOPS": 0.01, "Doc_Len": 1.0}
 """Paper differences smaller than this (nDCG@10 in points ×100, as printed) are read as the paper seeing none."""
@@ -57,11 +57,9 @@ def test_family(rows: list[dict], per_query: pd.DataFrame, family: str) -> pd.Da
             raise ValueError(f"{r['dataset']} {r['measure']}: {r['system']} and {r['versus']} are not measured on the "
                              f"same {ITEMS[r['measure']]}")
         old = old.loc[new.index]
-        wins, ties, losses = win_tie_loss(new.tolist(), old.tolist())
         out.append({"family": family, **{k: v for k, v in r.items() if k != "sign"}, "claim": _claim(r["sign"]),
                     "items": len(new), "mean": float(new.mean()), "mean_versus": float(old.mean()),
-                    "delta": float(new.mean() - old.mean()), **paired_tests(new.tolist(), old.tolist()),
-                    "wins": wins, "ties": ties, "losses": losses, "_sign": r["sign"]})
+                    **paired_summary(new.tolist(), old.tolist()), "_sign": r["sign"]})
     for r, p in zip(out, holm([r["p_t"] for r in out])):
         r["p_holm"] = p
         r["verdict"] = verdict(r.pop("_sign"), r["delta"], p)

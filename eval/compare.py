@@ -38,7 +38,7 @@ from eval.metrics import evaluate
 from eval.recipe import load_recipe
 from eval.reproduce import main as reproduce
 from eval.schema import FORMAT, Results, aggregate, load_results
-from eval.stats import ALPHA, CORRECTION, TESTS, holm, paired_tests, win_tie_loss
+from eval.stats import ALPHA, CORRECTION, TESTS, holm, paired_summary
 from kit.data import load_dataset
 from kit.errors import InputError, cli
 from kit.io import atomic_write, open_text
@@ -183,27 +183,39 @@ def compare(new: Results, stored: Results, baselines: Sequence[str] | None = Non
             raise InputError(stored.path, f"--baseline {unknown[0]!r} has no {dataset} row",
                              fix=f"choose from {', '.join(stored.systems(dataset))}")
         for system in new.systems(dataset):
-            new_measures = list(dict.fromkeys(new.per_query.loc[
-                (new.per_query["dataset"] == dataset) & (new.per_query["system"] == system), "measure"]))
+            new_measures = _measures(new, dataset, system)
             for baseline in chosen:
-                old_measures = set(stored.per_query.loc[(stored.per_query["dataset"] == dataset)
-                                                        & (stored.per_query["system"] == baseline), "measure"])
-                common = [m for m in (measures or new_measures) if m in new_measures and m in old_measures]
-                order = list(stored.meta.get("measures") or [])  # the stored table's column order (nDCG@10 first)
-                common.sort(key=lambda m: order.index(m) if m in order else len(order))
+                old_measures = _measures(stored, dataset, baseline)
+                common = _common_measures(measures or new_measures, new_measures, old_measures, stored)
                 if not common:
                     raise InputError(new.path, f"{dataset}: {system} and stored {baseline} share no measure "
                                                f"(new: {', '.join(new_measures)}; stored: {', '.join(sorted(old_measures))})",
                                      fix="report the stored measures (see --measures)")
-                for measure in common:
-                    a, b = _values(new, dataset, system, measure), _values(stored, dataset, baseline, measure)
-                    _same_queries(new, stored, dataset, system, baseline, a, b, restrict)
-                    b = b.loc[a.index]
-                    wins, ties, losses = win_tie_loss(a.tolist(), b.tolist())
-                    rows.append({"dataset": dataset, "system": system, "baseline": baseline, "measure": measure,
-                                 "queries": len(a), "new": a.mean(), "stored": b.mean(), "delta": a.mean() - b.mean(),
-                                 **paired_tests(a.tolist(), b.tolist()), "wins": wins, "ties": ties, "losses": losses})
+                rows += [_paired_row(new, stored, dataset, system, baseline, m, restrict) for m in common]
     return _with_holm(pd.DataFrame(rows))
+
+
+def _measures(res: Results, dataset: str, system: str) -> list[str]:
+    """The measures ``system`` has per-query values of on ``dataset``, in file order."""
+    pq = res.per_query
+    return list(dict.fromkeys(pq.loc[(pq["dataset"] == dataset) & (pq["system"] == system), "measure"]))
+
+
+def _common_measures(wanted: Sequence[str], have: Sequence[str], base: Sequence[str], stored: Results) -> list[str]:
+    """The ``wanted`` measures both sides have, in the stored table's column order (nDCG@10 first)."""
+    order = list(stored.meta.get("measures") or [])
+    return sorted((m for m in wanted if m in have and m in base),
+                  key=lambda m: order.index(m) if m in order else len(order))
+
+
+def _paired_row(new: Results, stored: Results, dataset: str, system: str, baseline: str, measure: str,
+                restrict: bool = False) -> dict:
+    """One comparison: both sides' means over the same queries, the delta, paired tests and wins/ties/losses."""
+    a, b = _values(new, dataset, system, measure), _values(stored, dataset, baseline, measure)
+    _same_queries(new, stored, dataset, system, baseline, a, b, restrict)
+    b = b.loc[a.index]
+    return {"dataset": dataset, "system": system, "baseline": baseline, "measure": measure, "queries": len(a),
+            "new": a.mean(), "stored": b.mean(), **paired_summary(a.tolist(), b.tolist())}
 
 
 def _with_holm(table: pd.DataFrame) -> pd.DataFrame:
@@ -226,25 +238,13 @@ def within(stored: Results, baselines: Sequence[str] | None = None,
         if not any(b in s for s in systems.values()):
             raise InputError(stored.path, f"--baseline {b!r} is not a system of this file",
                              fix=f"choose from {', '.join(dict.fromkeys(x for s in systems.values() for x in s))}")
-    order = list(stored.meta.get("measures") or [])
     rows = []
     for dataset, names in systems.items():
         for baseline in (b for b in chosen if b in names):
             for system in (s for s in names if s != baseline):
-                have = set(stored.per_query.loc[(stored.per_query["dataset"] == dataset)
-                                                & (stored.per_query["system"] == system), "measure"])
-                base = set(stored.per_query.loc[(stored.per_query["dataset"] == dataset)
-                                                & (stored.per_query["system"] == baseline), "measure"])
-                common = sorted((m for m in (measures or have) if m in have and m in base),
-                                key=lambda m: order.index(m) if m in order else len(order))
-                for measure in common:
-                    a, b = _values(stored, dataset, system, measure), _values(stored, dataset, baseline, measure)
-                    _same_queries(stored, stored, dataset, system, baseline, a, b)
-                    b = b.loc[a.index]
-                    wins, ties, losses = win_tie_loss(a.tolist(), b.tolist())
-                    rows.append({"dataset": dataset, "system": system, "baseline": baseline, "measure": measure,
-                                 "queries": len(a), "new": a.mean(), "stored": b.mean(), "delta": a.mean() - b.mean(),
-                                 **paired_tests(a.tolist(), b.tolist()), "wins": wins, "ties": ties, "losses": losses})
+                have = _measures(stored, dataset, system)
+                common = _common_measures(measures or have, have, _measures(stored, dataset, baseline), stored)
+                rows += [_paired_row(stored, stored, dataset, system, baseline, m) for m in common]
     if not rows:
         raise InputError(stored.path, "nothing to compare: no dataset has a baseline and another system with a "
                                       "shared per-query measure")
@@ -345,6 +345,20 @@ def _stored_tables(results_dir: Path) -> list[Path]:
     return out
 
 
+def _described(stored: Results) -> str:
+    return f"{stored.path} ({stored.meta.get('command', '?')}, commit {(stored.meta.get('commit') or '?')[:8]})"
+
+
+def _report(header: str, table: pd.DataFrame, out: str | None) -> int:
+    """Print a comparison under ``header`` (and write it as CSV to ``out``)."""
+    print(header + "\n")
+    print(render(table))
+    if out:
+        with atomic_write(out) as fh:
+            table.to_csv(fh, index=False)
+    return 0
+
+
 @cli
 def main(argv: Sequence[str] | None = None) -> int:
     p = ArgumentParser(prog="python -m eval.compare", description=__doc__.splitlines()[0])
@@ -374,13 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.within:
         stored = load_results(args.within)
         table = within(stored, args.baseline, args.measures.split(",") if args.measures else None)
-        print(f"within: {stored.path} ({stored.meta.get('command', '?')}, commit "
-              f"{(stored.meta.get('commit') or '?')[:8]})\n")
-        print(render(table))
-        if args.out:
-            with atomic_write(args.out) as fh:
-                table.to_csv(fh, index=False)
-        return 0
+        return _report(f"within: {_described(stored)}", table, args.out)
 
     if args.run or args.metrics or args.recipe:
         if args.against and len(args.against) > 1:
@@ -397,13 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             new = recipe_results(args.recipe, args.device)
         table = compare(new, stored, args.baseline, measures, restrict=args.run is not None and args.missing == "restrict")
-        print(f"new: {new.path}\nstored: {stored.path} ({stored.meta.get('command', '?')}, commit "
-              f"{(stored.meta.get('commit') or '?')[:8]})\n")
-        print(render(table))
-        if args.out:
-            with atomic_write(args.out) as fh:
-                table.to_csv(fh, index=False)
-        return 0
+        return _report(f"new: {new.path}\nstored: {_described(stored)}", table, args.out)
 
     paths = args.against or _stored_tables(REPO / "results")
     if not paths:

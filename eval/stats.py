@@ -54,6 +54,14 @@ def win_tie_loss(new: Sequence[float], old: Sequence[float]) -> tuple[int, int, 
     return wins, len(new) - wins - losses, losses
 
 
+def paired_summary(new: Sequence[float], old: Sequence[float]) -> dict[str, float]:
+    """What every paired comparison reports: the mean difference, :func:`paired_tests` and :func:`win_tie_loss`."""
+    tests = paired_tests(new, old)  # validates the samples first
+    wins, ties, losses = win_tie_loss(new, old)
+    return {"delta": math.fsum(new) / len(new) - math.fsum(old) / len(old), **tests,
+            "wins": wins, "ties": ties, "losses": losses}
+
+
 def holm(pvalues: Sequence[float]) -> list[float]:
     """Holm-adjusted p-values, in the input order (an empty family gives an empty list)."""
     if not len(pvalues):
