@@ -423,8 +423,17 @@ class DatasetRun:
         return (vec for _, vec in read_vectors(self.vectors(doc).path))
 
     def doc_lengths(self, doc: DocSpec) -> dict[str, int]:
-        """Each document's number of non-zero tokens in ``doc``'s (quantized, indexed) vectors."""
-        return document_lengths(read_vectors(self.vectors(doc).path))
+        """Each document's number of non-zero tokens in ``doc``'s (quantized, indexed) vectors, counted once per
+        encoding and cached beside its document frequencies (apart from them: Table 1 never needs one per document)."""
+        vectors = self.vectors(doc)
+        art = Artifact.named(self.root / "stats", vectors.path.name.rsplit(".", 1)[0] + ".doc-len",
+                             {"stage": "doc-lengths", "vectors": vectors.key}, suffix=".json")
+        if art.ready() and not self.settings.force:
+            return load_json(art.path)["lengths"]
+        lengths = document_lengths(read_vectors(vectors.path))
+        write_json(art.path, {"documents": len(lengths), "lengths": lengths})
+        art.complete(documents=len(lengths))
+        return lengths
 
     def doc_frequencies(self, doc: DocSpec) -> tuple[dict[str, int], int]:
         """``(documents per token, documents)`` of ``doc``'s vectors: FLOPS and Doc_Len need nothing else of them,
