@@ -274,10 +274,16 @@ def test_figures_draw_a_collapsed_run_with_an_x(tmp_path, monkeypatch):
             drawn.append((float(args[1][0]), kwargs["marker"]))
         return real_plot(self, *args, **kwargs)
 
+    lines: list[tuple[float, str]] = []  # (y, label) of every reference line
+    real_axhline = Axes.axhline
     monkeypatch.setattr(Axes, "plot", spy)
-    paths = ablation.plot_figures(points, tmp_path)
+    monkeypatch.setattr(Axes, "axhline", lambda self, y, **kw: lines.append((y, kw["label"])) or
+                        real_axhline(self, y, **kw))
+    paths = ablation.plot_figures(points, tmp_path, {"BM25": 0.6789, "MiniLM (dense)": 0.6239})
     assert [p.name for p in paths] == ["figure1.png", "figure2.png", "figure3.png"]
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths)
+    # BM25 and MiniLM beside the learned points on both nDCG@10 figures (1 and 3), not on Figure 2 (Doc_Len)
+    assert lines == [(0.6789, "BM25 0.6789"), (0.6239, "MiniLM (dense) 0.6239")] * 2
     # y = 0.5: Figure 1 (nDCG@10); y = Doc_Len 120 / 0.25: Figure 2; y = 0.45 / 0.55: Figure 3
     assert sorted(drawn) == [(0.25, "x"), (0.25, "x"), (0.45, "o"), (0.5, "o"), (0.5, "o"), (0.5, "o"), (0.5, "o"),
                              (0.55, "o"), (120.0, "o"), (120.0, "o")]
