@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 
 from encode.activations import ACTIVATIONS
-from encode.doc_encoder import SpladeDocEncoder
 from encode.lookup import LookupQueryEncoder
 from encode.quantize import MAX_FACTOR, check_factor
 from encode.query import BowIdfQueryEncoder, compute_idf, encode_queries
@@ -23,6 +22,9 @@ from kit.errors import cli
 from kit.argtypes import ArgumentParser
 from kit.hub import local_model_dir
 from kit.io import atomic_write, exclusive
+from kit.lazy import lazy_import
+
+doc_encoder = lazy_import("encode.doc_encoder")  # torch: loaded once the arguments are valid
 
 
 def _shard(value: str) -> tuple[int, int]:
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.queries:
         return _write_queries(args, dataset)
     with exclusive(args.output, "encoding"):  # before loading the model: a busy or unwritable output fails at once
-        encoder = SpladeDocEncoder(args.model, activation=args.activation[0], max_length=args.max_length,
+        encoder = doc_encoder.SpladeDocEncoder(args.model, activation=args.activation[0], max_length=args.max_length,
                                    device=args.device, dtype=args.dtype, batch_size=args.batch_size)
         several = args.activation if len(args.activation) > 1 else None
         write_vectors(dataset.docs(), encoder, args.output, factor=args.factor, shard=args.shard,

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from encode.doc_encoder import ENCODING, SpladeDocEncoder, resolve_precision
 from encode.query import compute_idf, encode_queries, load_idf_json, save_idf_json
 from encode.registry import query_encoder
 from encode.writer import check_complete, check_inputs, read_vectors, write_vectors
@@ -36,9 +35,12 @@ from kit.errors import InputError
 from kit.fingerprint import file_sha256, mapping_sha256, model_fingerprint, tokenizer_fingerprint
 from kit.hub import find_model_idf, local_model_dir
 from kit.io import atomic_write, load_json, write_json
+from kit.lazy import lazy_import
 from kit.manifest import Artifact
 from kit.paths import dataset_slug, slug, work_dir
 from train.conditions import trained_model
+
+doc_encoder = lazy_import("encode.doc_encoder")  # torch: loaded when a document is encoded
 
 
 class Timer:
@@ -114,7 +116,7 @@ class DatasetRun:
         self.name = name or ds.name
         self.key = dataset_slug(self.name)  # how the dataset is named in tables, expected scores and the work dir
         self.root = root if root is not None else work_dir() / self.key
-        self.device, self.dtype = resolve_precision(settings.device, settings.dtype)
+        self.device, self.dtype = doc_encoder.resolve_precision(settings.device, settings.dtype)
         self._encoders: dict = {}
         self._idf: dict = {}
         self._memo: dict = {}
@@ -153,7 +155,7 @@ class DatasetRun:
     def vectors(self, doc: DocSpec) -> Artifact:
         """The quantized document vectors of ``doc``'s model and activation (a ``python -m encode`` folder)."""
         inputs = {"stage": "doc-vectors", "corpus": self.corpus(), "model": self.model_files(doc.model),
-                  "encoding": ENCODING, "activation": doc.activation, "max_length": self.settings.max_length, "factor": self.settings.factor,
+                  "encoding": doc_encoder.ENCODING, "activation": doc.activation, "max_length": self.settings.max_length, "factor": self.settings.factor,
                   **self._precision()}
         label = f"{model_label(doc.model)}.{doc.activation}.len{self.settings.max_length}.q{self.settings.factor:g}"
         return Artifact.named(self.root / "vectors", label, inputs, is_dir=True)
@@ -173,7 +175,7 @@ class DatasetRun:
                 if d.activation not in acts:
                     acts.append(d.activation)
         for model, acts in by_model.items():
-            encoder = SpladeDocEncoder(model, activation=acts[0], max_length=self.settings.max_length,
+            encoder = doc_encoder.SpladeDocEncoder(model, activation=acts[0], max_length=self.settings.max_length,
                                        device=self.settings.device, batch_size=self.settings.batch_size)
             arts = {a: self.vectors(DocSpec(model, a)) for a in acts}
             print(f"[{self.key}] encoding {self.ds.num_docs or ''} docs with {model} ({', '.join(acts)})", flush=True)
@@ -244,7 +246,7 @@ class DatasetRun:
     # ---- queries ---------------------------------------------------------------------------------------------------
     def doc_encoder(self, model: str):
         if model not in self._encoders:
-            self._encoders[model] = SpladeDocEncoder(model, activation="relu", max_length=self.settings.max_length,
+            self._encoders[model] = doc_encoder.SpladeDocEncoder(model, activation="relu", max_length=self.settings.max_length,
                                                      device=self.settings.device, batch_size=self.settings.batch_size)
         return self._encoders[model]
 
@@ -300,7 +302,7 @@ class DatasetRun:
                 table = self._lookup_table(system)
                 return {"table": model_fingerprint(table) if Path(table).is_dir() else file_sha256(table),
                         **truncation}
-            return {"model": self.model_files(system.doc.model), "encoding": ENCODING, **truncation,
+            return {"model": self.model_files(system.doc.model), "encoding": doc_encoder.ENCODING, **truncation,
                     **self._precision()}
 
         return self._cached(("query-weights", system.doc, system.query), compute)

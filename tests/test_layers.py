@@ -264,15 +264,20 @@ def test_a_lazy_import_is_an_import_edge():
     assert any(i.target == "train.trainer" and i.top_level for i in kit_imports(kit_sources()) if i.module == "train.cache")
 
 
-def test_the_runners_import_without_transformers():
-    """Table 1, the ablation and compare name the trainer at their top, but load it (and transformers) only to train:
-    a command that fails on bad input or prints --help answers without paying for that import."""
+def test_the_command_lines_import_without_torch():
+    """Every command names its heavy dependencies (the trainer, the document encoder, the losses) at its top but loads
+    them (and torch, transformers) only to train or encode: a command that fails on bad input, reads a recipe or prints
+    --help answers in about a second, and the test suite, which runs the real command lines a hundred times, stays
+    fast."""
     import subprocess
     import sys
 
-    code = ("import sys, eval.compare, eval.reproduce, eval.ablation, eval.lilsr\n"
-            "print('transformers' in sys.modules, 'train.trainer' in sys.modules)\n"
+    runners = ["eval.compare", "eval.reproduce", "eval.ablation", "eval.lilsr", "eval.docs", "eval.report",
+               "train.__main__", "train.recipe", "train.conditions", "train.cache", "train.data", "encode.__main__",
+               "index.__main__"]
+    code = (f"import sys, {', '.join(runners)}\n"
+            "print('torch' in sys.modules, 'transformers' in sys.modules, 'train.trainer' in sys.modules)\n"
             "import train.cache\ntrain.cache.trainer.last_complete_checkpoint\n"
-            "print('transformers' in sys.modules, 'train.trainer' in sys.modules)")
+            "print('torch' in sys.modules, 'transformers' in sys.modules, 'train.trainer' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["False", "False", "True", "True"]  # loaded on first use
+    assert out.split() == ["False", "False", "False", "True", "True", "True"]  # loaded on first use

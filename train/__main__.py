@@ -14,8 +14,10 @@ from typing import Sequence
 
 from kit.argtypes import ArgumentParser, positive_int
 from kit.errors import cli
+from kit.lazy import lazy_import
 from train.recipe import load_train_recipe
-from train.trainer import train
+
+trainer = lazy_import("train.trainer")  # torch and transformers: loaded once the recipe is read and valid
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
 
     recipe = load_train_recipe(args.recipe)
-    out = train(recipe, args.out, max_steps=args.max_steps, resume=args.resume)
+    out = trainer.train(recipe, args.out, max_steps=args.max_steps, resume=args.resume)
     print(out)
     return 0
 

@@ -25,7 +25,7 @@ from kit.hub import local_model_dir
 from kit.io import write_json
 from kit.lazy import lazy_import
 from kit.paths import work_dir
-from train.export import MODEL_METADATA
+from train.names import MODEL_METADATA
 from train.mining import mine_offline, offline_options
 
 trainer = lazy_import("train.trainer")  # torch and transformers: loaded when a model is trained

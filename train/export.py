@@ -16,12 +16,12 @@ from encode.query import save_idf_json
 from kit.io import write_json
 from train.lilsr import save_lookup_table
 from train.model import BowIdfQueries, SpladeDocModel
+from train.names import MODEL_METADATA
 from train.recipe import TrainRecipe
 
 logger = logging.getLogger(__name__)
 
 #: Name of the metadata file the kit writes beside a trained model.
-MODEL_METADATA = "kit_model.json"
 #: sentence-transformers' ``SpladePooling`` activation for each kit activation it can express.
 _ST_ACTIVATIONS = {"relu": "relu", "l0": "log1p_relu"}
 

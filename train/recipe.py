@@ -11,13 +11,19 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from encode.registry import TRAINABLE_QUERY_ENCODERS
 from kit import validate as V
 from kit.errors import InputError
+from kit.lazy import lazy_import
 from kit.paths import work_dir
-from train.losses import RANKING_LOSSES, REGULARIZERS, VARIANTS, SparseDistillLoss
+from train.names import RANKING_LOSSES, REGULARIZERS, VARIANTS
+
+losses = lazy_import("train.losses")  # torch: loaded when a loss is built, not when a recipe is read
+
+if TYPE_CHECKING:
+    from train.losses import SparseDistillLoss
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,7 @@ class TrainRecipe:
 
     def loss(self) -> SparseDistillLoss:
         """The training objective of this recipe."""
-        return SparseDistillLoss(lambda_d=self.lambda_d, ranking=self.ranking_loss, threshold=self.threshold,
+        return losses.SparseDistillLoss(lambda_d=self.lambda_d, ranking=self.ranking_loss, threshold=self.threshold,
                                  warmup_steps=self.warmup_T, variant=self.variant, regularizer=self.regularizer)
 
     def replace(self, **changes: Any) -> "TrainRecipe":

@@ -14,9 +14,11 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from encode.doc_encoder import SpladeDocEncoder
 from encode.query import SpladeQueryEncoder
+from kit.lazy import lazy_import
 from kit.models import resolve_model
+
+doc_encoder = lazy_import("encode.doc_encoder")  # torch: loaded when a teacher scores
 
 #: Geng et al.'s ``(s - min) / (max - min + 1e-6)``: a constant score list normalises to all zeros (a uniform target).
 MINMAX_EPS = 1e-6
@@ -129,7 +131,7 @@ def sparse_teacher_scores(groups: Sequence[tuple[str, list[str]]], queries: Mapp
                           docs: Mapping[str, str], model: str = SPARSE_TEACHER, device: str | None = None,
                           batch_size: int = 32) -> tuple[list[np.ndarray], dict]:
     """Siamese SPLADE (ReLU, max pooling) on both sides, dot product of the sparse vectors; returns scores and info."""
-    encoder = SpladeDocEncoder(model, activation="relu", device=device, batch_size=batch_size)
+    encoder = doc_encoder.SpladeDocEncoder(model, activation="relu", device=device, batch_size=batch_size)
     qids = sorted({qid for qid, _ in groups})
     dids = sorted({d for _, ids in groups for d in ids})
     q_vec = dict(zip(qids, SpladeQueryEncoder(encoder).encode_batch([queries[q] for q in qids])))

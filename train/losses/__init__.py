@@ -14,11 +14,8 @@ from torch import Tensor, nn
 from train.losses.ranking import batch_scores, infonce_loss, kl_loss, margin_mse_loss, own_doc_scores
 from train.losses.regularizers import doc_l0, flops_loss, l0_mask, l1_loss
 from train.losses.schedule import warmup_lambda
-from train.losses.variants import VARIANTS, check_variant, variant_vectors
-
-RANKING_LOSSES = ("kl", "margin_mse", "infonce", "kl+inbatch")
-#: Document regularizers: FLOPS (eq. 3, the paper) or ℓ1 (Li-LSR); either takes the ℓ0 mask through ``threshold``.
-REGULARIZERS = ("flops", "l1")
+from train.losses.variants import check_variant, variant_vectors
+from train.names import RANKING_LOSSES, REGULARIZERS, VARIANTS
 
 __all__ = [
     "RANKING_LOSSES",

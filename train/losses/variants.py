@@ -14,16 +14,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from encode.activations import activate
-
-#: variant name -> (activation for the ranking loss, activation for FLOPS), in encode.activations' names.
-VARIANTS: dict[str, tuple[str, str]] = {
-    "baseline": ("relu", "relu"),
-    "l0": ("l0", "l0"),
-    "de-l0": ("relu", "l0"),
-    "inv-de-l0": ("l0", "relu"),
-    "l0x2": ("l0x2", "l0x2"),
-    "l0x3": ("l0x3", "l0x3"),
-}
+from train.names import VARIANTS
 
 
 def check_variant(name: str) -> tuple[str, str]:
