@@ -347,3 +347,47 @@ def test_scifact_bm25_flat_reproduces_anserini(shared, scifact_dir, tmp_path):
     scores = ir_measures.calc_aggregate([nDCG @ 10, R @ 100, R @ 1000], qrels,
                                         ir_measures.read_trec_run(str(tmp_path / "run.txt")))
     assert {str(m): round(v, 4) for m, v in scores.items()} == {"nDCG@10": 0.6789, "R@100": 0.9253, "R@1000": 0.9767}
+
+
+def test_the_class_data_archive_is_valid_used_and_changes_no_result(impact_index, tmp_path, monkeypatch):
+    """`python -m index class-archive` (make setup) dumps an archive this JVM maps (-Xshare:on refuses an unusable
+    one); every Anserini call then passes it, and searches and statistics are the same with it as without."""
+    import subprocess
+
+    import kit.java as java
+
+    index, _ = impact_index
+    without = tmp_path / "without.trec"
+    search_impact(index, QUERY_VECTORS, without, hits=10, threads=1)
+    stats = index_stats(index)
+
+    archive = tmp_path / "share" / "anserini.jsa"
+    monkeypatch.setenv("KIT_CLASS_ARCHIVE", str(archive))
+    assert main(["class-archive"]) == 0 and archive.is_file()
+    check = subprocess.run([java.java_executable(), "-Xshare:on", f"-XX:SharedArchiveFile={archive}", "-cp",
+                            str(java.anserini_jar()), "io.anserini.index.IndexReaderUtils", "-index", str(index),
+                            "-stats"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+    calls = []
+    real = subprocess.run
+    monkeypatch.setattr(java.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or real(cmd, **kw))
+    search_impact(index, QUERY_VECTORS, tmp_path / "with.trec", hits=10, threads=1)
+    assert index_stats(index) == stats
+    assert (tmp_path / "with.trec").read_text() == without.read_text()
+    assert len(calls) == 2 and all(f"-XX:SharedArchiveFile={archive}" in cmd for cmd in calls)
+
+
+def test_the_archive_is_named_by_the_runtime_and_the_jar(tmp_path, monkeypatch):
+    import kit.java as java
+
+    monkeypatch.delenv("KIT_CLASS_ARCHIVE", raising=False)
+    jar = tmp_path / "anserini-fatjar.jar"
+    jar.write_bytes(b"one")
+    monkeypatch.setattr(java, "anserini_jar", lambda: jar)
+    first = java.class_archive()
+    assert first.suffix == ".jsa" and java.ANSERINI_VERSION in first.name
+    jar.write_bytes(b"a rebuilt jar")  # another jar never maps the old archive, nor another runtime
+    second = java.class_archive()
+    monkeypatch.setattr(java, "java_executable", lambda: str(tmp_path / "java"))
+    assert len({first, second, java.class_archive()}) == 3
