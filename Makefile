@@ -52,6 +52,7 @@ bench: setup
 	$(PYTHON) -m bench.encode_docs
 	$(PYTHON) -m bench.query_encoding
 	$(PYTHON) -m bench.retrieval
+	$(PYTHON) -m bench.jvm_start
 	$(PYTHON) -m bench.seismic
 	$(PYTHON) -m bench.train_step
 	$(PYTHON) -m bench.e2e

@@ -11,24 +11,33 @@ import tempfile
 from pathlib import Path
 
 from bench.common import report
+from eval.pipeline import DatasetRun, Settings
 from eval.recipe import load_recipe
-from eval.reproduce import DatasetRun, Timer, main as reproduce
+from eval.reproduce import main as reproduce
 from index.anserini import read_query_vectors, search_impact
 from kit.paths import REPO, work_dir
 
 SYSTEM = "splade-tiny.bow-idf.l0"
 
 
-def main(argv=None) -> int:
-    from types import SimpleNamespace
-
+def scifact_artifacts() -> tuple[Path, Path]:
+    """The impact index and query vectors of :data:`SYSTEM` on SciFact, as Table 1 caches them (built if missing)."""
     recipe = load_recipe(REPO / "recipes" / "table1.yaml")
     system = next(s for s in recipe.systems if s.id == SYSTEM)
-    run = DatasetRun("scifact", recipe, SimpleNamespace(force=False, device="cpu", batch_size=32, threads=2), Timer())
+    run = DatasetRun.load("scifact", Settings.of(recipe, device="cpu"))
     index_art, queries_art = run.index(system.doc), run.queries(system)
     if not (index_art.ready() and queries_art.ready()):  # the cached artifacts of exactly this recipe, else build
         reproduce(["--recipe", str(recipe.path), "--device", "cpu"])
-    index, queries = index_art.path, read_query_vectors(queries_art.path)
+    return index_art.path, queries_art.path
+
+
+def scifact_index() -> Path:
+    return scifact_artifacts()[0]
+
+
+def main(argv=None) -> int:
+    index, queries_path = scifact_artifacts()
+    queries = read_query_vectors(queries_path)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for threads in (1, 2):

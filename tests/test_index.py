@@ -349,7 +349,18 @@ def test_scifact_bm25_flat_reproduces_anserini(shared, scifact_dir, tmp_path):
     assert {str(m): round(v, 4) for m, v in scores.items()} == {"nDCG@10": 0.6789, "R@100": 0.9253, "R@1000": 0.9767}
 
 
-def test_the_class_data_archive_is_valid_used_and_changes_no_result(impact_index, tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def dumped_archive(tmp_path_factory) -> Path:
+    """`python -m index class-archive` (what make setup runs) into a temporary archive, once for this module."""
+    archive = tmp_path_factory.mktemp("share") / "anserini.jsa"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KIT_CLASS_ARCHIVE", str(archive))
+        assert main(["class-archive"]) == 0 and archive.is_file()
+    return archive
+
+
+def test_the_class_data_archive_is_valid_used_and_changes_no_result(impact_index, dumped_archive, tmp_path,
+                                                                     monkeypatch):
     """`python -m index class-archive` (make setup) dumps an archive this JVM maps (-Xshare:on refuses an unusable
     one); every Anserini call then passes it, and searches and statistics are the same with it as without."""
     import subprocess
@@ -361,9 +372,8 @@ def test_the_class_data_archive_is_valid_used_and_changes_no_result(impact_index
     search_impact(index, QUERY_VECTORS, without, hits=10, threads=1)
     stats = index_stats(index)
 
-    archive = tmp_path / "share" / "anserini.jsa"
+    archive = dumped_archive
     monkeypatch.setenv("KIT_CLASS_ARCHIVE", str(archive))
-    assert main(["class-archive"]) == 0 and archive.is_file()
     check = subprocess.run([java.java_executable(), "-Xshare:on", f"-XX:SharedArchiveFile={archive}", "-cp",
                             str(java.anserini_jar()), "io.anserini.index.IndexReaderUtils", "-index", str(index),
                             "-stats"], capture_output=True, text=True)
@@ -391,3 +401,16 @@ def test_the_archive_is_named_by_the_runtime_and_the_jar(tmp_path, monkeypatch):
     second = java.class_archive()
     monkeypatch.setattr(java, "java_executable", lambda: str(tmp_path / "java"))
     assert len({first, second, java.class_archive()}) == 3
+
+
+def test_the_jvm_start_benchmark_times_both_ways_and_leaves_the_environment_alone(impact_index, dumped_archive,
+                                                                                  monkeypatch):
+    from bench.jvm_start import timed_calls
+
+    archive = dumped_archive
+    monkeypatch.setenv("KIT_CLASS_ARCHIVE", str(archive))
+    times = timed_calls(impact_index[0], repeat=2)
+    assert {k: len(v) for k, v in times.items()} == {True: 2, False: 2} and min(times[True] + times[False]) > 0
+    import os
+
+    assert os.environ["KIT_CLASS_ARCHIVE"] == str(archive)
