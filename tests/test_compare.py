@@ -283,6 +283,19 @@ def test_repository_results_conform_and_pass_the_check(capsys):
     assert check([path]) == []
 
 
+def test_the_check_covers_every_stored_table_and_the_li_lsr_table(capsys):
+    """make compare CHECK=1 re-verifies Tables 1-3 and the Li-LSR table: each is kit-results/1 with per-query values
+    and a recipe whose expectations it is checked against (a file in another format would be skipped)."""
+    from eval.compare import _stored_tables
+
+    stored = {p.relative_to(REPO / "results").as_posix() for p in _stored_tables(REPO / "results")}
+    assert {"table1.json", "table2.json", "table3.json", "lilsr.json"} <= stored
+    lilsr = load_results(REPO / "results" / "lilsr.json")
+    assert lilsr.meta["recipe"] == "recipes/lilsr.yaml" and lilsr.per_query is not None
+    assert check([REPO / "results" / "lilsr.json"]) == []
+    assert "lilsr.json: 96 stored numbers within tolerance" in capsys.readouterr().out
+
+
 def test_edited_repository_number_fails_the_check(tmp_path):
     src = _repo_table()
     shutil.copytree(src.parent / "per-query", tmp_path / "per-query")
