@@ -83,13 +83,14 @@ _PRCTL = _load_prctl()
 
 def class_archive() -> Path:
     """Where the class-data archive of this Java runtime and Anserini jar lives (it may not exist): in the Python
-    environment, named by the runtime, the jar and the jar's size and time, so another of either never maps it.
+    environment, named by the runtime and the jar (paths, sizes, times), so another of either never maps it.
     ``$KIT_CLASS_ARCHIVE`` puts it elsewhere (the tests do, to leave the environment alone)."""
     if os.environ.get("KIT_CLASS_ARCHIVE"):
         return Path(os.environ["KIT_CLASS_ARCHIVE"])
     java, jar = Path(java_executable()).resolve(), anserini_jar().resolve()
-    stat = jar.stat()
-    key = hashlib.sha256(f"{java}\0{jar}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+    parts = [f"{path}\0{st.st_size}\0{st.st_mtime_ns}" for path, st in
+             ((path, path.stat() if path.exists() else None) for path in (java, jar)) if st is not None]
+    key = hashlib.sha256("\0".join([str(java), str(jar), *parts]).encode()).hexdigest()[:12]
     return Path(sys.prefix) / "share" / "kit" / f"anserini-{ANSERINI_VERSION}-{key}.jsa"
 
 
@@ -117,16 +118,20 @@ def dump_class_archive(class_lists: list[Path]) -> Path:
         raise RuntimeError("no classes were recorded: run the workload inside recording_classes()")
     archive = class_archive()
     archive.parent.mkdir(parents=True, exist_ok=True)
-    merged = archive.with_suffix(".classlist")
+    partial = archive.with_name(archive.name + f".{os.getpid()}.partial")  # two setups at once never share a file
+    merged = partial.with_suffix(".classlist")
     merged.write_text("\n".join(names) + "\n")
-    partial = archive.with_name(archive.name + f".{os.getpid()}.partial")
     cmd = [java_executable(), "-Xshare:dump", f"-XX:SharedClassListFile={merged}", f"-XX:SharedArchiveFile={partial}",
            "-Xlog:cds=off", "-Xlog:cds+map=off", "-cp", str(anserini_jar())]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0 or not partial.is_file():
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0 or not partial.is_file():
+            raise RuntimeError(f"java -Xshare:dump failed (exit {proc.returncode}): "
+                               f"{(proc.stdout + proc.stderr)[-500:]}")
+        os.replace(partial, archive)
+    finally:
         partial.unlink(missing_ok=True)
-        raise RuntimeError(f"java -Xshare:dump failed (exit {proc.returncode}): {(proc.stdout + proc.stderr)[-500:]}")
-    os.replace(partial, archive)
+        merged.unlink(missing_ok=True)
     return archive
 
 

@@ -356,6 +356,7 @@ def dumped_archive(tmp_path_factory) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("KIT_CLASS_ARCHIVE", str(archive))
         assert main(["class-archive"]) == 0 and archive.is_file()
+    assert [p.name for p in archive.parent.iterdir()] == ["anserini.jsa"]  # no class list or partial dump left
     return archive
 
 
