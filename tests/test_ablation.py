@@ -254,6 +254,10 @@ def test_smoke_run_writes_tables_and_figures(tmp_path, scifact_dir, monkeypatch)
         assert (out / "figures" / f"figure{n}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     points = pd.read_csv(out / "figures" / "figures.csv")
     assert len(points) == 4 + 4 and set(points["sweep"]) == {"lambda", "threshold"}
+    bm25 = json.loads((out / "figures" / "figures.json").read_text())
+    bm25 = next(r["metrics"]["nDCG@10"] for r in bm25["rows"] if r["system"] == "bm25-flat")
+    assert points["Δ_bm25"].tolist() == pytest.approx([round(100 * (v - bm25), 2) for v in points["nDCG@10"]])
+    assert "| Δ BM25 (points) |" in (out / "figures" / "figures.md").read_text()
     assert check([out / "figures" / "figures.json"]) == []
 
 
