@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from encode.query import compute_idf, encode_queries, load_idf_json, save_idf_json
 from encode.registry import query_encoder
 from encode.writer import check_complete, check_inputs, read_vectors, write_vectors
@@ -176,7 +175,7 @@ class DatasetRun:
                     acts.append(d.activation)
         for model, acts in by_model.items():
             encoder = doc_encoder.SpladeDocEncoder(model, activation=acts[0], max_length=self.settings.max_length,
-                                       device=self.settings.device, batch_size=self.settings.batch_size)
+                                                   device=self.settings.device, batch_size=self.settings.batch_size)
             arts = {a: self.vectors(DocSpec(model, a)) for a in acts}
             print(f"[{self.key}] encoding {self.ds.num_docs or ''} docs with {model} ({', '.join(acts)})", flush=True)
             with self.timer("encode docs"):
@@ -246,8 +245,9 @@ class DatasetRun:
     # ---- queries ---------------------------------------------------------------------------------------------------
     def doc_encoder(self, model: str):
         if model not in self._encoders:
-            self._encoders[model] = doc_encoder.SpladeDocEncoder(model, activation="relu", max_length=self.settings.max_length,
-                                                     device=self.settings.device, batch_size=self.settings.batch_size)
+            self._encoders[model] = doc_encoder.SpladeDocEncoder(
+                model, activation="relu", max_length=self.settings.max_length, device=self.settings.device,
+                batch_size=self.settings.batch_size)
         return self._encoders[model]
 
     def tokenizer(self, model: str):
