@@ -32,8 +32,7 @@ $(STAMP): requirements.txt pyproject.toml
 # The JVM class-data archive of the Anserini jar (kit/java.py): every Anserini call starts in about half the time.
 # Kept in the environment, rebuilt when the runtime or the jar changes; without it everything runs, only slower.
 class-archive: $(STAMP)
-	@$(PYTHON) -c "import kit.java as j, sys; sys.exit(0 if j.class_archive().is_file() else 1)" 2>/dev/null || \
-	  $(PYTHON) -m index class-archive || echo "note: no class-data archive; Anserini calls start slower"
+	@$(PYTHON) -m index class-archive || echo "note: no class-data archive; Anserini calls start slower"
 
 test: setup
 	$(PYTHON) -m pytest -q

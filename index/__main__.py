@@ -77,8 +77,9 @@ def _parser() -> argparse.ArgumentParser:
         if name == "search-bm25":
             p.add_argument("--k1", type=float, default=0.9, help="BM25 k1 (default: 0.9)")
             p.add_argument("--b", type=float, default=0.4, help="BM25 b (default: 0.4)")
-    sub.add_parser("class-archive", help="dump the JVM class-data archive that halves each Anserini start "
-                   "(make setup runs it)")
+    p = sub.add_parser("class-archive", help="dump the JVM class-data archive that shortens each Anserini start "
+                       "(make setup runs it; kept when it exists)")
+    p.add_argument("--force", action="store_true", help="dump it again even if it exists")
     p = sub.add_parser("stats", help="print an index's statistics")
     p.add_argument("--index", required=True, help="index folder")
     p.add_argument("--heap", default=None, help="Java heap (default: $KIT_JAVA_HEAP or 4g)")
@@ -89,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "class-archive":
-        print(f"class-data archive: {anserini.build_class_archive()}")
+        print(f"class-data archive: {anserini.build_class_archive(force=args.force)}")
         return 0
     run = dict(threads=getattr(args, "threads", None), heap=args.heap)
     try:

@@ -356,7 +356,9 @@ def dumped_archive(tmp_path_factory) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("KIT_CLASS_ARCHIVE", str(archive))
         assert main(["class-archive"]) == 0 and archive.is_file()
-    assert [p.name for p in archive.parent.iterdir()] == ["anserini.jsa"]  # no class list or partial dump left
+        assert [p.name for p in archive.parent.iterdir()] == ["anserini.jsa"]  # no class list or partial dump left
+        dumped = archive.stat().st_mtime_ns
+        assert main(["class-archive"]) == 0 and archive.stat().st_mtime_ns == dumped  # make setup again: kept
     return archive
 
 
