@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         return _write_queries(args, dataset)
     with exclusive(args.output, "encoding"):  # before loading the model: a busy or unwritable output fails at once
         encoder = doc_encoder.SpladeDocEncoder(args.model, activation=args.activation[0], max_length=args.max_length,
-                                   device=args.device, dtype=args.dtype, batch_size=args.batch_size)
+                                               device=args.device, dtype=args.dtype, batch_size=args.batch_size)
         several = args.activation if len(args.activation) > 1 else None
         write_vectors(dataset.docs(), encoder, args.output, factor=args.factor, shard=args.shard,
                       part_size=args.part_size, activations=several, show_progress=not args.no_progress,
