@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTHON := $(BIN)/python
 STAMP := $(VENV)/.setup-$(shell cat requirements.txt pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: setup chromium class-archive test reproduce-table1 bench ablation figures compare report lilsr
+.PHONY: setup chromium class-archive test reproduce-table1 bench ablation figures regime compare report lilsr
 
 setup: $(STAMP) chromium class-archive
 
@@ -74,6 +74,11 @@ ablation: setup $(TRAIN_FILE)
 
 figures: setup $(TRAIN_FILE)
 	$(PYTHON) -m eval.ablation figures --scale $(SCALE) $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)
+
+# A FLOPS-dominated regime (recipes/regime.yaml: Table 2's conditions at lambda_d 1, seeds 42-44, SciFact test): are the
+# l0 rows sparser than the baseline there? Loss terms, seed means and paired tests -> work/results/regime/ (UPDATE=1: results/).
+regime: setup $(TRAIN_FILE)
+	$(PYTHON) -m eval.regime --scale $(SCALE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)
 
 # Compare a new system with the stored results (deltas, paired t-test + Wilcoxon, Holm, win/tie/loss), or re-verify them:
 # make compare RUN=my.trec DATASET=scifact | METRICS=my-system.json | RECIPE=recipes/x.yaml | WITHIN=results/table2.json

@@ -176,3 +176,47 @@ def load_points(path: Path = FIGURES) -> list[Point]:
     if len(set(ids)) != len(ids):
         raise recipe.error("points", "duplicate point ids")
     return points
+
+
+# ---- the regime: Table 2's conditions with fields changed, every seed ------------------------------------------------
+
+REGIME = REPO / "recipes" / "regime.yaml"
+
+
+@dataclass(frozen=True)
+class Regime:
+    """A training regime (``recipes/regime.yaml``): conditions run with the same fields changed and several seeds,
+    measured on one dataset, each with its expected seed mean."""
+
+    conditions: tuple[str, ...]
+    changes: Mapping[str, Any]
+    seeds: tuple[int, ...]
+    dataset: str
+    expected: Mapping[str, Mapping[str, float]]  # condition -> {measure: seed mean}
+    tolerance: float
+    path: Path
+
+
+def load_regime(path: Path = REGIME) -> Regime:
+    """The regime file; InputError (file:line) on anything malformed."""
+    recipe = V.load_mapping(path, "regime recipe")
+    values = V.fields(recipe, recipe.data, {"set": _changes, "seeds": _seeds, "dataset": V.text,
+                                            "conditions": V.anything, "tolerance": V.number(0)},
+                      required=("set", "seeds", "conditions"))
+    raw = values["conditions"]
+    if not isinstance(raw, dict) or not raw:
+        raise recipe.error("conditions", "expected a mapping of condition -> {expected: {measure: score}}")
+    known, expected = condition_ids(), {}
+    for cid, body in raw.items():
+        if cid not in known:
+            raise recipe.error(f"conditions.{cid}", f"unknown condition {cid!r}", fix=f"one of {', '.join(known)}")
+        body = V.fields(recipe, body or {}, {"expected": V.anything}, f"conditions.{cid}")
+        scores = body.get("expected", {})
+        if not isinstance(scores, dict):
+            raise recipe.error(f"conditions.{cid}.expected", "expected a mapping of measure -> score")
+        try:
+            expected[cid] = {str(m): V.number(0)(v) for m, v in scores.items()}
+        except ValueError as err:
+            raise recipe.error(f"conditions.{cid}.expected", str(err)) from None
+    return Regime(tuple(raw), values["set"], values["seeds"], values.get("dataset", "scifact"),
+                  {c: e for c, e in expected.items() if e}, values.get("tolerance", 0.002), path)
