@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTHON := $(BIN)/python
 STAMP := $(VENV)/.setup-$(shell cat requirements.txt pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: setup chromium class-archive test reproduce-table1 bench ablation figures regime compare report lilsr
+.PHONY: setup chromium class-archive test reproduce-table1 bench ablation figures regime teachers compare report lilsr
 
 setup: $(STAMP) chromium class-archive
 
@@ -79,6 +79,11 @@ figures: setup $(TRAIN_FILE)
 # l0 rows sparser than the baseline there? Loss terms, seed means and paired tests -> work/results/regime/ (UPDATE=1: results/).
 regime: setup $(TRAIN_FILE)
 	$(PYTHON) -m eval.regime --scale $(SCALE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)
+
+# The teacher ceiling (recipes/teachers.yaml): each teacher, min-max fusions of them and the kit's l0 student on SciFact
+# train and test, with the student's paired differences -> work/results/teachers.* (UPDATE=1: results/).
+teachers: setup $(TRAIN_FILE)
+	$(PYTHON) -m eval.teachers $(if $(UPDATE),--update)
 
 # Compare a new system with the stored results (deltas, paired t-test + Wilcoxon, Holm, win/tie/loss), or re-verify them:
 # make compare RUN=my.trec DATASET=scifact | METRICS=my-system.json | RECIPE=recipes/x.yaml | WITHIN=results/table2.json
