@@ -39,6 +39,7 @@ from eval.recipe import load_recipe
 from eval.reproduce import main as reproduce
 from eval.schema import FORMAT, Results, aggregate, load_results
 from eval.stats import ALPHA, CORRECTION, TESTS, holm, paired_summary
+from eval.teachers import load_teacher_report
 from kit.data import load_dataset
 from kit.errors import InputError, cli
 from kit.io import atomic_write, open_text
@@ -270,13 +271,18 @@ def render(table: pd.DataFrame) -> str:
 def _recipe_expected(res: Results, recipe: str | Path | None) -> dict[tuple[str, str], tuple[dict[str, float], float]]:
     """``{(dataset, system): (expected scores, tolerance)}`` from where the file's expectations live: a table recipe
     (``--recipe`` or the file's own), the figure points (``recipes/figures.yaml``), the regime
-    (``recipes/regime.yaml``) or the condition files the file names (Tables 2-3); else the rows' own."""
+    (``recipes/regime.yaml``), the teacher report (``recipes/teachers.yaml``) or the condition files the file names
+    (Tables 2-3); else the rows' own."""
     path = recipe or (REPO / res.meta["recipe"] if res.meta.get("recipe") else None)
     if path is not None and Path(path).resolve() == FIGURES.resolve():
         return {(d, p.id): (e, p.tolerance) for p in load_points() for d, e in p.expected.items()}
     if path is not None and (Path(path).resolve() == REGIME.resolve() or res.meta.get("kind") == "regime"):
         regime = load_regime(Path(path))
         return {(regime.dataset, c): (e, regime.tolerance) for c, e in regime.expected.items()}
+    if path is not None and res.meta.get("kind") == "teachers":
+        report = load_teacher_report(Path(path))
+        return {(dataset_slug(report.splits[split]), sid): (e, report.tolerance)
+                for sid, by_split in report.expected.items() for split, e in by_split.items()}
     if path is not None and Path(path).is_file():
         return {(d, s.id): (e, s.tolerance) for s in load_recipe(path).systems for d, e in s.expected.items()}
     if res.meta.get("conditions"):

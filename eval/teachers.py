@@ -201,7 +201,8 @@ def run_report(report: TeacherReport, out: Path, command: str, settings: Setting
                     **({"expected": dict(report.expected[r["system"]][r["split"]]), "tolerance": report.tolerance}
                        if report.expected.get(r["system"], {}).get(r["split"]) else {})} for r in rows]
     write_results(out, "teachers", table, render_markdown(report, table, command), pd.concat(frames, ignore_index=True),
-                  {"kind": "teachers", "measures": list(MEASURES), **prov, "recipe": None, "rows": schema_rows,
+                  {"kind": "teachers", "measures": list(MEASURES), **prov, "recipe": repo_relative(report.path),
+                   "rows": schema_rows,
                    "datasets": list(dict.fromkeys(table["dataset"])), "systems": list(dict.fromkeys(table["system"])),
                    "splits": dict(report.splits), "fusions": {k: list(v) for k, v in report.fusions.items()},
                    "total_seconds": round(time.perf_counter() - started, 1)})

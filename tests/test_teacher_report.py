@@ -92,11 +92,18 @@ def test_the_student_is_tested_against_every_other_row_with_holm():
         holm([rows[1]["student_p_t"], rows[2]["student_p_t"]]))
 
 
-def test_the_stored_report_is_its_per_query_means_and_meets_its_expectations():
+def test_the_stored_report_is_its_per_query_means_and_meets_its_expectations(tmp_path):
     stored = REPO / "results" / "teachers.json"
     meta = json.loads(stored.read_text())
     assert meta["kind"] == "teachers" and set(meta["splits"]) == {"train", "test"}
+    assert meta["recipe"] == "recipes/teachers.yaml"
     assert check([stored]) == []
+    # the check reads the recipe's expectations, not the file's own copy: an edited expectation fails it
+    recipe = tmp_path / "teachers.yaml"
+    recipe.write_text((REPO / "recipes" / "teachers.yaml").read_text().replace(
+        "bm25-flat: {train: {nDCG@10: 0.6974}", "bm25-flat: {train: {nDCG@10: 0.6900}"))
+    failed = check([stored], recipe)
+    assert len(failed) == 2 and all("scifact__train bm25-flat nDCG@10" in f for f in failed)
     expected = teachers.load_teacher_report().expected
     checked = [r for r in meta["rows"] if "expected" in r]
     assert len(checked) == sum(len(v) for v in expected.values()) > 0
