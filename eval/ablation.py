@@ -200,6 +200,14 @@ class Ablator:
     def model_path(self, condition: Condition, seed: int, **changes) -> Path:
         return model_dir(condition.id, self.recipe(condition, seed, **changes), self.root)
 
+    def model_state(self, condition: Condition, seed: int, **changes) -> tuple[str, str]:
+        """Where the model of a condition-seed lives and whether it is ``cached`` or still ``to train`` (--dry-run)."""
+        recipe = self.recipe(condition, seed, **changes)
+        if not Path(recipe.data).is_file():  # its key covers the training file's content: known once it is mined
+            return f"{self.root / condition.id}/<key of {Path(recipe.data).name}, mined first>", "to train"
+        path = model_dir(condition.id, recipe, self.root)
+        return str(path), "cached" if (path / "kit_model.json").exists() else "to train"
+
     def measure(self, condition: Condition, seed: int, datasets: Sequence[str], **changes) -> Measured:
         """Train (cached) and evaluate one condition at one seed; wall times go to the model's ``timing.json``."""
         recipe = self.recipe(condition, seed, **changes)
@@ -606,12 +614,7 @@ def dry_run(ablator: Ablator, target: str, seeds: tuple[int, ...] | None, tables
         ids = dict.fromkeys(row for n in tables for row in load_paper_table(n)["system"])
         jobs = [(c, s, {}, ablator.datasets(c)) for c in map(load_condition, ids) for s in c.run_seeds(seeds)]
     for condition, seed, changes, datasets in jobs:
-        recipe = ablator.recipe(condition, seed, **changes)
-        if not Path(recipe.data).is_file():  # its key covers the training file's content: known once it is mined
-            where, state = f"{ablator.root / condition.id}/<key of {Path(recipe.data).name}, mined first>", "to train"
-        else:
-            path = model_dir(condition.id, recipe, ablator.root)
-            where, state = str(path), "cached" if (path / "kit_model.json").exists() else "to train"
+        where, state = ablator.model_state(condition, seed, **changes)
         print(f"{condition.id} seed {seed}{' ' + str(changes) if changes else ''}: model {where} [{state}]; "
               f"evaluated on {', '.join(datasets)}")
         print(f"    {measure_command(condition.id, seed, ablator.scale, changes, len(datasets) > 1)}")

@@ -38,7 +38,7 @@ from eval.stats import ALPHA, NOT_DISTINGUISHABLE
 from kit.argtypes import ArgumentParser
 from kit.errors import InputError, cli
 from kit.paths import repo_relative
-from train.cache import model_dir, read_seconds
+from train.cache import read_seconds
 from train.conditions import REGIME, Regime, load_condition, load_regime
 
 
@@ -200,12 +200,7 @@ def plan(ablator: Ablator, regime: Regime, seeds: tuple[int, ...], dry: bool) ->
                   f"{expected} (± {regime.tolerance:g})")
         for seed in seeds:
             if dry:
-                recipe = ablator.recipe(condition, seed, **regime.changes)
-                if Path(recipe.data).is_file():
-                    path = model_dir(cid, recipe, ablator.root)
-                    where, state = str(path), "cached" if (path / "kit_model.json").exists() else "to train"
-                else:
-                    where, state = f"{ablator.root / cid}/<key of {Path(recipe.data).name}, mined first>", "to train"
+                where, state = ablator.model_state(condition, seed, **regime.changes)
                 print(f"{cid} seed {seed} {dict(regime.changes)}: model {where} [{state}]; evaluated on {regime.dataset}")
             print(f"    {measure_command(cid, seed, ablator.scale, regime.changes, zero_shot=False)}")
 

@@ -275,7 +275,8 @@ class Report:
     # -- other measured tables (e.g. results/lilsr.csv)
     def other_tables(self) -> None:
         known = {"table1.csv", "table2.csv", "table3.csv"}
-        for csv in sorted(p for p in self.results.glob("*.csv") if p.name not in known):
+        tables = [*self.results.glob("*.csv"), *self.results.glob("regime/*.csv")]  # lilsr, teachers, the regime
+        for csv in sorted(p for p in tables if p.name not in known):
             meta_path = csv.with_suffix(".json")
             meta = _read_json(meta_path) if meta_path.is_file() else {}
             df = pd.read_csv(csv)
