@@ -532,8 +532,8 @@ def run_figures(ablator: Ablator, out: Path, command: str) -> int:
                     f"condition's first); BM25 on the same queries: nDCG@10 {bm25:.4f}, MiniLM "
                     f"{references[('scifact', 'minilm-l6.dense')]:.4f}. Figures: figure1.png, figure2.png, figure3.png.",
                     "", *markdown_table([{"Δ_bm25": "Δ BM25 (points)"}.get(c, c) for c in cols],
-                                        ([fmt(r[c]) if r[c] != "" else "–" for c in cols]
-                                         for r in table.to_dict("records")))]) + "\n"
+                                        ([signed(r[c], 2) if c == "Δ_bm25" else fmt(r[c]) if r[c] != "" else "–"
+                                          for c in cols] for r in table.to_dict("records")))]) + "\n"
     rows = [{"dataset": "scifact", "system": r["system"], "label": f"{r['method']} {r['sweep']}",
              "metrics": {k: float(r[k]) for k in ("nDCG@10", "FLOPS", "Doc_Len")},
              **({"expected": dict(p.expected["scifact"]), "tolerance": p.tolerance}

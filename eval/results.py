@@ -33,7 +33,8 @@ def output_folder(out: str | Path | None, update: bool) -> Path:
 
 
 def is_stored_reference(folder: Path) -> bool:
-    return Path(folder).resolve() == STORED.resolve()
+    """Whether ``folder`` is ``results/`` or inside it (the figures and the regime write subfolders)."""
+    return Path(folder).resolve().is_relative_to(STORED.resolve())
 
 
 def check_expected(expected: Mapping[str, float] | None, tolerance: float, scores: Mapping[str, float]) -> tuple[str, str]:

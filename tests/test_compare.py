@@ -283,13 +283,18 @@ def test_repository_results_conform_and_pass_the_check(capsys):
     assert check([path]) == []
 
 
-def test_the_check_covers_every_stored_table_and_the_li_lsr_table(capsys):
-    """make compare CHECK=1 re-verifies Tables 1-3 and the Li-LSR table: each is kit-results/1 with per-query values
-    and a recipe whose expectations it is checked against (a file in another format would be skipped)."""
+def test_the_check_covers_every_stored_table_the_li_lsr_table_and_the_figure_points(capsys):
+    """make compare CHECK=1 re-verifies Tables 1-3, the Li-LSR table, the figure points, the regime and the teacher
+    report: each is kit-results/1 with per-query values and a recipe whose expectations it is checked against (a file
+    in another format would be skipped)."""
     from eval.compare import _stored_tables
 
     stored = {p.relative_to(REPO / "results").as_posix() for p in _stored_tables(REPO / "results")}
-    assert {"table1.json", "table2.json", "table3.json", "lilsr.json"} <= stored
+    assert {"table1.json", "table2.json", "table3.json", "lilsr.json", "figures/figures.json",
+            "teachers.json"} <= stored
+    figures = load_results(REPO / "results" / "figures" / "figures.json")
+    assert figures.meta["recipe"] == "recipes/figures.yaml" and figures.per_query is not None
+    assert sum("expected" in r for r in figures.rows) == 22
     lilsr = load_results(REPO / "results" / "lilsr.json")
     assert lilsr.meta["recipe"] == "recipes/lilsr.yaml" and lilsr.per_query is not None
     assert check([REPO / "results" / "lilsr.json"]) == []

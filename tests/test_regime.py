@@ -131,3 +131,13 @@ def test_the_stored_regime_is_checked_against_the_regime_file():
     meta = json.loads(stored.read_text())
     assert meta["recipe"] == str(REGIME.relative_to(REPO))
     assert check([stored]) == []
+
+
+def test_a_run_writing_a_subfolder_of_results_says_it_changed_the_stored_reference(tmp_path):
+    """make figures/regime UPDATE=1 write results/figures/ and results/regime/: their last line must not claim the
+    stored reference is unchanged (it did, for the figures)."""
+    from eval.results import STORED, where_written
+
+    assert "unchanged" not in where_written(STORED / "regime", "regime")
+    assert "unchanged" not in where_written(STORED, "table1")
+    assert "stored reference in results/ is unchanged" in where_written(tmp_path / "results" / "regime", "regime")
