@@ -8,7 +8,7 @@ steps, where the FLOPS regularizer, not the ranking loss, decides how long docum
 60 steps at λ_d 0.01, where the ranking loss dominates. ``recipes/regime.yaml`` declares a setting where the FLOPS
 term dominates instead: Table 2's four conditions with the fields it changes (λ_d), each trained with every declared
 seed (cached and resumable per condition-seed, like the ablation) and measured on SciFact test. For each model the
-table reports the loss terms logged at the last training step (``λ·FLOPS`` and the ranking loss: what shows the
+table reports the loss terms of the last logging window (``λ·FLOPS`` and the ranking loss: what shows the
 regime), and each condition's nDCG@10, FLOPS and Doc_Len as mean ± std over the seeds, with BM25 and MiniLM beside
 them. The verdicts come from the same paired tests as Tables 2-3 (:mod:`eval.claims`: nDCG@10 and FLOPS over
 queries, Doc_Len over documents, each model averaged over its seeds first, Holm within the family), and the table
@@ -43,8 +43,9 @@ from train.conditions import REGIME, Regime, load_condition, load_regime
 
 
 def loss_terms(model: Path) -> dict[str, float]:
-    """The loss terms logged at the last training step of a model (``log_history.json``): the regularizer's weighted
-    term ``λ·FLOPS`` (λ after its warm-up), the ranking loss, and their ratio (> 1: the FLOPS term dominates)."""
+    """The loss terms of a model's last logging window (``log_history.json``; each term is the mean over the window's
+    steps): the regularizer's weighted term ``λ·FLOPS`` (λ after its warm-up), the ranking loss, and their ratio
+    (> 1: the FLOPS term dominates)."""
     path = model / "log_history.json"
     try:
         logged = [e for e in json.loads(path.read_text(encoding="utf-8")) if "ranking" in e and "flops" in e]
@@ -60,8 +61,8 @@ def loss_terms(model: Path) -> dict[str, float]:
 
 def build_table(regime: Regime, measured: Mapping[str, list[Measured]], references: Mapping[tuple[str, str], float],
                 checked: bool) -> pd.DataFrame:
-    """One row per condition: seed means ± std of nDCG@10, FLOPS and Doc_Len, Δ BM25, the loss terms at the last
-    step (seed means), how many seeds have shorter documents than the baseline's seed mean, and the check."""
+    """One row per condition: seed means ± std of nDCG@10, FLOPS and Doc_Len, Δ BM25, the loss terms of the last
+    logging window (seed means), how many seeds have shorter documents than the baseline's seed mean, and the check."""
     d = regime.dataset
     labels = dict(zip(*[load_paper_table(2)[c] for c in ("system", "label")]))
     base_len = statistics.fmean(m.scores[d]["Doc_Len"] for m in measured["baseline"]) if "baseline" in measured else None
@@ -106,8 +107,8 @@ def render_markdown(regime: Regime, table: pd.DataFrame, references: Mapping[tup
 
     d = regime.dataset
     n = table["seeds"].str.split().str.len()
-    cols = ["row", "seeds", "nDCG@10", "Δ BM25 (points)", "FLOPS", "Doc_Len", "λ·FLOPS (last step)",
-            "ranking (last step)", "FLOPS-dominant seeds", "seeds shorter than Baseline", "check"]
+    cols = ["row", "seeds", "nDCG@10", "Δ BM25 (points)", "FLOPS", "Doc_Len", "λ·FLOPS (last window)",
+            "ranking (last window)", "FLOPS-dominant seeds", "seeds shorter than Baseline", "check"]
     body = [[r["label"], r["seeds"], pm(r, "nDCG@10", 4), signed(r["Δ_bm25"], 2), pm(r, "FLOPS", 3),
              pm(r, "Doc_Len", 1), fmt(r["flops_term"], 2), fmt(r["ranking"], 2), f"{r['seeds_flops_dominant']}/{k}",
              "–" if r["seeds_shorter_than_baseline"] is None or pd.isna(r["seeds_shorter_than_baseline"])
@@ -118,8 +119,9 @@ def render_markdown(regime: Regime, table: pd.DataFrame, references: Mapping[tup
              "", CAVEAT, "",
              f"Scale `{scale_name}`: Table 2's conditions with {changed} (`{repo_relative(regime.path)}`), "
              f"{d} test, mean ± standard deviation over the training seeds. The loss terms are those logged at the "
-             "last training step (`log_history.json`; seed means): the regime is FLOPS-dominated where λ·FLOPS exceeds "
-             "the ranking loss. \"Seeds shorter than Baseline\": seeds whose Doc_Len is below the Baseline's seed mean. "
+             "last logging window (`log_history.json`, the mean over its steps; seed means): the regime is "
+             "FLOPS-dominated where λ·FLOPS exceeds the ranking loss; with the ℓ0 mask, λ·FLOPS counts only documents "
+             "over t. \"Seeds shorter than Baseline\": seeds whose Doc_Len is below the Baseline's seed mean. "
              f"References (nDCG@10): BM25 {references[(d, 'bm25-flat')]:.4f}, MiniLM "
              f"{references[(d, 'minilm-l6.dense')]:.4f}.", "", *markdown_table(cols, body)]
     if not claims.empty:

@@ -290,7 +290,7 @@ def test_the_check_covers_every_stored_table_the_li_lsr_table_and_the_figure_poi
     from eval.compare import _stored_tables
 
     stored = {p.relative_to(REPO / "results").as_posix() for p in _stored_tables(REPO / "results")}
-    assert {"table1.json", "table2.json", "table3.json", "lilsr.json", "figures/figures.json",
+    assert {"table1.json", "table2.json", "table3.json", "lilsr.json", "figures/figures.json", "regime/regime.json",
             "teachers.json"} <= stored
     figures = load_results(REPO / "results" / "figures" / "figures.json")
     assert figures.meta["recipe"] == "recipes/figures.yaml" and figures.per_query is not None
