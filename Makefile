@@ -83,7 +83,7 @@ regime: setup $(TRAIN_FILE)
 # The teacher ceiling (recipes/teachers.yaml): each teacher, min-max fusions of them and the kit's l0 student on SciFact
 # train and test, with the student's paired differences -> work/results/teachers.* (UPDATE=1: results/).
 teachers: setup $(TRAIN_FILE)
-	$(PYTHON) -m eval.teachers $(if $(UPDATE),--update)
+	$(PYTHON) -m eval.teachers $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)
 
 # Compare a new system with the stored results (deltas, paired t-test + Wilcoxon, Holm, win/tie/loss), or re-verify them:
 # make compare RUN=my.trec DATASET=scifact | METRICS=my-system.json | RECIPE=recipes/x.yaml | WITHIN=results/table2.json

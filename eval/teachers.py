@@ -22,7 +22,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from eval.pipeline import DatasetRun, Settings, resolve_trained
+from eval.pipeline import DatasetRun, Settings, print_plan, resolve_trained
 from eval.provenance import provenance
 from eval.recipe import System, load_recipe
 from eval.results import (check_expected, failures, fmt, markdown_table, output_folder, signed, where_written,
@@ -112,14 +112,19 @@ def fused_run(run: DatasetRun, fid: str, members: Sequence[System]) -> Path:
     return art.path
 
 
+def split_run(report: TeacherReport, label: str, settings: Settings) -> DatasetRun:
+    """The engine on one split. Both splits share SciFact's folder: corpus artifacts (vectors, indexes, embeddings)
+    are reused, and runs are keyed by their queries."""
+    spec = report.splits[label]
+    return DatasetRun(split_dataset(spec), settings, root=work_dir() / dataset_slug(spec.partition("/")[0]),
+                      name=dataset_slug(spec))
+
+
 def measure_split(report: TeacherReport, label: str, systems: Mapping[str, System], settings: Settings
                   ) -> tuple[list[dict], pd.DataFrame]:
     """Every row of the report on one split: ``{system, nDCG@10, R@100}`` rows and per-query values."""
-    ds = split_dataset(report.splits[label])
-    # both splits share SciFact's folder: corpus artifacts (vectors, indexes, embeddings) are reused, runs are keyed
-    # by their queries
-    run = DatasetRun(ds, settings, root=work_dir() / dataset_slug(report.splits[label].partition("/")[0]),
-                     name=dataset_slug(report.splits[label]))
+    run = split_run(report, label, settings)
+    ds = run.ds
     rows, frames = [], []
     for sid in (*report.systems, report.student):
         result = run.run_system(systems[sid])
@@ -221,8 +226,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--update", action="store_true", help="write the stored reference in results/")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--list-conditions", action="store_true", help="print the rows and their expectations")
+    p.add_argument("--dry-run", action="store_true", help="print every split's artifacts and whether each is cached")
     args = p.parse_args(argv)
     report = load_teacher_report(Path(args.recipe))
+    if args.dry_run:
+        table1 = load_recipe(report.table)
+        systems = [s for s in table1.systems if s.id in {*report.systems, report.student}]
+        for label in report.splits:
+            run = split_run(report, label, Settings.of(table1, device=args.device))
+            print_plan(run, systems)
+            for fid, members in report.fusions.items():
+                print(f"{fid}: pyserini.fusion.normalize of the runs of {', '.join(members)} (computed in seconds)")
+        return 0
     if args.list_conditions:
         for sid in (*report.systems, *report.fusions, report.student):
             members = f" = fusion of {', '.join(report.fusions[sid])}" if sid in report.fusions else ""

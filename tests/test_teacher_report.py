@@ -45,6 +45,15 @@ def test_a_bad_recipe_names_its_line(tmp_path, change, message):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and message.split("'")[0] in proc.stderr
 
 
+def test_dry_run_prints_every_split_and_fusion_and_runs_nothing(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("KIT_WORK", str(tmp_path))
+    assert teachers.main(["--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "# scifact__train: 5183 documents, 809 queries" in out and "# scifact: 5183 documents, 300 queries" in out
+    assert out.count("bm25+minilm+splade-tiny: pyserini.fusion.normalize") == 2 and "[cached]" not in out
+    assert not (tmp_path / "results").exists()
+
+
 def _write_run(path, rows):
     path.write_text("".join(f"{q} Q0 {d} {i + 1} {s} x\n" for q, ranked in rows.items()
                             for i, (d, s) in enumerate(ranked)))
