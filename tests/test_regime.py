@@ -29,7 +29,9 @@ def test_the_regime_file_declares_table_2s_conditions_with_seeds():
 
 
 @pytest.mark.parametrize("body, message", [
-    ("set: {lambda_d: 1}\nseeds: [42]\nconditions:\n  baselin: {}\n", "unknown condition 'baselin'"),
+    ("set: {lambda_d: 1}\nseeds: [42]\nconditions:\n  baselin: {}\n", "'baselin' is not a condition of Table 2"),
+    ("set: {lambda_d: 1}\nseeds: [42]\nconditions:\n  baseline: {}\n  de-l0-act: {}\n", "'de-l0-act' is not a"),
+    ("set: {lambda_d: 1}\nseeds: [42]\nconditions:\n  l0-mask: {}\n", "baseline, which is missing"),
     ("set: {lambda_d: 1}\nseeds: [42, 42]\nconditions:\n  baseline: {}\n", "distinct"),
     ("set: {lamda_d: 1}\nseeds: [42]\nconditions:\n  baseline: {}\n", "lamda_d"),
     ("set: {lambda_d: 1}\nseeds: [42]\nconditions:\n  baseline: {expected: {nDCG@10: -1}}\n", "expected: must be a finite"),
@@ -48,7 +50,7 @@ def test_a_bad_regime_file_is_one_line_from_the_command_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "eval.regime", "--regime", str(path), "--list-conditions"],
                           cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert f"{path}:4" in proc.stderr and "unknown condition" in proc.stderr
+    assert f"{path}:4" in proc.stderr and "is not a condition of Table 2" in proc.stderr
 
 
 def test_loss_terms_are_the_last_logged_step(tmp_path):
