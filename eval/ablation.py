@@ -254,6 +254,13 @@ def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
 
 
+def wall_seconds(runs: Sequence[Measured]) -> dict[str, float]:
+    """``train_s`` and ``eval_s``: the wall time of a condition's models, all seeds, from their ``timing.json``."""
+    seconds = [read_seconds(m.model) for m in runs]
+    return {"train_s": round(sum(s.get("train", 0.0) for s in seconds), 1),
+            "eval_s": round(sum(v for s in seconds for k, v in s.items() if k.startswith("eval_")), 1)}
+
+
 def seed_means(measured: Sequence[Measured]) -> pd.DataFrame:
     """Per-query values of each condition averaged over its seeds, named by the condition (what is compared)."""
     frame = pd.concat([m.per_query for m in measured], ignore_index=True)
@@ -289,9 +296,7 @@ def build_table(n: int, conditions: Mapping[str, Condition], measured: Mapping[s
             status = "FAIL" if any(s == "FAIL" for s, _ in bad) else ("OK" if any(s for s, _ in bad) else "")
             detail = "; ".join(f"{d}: {x}" for d, (s, x) in zip(datasets, bad) if s == "FAIL")
         row["check"], row["check_detail"] = status, detail
-        seconds = [read_seconds(m.model) for m in runs]
-        row["train_s"] = round(sum(s.get("train", 0.0) for s in seconds), 1)
-        row["eval_s"] = round(sum(v for s in seconds for k, v in s.items() if k.startswith("eval_")), 1)
+        row.update(wall_seconds(runs))
         rows.append(row)
     table = pd.DataFrame(rows)
     base = table.set_index("system").loc["baseline"]

@@ -28,7 +28,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from eval.ablation import (CAVEAT, REFERENCES, SCALES, Ablator, Measured, _records, _seeds,
-                           get_scale, mean_std, measure_command, points_over, seed_means, seed_system)
+                           get_scale, mean_std, measure_command, points_over, seed_means, seed_system,
+                           wall_seconds)
 from eval.claims import against_baseline, against_reference, counts, markdown as claims_markdown, summary
 from eval.paper import load_paper_table
 from eval.provenance import provenance
@@ -38,7 +39,6 @@ from eval.stats import ALPHA, NOT_DISTINGUISHABLE
 from kit.argtypes import ArgumentParser
 from kit.errors import InputError, cli
 from kit.paths import repo_relative
-from train.cache import read_seconds
 from train.conditions import REGIME, Regime, load_condition, load_regime
 
 
@@ -60,9 +60,10 @@ def loss_terms(model: Path) -> dict[str, float]:
 
 
 def build_table(regime: Regime, measured: Mapping[str, list[Measured]], references: Mapping[tuple[str, str], float],
-                checked: bool) -> pd.DataFrame:
+                terms: Mapping[str, Mapping[str, float]], checked: bool) -> pd.DataFrame:
     """One row per condition: seed means ± std of nDCG@10, FLOPS and Doc_Len, Δ BM25, the loss terms of the last
-    logging window (seed means), how many seeds have shorter documents than the baseline's seed mean, and the check."""
+    logging window (seed means; ``terms``: :func:`loss_terms` by ``condition@seed``), how many seeds have shorter
+    documents than the baseline's seed mean, and the check."""
     d = regime.dataset
     labels = dict(zip(*[load_paper_table(2)[c] for c in ("system", "label")]))
     base_len = statistics.fmean(m.scores[d]["Doc_Len"] for m in measured["baseline"]) if "baseline" in measured else None
@@ -73,18 +74,16 @@ def build_table(regime: Regime, measured: Mapping[str, list[Measured]], referenc
             mean, std = mean_std([m.scores[d][k] for m in runs])
             row[k], row[f"{k}_std"] = mean, std
         row["Δ_bm25"] = points_over(row["nDCG@10"], references[(d, "bm25-flat")])
-        terms = [loss_terms(m.model) for m in runs]
+        logged = [terms[seed_system(cid, m.seed)] for m in runs]
         for k in ("flops_term", "ranking", "flops_over_ranking"):
-            row[k] = statistics.fmean(t[k] for t in terms)
-        row["seeds_flops_dominant"] = sum(t["flops_over_ranking"] > 1 for t in terms)
+            row[k] = statistics.fmean(t[k] for t in logged)
+        row["seeds_flops_dominant"] = sum(t["flops_over_ranking"] > 1 for t in logged)
         row["seeds_shorter_than_baseline"] = (None if base_len is None or cid == "baseline"
                                               else sum(m.scores[d]["Doc_Len"] < base_len for m in runs))
         status, detail = (check_expected(regime.expected.get(cid), regime.tolerance, {"nDCG@10": row["nDCG@10"]})
                           if checked else ("", ""))
         row["check"], row["check_detail"] = status, detail
-        seconds = [read_seconds(m.model) for m in runs]
-        row["train_s"] = round(sum(s.get("train", 0.0) for s in seconds), 1)
-        row["eval_s"] = round(sum(v for s in seconds for k, v in s.items() if k.startswith("eval_")), 1)
+        row.update(wall_seconds(runs))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -156,7 +155,8 @@ def run_regime(ablator: Ablator, out: Path, command: str, seeds: tuple[int, ...]
         measured[cid].append(ablator.measure(conditions[cid], seed, [d], **regime.changes))
     references, reference_pq = ablator.references([d])
     checked = ablator.scale.checked and tuple(seeds) == regime.seeds
-    table = build_table(regime, measured, references, checked)
+    terms = {seed_system(c, m.seed): loss_terms(m.model) for c, runs in measured.items() for m in runs}
+    table = build_table(regime, measured, references, terms, checked)
     means = seed_means([m for runs in measured.values() for m in runs])
     claims = regime_claims(table, pd.concat([means, reference_pq], ignore_index=True), d)
     seeds_pq = [m.per_query[m.per_query["measure"] != "Doc_Len"] for runs in measured.values() for m in runs]
@@ -180,7 +180,7 @@ def run_regime(ablator: Ablator, out: Path, command: str, seeds: tuple[int, ...]
         "rows": rows, "scale": ablator.scale.name, "caveat": CAVEAT, "datasets": [d],
         "systems": list(table["system"]), "changes": dict(regime.changes),
         "seeds": {c: [m.seed for m in runs] for c, runs in measured.items()},
-        "loss_terms": {seed_system(c, m.seed): loss_terms(m.model) for c, runs in measured.items() for m in runs},
+        "loss_terms": terms,
         "claims": _records(claims), "claim_counts": counts(claims),
         "models": {seed_system(c, m.seed): str(m.model) for c, runs in measured.items() for m in runs},
         "total_seconds": round(time.perf_counter() - started, 1)})
