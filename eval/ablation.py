@@ -43,8 +43,8 @@ from eval.paper import load_paper_table
 from eval.pipeline import DatasetRun, Settings
 from eval.provenance import provenance
 from eval.recipe import DenseSpec, DocSpec, QuerySpec, System
-from eval.results import (check_expected, failures, fmt, markdown_table, output_folder, signed, where_written,
-                          write_results)
+from eval.results import (check_expected, failures, fmt, markdown_table, output_folder, points_over, signed,
+                          where_written, write_results)
 from kit.argtypes import ArgumentParser
 from kit.data import load_dataset
 from kit.dataset import Dataset
@@ -243,11 +243,6 @@ class Ablator:
 
 
 # ---- the tables ------------------------------------------------------------------------------------------------------
-
-def points_over(value: float, reference: float) -> float:
-    """``value - reference`` in nDCG@10 points (×100, 2 decimals), as every Δ BM25 column shows it."""
-    return round(100 * (value - reference), 2)
-
 
 def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
     """Mean and sample standard deviation (None for one value)."""

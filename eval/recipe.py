@@ -13,6 +13,7 @@ from eval.metrics import parse_measures
 from index.backends import BACKENDS, get_backend
 from index.seismic import SeismicParams
 from kit import validate as V
+from train.conditions import expected_scores
 
 SYSTEM_TYPES = ("bm25", "sparse", "dense")
 QUERY_ENCODERS = tuple(REGISTERED_QUERY_ENCODERS)
@@ -145,18 +146,14 @@ def _measures(value: Any) -> list[str]:
 
 
 def _expected(value: Any) -> dict[str, dict[str, float]]:
-    """``{dataset: {measure: score}}``, every score a finite number."""
-    if not isinstance(value, dict):
-        raise ValueError("expected a mapping of dataset -> {measure: score}")
-    out = {}
-    for dataset, scores in value.items():
-        if not isinstance(scores, dict) or not scores:
-            raise ValueError(f"{dataset}: expected a mapping of measure -> score")
+    """``{dataset: {measure: score}}`` (:func:`train.conditions.expected_scores`), every measure one ir-measures
+    knows."""
+    out = expected_scores(value)
+    for dataset, scores in out.items():
         try:
             parse_measures(scores)
         except ValueError as exc:
             raise ValueError(f"{dataset}: {exc}") from None
-        out[str(dataset)] = {m: V.number(0)(v) for m, v in scores.items()}
     return out
 
 

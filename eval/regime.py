@@ -28,13 +28,12 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from eval.ablation import (CAVEAT, REFERENCES, SCALES, Ablator, Measured, _records, _seeds,
-                           get_scale, mean_std, measure_command, points_over, seed_means, seed_system,
-                           wall_seconds)
+                           get_scale, mean_std, measure_command, seed_means, seed_system, wall_seconds)
 from eval.claims import against_baseline, against_reference, counts, markdown as claims_markdown, summary
 from eval.paper import load_paper_table
 from eval.provenance import provenance
-from eval.results import (check_expected, failures, fmt, markdown_table, output_folder, signed, where_written,
-                          write_results)
+from eval.results import (check_expected, failures, fmt, markdown_table, output_folder, points_over, signed,
+                          where_written, write_results)
 from eval.stats import ALPHA, NOT_DISTINGUISHABLE
 from kit.argtypes import ArgumentParser
 from kit.errors import InputError, cli

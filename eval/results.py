@@ -56,6 +56,11 @@ def fmt(value, digits: int = 4) -> str:
     return str(value)
 
 
+def points_over(value: float, reference: float) -> float:
+    """``value - reference`` in nDCG@10 points (×100, 2 decimals), as every Δ BM25 column shows it."""
+    return round(100 * (value - reference), 2)
+
+
 def signed(value, digits: int = 4) -> str:
     return "–" if value is None or pd.isna(value) else f"{round(value, digits) + 0.0:+.{digits}f}"
 

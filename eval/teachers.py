@@ -22,19 +22,24 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
+from eval.metrics import evaluate
 from eval.pipeline import DatasetRun, Settings, print_plan, resolve_trained
 from eval.provenance import provenance
 from eval.recipe import System, load_recipe
-from eval.results import (check_expected, failures, fmt, markdown_table, output_folder, signed, where_written,
-                          write_results)
+from eval.results import (check_expected, failures, fmt, markdown_table, output_folder, points_over, signed,
+                          where_written, write_results)
 from eval.stats import ALPHA, CORRECTION, TESTS, holm, paired_summary
-from eval.metrics import evaluate
 from kit import validate as V
 from kit.argtypes import ArgumentParser
 from kit.data import load_dataset
 from kit.errors import InputError, cli
+from kit.lazy import lazy_import
 from kit.manifest import Artifact
 from kit.paths import REPO, dataset_slug, repo_relative, work_dir
+from train.conditions import expected_scores
+
+fusion = lazy_import("pyserini.fusion")  # loaded when runs are fused
+trectools = lazy_import("pyserini.trectools")
 
 TEACHERS_RECIPE = REPO / "recipes" / "teachers.yaml"
 MEASURES = ("nDCG@10", "R@100")
@@ -75,38 +80,36 @@ def load_teacher_report(path: Path = TEACHERS_RECIPE) -> TeacherReport:
             raise recipe.error(f"fusions.{fid}", "a fusion lists at least two of `systems`",
                                fix=f"choose from {', '.join(v['systems'])}")
         fusions[str(fid)] = tuple(members)
-    expected = v.get("expected") or {}
-    rows = {*v["systems"], *fusions, v["student"]}
-    for sid, by_split in expected.items():
-        if sid not in rows or not isinstance(by_split, dict) or not set(by_split) <= set(splits):
-            raise recipe.error(f"expected.{sid}", "expected: {system: {split: {measure: score}}} of the report's rows")
+    expected, rows = {}, {*v["systems"], *fusions, v["student"]}
+    for sid, by_split in (v.get("expected") or {}).items():
         try:
-            expected[sid] = {s: {m: V.number(0)(x) for m, x in scores.items()} for s, scores in by_split.items()}
-        except (ValueError, AttributeError) as err:
+            expected[sid] = expected_scores(by_split)
+        except ValueError as err:
             raise recipe.error(f"expected.{sid}", str(err)) from None
+        if sid not in rows or not set(expected[sid]) <= set(splits):
+            raise recipe.error(f"expected.{sid}", "expected: {system: {split: {measure: score}}} of the report's rows")
     return TeacherReport(path, table, dict(splits), v["student"], tuple(v["systems"]), fusions, expected,
                          v.get("tolerance", 0.002))
 
 
-def split_dataset(spec: str):
-    """``scifact`` -> SciFact test; ``scifact/train`` -> its train split (:func:`kit.data.load_dataset`)."""
+def split_dataset(spec: str, recipe: Path = TEACHERS_RECIPE):
+    """``scifact`` -> SciFact test; ``scifact/train`` -> its train split (:func:`kit.data.load_dataset`); an unknown
+    one is an InputError naming ``recipe``."""
     name, _, split = spec.partition("/")
     try:
         return load_dataset(name, split or "test")
     except ValueError as exc:
-        raise InputError(TEACHERS_RECIPE, f"splits: {exc}") from None
+        raise InputError(recipe, f"splits: {exc}") from None
 
 
 def fused_run(run: DatasetRun, fid: str, members: Sequence[System]) -> Path:
     """The min-max score fusion of the members' runs (``pyserini.fusion.normalize``), cached by their run keys."""
-    from pyserini.fusion import normalize
-    from pyserini.trectools import TrecRun
-
     parts = [run.run(s) for s in members]
     art = Artifact.named(run.root / "runs", f"fusion-{fid}", {"stage": "fusion", "method": "pyserini.fusion.normalize",
                          "runs": [p.key for p in parts], "hits": run.settings.hits}, suffix=".trec")
     if run.settings.force or not art.ready():
-        fused = normalize([TrecRun(str(p.path)) for p in parts], depth=run.settings.hits, k=run.settings.hits)
+        fused = fusion.normalize([trectools.TrecRun(str(p.path)) for p in parts], depth=run.settings.hits,
+                                 k=run.settings.hits)
         fused.save_to_txt(str(art.path), tag=f"fusion-{fid}")
         art.complete()
     return art.path
@@ -116,7 +119,7 @@ def split_run(report: TeacherReport, label: str, settings: Settings) -> DatasetR
     """The engine on one split. Both splits share SciFact's folder: corpus artifacts (vectors, indexes, embeddings)
     are reused, and runs are keyed by their queries."""
     spec = report.splits[label]
-    return DatasetRun(split_dataset(spec), settings, root=work_dir() / dataset_slug(spec.partition("/")[0]),
+    return DatasetRun(split_dataset(spec, report.path), settings, root=work_dir() / dataset_slug(spec.partition("/")[0]),
                       name=dataset_slug(spec))
 
 
@@ -154,9 +157,9 @@ def student_tests(rows: list[dict], per_query: pd.DataFrame, student: str) -> No
         r["student_p_holm"] = p
 
 
-def render_markdown(report: TeacherReport, table: pd.DataFrame, command: str) -> str:
+def render_markdown(report: TeacherReport, table: pd.DataFrame, command: str, hits: int) -> str:
     lines = [f"<!-- generated by `{command}`; do not edit -->", "# The teacher ceiling: teachers, their fusions and the student",
-             "", f"SciFact, retrieval from the whole corpus (top {1000}), systems of `{repo_relative(report.table)}` "
+             "", f"SciFact, retrieval from the whole corpus (top {hits}), systems of `{repo_relative(report.table)}` "
              f"(`{repo_relative(report.path)}`). Fusion: `pyserini.fusion.normalize` (min-max per query, summed). "
              "Student: the kit's ℓ0 model (Table 1's row), distilled on the train split from the MiniLM + SPLADE-tiny "
              "ensemble. Student Δ: student − row, paired over the split's queries "
@@ -193,7 +196,7 @@ def run_report(report: TeacherReport, out: Path, command: str, settings: Setting
         student_tests(split_rows, per_query, report.student)
         bm25 = next(r["nDCG@10"] for r in split_rows if r["system"] == REFERENCE)
         for r in split_rows:
-            r["Δ_bm25"] = round(100 * (r["nDCG@10"] - bm25), 2)
+            r["Δ_bm25"] = points_over(r["nDCG@10"], bm25)
             r["check"], r["check_detail"] = check_expected(report.expected.get(r["system"], {}).get(label),
                                                            report.tolerance, r)
         rows += split_rows
@@ -205,7 +208,7 @@ def run_report(report: TeacherReport, out: Path, command: str, settings: Setting
                     "metrics": {m: r[m] for m in MEASURES},
                     **({"expected": dict(report.expected[r["system"]][r["split"]]), "tolerance": report.tolerance}
                        if report.expected.get(r["system"], {}).get(r["split"]) else {})} for r in rows]
-    write_results(out, "teachers", table, render_markdown(report, table, command), pd.concat(frames, ignore_index=True),
+    write_results(out, "teachers", table, render_markdown(report, table, command, settings.hits), pd.concat(frames, ignore_index=True),
                   {"kind": "teachers", "measures": list(MEASURES), **prov, "recipe": repo_relative(report.path),
                    "rows": schema_rows,
                    "datasets": list(dict.fromkeys(table["dataset"])), "systems": list(dict.fromkeys(table["system"])),

@@ -77,15 +77,18 @@ def _changes(value: Any) -> dict[str, Any]:
     return out
 
 
-def _expected(value: Any) -> dict[str, dict[str, float]]:
+def measure_scores(value: Any, where: str = "") -> dict[str, float]:
+    """An expectation ``{measure: score}``, each score a finite number >= 0; ValueError otherwise."""
+    if not isinstance(value, dict) or not value:
+        raise ValueError(f"{where + ': ' if where else ''}expected a mapping of measure -> score")
+    return {str(m): V.number(0)(v) for m, v in value.items()}
+
+
+def expected_scores(value: Any) -> dict[str, dict[str, float]]:
+    """Expectations per dataset (or split): ``{dataset: {measure: score}}``; ValueError on anything else."""
     if not isinstance(value, dict):
         raise ValueError("expected a mapping of dataset -> {measure: score}")
-    out = {}
-    for dataset, scores in value.items():
-        if not isinstance(scores, dict) or not scores:
-            raise ValueError(f"{dataset}: expected a mapping of measure -> score")
-        out[str(dataset)] = {str(m): V.number(0)(v) for m, v in scores.items()}
-    return out
+    return {str(dataset): measure_scores(scores, str(dataset)) for dataset, scores in value.items()}
 
 
 def _seeds(value: Any) -> tuple[int, ...]:
@@ -111,7 +114,7 @@ def load_condition(name_or_path: str | Path) -> Condition:
     recipe = V.load_mapping(path, "condition", fix="see recipes/conditions/")
     values = V.fields(recipe, recipe.data, {
         "id": V.text, "tables": _tables, "train": V.text, "set": _changes, "mask": V.flag, "seeds": _seeds,
-        "evaluate": V.string_list, "expected": _expected, "tolerance": V.number(0)}, required=("id", "train"))
+        "evaluate": V.string_list, "expected": expected_scores, "tolerance": V.number(0)}, required=("id", "train"))
     if values["id"] != path.stem:
         raise recipe.error("id", f"{values['id']!r} differs from the file name {path.stem!r}", fix="make them equal")
     train = REPO / values["train"]
@@ -166,7 +169,7 @@ def load_points(path: Path = FIGURES) -> list[Point]:
     points = []
     for i, raw in enumerate(top["points"]):
         values = V.fields(recipe, raw, {"id": V.text, "figures": V.anything, "condition": V.choice(condition_ids()),
-                                        "set": _changes, "expected": _expected}, f"points[{i}]",
+                                        "set": _changes, "expected": expected_scores}, f"points[{i}]",
                           required=("id", "figures", "condition", "set"))
         if set(values["set"]) - {"lambda_d", "threshold"} or len(values["set"]) != 1:
             raise recipe.error(f"points[{i}].set", "a point changes exactly one of lambda_d, threshold")
@@ -212,14 +215,12 @@ def load_regime(path: Path = REGIME) -> Regime:
             raise recipe.error(f"conditions.{cid}", f"{cid!r} is not a condition of Table 2",
                                fix=f"one of {', '.join(known)}")
         body = V.fields(recipe, body or {}, {"expected": V.anything}, f"conditions.{cid}")
-        scores = body.get("expected", {})
-        if not isinstance(scores, dict):
-            raise recipe.error(f"conditions.{cid}.expected", "expected a mapping of measure -> score")
-        try:
-            expected[cid] = {str(m): V.number(0)(v) for m, v in scores.items()}
-        except ValueError as err:
-            raise recipe.error(f"conditions.{cid}.expected", str(err)) from None
+        if body.get("expected", {}) != {}:  # none (or {}): the condition runs unchecked
+            try:
+                expected[cid] = measure_scores(body["expected"])
+            except ValueError as err:
+                raise recipe.error(f"conditions.{cid}.expected", str(err)) from None
     if "baseline" not in raw:
         raise recipe.error("conditions", "every row is compared with the baseline, which is missing", fix="add baseline")
     return Regime(tuple(raw), values["set"], values["seeds"], values.get("dataset", "scifact"),
-                  {c: e for c, e in expected.items() if e}, values.get("tolerance", 0.002), path)
+                  expected, values.get("tolerance", 0.002), path)
