@@ -44,7 +44,7 @@ from kit.data import load_dataset
 from kit.errors import InputError, cli
 from kit.io import atomic_write, open_text
 from kit.paths import REPO, dataset_slug, work_dir
-from train.conditions import FIGURES, REGIME, load_condition, load_points, load_regime
+from train.conditions import FIGURES, load_condition, load_points, load_regime
 from kit.argtypes import ArgumentParser
 
 DEFAULT_STORED = REPO / "results" / "table1.json"
@@ -276,7 +276,7 @@ def _recipe_expected(res: Results, recipe: str | Path | None) -> dict[tuple[str,
     path = recipe or (REPO / res.meta["recipe"] if res.meta.get("recipe") else None)
     if path is not None and Path(path).resolve() == FIGURES.resolve():
         return {(d, p.id): (e, p.tolerance) for p in load_points() for d, e in p.expected.items()}
-    if path is not None and (Path(path).resolve() == REGIME.resolve() or res.meta.get("kind") == "regime"):
+    if path is not None and res.meta.get("kind") == "regime":
         regime = load_regime(Path(path))
         return {(regime.dataset, c): (e, regime.tolerance) for c, e in regime.expected.items()}
     if path is not None and res.meta.get("kind") == "teachers":
