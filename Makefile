@@ -105,6 +105,8 @@ report: setup
 	$(PYTHON) -m eval.report --screenshot docs/report.png
 
 # Li-LSR learned query weights vs BoW x IDF, and Seismic vs Anserini on the same vectors (recipes/lilsr.yaml: SciFact
-# test, vaswani, cacm); the models are the conditions l0-mask-l0-act and lilsr; writes work/results/lilsr.* (UPDATE=1: results/).
+# test, vaswani, cacm); the models are the conditions l0-mask-l0-act, lilsr and lilsr-anchor, each trained with every
+# seed of the recipe (SEEDS=42,43 overrides; cached and resumable per condition-seed); writes work/results/lilsr.*
+# (UPDATE=1: results/).
 lilsr: setup $(TRAIN_FILE)
-	$(PYTHON) -m eval.lilsr $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)
+	$(PYTHON) -m eval.lilsr $(if $(SEEDS),--seeds $(SEEDS)) $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)

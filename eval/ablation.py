@@ -157,6 +157,13 @@ def sparsity_items(run: DatasetRun, system: System) -> pd.DataFrame:
                          *({"query_id": d, "measure": "Doc_Len", "value": float(v)} for d, v in lengths.items())])
 
 
+def query_side(recipe: TrainRecipe) -> QuerySpec:
+    """How a trained model's queries are encoded: with the query side it was trained with. BoW × IDF with the model's
+    own ``idf.json`` (the paper's setting), or, for a Li-LSR model (``query_encoder: lilsr``), its exported lookup
+    table (not BoW × IDF, which would measure its documents but not what it learned for queries)."""
+    return QuerySpec(encoder="lilsr") if recipe.query_encoder == "lilsr" else QuerySpec(encoder="bow-idf", idf="model")
+
+
 @dataclass
 class Measured:
     """One trained model (a condition at one seed, maybe with changes) and its scores per dataset."""
@@ -214,7 +221,7 @@ class Ablator:
         model = train_cached(condition.id, recipe, self.root)
         doc = DocSpec(model=str(model), activation=recipe.activation)
         system = System(id=f"{recipe.activation}.len{self.scale.eval_max_length}", label=str(model), type="sparse",
-                        doc=doc, query=QuerySpec(encoder="bow-idf", idf="model"))
+                        doc=doc, query=query_side(recipe))
         scores, frames = {}, []
         for name in datasets:
             ds = self.dataset(name)
@@ -258,7 +265,12 @@ def wall_seconds(runs: Sequence[Measured]) -> dict[str, float]:
 
 def seed_means(measured: Sequence[Measured]) -> pd.DataFrame:
     """Per-query values of each condition averaged over its seeds, named by the condition (what is compared)."""
-    frame = pd.concat([m.per_query for m in measured], ignore_index=True)
+    return seed_means_frame(pd.concat([m.per_query for m in measured], ignore_index=True))
+
+
+def seed_means_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per-query values named ``<system>@seed<n>`` averaged over the seeds, named ``<system>``."""
+    frame = frame.copy()
     frame["system"] = frame["system"].str.rsplit("@", n=1).str[0]
     return frame.groupby(["dataset", "system", "query_id", "measure"], as_index=False, sort=False)["value"].mean()
 

@@ -28,7 +28,7 @@ NO_EFFECT = {"nDCG@10": 0.1, "FLOPS": 0.01, "Doc_Len": 1.0}
 """Paper differences smaller than this (nDCG@10 in points ×100, as printed) are read as the paper seeing none."""
 ITEMS = {"nDCG@10": "queries", "FLOPS": "queries", "Doc_Len": "documents"}
 DATASET_LABELS = {"scifact": "SciFact", "vaswani": "Vaswani", "cacm": "CACM"}
-VERSUS_LABELS = {"baseline": "Baseline", "bm25-flat": "BM25"}
+VERSUS_LABELS = {"baseline": "Baseline", "bm25-flat": "BM25", "bow-idf": "BoW×IDF"}
 COLUMNS = ["family", "system", "label", "versus", "measure", "dataset", "claim", "paper_delta", "items", "mean",
            "mean_versus", "delta", "t", "p_t", "p_wilcoxon", "wins", "ties", "losses", "p_holm", "verdict"]
 
@@ -98,16 +98,18 @@ def _value(measure: str, x: float) -> str:
     return f"{100 * x:+.2f}" if measure == "nDCG@10" else (f"{x:+.3f}" if measure == "FLOPS" else f"{x:+.1f}")
 
 
-def markdown(claims: pd.DataFrame, title: str) -> list[str]:
-    """The claims as Markdown lines: what is tested, then one table row per claim."""
+def markdown(claims: pd.DataFrame, title: str, describe: bool = True) -> list[str]:
+    """The claims as Markdown lines: what is tested (unless ``describe`` is False: the caller says it), then one table
+    row per claim."""
     if claims.empty:
         return []
-    lines = [f"### {title}", "",
-             f"{len(claims)} comparisons, each over per-item seed means ({TESTS}); p (Holm): {CORRECTION}; a direction "
-             f"counts as reproduced only when significant at α = {ALPHA} in the paper's direction. nDCG@10 ×100; "
-             "FLOPS and Doc_Len on SciFact.", "",
-             "| row | measure | dataset | versus | paper Δ | kit Δ | W/T/L | p (t-test) | p (Holm) | verdict |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [f"### {title}", ""]
+    if describe:
+        lines += [f"{len(claims)} comparisons, each over per-item seed means ({TESTS}); p (Holm): {CORRECTION}; a "
+                  f"direction counts as reproduced only when significant at α = {ALPHA} in the paper's direction. "
+                  "nDCG@10 ×100; FLOPS and Doc_Len on SciFact.", ""]
+    lines += ["| row | measure | dataset | versus | paper Δ | kit Δ | W/T/L | p (t-test) | p (Holm) | verdict |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in claims.to_dict("records"):
         paper = "–" if r["paper_delta"] is None or pd.isna(r["paper_delta"]) else f"{r['paper_delta']:+.2f}"
         lines.append(f"| {r['label']} | {r['measure']} | {DATASET_LABELS.get(r['dataset'], r['dataset'])} | "

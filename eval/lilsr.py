@@ -25,11 +25,17 @@ import time
 
 import pandas as pd
 
+from tqdm.auto import tqdm
+
+from eval.ablation import _records, _seeds, mean_std, seed_system, sparsity_items
+from eval.ablation import seed_means_frame
+from eval.claims import counts, markdown as claims_markdown, summary as summary_lines, test_family
 from eval.metrics import evaluate
 from eval.pipeline import DatasetRun, Settings, Timer, print_plan, resolve_trained
 from eval.provenance import provenance
 from eval.recipe import IndexSpec, Recipe, System, load_recipe
-from eval.results import check_expected, failures, markdown_table, output_folder, where_written, write_results
+from eval.results import check_expected, failures, fmt, markdown_table, output_folder, where_written, write_results
+from eval.stats import ALPHA, CORRECTION, TESTS
 from index.seismic import SeismicParams
 from kit.argtypes import ArgumentParser
 from kit.errors import cli
@@ -38,6 +44,7 @@ from kit.paths import REPO, repo_relative
 RECIPE = REPO / "recipes" / "lilsr.yaml"
 SEISMIC_GOAL_NDCG, SEISMIC_GOAL_SPEEDUP = 0.99, 5.0
 ANSERINI_REPEAT = 3  # each Anserini search is a JVM start (excluded from its timing) of a few seconds
+VERSUS = "bow-idf"  # the BoW x IDF system every learned table is tested against
 
 
 def encoding_microseconds(encoder, texts: list[str], repeat: int = 5) -> float:
@@ -55,20 +62,59 @@ def encoding_microseconds(encoder, texts: list[str], repeat: int = 5) -> float:
     return min(times) / len(texts) * 1e6
 
 
-def measure_queries(run: DatasetRun, systems: list[System], repeat: int) -> tuple[list[dict], list[pd.DataFrame]]:
-    """Each system's scores, sparsity and query-encoding time on one dataset, checked against its expectation."""
+SCORES = ("FLOPS", "Doc_Len", "Query_Len", "query_us")
+DIGITS = {"FLOPS": 3, "Doc_Len": 1, "Query_Len": 2, "query_us": 2}
+
+
+def measure_queries(run: DatasetRun, systems: list[System], repeat: int, seed: int | None
+                    ) -> tuple[list[dict], list[pd.DataFrame]]:
+    """Each system's scores, sparsity and query-encoding time on one dataset with the documents of one training seed;
+    the per-query values (nDCG@10, R@100 and each query's FLOPS) are named ``<system>@seed<seed>``."""
     rows, frames = [], []
     texts = list(run.ds.queries.values())
     for system in systems:
         scores = run.run_system(system)
-        frames.append(scores.pop("_per_query"))
-        status, detail = check_expected(system.expected.get(run.key), system.tolerance, scores)
-        rows.append({"part": "queries", "dataset": run.key, "system": system.id, "label": system.label,
-                     **{m: round(scores[m], 4) for m in run.settings.measures}, "FLOPS": round(scores["FLOPS"], 3),
-                     "Doc_Len": round(scores["Doc_Len"], 1), "Query_Len": round(scores["Query_Len"], 2),
-                     "query_us": round(encoding_microseconds(run.query_encoder(system), texts, repeat), 2),
-                     "check": status, "check_detail": detail})
+        name = system.id if seed is None else seed_system(system.id, seed)
+        frames.append(scores.pop("_per_query").assign(system=name))
+        flops = sparsity_items(run, system)
+        frames.append(flops[flops["measure"] == "FLOPS"].assign(system=name))
+        rows.append({"part": "seed", "dataset": run.key, "system": system.id, "seed": seed, "label": system.label,
+                     **{m: scores[m] for m in run.settings.measures}, **{k: scores[k] for k in SCORES[:3]},
+                     "query_us": encoding_microseconds(run.query_encoder(system), texts, repeat)})
     return rows, frames
+
+
+def seed_summary(recipe: Recipe, seed_rows: list[dict], checked: bool) -> list[dict]:
+    """One row per dataset and system: the mean (and sample std) over the seeds of every score, checked against
+    the system's expectation (the seed means) when ``checked``."""
+    by_id = {s.id: s for s in recipe.systems}
+    out = []
+    frame = pd.DataFrame(seed_rows)
+    for (dataset, system), group in frame.groupby(["dataset", "system"], sort=False):
+        row = {"part": "queries", "dataset": dataset, "system": system, "label": group["label"].iloc[0],
+               "seeds": " ".join(str(s) for s in group["seed"] if s is not None and not pd.isna(s))}
+        for k in (*recipe.measures, *SCORES):
+            row[k], row[f"{k}_std"] = mean_std(group[k].tolist())
+        status, detail = (check_expected(by_id[system].expected.get(dataset), by_id[system].tolerance,
+                                         {m: row[m] for m in recipe.measures}) if checked else ("", ""))
+        row["check"], row["check_detail"] = status, detail
+        out.append(row)
+    return out
+
+
+def learned(recipe: Recipe) -> list[System]:
+    """The systems whose queries are a learned Li-LSR table (the model's own, not a table the recipe names)."""
+    return [s for s in recipe.systems if s.query.encoder == "lilsr" and s.query.table is None]
+
+
+def lilsr_claims(recipe: Recipe, per_query: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
+    """Issue 13's Li-LSR target as paired tests over per-query seed means: every learned table against the recipe's
+    ``versus`` (BoW × IDF) system on every dataset, nDCG@10 ("higher": at least level means not significantly
+    lower) and FLOPS ("lower": its advantage kept); one Holm family."""
+    rows = [{"system": s.id, "label": s.label, "versus": VERSUS, "measure": measure, "dataset": d, "paper_delta": None,
+             "sign": 1 if measure == "nDCG@10" else -1}
+            for s in learned(recipe) for d in datasets for measure in ("nDCG@10", "FLOPS")]
+    return test_family(rows, per_query, "Li-LSR vs BoW×IDF")
 
 
 def measure_backends(run: DatasetRun, system: System, threads: tuple[int, ...], seismic: dict, repeat: int
@@ -97,15 +143,17 @@ def measure_backends(run: DatasetRun, system: System, threads: tuple[int, ...], 
     return rows, frames
 
 
-def checks(rows: list[dict]) -> dict:
-    """The Li-LSR issue's two comparisons, from the measured rows."""
+def checks(rows: list[dict], recipe: Recipe) -> dict:
+    """The Li-LSR issue's two comparisons, from the measured rows (seed means)."""
     frame = pd.DataFrame(rows)
     queries = frame[frame.part == "queries"].set_index(["dataset", "system"])
     out: dict = {}
-    if ("scifact", "lilsr") in queries.index and ("scifact", "bow-idf") in queries.index:
-        delta = queries.at[("scifact", "lilsr"), "nDCG@10"] - queries.at[("scifact", "bow-idf"), "nDCG@10"]
-        out["lilsr_minus_bow_idf_ndcg10_scifact"] = round(float(delta), 4)
-        out["lilsr_beats_bow_idf_on_scifact"] = bool(delta > 0)
+    for system in learned(recipe):
+        if ("scifact", system.id) in queries.index and ("scifact", VERSUS) in queries.index:
+            delta = queries.at[("scifact", system.id), "nDCG@10"] - queries.at[("scifact", VERSUS), "nDCG@10"]
+            key = system.id.replace("-", "_")
+            out[f"{key}_minus_bow_idf_ndcg10_scifact"] = round(float(delta), 4)
+            out[f"{key}_beats_bow_idf_on_scifact"] = bool(delta > 0)
     backends = frame[frame.part == "backends"]
     if len(backends):
         pivot = backends.pivot_table(index=["dataset", "threads"], columns="backend", values=["nDCG@10", "q/s"])
@@ -119,7 +167,8 @@ def checks(rows: list[dict]) -> dict:
     return out
 
 
-def render_markdown(recipe: Recipe, rows: list[dict], summary: dict, command: str) -> str:
+def render_markdown(recipe: Recipe, rows: list[dict], summary: dict, command: str, claims: pd.DataFrame,
+                    seeds: tuple[int, ...], backend_seed: int | None) -> str:
     measures = list(recipe.measures)
     q_rows = [r for r in rows if r["part"] == "queries"]
     b_rows = [r for r in rows if r["part"] == "backends"]
@@ -127,37 +176,60 @@ def render_markdown(recipe: Recipe, rows: list[dict], summary: dict, command: st
     def cells(r: dict, cols: list[str]) -> list:
         return ["–" if r.get(c) in (None, "") else r.get(c) for c in cols]
 
+    def pm(r: dict, col: str) -> str:
+        digits = DIGITS.get(col, 4)
+        std = r.get(f"{col}_std")
+        return fmt(r[col], digits) + ("" if std is None or pd.isna(std) else f" ± {std:.{digits}f}")
+
     q_cols = ["dataset", "label", *measures, "FLOPS", "Doc_Len", "Query_Len", "query_us", "check"]
     b_cols = ["dataset", "backend", "threads", *measures, "queries", "q/s", "build_s", "index_MB"]
+    spread = (f"mean ± sample standard deviation over the training seeds {', '.join(map(str, seeds))} (each seed "
+              "trains both document encoders, and the Li-LSR tables, anew)" if len(seeds) > 1 else
+              "one training seed (" + (str(seeds[0]) if seeds and seeds[0] is not None else "each condition's own") + ")")
+    q_body = [[r["dataset"], r["label"], *(pm(r, m) for m in measures), pm(r, "FLOPS"), pm(r, "Doc_Len"),
+               pm(r, "Query_Len"), fmt(r["query_us"], 2), r["check"] or "–"] for r in q_rows]
     lines = [f"<!-- generated by `{command}`; do not edit -->", "# Li-LSR queries and the Seismic backend", "",
              f"Measured with `{command}` ({repo_relative(recipe.path)}). SPLADE-tiny doc encoders trained offline "
-             "(recipes/conditions/l0-mask-l0-act.yaml and lilsr.yaml, same document recipe); l0 activation, 512-token "
-             "documents, weights ×100; one training seed. query_us: mean µs to encode one query (warm tokenizer "
-             "cache, fastest of 20 passes). FLOPS as in Table 1.", "", "## Query side", "",
-             *markdown_table(q_cols, (cells(r, q_cols) for r in q_rows)), "",
-             "## Backends (Li-LSR vectors and queries)", "",
-             "q/s: search alone (Anserini: its own timing, JVM start excluded; Seismic: index load excluded). "
-             "build_s: indexing time (Anserini's includes its JVM start).", "",
-             *markdown_table(b_cols, (cells(r, b_cols) for r in b_rows)), "", "## Checks", "",
-             *(f"- {k}: {v}" for k, v in summary.items())]
+             "(recipes/conditions/l0-mask-l0-act.yaml, lilsr.yaml and lilsr-anchor.yaml, same document recipe); l0 "
+             f"activation, 512-token documents, weights ×100; {spread}. query_us: mean µs to encode one query (warm "
+             "tokenizer cache, fastest of 20 passes; seed mean). FLOPS as in Table 1.", "", "## Query side", "",
+             *markdown_table(q_cols, q_body), ""]
+    if not claims.empty:
+        lines += ["## What the tests say", "",
+                  f"Each learned table against BoW×IDF queries on the ablation's ℓ0 documents, paired over queries "
+                  f"(each query's value averaged over the seeds first; {TESTS}), p (Holm): {CORRECTION}. The target "
+                  f"is \"at least level\" in nDCG@10 (not significantly lower at α = {ALPHA}) with FLOPS significantly "
+                  "lower. nDCG@10 ×100; FLOPS per query on each dataset.", "",
+                  *summary_lines(claims), "", *claims_markdown(claims, "Li-LSR against BoW×IDF", describe=False)]
+    lines += ["## Backends (Li-LSR vectors and queries)", "",
+              "q/s: search alone (Anserini: its own timing, JVM start excluded; Seismic: index load excluded). "
+              "build_s: indexing time (Anserini's includes its JVM start)"
+              + (f"; the documents of seed {backend_seed}." if backend_seed is not None else "."), "",
+              *markdown_table(b_cols, (cells(r, b_cols) for r in b_rows)), "", "## Checks", "",
+              *(f"- {k}: {v}" for k, v in summary.items())]
     return "\n".join(lines) + "\n"
 
 
-def schema_rows(recipe: Recipe, rows: list[dict]) -> list[dict]:
-    """kit-results/1 rows: every system and backend run per dataset, the systems with their expectations."""
+def schema_rows(recipe: Recipe, rows: list[dict], checked: bool) -> list[dict]:
+    """kit-results/1 rows: every system (seed means, with their expectations) and every seed's run per dataset, and
+    every backend run."""
     by_id = {s.id: s for s in recipe.systems}
     out = []
     for r in rows:
         metrics = {m: float(r[m]) for m in (*recipe.measures, "FLOPS", "Doc_Len", "Query_Len") if r.get(m) is not None}
-        row = {"dataset": r["dataset"], "system": r["system"], "label": r.get("label") or r["system"], "metrics": metrics}
-        system = by_id.get(r["system"])
-        if system is not None and system.expected.get(r["dataset"]):
-            row.update(expected=dict(system.expected[r["dataset"]]), tolerance=system.tolerance)
+        system = r["system"] if r["part"] != "seed" or r.get("seed") is None else seed_system(r["system"], r["seed"])
+        label = r.get("label") or r["system"]
+        row = {"dataset": r["dataset"], "system": system,
+               "label": f"{label} (seed {r['seed']})" if r["part"] == "seed" and r.get("seed") is not None else label,
+               "metrics": metrics}
+        spec = by_id.get(r["system"]) if r["part"] == "queries" else None
+        if checked and spec is not None and spec.expected.get(r["dataset"]):
+            row.update(expected=dict(spec.expected[r["dataset"]]), tolerance=spec.tolerance)
         out.append(row)
     return out
 
 
-def list_conditions(recipe: Recipe, datasets: list[str]) -> None:
+def list_conditions(recipe: Recipe, datasets: list[str], seeds: tuple[int | None, ...]) -> None:
     """``--list-conditions``: each system, what it is, its expected scores, and the command."""
     for s in recipe.systems:
         expected = "; ".join(f"{d} " + ", ".join(f"{m} {v:.4f}" for m, v in e.items()) for d, e in s.expected.items())
@@ -165,7 +237,8 @@ def list_conditions(recipe: Recipe, datasets: list[str]) -> None:
               f"{' (table ' + s.query.table + ')' if s.query.table else ''}; expected {expected} (± {s.tolerance:g})")
     if recipe.backends:
         print(f"backends: {recipe.backends.system} on anserini and seismic, threads {recipe.backends.threads}")
-    print(f"run: python -m eval.lilsr --datasets {','.join(datasets)}")
+    shown = ", ".join("each condition's own" if s is None else str(s) for s in seeds)
+    print(f"seeds: {shown}\nrun: python -m eval.lilsr --datasets {','.join(datasets)}")
 
 
 @cli
@@ -173,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     p = ArgumentParser(prog="python -m eval.lilsr", description=__doc__.splitlines()[0])
     p.add_argument("--recipe", default=str(RECIPE))
     p.add_argument("--datasets", default=None, help="comma-separated (default: the recipe's)")
+    p.add_argument("--seeds", type=_seeds, default=None,
+                   help="the training seeds, e.g. 42,43,44 (default: the recipe's; other seeds are not checked)")
     p.add_argument("--out", default=None, help="results folder (default: work/results; --update: results/)")
     p.add_argument("--update", action="store_true", help="write the stored reference in results/")
     p.add_argument("--force", action="store_true", help="redo every stage")
@@ -181,8 +256,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     recipe = load_recipe(args.recipe)
     datasets = args.datasets.split(",") if args.datasets else recipe.datasets
+    seeds: tuple[int | None, ...] = args.seeds or recipe.seeds or (None,)
+    checked = args.seeds is None or tuple(args.seeds) == recipe.seeds
     if args.list_conditions:
-        list_conditions(recipe, datasets)
+        list_conditions(recipe, datasets, seeds)
         return 0
     settings = Settings.of(recipe, device="cpu", force=args.force)
     timer = Timer()
@@ -194,32 +271,43 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join(["python -m eval.lilsr", *(argv if argv is not None else sys.argv[1:])])
     prov = provenance(command=command.split())
     started = time.perf_counter()
-    systems = [resolve_trained(s) for s in recipe.systems]
+    by_seed = {seed: [resolve_trained(s, seed) for s in recipe.systems]
+               for seed in tqdm(seeds, desc="Li-LSR models by seed (trained when not cached)", unit="seed")}
     comparison = recipe.backends
     seismic = dict(comparison.seismic) if comparison else {}
-    rows, frames = [], []
+    seed_rows, rows, frames, backend_frames = [], [], [], []
     for name in datasets:
         run = DatasetRun.load(name, settings, timer)
-        run.encode_docs([s.doc for s in systems])
-        q_rows, q_frames = measure_queries(run, systems, comparison.repeat if comparison else 5)
-        rows += q_rows
-        frames += [f.assign(dataset=run.key) for f in q_frames]
-        if comparison:
-            target = next(s for s in systems if s.id == comparison.system)
+        for seed, systems in by_seed.items():
+            run.encode_docs([s.doc for s in systems])
+            q_rows, q_frames = measure_queries(run, systems, comparison.repeat if comparison else 5, seed)
+            seed_rows += q_rows
+            frames += [f.assign(dataset=run.key) for f in q_frames]
+        if comparison:  # the search speed of one set of vectors: the first seed's
+            target = next(s for s in by_seed[seeds[0]] if s.id == comparison.system)
             b_rows, b_frames = measure_backends(run, target, comparison.threads, seismic, comparison.repeat)
             rows += b_rows
-            frames += b_frames
+            backend_frames += b_frames
         print(f"[{run.key}] done", flush=True)
-    summary = checks(rows)
+    rows = seed_summary(recipe, seed_rows, checked) + [{**r, "part": "seed"} for r in seed_rows] + rows
+    per_seed = pd.concat(frames, ignore_index=True)
+    means = seed_means_frame(per_seed) if seeds != (None,) else per_seed
+    claims = lilsr_claims(recipe, means, datasets) if VERSUS in {s.id for s in recipe.systems} else pd.DataFrame()
+    per_query = pd.concat([means, *([per_seed] if seeds != (None,) else []), *backend_frames], ignore_index=True)
+    summary = checks(rows, recipe)
+    shown = tuple(s for s in seeds if s is not None)
+    backend_seed = seeds[0] if comparison else None
+    markdown = render_markdown(recipe, rows, summary, command, claims, shown or seeds, backend_seed)
     columns = list(dict.fromkeys(k for r in rows for k in r))
     table = pd.DataFrame(rows, columns=columns)
-    write_results(out, "lilsr", table, render_markdown(recipe, rows, summary, command),
-                  pd.concat(frames, ignore_index=True), {
+    write_results(out, "lilsr", table, markdown, per_query, {
                       "measures": list(recipe.measures), **prov, "recipe": repo_relative(recipe.path),
-                      "rows": schema_rows(recipe, rows), "checks": summary, "datasets": datasets,
+                      "rows": schema_rows(recipe, rows, checked), "checks": summary, "datasets": datasets,
+                      "seeds": list(shown), "claims": _records(claims) if not claims.empty else [],
+                      "claim_counts": counts(claims) if not claims.empty else {},
                       "seismic_params": dataclasses.asdict(SeismicParams.from_options(seismic)),
                       "total_seconds": round(time.perf_counter() - started, 1)})
-    print(render_markdown(recipe, rows, summary, command))
+    print(markdown)
     print(where_written(out, "lilsr"))
     problems = failures(table[table["part"] == "queries"])
     for line in problems:

@@ -452,12 +452,12 @@ class DatasetRun:
         return dict(df), n
 
 
-def resolve_trained(system: System) -> System:
-    """``system`` with a ``doc: {trained: <condition>}`` replaced by the directory of that condition's model (trained
-    now when it is not cached yet; :func:`train.conditions.trained_model`)."""
+def resolve_trained(system: System, seed: int | None = None) -> System:
+    """``system`` with a ``doc: {trained: <condition>}`` replaced by the directory of that condition's model at
+    ``seed`` (None: the condition's own; trained now when it is not cached yet; :func:`train.conditions.trained_model`)."""
     if system.doc is None or system.doc.trained is None:
         return system
-    model, activation = trained_model(system.doc.trained)
+    model, activation = trained_model(system.doc.trained, seed)
     if activation != system.doc.activation:
         raise InputError(None, f"system {system.id}: the {system.doc.trained} model ranks with the {activation} "
                                f"activation, not {system.doc.activation}", fix=f"set doc.activation: {activation}")

@@ -79,6 +79,9 @@ class Recipe:
     systems: list[System]
     index: "IndexSpec | None" = None  # None = Anserini impact index
     backends: "BackendComparison | None" = None  # eval.lilsr: the system whose run is timed on each backend
+    # eval.lilsr: the training seeds of the systems' trained documents (doc.trained), each system measured once per
+    # seed; `expected` then holds the seed means. Empty: each condition's own (first) seed.
+    seeds: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -203,7 +206,8 @@ def load_recipe(path: str | Path) -> Recipe:
     top = V.fields(recipe, data, {
         "table": V.integer(0), "datasets": V.string_list, "measures": _measures, "hits": V.integer(1, 100_000),
         "max_length": V.integer(2, 8192), "factor": V.number(0, strict=True, maximum=MAX_FACTOR),
-        "systems": V.anything, "index": V.anything, "backends": V.anything}, required=("datasets", "systems"))
+        "systems": V.anything, "index": V.anything, "backends": V.anything, "seeds": V.seeds},
+        required=("datasets", "systems"))
     if not isinstance(data["systems"], list):
         raise recipe.error("systems", "expected a list of systems")
     systems = [_system(recipe, i, s) for i, s in enumerate(data["systems"])]
@@ -215,4 +219,5 @@ def load_recipe(path: str | Path) -> Recipe:
                   measures=top.get("measures", ["nDCG@10"]), hits=top.get("hits", 1000),
                   max_length=top.get("max_length", 512), factor=top.get("factor", 100.0), systems=systems,
                   index=_index(recipe, data["index"]) if "index" in data else None,
-                  backends=_backends(recipe, data["backends"], systems) if "backends" in data else None)
+                  backends=_backends(recipe, data["backends"], systems) if "backends" in data else None,
+                  seeds=top.get("seeds", ()))

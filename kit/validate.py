@@ -161,5 +161,12 @@ def string_list(value: Any) -> list[str]:
     return list(value)
 
 
+def seeds(value: Any) -> tuple[int, ...]:
+    """A non-empty list of distinct non-negative integer seeds, e.g. ``[42, 43, 44]``."""
+    if not isinstance(value, list) or not value or len(set(value)) != len(value):
+        raise ValueError(f"must be a list of distinct integers, got {value!r}")
+    return tuple(integer(0)(v) for v in value)
+
+
 def anything(value: Any) -> Any:
     return value

@@ -91,12 +91,6 @@ def expected_scores(value: Any) -> dict[str, dict[str, float]]:
     return {str(dataset): measure_scores(scores, str(dataset)) for dataset, scores in value.items()}
 
 
-def _seeds(value: Any) -> tuple[int, ...]:
-    if not isinstance(value, list) or not value or len(set(value)) != len(value):
-        raise ValueError(f"must be a list of distinct integers, got {value!r}")
-    return tuple(V.integer(0)(v) for v in value)
-
-
 def _tables(value: Any) -> tuple[int, ...]:
     if not isinstance(value, list):
         raise ValueError(f"must be a list of table numbers, got {value!r}")
@@ -113,7 +107,7 @@ def load_condition(name_or_path: str | Path) -> Condition:
                              fix=f"one of {', '.join(condition_ids())} (recipes/conditions/)")
     recipe = V.load_mapping(path, "condition", fix="see recipes/conditions/")
     values = V.fields(recipe, recipe.data, {
-        "id": V.text, "tables": _tables, "train": V.text, "set": _changes, "mask": V.flag, "seeds": _seeds,
+        "id": V.text, "tables": _tables, "train": V.text, "set": _changes, "mask": V.flag, "seeds": V.seeds,
         "evaluate": V.string_list, "expected": expected_scores, "tolerance": V.number(0)}, required=("id", "train"))
     if values["id"] != path.stem:
         raise recipe.error("id", f"{values['id']!r} differs from the file name {path.stem!r}", fix="make them equal")
@@ -203,7 +197,7 @@ class Regime:
 def load_regime(path: Path = REGIME) -> Regime:
     """The regime file; InputError (file:line) on anything malformed."""
     recipe = V.load_mapping(path, "regime recipe")
-    values = V.fields(recipe, recipe.data, {"set": _changes, "seeds": _seeds, "dataset": V.text,
+    values = V.fields(recipe, recipe.data, {"set": _changes, "seeds": V.seeds, "dataset": V.text,
                                             "conditions": V.anything, "tolerance": V.number(0)},
                       required=("set", "seeds", "conditions"))
     raw = values["conditions"]
