@@ -45,7 +45,7 @@ from eval.provenance import provenance
 from eval.recipe import DenseSpec, DocSpec, QuerySpec, System
 from eval.results import (check_expected, failures, fmt, markdown_table, output_folder, points_over, signed,
                           where_written, write_results)
-from kit.argtypes import ArgumentParser
+from kit.argtypes import ArgumentParser, add_runner_options
 from kit.data import load_dataset
 from kit.dataset import Dataset
 from kit.errors import InputError, cli
@@ -583,16 +583,6 @@ def parse_changes(items: Sequence[str]) -> dict:
     return changes
 
 
-def _seeds(text: str) -> tuple[int, ...]:
-    try:
-        seeds = tuple(int(x) for x in text.split(","))
-    except ValueError:
-        raise ValueError(f"{text!r} is not a comma-separated list of integers") from None
-    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
-        raise ValueError(f"{text!r}: seeds must be distinct integers >= 0")
-    return seeds
-
-
 def measure_command(condition: str, seed: int, scale: Scale, changes: Mapping[str, Any] | None = None,
                     zero_shot: bool = True) -> str:
     sets = "".join(f" --set {k}={v:g}" if isinstance(v, float) else f" --set {k}={v}" for k, v in (changes or {}).items())
@@ -653,16 +643,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--set", dest="changes", action="append", default=[], metavar="FIELD=VALUE",
                    help="measure: override a training-recipe field (repeatable), e.g. --set lambda_d=0.1")
     p.add_argument("--seed", type=int, default=None, help="measure: the training seed (default: the condition's first)")
-    p.add_argument("--seeds", type=_seeds, default=None,
-                   help="tables: the training seeds of every condition, e.g. 42,43,44 (default: each condition's)")
     p.add_argument("--tables", type=_tables, default=(2, 3), help="tables: which of them, e.g. 2 (default: 2,3)")
     p.add_argument("--no-zero-shot", action="store_true", help="measure: SciFact only")
     p.add_argument("--scale", default="full", choices=list(SCALES))
-    p.add_argument("--out", default=None, help="results folder (default: work/results; --update: results/)")
-    p.add_argument("--update", action="store_true", help="write the stored reference in results/")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--list-conditions", action="store_true", help="print the conditions and their commands")
-    p.add_argument("--dry-run", action="store_true", help="print the models to train or reuse, run nothing")
+    add_runner_options(p, seeds="tables: the training seeds of every condition, e.g. 42,43,44 (default: each "
+                                "condition's)")
     args = p.parse_args(argv)
     scale = get_scale(args.scale)
     args.seeds = args.seeds or scale.seeds

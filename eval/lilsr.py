@@ -27,7 +27,7 @@ import pandas as pd
 
 from tqdm.auto import tqdm
 
-from eval.ablation import _records, _seeds, mean_std, seed_system, sparsity_items
+from eval.ablation import _records, mean_std, seed_system, sparsity_items
 from eval.ablation import seed_means_frame
 from eval.claims import counts, markdown as claims_markdown, summary as summary_lines, test_family
 from eval.metrics import evaluate
@@ -37,7 +37,7 @@ from eval.recipe import IndexSpec, Recipe, System, load_recipe
 from eval.results import check_expected, failures, fmt, markdown_table, output_folder, where_written, write_results
 from eval.stats import ALPHA, CORRECTION, TESTS
 from index.seismic import SeismicParams
-from kit.argtypes import ArgumentParser
+from kit.argtypes import ArgumentParser, add_runner_options
 from kit.errors import cli
 from kit.paths import REPO, repo_relative
 
@@ -246,13 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     p = ArgumentParser(prog="python -m eval.lilsr", description=__doc__.splitlines()[0])
     p.add_argument("--recipe", default=str(RECIPE))
     p.add_argument("--datasets", default=None, help="comma-separated (default: the recipe's)")
-    p.add_argument("--seeds", type=_seeds, default=None,
-                   help="the training seeds, e.g. 42,43,44 (default: the recipe's; other seeds are not checked)")
-    p.add_argument("--out", default=None, help="results folder (default: work/results; --update: results/)")
-    p.add_argument("--update", action="store_true", help="write the stored reference in results/")
     p.add_argument("--force", action="store_true", help="redo every stage")
-    p.add_argument("--list-conditions", action="store_true", help="print the systems and their expectations")
-    p.add_argument("--dry-run", action="store_true", help="print every stage's artifact, run nothing")
+    add_runner_options(p, seeds="the training seeds, e.g. 42,43,44 (default: the recipe's; other seeds are not checked)",
+                       device=False, listed="the systems and their expectations",
+                       planned="every stage's artifact, run nothing")
     args = p.parse_args(argv)
     recipe = load_recipe(args.recipe)
     datasets = args.datasets.split(",") if args.datasets else recipe.datasets

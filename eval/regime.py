@@ -27,7 +27,7 @@ from typing import Mapping, Sequence
 import pandas as pd
 from tqdm.auto import tqdm
 
-from eval.ablation import (CAVEAT, REFERENCES, SCALES, Ablator, Measured, _records, _seeds,
+from eval.ablation import (CAVEAT, REFERENCES, SCALES, Ablator, Measured, _records,
                            get_scale, mean_std, measure_command, seed_means, seed_system, wall_seconds)
 from eval.claims import against_baseline, against_reference, counts, markdown as claims_markdown, summary
 from eval.paper import load_paper_table
@@ -35,7 +35,7 @@ from eval.provenance import provenance
 from eval.results import (check_expected, failures, fmt, markdown_table, output_folder, points_over, signed,
                           where_written, write_results)
 from eval.stats import ALPHA, NOT_DISTINGUISHABLE
-from kit.argtypes import ArgumentParser
+from kit.argtypes import ArgumentParser, add_runner_options
 from kit.errors import InputError, cli
 from kit.paths import repo_relative
 from train.conditions import REGIME, Regime, load_condition, load_regime
@@ -209,14 +209,9 @@ def plan(ablator: Ablator, regime: Regime, seeds: tuple[int, ...], dry: bool) ->
 @cli
 def main(argv: Sequence[str] | None = None) -> int:
     p = ArgumentParser(prog="python -m eval.regime", description=__doc__.splitlines()[0])
-    p.add_argument("--seeds", type=_seeds, default=None, help="the training seeds (default: the regime file's)")
     p.add_argument("--scale", default="full", choices=list(SCALES))
     p.add_argument("--regime", default=str(REGIME), help="the regime file (default: recipes/regime.yaml)")
-    p.add_argument("--out", default=None, help="results folder (default: work/results; --update: results/)")
-    p.add_argument("--update", action="store_true", help="write the stored reference in results/")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--list-conditions", action="store_true", help="print the conditions and their commands")
-    p.add_argument("--dry-run", action="store_true", help="print the models to train or reuse, run nothing")
+    add_runner_options(p, seeds="the training seeds (default: the regime file's)")
     args = p.parse_args(argv)
     scale = get_scale(args.scale)
     regime = load_regime(Path(args.regime))

@@ -30,7 +30,7 @@ from eval.results import (check_expected, failures, fmt, markdown_table, output_
                           where_written, write_results)
 from eval.stats import ALPHA, CORRECTION, TESTS, holm, paired_summary
 from kit import validate as V
-from kit.argtypes import ArgumentParser
+from kit.argtypes import ArgumentParser, add_runner_options
 from kit.data import load_dataset
 from kit.errors import InputError, cli
 from kit.lazy import lazy_import
@@ -225,11 +225,8 @@ def run_report(report: TeacherReport, out: Path, command: str, settings: Setting
 def main(argv: Sequence[str] | None = None) -> int:
     p = ArgumentParser(prog="python -m eval.teachers", description=__doc__.splitlines()[0])
     p.add_argument("--recipe", default=str(TEACHERS_RECIPE), help="the report's recipe (default: recipes/teachers.yaml)")
-    p.add_argument("--out", default=None, help="results folder (default: work/results; --update: results/)")
-    p.add_argument("--update", action="store_true", help="write the stored reference in results/")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--list-conditions", action="store_true", help="print the rows and their expectations")
-    p.add_argument("--dry-run", action="store_true", help="print every split's artifacts and whether each is cached")
+    add_runner_options(p, listed="the rows and their expectations",
+                       planned="every split's artifacts and whether each is cached")
     args = p.parse_args(argv)
     report = load_teacher_report(Path(args.recipe))
     if args.dry_run:
