@@ -144,6 +144,33 @@ def test_finished_model_dir_is_reused_without_training(tmp_path, monkeypatch, sc
     assert train_cached("baseline", recipe, tmp_path) == done
 
 
+def test_a_model_another_process_is_training_is_waited_for_not_trained_twice(tmp_path, monkeypatch, scifact_dir):
+    """Two runners needing the same model (make ablation beside make lilsr): the second waits on the first's lock and
+    then reuses what it trained."""
+    import fcntl
+    import threading
+
+    import train.cache
+    import train.export
+
+    recipe = _recipe(write_training_file(tmp_path / "train.jsonl", scifact_dir))
+    out = model_dir("baseline", recipe, tmp_path)
+    monkeypatch.setattr(train.cache, "train", lambda *a, **k: pytest.fail("trained a model another process trained"))
+    out.parent.mkdir(parents=True)
+    returned = []
+    with open(out.parent / "train.lock", "a") as held:  # the other process, training
+        fcntl.flock(held, fcntl.LOCK_EX)
+        waiter = threading.Thread(target=lambda: returned.append(train.cache.train_cached("baseline", recipe, tmp_path)))
+        waiter.start()
+        waiter.join(timeout=2.0)
+        assert waiter.is_alive() and not returned  # waiting, not training
+        out.mkdir()
+        (out / train.export.MODEL_METADATA).write_text("{}")  # the other process finishes
+        fcntl.flock(held, fcntl.LOCK_UN)
+    waiter.join(timeout=30)
+    assert returned == [out]
+
+
 # ---- collapse markers ------------------------------------------------------------------------------------------------
 
 def test_collapsed_runs_get_an_x():

@@ -13,9 +13,11 @@ file or another base model trains a new one.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -105,6 +107,31 @@ def train_cached(slug: str, recipe: "TrainRecipe", root: Path | None = None) -> 
     out = model_dir(slug, recipe, root)
     if (out / MODEL_METADATA).exists():
         return out
+    with exclusive(out.parent / "train.lock", f"[train] waiting: another process is training {slug} -> {out}"):
+        if (out / MODEL_METADATA).exists():  # the other process finished it while this one waited
+            return out
+        return _train(slug, recipe, out)
+
+
+@contextmanager
+def exclusive(lock: Path, waiting: str):
+    """Hold an exclusive lock on ``lock`` (``flock``; released when the process dies), printing ``waiting`` first
+    when another process holds it: two runners (``make ablation`` and ``make lilsr``) that need the same model train
+    it once, the second one waiting for it instead of training it again into the same folder."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(waiting, flush=True)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _train(slug: str, recipe: "TrainRecipe", out: Path) -> Path:
     checkpoints = out / "checkpoints"
     resume = checkpoints.is_dir() and trainer.last_complete_checkpoint(checkpoints) is not None
     print(f"[train] {'resuming' if resume else 'training'} {slug} ({recipe.variant}, t={recipe.threshold}, "
