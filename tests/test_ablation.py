@@ -62,7 +62,9 @@ def test_condition_changes_seeds_and_bad_files(tmp_path):
     r = load_condition("l0-mask").recipe(7, threshold=50.0, lambda_d=0.1)
     assert (r.threshold, r.lambda_d, r.seed) == (50.0, 0.1, 7)
     assert load_condition("l0-act").recipe(threshold=50.0).threshold is None  # no mask: t ignored
-    assert load_condition("baseline").run_seeds() == (42,) and load_condition("baseline").run_seeds((1, 2)) == (1, 2)
+    assert load_condition("baseline").run_seeds() == (42, 43, 44)  # declared in its file
+    assert load_condition("lilsr").run_seeds() == (42,)  # none declared: the training recipe's own
+    assert load_condition("baseline").run_seeds((1, 2)) == (1, 2)  # SEEDS= overrides
     with pytest.raises(InputError, match="unknown condition 'l0-mask-x9'"):
         load_condition("l0-mask-x9")
     bad = tmp_path / "bad.yaml"
