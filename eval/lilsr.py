@@ -102,6 +102,13 @@ def seed_summary(recipe: Recipe, seed_rows: list[dict], checked: bool) -> list[d
     return out
 
 
+def seed_row(row: dict) -> dict:
+    """One seed's row as stored beside the seed means: named ``<system>@seed<n>`` (its per-query values' name), so
+    that no stored number of one seed sits under the name of the mean."""
+    return {**row, "part": "seed", "system": seed_system(row["system"], row["seed"]),
+            "label": f"{row['label']} (seed {row['seed']})"}
+
+
 def learned(recipe: Recipe) -> list[System]:
     """The systems whose queries are a learned Li-LSR table (the model's own, not a table the recipe names)."""
     return [s for s in recipe.systems if s.query.encoder == "lilsr" and s.query.table is None]
@@ -143,17 +150,20 @@ def measure_backends(run: DatasetRun, system: System, threads: tuple[int, ...], 
     return rows, frames
 
 
-def checks(rows: list[dict], recipe: Recipe) -> dict:
-    """The Li-LSR issue's two comparisons, from the measured rows (seed means)."""
+def checks(rows: list[dict], recipe: Recipe, claims: pd.DataFrame | None = None) -> dict:
+    """The Li-LSR issue's two comparisons, from the measured rows (seed means): each learned table's nDCG@10 difference
+    to BoW × IDF on SciFact and the paired test's verdict on it (``claims``; no verdict from the difference alone)."""
     frame = pd.DataFrame(rows)
     queries = frame[frame.part == "queries"].set_index(["dataset", "system"])
+    tested = (claims.set_index(["system", "measure", "dataset"])["verdict"]
+              if claims is not None and not claims.empty else pd.Series(dtype=object))
     out: dict = {}
     for system in learned(recipe):
         if ("scifact", system.id) in queries.index and ("scifact", VERSUS) in queries.index:
             delta = queries.at[("scifact", system.id), "nDCG@10"] - queries.at[("scifact", VERSUS), "nDCG@10"]
             key = system.id.replace("-", "_")
             out[f"{key}_minus_bow_idf_ndcg10_scifact"] = round(float(delta), 4)
-            out[f"{key}_beats_bow_idf_on_scifact"] = bool(delta > 0)
+            out[f"{key}_vs_bow_idf_ndcg10_scifact"] = tested.get((system.id, "nDCG@10", "scifact"), "not tested")
     backends = frame[frame.part == "backends"]
     if len(backends):
         pivot = backends.pivot_table(index=["dataset", "threads"], columns="backend", values=["nDCG@10", "q/s"])
@@ -218,10 +228,7 @@ def schema_rows(recipe: Recipe, rows: list[dict], checked: bool) -> list[dict]:
     out = []
     for r in rows:
         metrics = {m: float(r[m]) for m in (*recipe.measures, "FLOPS", "Doc_Len", "Query_Len") if r.get(m) is not None}
-        system = r["system"] if r["part"] != "seed" or r.get("seed") is None else seed_system(r["system"], r["seed"])
-        label = r.get("label") or r["system"]
-        row = {"dataset": r["dataset"], "system": system,
-               "label": f"{label} (seed {r['seed']})" if r["part"] == "seed" and r.get("seed") is not None else label,
+        row = {"dataset": r["dataset"], "system": r["system"], "label": r.get("label") or r["system"],
                "metrics": metrics}
         spec = by_id.get(r["system"]) if r["part"] == "queries" else None
         if checked and spec is not None and spec.expected.get(r["dataset"]):
@@ -287,12 +294,13 @@ def main(argv: list[str] | None = None) -> int:
             rows += b_rows
             backend_frames += b_frames
         print(f"[{run.key}] done", flush=True)
-    rows = seed_summary(recipe, seed_rows, checked) + [{**r, "part": "seed"} for r in seed_rows] + rows
+    rows = (seed_summary(recipe, seed_rows, checked)
+            + ([seed_row(r) for r in seed_rows] if seeds != (None,) else []) + rows)  # one seed: its rows are the means
     per_seed = pd.concat(frames, ignore_index=True)
     means = seed_means_frame(per_seed) if seeds != (None,) else per_seed
     claims = lilsr_claims(recipe, means, datasets) if VERSUS in {s.id for s in recipe.systems} else pd.DataFrame()
     per_query = pd.concat([means, *([per_seed] if seeds != (None,) else []), *backend_frames], ignore_index=True)
-    summary = checks(rows, recipe)
+    summary = checks(rows, recipe, claims)
     shown = tuple(s for s in seeds if s is not None)
     backend_seed = seeds[0] if comparison else None
     markdown = render_markdown(recipe, rows, summary, command, claims, shown or seeds, backend_seed)

@@ -297,8 +297,12 @@ def test_the_check_covers_every_stored_table_the_li_lsr_table_and_the_figure_poi
     assert sum("expected" in r for r in figures.rows) == 22
     lilsr = load_results(REPO / "results" / "lilsr.json")
     assert lilsr.meta["recipe"] == "recipes/lilsr.yaml" and lilsr.per_query is not None
+    assert lilsr.meta["seeds"] == [42, 43, 44] and lilsr.meta["claims"]  # issue 13: seeds and paired tests
+    assert sum("expected" in r for r in lilsr.rows) == 15  # 5 systems x 3 datasets, their seed means
     assert check([REPO / "results" / "lilsr.json"]) == []
-    assert "lilsr.json: 96 stored numbers within tolerance" in capsys.readouterr().out
+    assert "lilsr.json: 0 stored" not in capsys.readouterr().out
+    table2 = load_results(REPO / "results" / "table2.json")
+    assert all(seeds == [42, 43, 44] for seeds in table2.meta["seeds"].values())
 
 
 def test_edited_repository_number_fails_the_check(tmp_path):

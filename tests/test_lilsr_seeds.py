@@ -80,6 +80,13 @@ def test_claims_pair_the_per_query_seed_means_and_holm_correct_them():
     assert claims.at[("lilsr-anchor", "nDCG@10"), "verdict"] == "not distinguishable at this scale"
     assert list(claims["p_holm"]) == pytest.approx(holm(list(claims["p_t"])))
     assert set(claims["versus"]) == {"bow-idf"}
+    rows = lilsr.seed_summary(recipe, seed_rows({("bow-idf", 42): 0.5, ("lilsr", 42): 0.7, ("lilsr-anchor", 42): 0.51}),
+                              checked=False)
+    summary = lilsr.checks(rows, recipe, lilsr.lilsr_claims(recipe, means, ["scifact"]))
+    # a higher mean is not a verdict: the anchored table's +0.01 is what its paired test says
+    assert summary["lilsr_anchor_minus_bow_idf_ndcg10_scifact"] == pytest.approx(0.01)
+    assert summary["lilsr_anchor_vs_bow_idf_ndcg10_scifact"] == "not distinguishable at this scale"
+    assert summary["lilsr_vs_bow_idf_ndcg10_scifact"] == "reproduced"
 
 
 def test_bad_seeds_in_the_recipe_are_one_line_naming_the_file(tmp_path):
