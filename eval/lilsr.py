@@ -24,11 +24,9 @@ import sys
 import time
 
 import pandas as pd
-
 from tqdm.auto import tqdm
 
-from eval.ablation import _records, mean_std, seed_system, sparsity_items
-from eval.ablation import seed_means_frame
+from eval.ablation import _records, mean_std, seed_means_frame, seed_system, sparsity_items
 from eval.claims import counts, markdown as claims_markdown, summary as summary_lines, test_family
 from eval.metrics import evaluate
 from eval.pipeline import DatasetRun, Settings, Timer, print_plan, resolve_trained
@@ -115,8 +113,8 @@ def learned(recipe: Recipe) -> list[System]:
 
 
 def lilsr_claims(recipe: Recipe, per_query: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
-    """Issue 13's Li-LSR target as paired tests over per-query seed means: every learned table against the recipe's
-    ``versus`` (BoW × IDF) system on every dataset, nDCG@10 ("higher": at least level means not significantly
+    """Issue 13's Li-LSR target as paired tests over per-query seed means: every learned table against the
+    :data:`VERSUS` (BoW × IDF) system on every dataset, nDCG@10 ("higher": at least level means not significantly
     lower) and FLOPS ("lower": its advantage kept); one Holm family."""
     rows = [{"system": s.id, "label": s.label, "versus": VERSUS, "measure": measure, "dataset": d, "paper_delta": None,
              "sign": 1 if measure == "nDCG@10" else -1}
@@ -294,14 +292,14 @@ def main(argv: list[str] | None = None) -> int:
             rows += b_rows
             backend_frames += b_frames
         print(f"[{run.key}] done", flush=True)
-    rows = (seed_summary(recipe, seed_rows, checked)
-            + ([seed_row(r) for r in seed_rows] if seeds != (None,) else []) + rows)  # one seed: its rows are the means
+    shown = tuple(s for s in seeds if s is not None)  # empty: one run with each condition's own seed
+    # several seeds: the seed means, then each seed's rows and per-query values under <system>@seed<n>
+    rows = (seed_summary(recipe, seed_rows, checked) + ([seed_row(r) for r in seed_rows] if shown else []) + rows)
     per_seed = pd.concat(frames, ignore_index=True)
-    means = seed_means_frame(per_seed) if seeds != (None,) else per_seed
+    means = seed_means_frame(per_seed) if shown else per_seed
     claims = lilsr_claims(recipe, means, datasets) if VERSUS in {s.id for s in recipe.systems} else pd.DataFrame()
-    per_query = pd.concat([means, *([per_seed] if seeds != (None,) else []), *backend_frames], ignore_index=True)
+    per_query = pd.concat([means, *([per_seed] if shown else []), *backend_frames], ignore_index=True)
     summary = checks(rows, recipe, claims)
-    shown = tuple(s for s in seeds if s is not None)
     backend_seed = seeds[0] if comparison else None
     markdown = render_markdown(recipe, rows, summary, command, claims, shown or seeds, backend_seed)
     columns = list(dict.fromkeys(k for r in rows for k in r))
