@@ -144,17 +144,28 @@ def seed_system(condition: str, seed: int) -> str:
     return f"{condition}@seed{seed}"
 
 
+def seed_label(label: str, seed: int) -> str:
+    """How one seed's row is labelled beside the seed mean's (:func:`seed_system` names it)."""
+    return f"{label} (seed {seed})"
+
+
 SPARSITY_DATASET = "scifact"
 """Where FLOPS and Doc_Len are reported (Tables 2-3's sparsity columns) and tested item by item."""
 
 
-def sparsity_items(run: DatasetRun, system: System) -> pd.DataFrame:
-    """FLOPS per query (``Σ_{j ∈ q} p_d(j)``, mean = FLOPS) and Doc_Len per document (``query_id`` = the document id,
-    mean = Doc_Len) of one sparse system, as per-query rows: what a paired test of sparsity compares."""
+def flops_items(run: DatasetRun, system: System) -> pd.DataFrame:
+    """FLOPS per query (``Σ_{j ∈ q} p_d(j)``; their mean is FLOPS) of one sparse system, as per-query rows."""
     flops = query_flops(run.doc_frequencies(system.doc), run.query_vectors(system))
+    return pd.DataFrame([{"query_id": q, "measure": "FLOPS", "value": float(v)} for q, v in flops.items()])
+
+
+def sparsity_items(run: DatasetRun, system: System) -> pd.DataFrame:
+    """FLOPS per query (:func:`flops_items`) and Doc_Len per document (``query_id`` = the document id, mean = Doc_Len)
+    of one sparse system, as per-query rows: what a paired test of sparsity compares."""
     lengths = run.doc_lengths(system.doc)
-    return pd.DataFrame([*({"query_id": q, "measure": "FLOPS", "value": float(v)} for q, v in flops.items()),
-                         *({"query_id": d, "measure": "Doc_Len", "value": float(v)} for d, v in lengths.items())])
+    return pd.concat([flops_items(run, system),
+                      pd.DataFrame([{"query_id": d, "measure": "Doc_Len", "value": float(v)} for d, v in lengths.items()])],
+                     ignore_index=True)
 
 
 def query_side(recipe: TrainRecipe) -> QuerySpec:
@@ -388,7 +399,7 @@ def schema_rows(table: pd.DataFrame, conditions: Mapping[str, Condition], measur
             if checked and conditions[cid].expected.get(d):
                 row.update(expected=dict(conditions[cid].expected[d]), tolerance=conditions[cid].tolerance)
             rows.append(row)
-            rows += [{"dataset": d, "system": seed_system(cid, m.seed), "label": f"{r['label']} (seed {m.seed})",
+            rows += [{"dataset": d, "system": seed_system(cid, m.seed), "label": seed_label(r["label"], m.seed),
                       "metrics": {k: float(v) for k, v in m.scores[d].items() if d == "scifact" or k == "nDCG@10"}}
                      for m in runs]
     rows += [{"dataset": d, "system": s.id, "label": s.label, "metrics": {"nDCG@10": references[(d, s.id)]}}

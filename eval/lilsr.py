@@ -26,7 +26,7 @@ import time
 import pandas as pd
 from tqdm.auto import tqdm
 
-from eval.ablation import _records, mean_std, seed_means_frame, seed_system, sparsity_items
+from eval.ablation import _records, flops_items, mean_std, seed_label, seed_means_frame, seed_system
 from eval.claims import counts, markdown as claims_markdown, summary as summary_lines, test_family
 from eval.metrics import evaluate
 from eval.pipeline import DatasetRun, Settings, Timer, print_plan, resolve_trained
@@ -74,8 +74,7 @@ def measure_queries(run: DatasetRun, systems: list[System], repeat: int, seed: i
         scores = run.run_system(system)
         name = system.id if seed is None else seed_system(system.id, seed)
         frames.append(scores.pop("_per_query").assign(system=name))
-        flops = sparsity_items(run, system)
-        frames.append(flops[flops["measure"] == "FLOPS"].assign(system=name))
+        frames.append(flops_items(run, system).assign(system=name))
         rows.append({"part": "seed", "dataset": run.key, "system": system.id, "seed": seed, "label": system.label,
                      **{m: scores[m] for m in run.settings.measures}, **{k: scores[k] for k in SCORES[:3]},
                      "query_us": encoding_microseconds(run.query_encoder(system), texts, repeat)})
@@ -104,7 +103,7 @@ def seed_row(row: dict) -> dict:
     """One seed's row as stored beside the seed means: named ``<system>@seed<n>`` (its per-query values' name), so
     that no stored number of one seed sits under the name of the mean."""
     return {**row, "part": "seed", "system": seed_system(row["system"], row["seed"]),
-            "label": f"{row['label']} (seed {row['seed']})"}
+            "label": seed_label(row["label"], row["seed"])}
 
 
 def learned(recipe: Recipe) -> list[System]:
@@ -294,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{run.key}] done", flush=True)
     shown = tuple(s for s in seeds if s is not None)  # empty: one run with each condition's own seed
     # several seeds: the seed means, then each seed's rows and per-query values under <system>@seed<n>
-    rows = (seed_summary(recipe, seed_rows, checked) + ([seed_row(r) for r in seed_rows] if shown else []) + rows)
+    rows = seed_summary(recipe, seed_rows, checked) + ([seed_row(r) for r in seed_rows] if shown else []) + rows
     per_seed = pd.concat(frames, ignore_index=True)
     means = seed_means_frame(per_seed) if shown else per_seed
     claims = lilsr_claims(recipe, means, datasets) if VERSUS in {s.id for s in recipe.systems} else pd.DataFrame()
