@@ -252,6 +252,7 @@ def test_remove_query_and_query_sanitising(tmp_path):
     removed = search_bm25(tmp_path / "flat", queries, tmp_path / "removed.txt", hits=10, threads=1)
     kept = search_bm25(tmp_path / "flat", queries, tmp_path / "kept.txt", hits=10, threads=1, remove_query=False)
     assert removed["queries"] == 2 and removed["empty_queries"] == 1
+    assert kept["queries"] == 2 and kept["empty_queries"] == 1
     assert {q: [d for d, _, _ in h] for q, h in read_run(tmp_path / "removed.txt").items()} == {
         "q1": ["x"], "q3": ["y"]}
     assert sorted(d for d, _, _ in read_run(tmp_path / "kept.txt")["q1"]) == ["q1", "x"]

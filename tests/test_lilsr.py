@@ -4,7 +4,6 @@ the ℓ1 regularizer, and the recipe/eval plumbing."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
