@@ -301,8 +301,10 @@ def test_the_check_covers_every_stored_table_the_li_lsr_table_and_the_figure_poi
     assert sum("expected" in r for r in lilsr.rows) == 15  # 5 systems x 3 datasets, their seed means
     assert check([REPO / "results" / "lilsr.json"]) == []
     assert "lilsr.json: 0 stored" not in capsys.readouterr().out
-    table2 = load_results(REPO / "results" / "table2.json")
-    assert all(seeds == [42, 43, 44] for seeds in table2.meta["seeds"].values())
+    for table in ("table2.json", "table3.json"):  # issue 13: every Table 2-3 condition at three seeds
+        stored_table = load_results(REPO / "results" / table)
+        assert stored_table.per_query is not None and stored_table.meta["claims"]
+        assert stored_table.meta["seeds"] and all(s == [42, 43, 44] for s in stored_table.meta["seeds"].values())
 
 
 def test_edited_repository_number_fails_the_check(tmp_path):
