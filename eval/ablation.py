@@ -40,7 +40,7 @@ from eval.claims import against_baseline, against_reference, counts, markdown as
 from eval.metrics import query_flops
 from eval.stats import ALPHA, NOT_DISTINGUISHABLE
 from eval.paper import load_paper_table
-from eval.pipeline import DatasetRun, Settings
+from eval.pipeline import DatasetRun, Settings, Timer
 from eval.provenance import provenance
 from eval.recipe import DenseSpec, DocSpec, QuerySpec, System
 from eval.results import (check_expected, failures, fmt, markdown_table, output_folder, points_over, signed,
@@ -196,6 +196,7 @@ class Ablator:
         self.root = root if root is not None else work_dir() / "ablation"
         self.settings = Settings(measures=("nDCG@10",), hits=1000, max_length=scale.eval_max_length, factor=100.0,
                                  device=device)
+        self.timer = Timer()  # wall time per stage over every measure() call: where a run's time goes
         self._datasets: dict[str, Dataset] = {}
 
     def dataset(self, name: str) -> Dataset:
@@ -229,14 +230,15 @@ class Ablator:
     def measure(self, condition: Condition, seed: int, datasets: Sequence[str], **changes) -> Measured:
         """Train (cached) and evaluate one condition at one seed; wall times go to the model's ``timing.json``."""
         recipe = self.recipe(condition, seed, **changes)
-        model = train_cached(condition.id, recipe, self.root)
+        with self.timer("train (mine data, train; cached)"):
+            model = train_cached(condition.id, recipe, self.root)
         doc = DocSpec(model=str(model), activation=recipe.activation)
         system = System(id=f"{recipe.activation}.len{self.scale.eval_max_length}", label=str(model), type="sparse",
                         doc=doc, query=query_side(recipe))
         scores, frames = {}, []
         for name in datasets:
             ds = self.dataset(name)
-            run = DatasetRun(ds, self.settings, root=model.parent / "eval" / ds.name)
+            run = DatasetRun(ds, self.settings, self.timer, root=model.parent / "eval" / ds.name)
             started = time.perf_counter()
             run.encode_docs([doc])
             result = run.run_system(system)
@@ -252,7 +254,7 @@ class Ablator:
         per-query values."""
         scores, frames = {}, []
         for name in names:
-            run = DatasetRun(self.dataset(name), self.settings, name=self.dataset(name).name)
+            run = DatasetRun(self.dataset(name), self.settings, self.timer, name=self.dataset(name).name)
             for system in REFERENCES:
                 result = run.run_system(system)
                 frames.append(result.pop("_per_query").assign(dataset=name, system=system.id))
@@ -265,6 +267,17 @@ class Ablator:
 def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
     """Mean and sample standard deviation (None for one value)."""
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def stage_seconds(timer: Timer) -> dict[str, float]:
+    """This run's wall time per stage (training, encoding, indexing, search, ...), slowest first."""
+    return {k: round(v, 1) for k, v in sorted(timer.seconds.items(), key=lambda kv: -kv[1])}
+
+
+def stage_line(timer: Timer) -> str:
+    """One line saying where this run's time went, as eval.reproduce prints it."""
+    total = sum(timer.seconds.values()) or 1.0
+    return "stage wall time (s): " + ", ".join(f"{k} {v:.1f} ({v / total:.0%})" for k, v in stage_seconds(timer).items())
 
 
 def wall_seconds(runs: Sequence[Measured]) -> dict[str, float]:
@@ -441,9 +454,11 @@ def run_tables(ablator: Ablator, out: Path, command: str, seeds: tuple[int, ...]
                           "seeds": {c: [m.seed for m in measured[c]] for c in rows},
                           "claims": _records(claims), "claim_counts": counts(claims),
                           "models": {seed_system(c, m.seed): str(m.model) for c in rows for m in measured[c]},
-                          "total_seconds": round(time.perf_counter() - started, 1)})
+                          "total_seconds": round(time.perf_counter() - started, 1),
+                          "stage_seconds": stage_seconds(ablator.timer)})
         print(where_written(out, f"table{n}"))
         problems += [line for line in failures(table) if line not in problems]
+    print(stage_line(ablator.timer))
     for line in problems:
         print(line, file=sys.stderr)
     return 1 if problems else 0
@@ -679,7 +694,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         m = ablator.measure(condition, seed, ablator.datasets(condition, not args.no_zero_shot), **changes)
         print(json.dumps({"condition": m.condition, "seed": m.seed, "training_key": training_key(m.recipe),
                           "model": str(m.model), "changes": changes, "scores": m.scores,
-                          "seconds": read_seconds(m.model)}, default=str))
+                          "seconds": read_seconds(m.model), "stage_seconds": stage_seconds(ablator.timer)},
+                         default=str))
         return 0
     out = output_folder(args.out, args.update)
     return (run_tables(ablator, out, command, args.seeds, args.tables) if args.target == "tables"

@@ -224,7 +224,7 @@ def test_slice_keeps_judged_queries_their_relevant_docs_and_a_prefix():
 # ---- end to end ------------------------------------------------------------------------------------------------------
 
 @pytest.mark.integration
-def test_smoke_run_writes_tables_and_figures(tmp_path, scifact_dir, monkeypatch):
+def test_smoke_run_writes_tables_and_figures(tmp_path, scifact_dir, monkeypatch, capsys):
     """The condition files at a one-step scale on a SciFact slice, through the same code make ablation runs: Table 2
     (four conditions, two seeds) and the figures; every file kit-results/1, every stored number its per-query mean."""
     from train.conditions import load_condition as lc
@@ -246,6 +246,9 @@ def test_smoke_run_writes_tables_and_figures(tmp_path, scifact_dir, monkeypatch)
     assert "4.4M-parameter" in (out / "table2.md").read_text() and "BM25" in (out / "table2.md").read_text()
     prov = json.loads((out / "table2.json").read_text())
     assert prov["scale"] == "test" and "commit" in prov and prov["seeds"]["baseline"] == [42, 7]
+    # where the run's time went (issue 13's budget): training, encoding, indexing and search, printed and stored
+    assert {"train (mine data, train; cached)", "encode docs", "index", "search"} <= set(prov["stage_seconds"])
+    assert "stage wall time (s): " in capsys.readouterr().out
     from eval.compare import check
     from eval.schema import load_results
 
