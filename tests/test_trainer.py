@@ -231,6 +231,32 @@ def test_logged_terms_add_up(trained):
 
 
 @pytest.mark.integration
+def test_doc_anchor_pulls_the_student_toward_its_start_and_is_logged(train_file, tmp_path):
+    """recipe doc_anchor (L2-SP): its term is logged and added to the loss, the weights end nearer the base model than
+    without it, and at 0 it leaves the training key (and so every cached model) unchanged."""
+    from train.cache import training_inputs
+    from train.trainer import build_trainer
+
+    def distance(recipe, name):
+        trainer = build_trainer(recipe, tmp_path / name, disable_tqdm=True, max_steps=3)
+        start = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+        trainer.train()
+        moved = sum(float(((p.detach() - start[n]) ** 2).sum()) for n, p in trainer.model.named_parameters())
+        return moved, [e for e in trainer.state.log_history if "loss" in e]
+
+    free, free_logs = distance(_recipe(train_file), "free")
+    pulled, logs = distance(_recipe(train_file, doc_anchor=1e4), "pulled")
+    assert "doc_anchor" not in free_logs[0] and all(e["doc_anchor"] >= 0 for e in logs)
+    assert logs[-1]["doc_anchor"] > 0
+    for entry in logs:
+        assert entry["loss"] == pytest.approx(entry["ranking"] + entry["lambda"] * entry["flops"] + entry["doc_anchor"],
+                                              rel=1e-5)
+    assert pulled < 0.5 * free
+    assert "doc_anchor" not in training_inputs(_recipe(train_file))
+    assert training_inputs(_recipe(train_file, doc_anchor=0.5))["doc_anchor"] == 0.5
+
+
+@pytest.mark.integration
 def test_resume_gives_bitwise_identical_weights(trained, tmp_path):
     from transformers import AutoModelForMaskedLM
 

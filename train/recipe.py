@@ -62,6 +62,8 @@ class TrainRecipe:
     query_lr_multiplier: float = 1.0  # lilsr: the query weights learn at lr × this
     query_train_embeddings: bool = True  # lilsr: learn the word embeddings E too, not only w and b
     query_anchor: float = 0.0  # lilsr: weight of the mean squared pull of the table toward its start (IDF); 0 = none
+    doc_anchor: float = 0.0    # weight of the squared distance of the trained parameters from the base model's
+    #                            (L2-SP, Li et al. 2018); 0 = none
     path: Path | None = None   # the recipe file, if any
 
     @property
@@ -100,6 +102,7 @@ TRAIN_FIELDS: dict[str, V.Converter] = {
     "fp16": V.flag, "regularizer": V.choice(REGULARIZERS), "query_encoder": V.choice(TRAINABLE_QUERY_ENCODERS),
     "query_init": V.choice(("idf", "uniform")), "query_lr_multiplier": V.number(0, strict=True),
     "query_train_embeddings": V.flag, "query_anchor": V.number(0),
+    "doc_anchor": V.number(0),
 }
 _REQUIRED = tuple(f.name for f in dataclasses.fields(TrainRecipe) if f.default is dataclasses.MISSING)
 

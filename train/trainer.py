@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 #: Written last into each checkpoint folder: a checkpoint without it was interrupted while being written.
 CHECKPOINT_COMPLETE = "kit-complete.json"
 #: Loss terms logged beside the Trainer's ``loss`` (averaged over the micro-batches of each logging window).
-LOGGED_TERMS = ("ranking", "flops", "l1", "anchor", "lambda", "doc_l0", "masked_fraction")
+LOGGED_TERMS = ("ranking", "flops", "l1", "anchor", "doc_anchor", "lambda", "doc_l0", "masked_fraction")
 
 
 class _ScaleGrad(torch.autograd.Function):
@@ -71,6 +71,9 @@ class SparseDistillTrainer(Trainer):
 
     Args:
         objective: the :class:`~train.losses.SparseDistillLoss` to minimise; everything else is ``Trainer``'s.
+        doc_anchor: adds ``doc_anchor · Σ (θ − θ₀)²`` over the trainable parameters, θ₀ their values when the trainer
+            is built (the base model's; a resumed run rebuilds from the base model too), logged as ``doc_anchor``:
+            L2-SP (Li et al., 2018), which keeps the student near the model it starts from. 0: off.
 
     The model must be a :class:`~train.model.SpladeDocModel` (or, for ``query_encoder: lilsr``, a
     :class:`train.lilsr.LiLsrModel`, which computes the query vectors from ``query_counts``) and the batches those of
@@ -83,9 +86,13 @@ class SparseDistillTrainer(Trainer):
 
     loss_is_scaled_for_ga = False  # compute_loss returns a per-micro-batch mean; Trainer divides by the GA steps
 
-    def __init__(self, *args: Any, objective: SparseDistillLoss, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, objective: SparseDistillLoss, doc_anchor: float = 0.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.objective = objective
+        self.doc_anchor = doc_anchor
+        # (parameter, its starting value) pairs; the parameters are the same objects DDP wraps
+        self._start = ([(p, p.detach().clone()) for p in self.model.parameters() if p.requires_grad]
+                       if doc_anchor > 0 else [])
         self._term_sums: dict[str, Tensor] = {}
         self._term_batches = 0
 
@@ -112,6 +119,9 @@ class SparseDistillTrainer(Trainer):
                                    step=self.state.global_step)
         if anchor is not None:  # Li-LSR's pull toward the starting table (recipe query_anchor)
             terms = {**terms, "loss": terms["loss"] + anchor, "anchor": anchor.detach()}
+        if self._start:  # L2-SP: the pull of every trainable parameter toward its start (recipe doc_anchor)
+            pull = self.doc_anchor * sum(((p.float() - p0.float()) ** 2).sum() for p, p0 in self._start)
+            terms = {**terms, "loss": terms["loss"] + pull, "doc_anchor": pull.detach()}
         if not torch.isfinite(terms["loss"]):
             bad = ", ".join(f"{k}={v.item():g}" for k, v in terms.items() if v.numel() == 1)
             raise FloatingPointError(f"non-finite training loss at step {self.state.global_step} ({bad})")
@@ -211,7 +221,7 @@ def build_trainer(recipe: TrainRecipe, output_dir: str | Path, *, examples: Sequ
             from None
     trainer = SparseDistillTrainer(model=model, args=args, train_dataset=dataset,
                                    data_collator=DistillCollator(model.tokenizer, queries, recipe.max_length),
-                                   objective=recipe.loss())
+                                   objective=recipe.loss(), doc_anchor=recipe.doc_anchor)
     trainer.queries = queries
     return trainer
 
