@@ -269,17 +269,6 @@ def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
 
 
-def stage_seconds(timer: Timer) -> dict[str, float]:
-    """This run's wall time per stage (training, encoding, indexing, search, ...), slowest first."""
-    return {k: round(v, 1) for k, v in sorted(timer.seconds.items(), key=lambda kv: -kv[1])}
-
-
-def stage_line(timer: Timer) -> str:
-    """One line saying where this run's time went, as eval.reproduce prints it."""
-    total = sum(timer.seconds.values()) or 1.0
-    return "stage wall time (s): " + ", ".join(f"{k} {v:.1f} ({v / total:.0%})" for k, v in stage_seconds(timer).items())
-
-
 def wall_seconds(runs: Sequence[Measured]) -> dict[str, float]:
     """``train_s`` and ``eval_s``: the wall time of a condition's models, all seeds, from their ``timing.json``."""
     seconds = [read_seconds(m.model) for m in runs]
@@ -455,10 +444,10 @@ def run_tables(ablator: Ablator, out: Path, command: str, seeds: tuple[int, ...]
                           "claims": _records(claims), "claim_counts": counts(claims),
                           "models": {seed_system(c, m.seed): str(m.model) for c in rows for m in measured[c]},
                           "total_seconds": round(time.perf_counter() - started, 1),
-                          "stage_seconds": stage_seconds(ablator.timer)})
+                          "stage_seconds": ablator.timer.rounded()})
         print(where_written(out, f"table{n}"))
         problems += [line for line in failures(table) if line not in problems]
-    print(stage_line(ablator.timer))
+    print(ablator.timer.line())
     for line in problems:
         print(line, file=sys.stderr)
     return 1 if problems else 0
@@ -694,7 +683,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         m = ablator.measure(condition, seed, ablator.datasets(condition, not args.no_zero_shot), **changes)
         print(json.dumps({"condition": m.condition, "seed": m.seed, "training_key": training_key(m.recipe),
                           "model": str(m.model), "changes": changes, "scores": m.scores,
-                          "seconds": read_seconds(m.model), "stage_seconds": stage_seconds(ablator.timer)},
+                          "seconds": read_seconds(m.model), "stage_seconds": ablator.timer.rounded()},
                          default=str))
         return 0
     out = output_folder(args.out, args.update)

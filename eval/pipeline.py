@@ -56,6 +56,15 @@ class Timer:
         finally:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
 
+    def rounded(self) -> dict[str, float]:
+        """Seconds per stage to 0.1 s, slowest first (what result files store as ``stage_seconds``)."""
+        return {k: round(v, 1) for k, v in sorted(self.seconds.items(), key=lambda kv: -kv[1])}
+
+    def line(self) -> str:
+        """One printed line saying where the run's time went, each stage with its share."""
+        total = sum(self.seconds.values()) or 1.0
+        return "stage wall time (s): " + ", ".join(f"{k} {v:.1f} ({v / total:.0%})" for k, v in self.rounded().items())
+
 
 def model_label(model: str) -> str:
     """A short, file-name-safe name of a model for artifact names (the key beside it identifies the content)."""

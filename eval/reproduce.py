@@ -219,9 +219,9 @@ def main(argv=None) -> int:
         "table": recipe.table, "measures": recipe.measures, "rows": table_rows(table, recipe.measures, systems),
         **prov, "recipe": repo_relative(recipe.path), "datasets": keys, "systems": [s.id for s in systems],
         "total_seconds": round(time.perf_counter() - started, 1),
-        "stage_seconds": {k: round(v, 1) for k, v in timer.seconds.items()}})
+        "stage_seconds": timer.rounded()})
     print(md)
-    print("stage wall time (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timer.seconds.items()))
+    print(timer.line())
     print(where_written(out, stem))
     problems = failures(table)
     for line in problems:

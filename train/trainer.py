@@ -120,7 +120,7 @@ class SparseDistillTrainer(Trainer):
         if anchor is not None:  # Li-LSR's pull toward the starting table (recipe query_anchor)
             terms = {**terms, "loss": terms["loss"] + anchor, "anchor": anchor.detach()}
         if self._start:  # L2-SP: the pull of every trainable parameter toward its start (recipe doc_anchor)
-            pull = self.doc_anchor * sum(((p.float() - p0.float()) ** 2).sum() for p, p0 in self._start)
+            pull = self.doc_anchor * sum(((p - p0) ** 2).sum() for p, p0 in self._start)
             terms = {**terms, "loss": terms["loss"] + pull, "doc_anchor": pull.detach()}
         if not torch.isfinite(terms["loss"]):
             bad = ", ".join(f"{k}={v.item():g}" for k, v in terms.items() if v.numel() == 1)
