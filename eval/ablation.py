@@ -41,7 +41,7 @@ from eval.metrics import query_flops
 from eval.stats import ALPHA, NOT_DISTINGUISHABLE
 from eval.paper import load_paper_table
 from eval.pipeline import DatasetRun, Settings, Timer
-from eval.provenance import provenance
+from eval.provenance import machine_line, provenance
 from eval.recipe import DenseSpec, DocSpec, QuerySpec, System
 from eval.results import (check_expected, failures, fmt, markdown_table, output_folder, points_over, signed,
                           where_written, write_results)
@@ -347,7 +347,7 @@ def _round(value: float | None, scale: float = 1.0) -> float | None:
 
 
 def render_markdown(n: int, table: pd.DataFrame, datasets: Sequence[str], references: Mapping[tuple[str, str], float],
-                    command: str, scale: Scale, claims: pd.DataFrame | None = None) -> str:
+                    command: str, scale: Scale, claims: pd.DataFrame | None = None, machine: dict | None = None) -> str:
     """The table as Markdown: measured means ± std beside the paper's, BM25 and MiniLM on every dataset."""
     def pm(r, col):
         std = r.get(f"{col}_std")
@@ -381,7 +381,8 @@ def render_markdown(n: int, table: pd.DataFrame, datasets: Sequence[str], refere
             lines += claims_markdown(group, family.replace("table", "Table ").replace("vs ", "against "))
     timed = table[table["train_s"] > 0]
     if len(timed):
-        lines += ["", f"Wall time per condition (this machine, all seeds, first run; `train_s`, `eval_s` in the CSV): "
+        lines += ["", f"Wall time per condition ({machine_line(machine)}; all seeds, first run; `train_s`, `eval_s` in "
+                      "the CSV): "
                       f"training {timed['train_s'].min():.0f}–{timed['train_s'].max():.0f} s, evaluation "
                       f"{timed['eval_s'].min():.0f}–{timed['eval_s'].max():.0f} s."]
     return "\n".join(lines) + "\n"
@@ -432,7 +433,7 @@ def run_tables(ablator: Ablator, out: Path, command: str, seeds: tuple[int, ...]
         # each seed's own values, but Doc_Len (one value per document) only as the seeds' mean
         seeds_pq = [m.per_query[m.per_query["measure"] != "Doc_Len"] for c in rows for m in measured[c]]
         per_query = pd.concat([means, *seeds_pq, reference_pq], ignore_index=True)
-        markdown = render_markdown(n, table, datasets, references, command, ablator.scale, claims)
+        markdown = render_markdown(n, table, datasets, references, command, ablator.scale, claims, prov["machine"])
         write_results(out, f"table{n}", table, markdown, per_query, {
                           "table": n, "measures": ["nDCG@10"], **prov, "recipe": None,
                           "rows": schema_rows(table, conditions, measured, datasets, references, ablator.scale.checked),

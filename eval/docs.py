@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Sequence
 
 from eval.claims import markdown, stored_claims, summary
+from eval.provenance import machine_line
 from eval.schema import load_results
 from kit.argtypes import ArgumentParser
 from kit.errors import InputError, cli
@@ -57,7 +58,7 @@ def render_bench(folder: Path = BENCH_DIR) -> str:
         rec = json.loads(path.read_text())
         m = rec["machine"]
         lines += [f"**{name}** — `python -m bench.{name}`, {rec['date'][:10]}, commit {rec['commit'][:8] or '?'}, "
-                  f"{m['processor']}, torch threads {m['torch_threads']}", ""]
+                  f"{machine_line(m)}", ""]
         rows = rec["rows"]
         cols = rec.get("columns") or list(dict.fromkeys(k for r in rows for k in r))
         cols = sorted(cols, key=lambda c: not any(isinstance(r.get(c), str) for r in rows))  # labels first

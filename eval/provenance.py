@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import platform
 import subprocess
 import sys
@@ -20,6 +21,18 @@ def _git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name (``model name`` of /proc/cpuinfo on Linux), else :func:`platform.processor`."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def provenance(command: list[str] | None = None, **extra) -> dict:
@@ -42,8 +55,13 @@ def provenance(command: list[str] | None = None, **extra) -> dict:
 
         threads = torch.get_num_threads()
         device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+        # the vector unit the CPU kernels were chosen for, and whether the encoder's exact bf16 screen runs: together
+        # they say which machine kind a timing belongs to (on 2 cores encoding differs 3-5x between kinds)
+        from encode.sparse_head import bf16_screen_available
+
+        capability, bf16_units = torch.backends.cpu.get_cpu_capability(), bf16_screen_available()
     except ImportError:
-        threads, device = None, "cpu"
+        threads, device, capability, bf16_units = None, "cpu", None, None
     commit = _git("rev-parse", "HEAD")
     dirty = bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"))  # code, not outputs
     return {
@@ -51,7 +69,27 @@ def provenance(command: list[str] | None = None, **extra) -> dict:
         "commit": commit + ("-dirty" if dirty and commit else ""),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "processor": platform.machine(), "python": platform.python_version(),
-                    "torch_threads": threads, "accelerator": device},
+                    "torch_threads": threads, "accelerator": device, "cpu": cpu_model(), "cpu_count": os.cpu_count(),
+                    "cpu_capability": capability, "bf16_matrix_units": bf16_units},
         "versions": versions,
         **extra,
     }
+
+
+def machine_line(machine: dict | None) -> str:
+    """One line naming the machine kind a timing belongs to, e.g. ``AMD EPYC (AVX2, no bf16 matrix units), 2 CPUs,
+    torch threads 2``; records written before the CPU was recorded give what they have."""
+    m = machine or {}
+    cpu = m.get("cpu") or m.get("processor") or "?"
+    units = []
+    if m.get("cpu_capability"):
+        units.append(m["cpu_capability"])
+    if m.get("bf16_matrix_units") is not None:
+        units.append("bf16 matrix units" if m["bf16_matrix_units"] else "no bf16 matrix units")
+    parts = [cpu + (f" ({', '.join(units)})" if units else "")]
+    if m.get("cpu_count"):
+        parts.append(f"{m['cpu_count']} CPUs")
+    parts.append(f"torch threads {m.get('torch_threads', '?')}")
+    if m.get("accelerator") not in (None, "cpu"):
+        parts.append(str(m["accelerator"]))
+    return ", ".join(parts)

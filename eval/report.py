@@ -27,6 +27,7 @@ import pandas as pd
 from eval.claims import VERSUS_LABELS, stored_claims
 from eval.docs import BENCHMARKS
 from eval.paper import DATASET_LABELS, SUMMARY_ROWS, SYSTEMS, load_errata, load_paper_table
+from eval.provenance import machine_line
 from eval.schema import load_results
 from eval.stats import ALPHA
 from kit.errors import InputError, cli
@@ -109,8 +110,7 @@ def _provenance(meta: dict) -> str:
              f"date {esc(meta.get('date', '?'))}"]
     machine = meta.get("machine") or {}
     if machine:
-        parts.append(f"{esc(machine.get('processor', '?'))}, {esc(machine.get('accelerator', '?'))}, "
-                     f"torch threads {esc(machine.get('torch_threads', '?'))}")
+        parts.append(esc(machine_line(machine)))
     shown = ", ".join(f"{k} {v}" for k, v in versions.items() if k in ("torch", "transformers", "pyserini", "anserini", "java"))
     if shown:
         parts.append(esc(shown))

@@ -249,6 +249,13 @@ def test_smoke_run_writes_tables_and_figures(tmp_path, scifact_dir, monkeypatch,
     # where the run's time went (issue 13's budget): training, encoding, indexing and search, printed and stored
     assert {"train (mine data, train; cached)", "encode docs", "index", "search"} <= set(prov["stage_seconds"])
     assert "stage wall time (s): " in capsys.readouterr().out
+    # ... and on which machine kind: the CPU, its vector unit and its cores, in the JSON and beside the wall times
+    from eval.provenance import machine_line
+
+    machine = prov["machine"]
+    assert machine["cpu"] and machine["cpu_capability"] and machine["cpu_count"] >= 1
+    assert isinstance(machine["bf16_matrix_units"], bool)
+    assert f"Wall time per condition ({machine_line(machine)}; " in (out / "table2.md").read_text()
     from eval.compare import check
     from eval.schema import load_results
 

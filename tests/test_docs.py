@@ -117,3 +117,17 @@ def test_ablation_verdicts_are_generated_from_the_tests_not_written(tmp_path):
     assert "not distinguishable at this scale" in [line for line in before.splitlines()
                                                    if line.startswith("- **+ℓ0 mask** vs Baseline")][0].split("Vaswani")[0]
     assert json.loads((tmp_path / "table2.json").read_text())["format"] == "kit-results/1"
+
+
+def test_machine_line_names_the_machine_kind_of_new_and_old_records():
+    """Timings are only comparable within a machine kind (the CPU, its vector unit, whether the bf16 screen runs):
+    new records name all of it; records stored before the CPU was recorded still render."""
+    from eval.provenance import machine_line, provenance
+
+    machine = provenance(command=["x"])["machine"]
+    line = machine_line(machine)
+    assert line.startswith(machine["cpu"]) and machine["cpu_capability"] in line and f"{machine['cpu_count']} CPUs" in line
+    assert ("no bf16 matrix units" in line) != machine["bf16_matrix_units"]
+    old = {"platform": "Linux", "processor": "x86_64", "python": "3.11.7", "torch_threads": 2, "accelerator": "cpu"}
+    assert machine_line(old) == "x86_64, torch threads 2"
+    assert machine_line(None) == "?, torch threads ?"
