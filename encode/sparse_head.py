@@ -201,12 +201,28 @@ class SparseMaxHead:
     ``compute_dtype``: dtype of the products (default: the decoder's, float32); float16/bfloat16 on GPUs trade exactness
     for speed, the max is still taken in float32. ``screen`` (float32 only; default: on for CPUs with bf16 matrix
     units) makes the float32 result 2-3x faster there without changing it: see :meth:`candidates`.
+
+    ``vocabulary`` (ids): compute only these entries of the vocabulary (the others are reported as zero). Every
+    entry kept is the same as without it; what a document's vector holds outside it is simply never computed, which
+    is exact for anything that reads only those entries (scores against queries made of them), not for a document's
+    length. Ids returned are still ids of the whole vocabulary.
     """
 
-    def __init__(self, decoder: torch.nn.Linear, compute_dtype: torch.dtype | None = None, screen: bool | None = None):
-        self.weight = decoder.weight.detach()
+    def __init__(self, decoder: torch.nn.Linear, compute_dtype: torch.dtype | None = None, screen: bool | None = None,
+                 vocabulary=None):
+        weight = decoder.weight.detach()
         bias = decoder.bias
-        self.bias = (bias.detach() if bias is not None else torch.zeros_like(self.weight[:, 0])).float()
+        bias = (bias.detach() if bias is not None else torch.zeros_like(weight[:, 0])).float()
+        #: rows of the whole decoder (the size of the vocabulary), whether or not ``vocabulary`` keeps them all
+        self.vocab_size = weight.shape[0]
+        self.kept: torch.Tensor | None = None
+        if vocabulary is not None:
+            kept = torch.as_tensor(sorted(set(int(i) for i in vocabulary)), dtype=torch.long)
+            if len(kept) and not (0 <= int(kept[0]) and int(kept[-1]) < self.vocab_size):
+                raise ValueError(f"vocabulary ids must lie in [0, {self.vocab_size}), got {int(kept[0])}..{int(kept[-1])}")
+            self.kept = kept.to(weight.device)
+            weight, bias = weight[self.kept], bias[self.kept]
+        self.weight, self.bias = weight, bias
         self.compute_dtype = compute_dtype or self.weight.dtype
         exact = self.compute_dtype == torch.float32
         if screen is None:
@@ -226,7 +242,7 @@ class SparseMaxHead:
 
     def positive(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``tokens [L, H]`` (real tokens only) -> ``(ids, values)`` of the entries with ``max_t logit > 0``."""
-        if tokens.shape[0] == 0:
+        if tokens.shape[0] == 0 or self.weight.shape[0] == 0:
             device = self.weight.device
             return torch.empty(0, dtype=torch.long, device=device), torch.empty(0, device=device)
         if self.screen:
@@ -241,7 +257,8 @@ class SparseMaxHead:
                                 for start in range(0, vocab, step)]) + self.bias
             ids = torch.arange(vocab, device=pooled.device)
         found = pooled > 0
-        return ids[found], pooled[found]
+        ids = ids[found]
+        return (ids if self.kept is None else self.kept[ids]), pooled[found]
 
     def candidates(self, tokens: torch.Tensor) -> torch.Tensor:
         """Ids ``v`` that may have ``max_t tokens[t] · W[v] + b[v] > 0`` (a superset, found with bf16 products).

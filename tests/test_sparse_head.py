@@ -99,6 +99,28 @@ def test_sparse_head_decides_near_zero_entries(screen):
     torch.testing.assert_close(values, torch.full_like(values, 1e-3), rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("screen", [False, True])
+def test_sparse_head_cut_to_a_vocabulary_keeps_exactly_those_entries(screen):
+    """``vocabulary``: the entries kept are the whole head's, bit for bit, and ids stay the whole vocabulary's."""
+    hidden, mask, weight, bias = random_case(torch.float32, batch=3, length=7, width=32, vocab=5000, seed=5)
+    decoder = torch.nn.Linear(32, 5000)
+    decoder.weight.data, decoder.bias.data = weight, bias - 6.0
+    kept = torch.randperm(5000, generator=torch.Generator().manual_seed(1))[:400]
+    whole = SparseMaxHead(decoder, screen=screen)(hidden, mask)
+    cut = SparseMaxHead(decoder, screen=screen, vocabulary=kept.tolist() + kept[:10].tolist())(hidden, mask)
+    found = 0
+    for (ids, values), (cut_ids, cut_values) in zip(whole, cut):
+        inside = torch.isin(ids, kept)
+        assert torch.equal(cut_ids, ids[inside])  # ascending, whole-vocabulary ids
+        torch.testing.assert_close(cut_values, values[inside], rtol=0, atol=1e-6)
+        found += len(cut_ids)
+    assert found > 0
+    empty = SparseMaxHead(decoder, vocabulary=[])(hidden, mask)
+    assert all(ids.numel() == 0 for ids, _ in empty)
+    with pytest.raises(ValueError, match="vocabulary ids"):
+        SparseMaxHead(decoder, vocabulary=[5000])
+
+
 def test_sparse_head_options():
     decoder = torch.nn.Linear(4, 6)
     with pytest.raises(ValueError, match="float32"):
