@@ -116,10 +116,19 @@ class DatasetRun:
     """
 
     def __init__(self, ds: Dataset, settings: Settings, timer: Timer | None = None, root: Path | None = None,
-                 name: str | None = None):
+                 name: str | None = None, query_terms: System | None = None):
         """``ds``: the collection; ``settings``: how to compute; ``root`` (default ``work/<dataset>``) holds the
-        artifacts; ``name`` is how tables and expected scores call the dataset (default: its slug)."""
+        artifacts; ``name`` is how tables and expected scores call the dataset (default: its slug).
+
+        ``query_terms``: a sparse system whose document vectors are computed only over the vocabulary entries its
+        query vectors on this dataset hold. A document's score sums exactly those entries, so runs and every
+        retrieval measure are the same as with whole vectors, at a fraction of the MLM decoder's work; the vectors
+        are not whole (FLOPS and Doc_Len are not measured from them). Their cache key says so, and names the query
+        vectors they were cut to."""
         self.ds, self.settings = ds, settings
+        if query_terms is not None and query_terms.doc is None:
+            raise ValueError(f"query_terms needs a sparse system with a document encoder, not {query_terms.id!r}")
+        self.query_terms = query_terms
         self.timer = timer if timer is not None else Timer()
         self.name = name or ds.name
         self.key = dataset_slug(self.name)  # how the dataset is named in tables, expected scores and the work dir
@@ -166,7 +175,25 @@ class DatasetRun:
                   "encoding": doc_encoder.ENCODING, "activation": doc.activation, "max_length": self.settings.max_length, "factor": self.settings.factor,
                   **self._precision()}
         label = f"{model_label(doc.model)}.{doc.activation}.len{self.settings.max_length}.q{self.settings.factor:g}"
+        if self._cut(doc):
+            inputs["only_terms_of_queries"] = self.queries(self.query_terms).key
+            label += ".query-terms"
         return Artifact.named(self.root / "vectors", label, inputs, is_dir=True)
+
+    def _cut(self, doc: DocSpec) -> bool:
+        """Whether ``doc``'s vectors here hold only the entries of :attr:`query_terms`'s queries."""
+        return self.query_terms is not None and self.query_terms.doc == doc
+
+    def query_term_ids(self) -> list[int]:
+        """Vocabulary ids of every token :attr:`query_terms`'s query vectors hold on this dataset."""
+        system = self.query_terms
+        tokens = sorted({t for vec in self.query_vectors(system).values() for t in vec})
+        ids = self.tokenizer(system.doc.model).convert_tokens_to_ids(tokens)
+        unknown = [t for t, i in zip(tokens, ids) if i is None]
+        if unknown:
+            raise InputError(self.queries(system).path, f"query token {unknown[0]!r} is not in the model's vocabulary",
+                             fix="delete the query vectors; they were written with another tokenizer")
+        return ids
 
     def vectors_dir(self, doc: DocSpec) -> Path:
         return self.vectors(doc).path
@@ -178,15 +205,22 @@ class DatasetRun:
             art = self.vectors(d)
             if self.settings.force and art.path.exists():
                 art.clear()
-            if not art.ready() and not self.adopt_vectors(art):
+            if not art.ready() and (self._cut(d) or not self.adopt_vectors(art)):
                 acts = by_model.setdefault(d.model, [])
                 if d.activation not in acts:
                     acts.append(d.activation)
         for model, acts in by_model.items():
+            cut = [a for a in acts if self._cut(DocSpec(model, a))]
+            if cut and len(acts) > 1:  # one forward pass serves several activations only over the same vocabulary
+                raise ValueError(f"{model}: cut to the query terms of one system, encode its activation alone")
+            vocabulary = self.query_term_ids() if cut else None
             encoder = doc_encoder.SpladeDocEncoder(model, activation=acts[0], max_length=self.settings.max_length,
-                                                   device=self.settings.device, batch_size=self.settings.batch_size)
+                                                   device=self.settings.device, batch_size=self.settings.batch_size,
+                                                   vocabulary=vocabulary)
             arts = {a: self.vectors(DocSpec(model, a)) for a in acts}
-            print(f"[{self.key}] encoding {self.ds.num_docs or ''} docs with {model} ({', '.join(acts)})", flush=True)
+            only = f", only the {len(vocabulary)} query terms" if vocabulary is not None else ""
+            print(f"[{self.key}] encoding {self.ds.num_docs or ''} docs with {model} ({', '.join(acts)}{only})",
+                  flush=True)
             with self.timer("encode docs"):
                 write_vectors(self.ds.docs(), encoder, {a: art.path for a, art in arts.items()},
                               factor=self.settings.factor, activations=acts, show_progress=True,
@@ -221,6 +255,8 @@ class DatasetRun:
     def encode_command(self, doc: DocSpec, shard: tuple[int, int] | None = None) -> str:
         """The ``python -m encode`` command that writes ``doc``'s vectors (or one shard of them) where this run
         reads them."""
+        if self._cut(doc):
+            raise ValueError("vectors cut to the query terms are written by the pipeline, not by python -m encode")
         art = self.vectors(doc)
         parts = ["python", "-m", "encode", "--corpus", self.name, "--model", doc.model, "--activation", doc.activation,
                  "--max-length", str(self.settings.max_length), "--factor", f"{self.settings.factor:g}",
@@ -408,8 +444,9 @@ class DatasetRun:
                     self.index_spec.get().search(index, queries, run.path, hits=self.settings.hits,
                                                  threads=self.settings.threads)
                 run.complete()
-            with self.timer("sparsity stats"):
-                extra = sparsity_stats(self.doc_frequencies(system.doc), queries.values())
+            if not self._cut(system.doc):  # vectors cut to the query terms have no length of their own
+                with self.timer("sparsity stats"):
+                    extra = sparsity_stats(self.doc_frequencies(system.doc), queries.values())
         with self.timer("score"):
             scores, per_query = evaluate(run.path, self.ds.qrels, list(self.settings.measures))
         per_query.insert(0, "system", system.id)
@@ -436,6 +473,9 @@ class DatasetRun:
     def doc_lengths(self, doc: DocSpec) -> dict[str, int]:
         """Each document's number of non-zero tokens in ``doc``'s (quantized, indexed) vectors, counted once per
         encoding and cached beside its document frequencies (apart from them: Table 1 never needs one per document)."""
+        if self._cut(doc):
+            raise ValueError(f"{self.key}: the vectors of {doc.model} hold only the query terms; their sparsity is "
+                             "not the documents'")
         vectors = self.vectors(doc)
         art = Artifact.named(self.root / "stats", vectors.path.name.rsplit(".", 1)[0] + ".doc-len",
                              {"stage": "doc-lengths", "vectors": vectors.key}, suffix=".json")
@@ -449,6 +489,9 @@ class DatasetRun:
     def doc_frequencies(self, doc: DocSpec) -> tuple[dict[str, int], int]:
         """``(documents per token, documents)`` of ``doc``'s vectors: FLOPS and Doc_Len need nothing else of them,
         so they are counted once per encoding and cached beside it."""
+        if self._cut(doc):
+            raise ValueError(f"{self.key}: the vectors of {doc.model} hold only the query terms; their sparsity is "
+                             "not the documents'")
         vectors = self.vectors(doc)
         art = Artifact.named(self.root / "stats", vectors.path.name.rsplit(".", 1)[0] + ".doc-df",
                              {"stage": "doc-frequencies", "vectors": vectors.key}, suffix=".json")

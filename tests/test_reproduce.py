@@ -145,3 +145,36 @@ def test_cache_keys_follow_every_input(scifact_slice, scifact_dir, tmp_path):
     assert len(set(changed.values()) | {key}) == len(changed) + 1, changed
     assert run_for(device="cuda").vectors(sparse.doc).inputs["dtype"] == "float16"
     assert base.run(sparse).key != run_for(recipe=dataclasses.replace(recipe, hits=10)).run(sparse).key
+
+
+def test_vectors_cut_to_the_query_terms_give_the_same_run(scifact_slice, tmp_path):
+    """``DatasetRun(query_terms=...)`` (Tables 2-3's zero-shot columns): documents encoded over the queries' terms
+    alone rank exactly as whole vectors do, under their own cache key, and never yield a document length."""
+    from encode.writer import read_vectors
+    from eval.pipeline import DatasetRun, Settings
+    from eval.recipe import load_recipe
+
+    recipe_path = tmp_path / "recipe.yaml"
+    recipe_path.write_text(RECIPE)
+    recipe = load_recipe(recipe_path)
+    sparse = recipe.systems[2]
+    whole = DatasetRun.load(str(scifact_slice), Settings.of(recipe, device="cpu"), root=tmp_path / "whole")
+    cut = DatasetRun(whole.ds, whole.settings, root=tmp_path / "cut", name=whole.name, query_terms=sparse)
+    results = {}
+    for name, run in (("whole", whole), ("cut", cut)):
+        run.encode_docs([sparse.doc])
+        results[name] = run.run_system(sparse)
+    assert cut.run(sparse).path.read_text() == whole.run(sparse).path.read_text()
+    assert results["cut"]["nDCG@10"] == results["whole"]["nDCG@10"] > 0
+    assert "Doc_Len" in results["whole"] and "Doc_Len" not in results["cut"] and "FLOPS" not in results["cut"]
+
+    assert cut.vectors(sparse.doc).key != whole.vectors(sparse.doc).key
+    terms = {t for vec in cut.query_vectors(sparse).values() for t in vec}
+    whole_vectors = dict(read_vectors(whole.vectors_dir(sparse.doc)))
+    cut_vectors = dict(read_vectors(cut.vectors_dir(sparse.doc)))
+    assert cut_vectors.keys() == whole_vectors.keys()
+    for doc_id, vector in whole_vectors.items():
+        assert cut_vectors[doc_id] == {t: w for t, w in vector.items() if t in terms}
+    assert sum(map(len, cut_vectors.values())) < sum(map(len, whole_vectors.values())) / 2
+    with pytest.raises(ValueError, match="query terms"):
+        cut.doc_frequencies(sparse.doc)
