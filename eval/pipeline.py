@@ -187,13 +187,15 @@ class DatasetRun:
     def query_term_ids(self) -> list[int]:
         """Vocabulary ids of every token :attr:`query_terms`'s query vectors hold on this dataset."""
         system = self.query_terms
-        tokens = sorted({t for vec in self.query_vectors(system).values() for t in vec})
-        ids = self.tokenizer(system.doc.model).convert_tokens_to_ids(tokens)
-        unknown = [t for t, i in zip(tokens, ids) if i is None]
-        if unknown:
-            raise InputError(self.queries(system).path, f"query token {unknown[0]!r} is not in the model's vocabulary",
-                             fix="delete the query vectors; they were written with another tokenizer")
-        return ids
+        vocab = self.tokenizer(system.doc.model).get_vocab()
+        # a token outside the model's vocabulary is in no document vector, so it needs no entry
+        return sorted({vocab[t] for vec in self.query_vectors(system).values() for t in vec if t in vocab})
+
+    def _require_whole(self, doc: DocSpec) -> None:
+        """FLOPS and Doc_Len need every entry of a document: never take them from vectors cut to the query terms."""
+        if self._cut(doc):
+            raise ValueError(f"{self.key}: the vectors of {doc.model} hold only the query terms; their sparsity is "
+                             "not the documents'")
 
     def vectors_dir(self, doc: DocSpec) -> Path:
         return self.vectors(doc).path
@@ -473,9 +475,7 @@ class DatasetRun:
     def doc_lengths(self, doc: DocSpec) -> dict[str, int]:
         """Each document's number of non-zero tokens in ``doc``'s (quantized, indexed) vectors, counted once per
         encoding and cached beside its document frequencies (apart from them: Table 1 never needs one per document)."""
-        if self._cut(doc):
-            raise ValueError(f"{self.key}: the vectors of {doc.model} hold only the query terms; their sparsity is "
-                             "not the documents'")
+        self._require_whole(doc)
         vectors = self.vectors(doc)
         art = Artifact.named(self.root / "stats", vectors.path.name.rsplit(".", 1)[0] + ".doc-len",
                              {"stage": "doc-lengths", "vectors": vectors.key}, suffix=".json")
@@ -489,9 +489,7 @@ class DatasetRun:
     def doc_frequencies(self, doc: DocSpec) -> tuple[dict[str, int], int]:
         """``(documents per token, documents)`` of ``doc``'s vectors: FLOPS and Doc_Len need nothing else of them,
         so they are counted once per encoding and cached beside it."""
-        if self._cut(doc):
-            raise ValueError(f"{self.key}: the vectors of {doc.model} hold only the query terms; their sparsity is "
-                             "not the documents'")
+        self._require_whole(doc)
         vectors = self.vectors(doc)
         art = Artifact.named(self.root / "stats", vectors.path.name.rsplit(".", 1)[0] + ".doc-df",
                              {"stage": "doc-frequencies", "vectors": vectors.key}, suffix=".json")
