@@ -31,7 +31,6 @@ from kit.hub import local_model_dir
 ENCODING = "max-pooled MLM logits over real tokens, activation, special tokens dropped"
 
 
-
 def restricted_encoding(vocabulary: Sequence[int]) -> str:
     """:data:`ENCODING` of vectors computed over ``vocabulary`` only (a digest of the ids names the set)."""
     ids = sorted(set(int(i) for i in vocabulary))

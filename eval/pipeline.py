@@ -212,7 +212,7 @@ class DatasetRun:
                 if d.activation not in acts:
                     acts.append(d.activation)
         for model, acts in by_model.items():
-            cut = [a for a in acts if self._cut(DocSpec(model, a))]
+            cut = any(self._cut(DocSpec(model, a)) for a in acts)
             if cut and len(acts) > 1:  # one forward pass serves several activations only over the same vocabulary
                 raise ValueError(f"{model}: cut to the query terms of one system, encode its activation alone")
             vocabulary = self.query_term_ids() if cut else None
