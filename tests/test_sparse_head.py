@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from encode.activations import activate
-from encode.sparse_head import MaxPooledProjection, SparseMaxHead, mlm_hidden, output_layer, pooled_mlm_logits
+from encode.sparse_head import (MaxPooledProjection, SparseMaxHead, _pool_batched, _pool_per_document, mlm_hidden,
+                                output_layer, pooled_mlm_logits)
 
 
 def naive_pooled(hidden, mask, weight, bias):
@@ -53,6 +54,31 @@ def test_matches_naive_autograd(with_ties):
     if with_ties:  # the duplicates of token 1 of document 0 receive nothing
         assert grads[0][1][0, 3].abs().max() == 0 and grads[0][1][0, 7].abs().max() == 0
         assert grads[0][1][0, 1].abs().max() > 0
+
+
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_per_document_forward_agrees_with_the_batched_one(with_bias):
+    """The CPU forward (one document's real tokens, cache-sized slices) against the batched GPU loop: the same token
+    wins every max (ties: the first), values equal to float32 rounding; right, left and inner padding (padding rows
+    +100 would win if they entered), a document without tokens, several vocabulary slices."""
+    hidden, mask, weight, bias = random_case(torch.float32, batch=6, length=9, width=128, vocab=40_000, seed=6)
+    hidden[0, 5] = hidden[0, 2]  # a tie: the first token wins in both
+    mask[3] = torch.tensor([0, 0, 1, 1, 1, 1, 1, 1, 1])  # left padding
+    mask[4] = torch.tensor([1, 0, 1, 1, 0, 1, 1, 1, 1])  # holes
+    mask[5] = 0  # no real token
+    hidden[mask == 0] += 100.0
+    bias = bias - 50.0 if with_bias else None
+    results = []
+    for pool in (_pool_per_document, _pool_batched):
+        pooled, argmax = torch.empty(6, 40_000), torch.empty(6, 40_000, dtype=torch.long)
+        pool(hidden, mask, weight, bias, pooled, argmax)
+        results.append((pooled, argmax))
+    (ours, our_tokens), (batched, batched_tokens) = results
+    assert torch.equal(our_tokens, batched_tokens)
+    torch.testing.assert_close(ours, batched, rtol=1e-5, atol=1e-4)  # sums of 128 products of norm ~11 x ~11
+    assert torch.isneginf(ours[5]).all() and (our_tokens[5] == 0).all()
+    assert set(our_tokens[3].tolist()) <= set(range(2, 9)) and 1 not in set(our_tokens[4].tolist())
+    assert 5 not in set(our_tokens[0].tolist()) and 2 in set(our_tokens[0].tolist())
 
 
 def test_no_bias_and_no_grad_inputs():
