@@ -186,8 +186,8 @@ def _pool_per_document(hidden: torch.Tensor, mask: torch.Tensor, weight: torch.T
 
     The float32 products of a smaller matrix may round differently in the last bit (BLAS picks kernels by shape), so
     values agree with the batched loop to rounding, not always bit for bit. Measured on the kit's tiny recipe (2-core
-    AVX2 machine, SciFact documents filling all 128 tokens): the same trained weights bit for bit, training in about
-    76 s instead of 85 s."""
+    AVX2 machine, SciFact documents filling all 128 tokens): the same trained weights bit for bit, training in 72-78 s
+    instead of 79-87 s (docs/ablation.md)."""
     vocab = weight.shape[0]
     keep = mask.bool()
     for row in range(hidden.shape[0]):
