@@ -161,6 +161,11 @@ class MaxPooledProjection(torch.autograd.Function):
         return grad_hidden, None, grad_weight, grad_bias
 
 
+def _cache_slice(tokens: int) -> int:
+    """Vocabulary entries per slice when ``tokens`` rows of logits are computed at once on a CPU: one core's L2."""
+    return max(_MIN_VOCAB_SLICE, _CACHE_SLICE_ELEMENTS // tokens)
+
+
 def _pool_batched(hidden: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                   pooled: torch.Tensor, argmax: torch.Tensor) -> None:
     """Forward of :class:`MaxPooledProjection` on GPUs: every document at once, one memory-bounded vocabulary slice
@@ -190,6 +195,7 @@ def _pool_per_document(hidden: torch.Tensor, mask: torch.Tensor, weight: torch.T
     instead of 79-87 s (docs/ablation.md)."""
     vocab = weight.shape[0]
     keep = mask.bool()
+    bias = None if bias is None else bias.to(pooled.dtype)
     for row in range(hidden.shape[0]):
         positions = keep[row].nonzero().squeeze(1)
         if positions.numel() == 0:
@@ -197,12 +203,12 @@ def _pool_per_document(hidden: torch.Tensor, mask: torch.Tensor, weight: torch.T
             argmax[row] = 0
             continue
         tokens = hidden[row, positions]
-        step = max(_MIN_VOCAB_SLICE, _CACHE_SLICE_ELEMENTS // tokens.shape[0])
+        step = _cache_slice(tokens.shape[0])
         for start in range(0, vocab, step):
             end = min(start + step, vocab)
             logits = (tokens @ weight[start:end].T).to(pooled.dtype)
             if bias is not None:
-                logits += bias[start:end].to(pooled.dtype)
+                logits += bias[start:end]
             pooled[row, start:end], argmax[row, start:end] = logits.max(dim=0)
         argmax[row] = positions[argmax[row]]
 
@@ -291,7 +297,7 @@ class SparseMaxHead:
             pooled = (tokens @ self._weight[ids].T).amax(dim=0) + self.bias[ids]
         else:
             vocab = self.weight.shape[0]
-            step = max(_MIN_VOCAB_SLICE, _CACHE_SLICE_ELEMENTS // tokens.shape[0]) if tokens.is_cpu else vocab
+            step = _cache_slice(tokens.shape[0]) if tokens.is_cpu else vocab
             tokens = tokens.to(self.compute_dtype)
             pooled = torch.cat([(tokens @ self._weight[start:start + step].T).amax(dim=0).float()
                                 for start in range(0, vocab, step)]) + self.bias
