@@ -481,7 +481,9 @@ class DatasetRun:
                              {"stage": "doc-lengths", "vectors": vectors.key}, suffix=".json")
         if art.ready() and not self.settings.force:
             return load_json(art.path)["lengths"]
-        lengths = document_lengths(read_vectors(vectors.path))
+        # in the order the cached file gives them back (its keys are sorted), so a fresh count and a cached one
+        # make the same per-document rows, in the same order, in a results file's per-query values
+        lengths = dict(sorted(document_lengths(read_vectors(vectors.path)).items()))
         write_json(art.path, {"documents": len(lengths), "lengths": lengths})
         art.complete(documents=len(lengths))
         return lengths
