@@ -33,6 +33,7 @@ $(STAMP): requirements.txt pyproject.toml
 # Kept in the environment, rebuilt when the runtime or the jar changes; without it everything runs, only slower.
 class-archive: $(STAMP)
 	@$(PYTHON) -m index class-archive || echo "note: no class-data archive; Anserini calls start slower"
+	@$(PYTHON) -m index server || echo "note: no Anserini server (needs javac); long targets start a JVM per Anserini call"
 
 test: setup
 	$(PYTHON) -m pytest -q
@@ -62,23 +63,25 @@ bench: setup
 # missing). SCALE=smoke: a few steps on a SciFact slice, about two minutes per target, to check the pipeline; SCALE=full:
 # the recipe's steps, SciFact + vaswani + cacm. Results go to work/results/ (UPDATE=1: the stored results/).
 SCALE ?= full
+# their Anserini calls go to one JVM per process when `make setup` compiled the server (kit/java.py); KIT_ANSERINI_SERVER=0 turns it off
+SERVER = KIT_ANSERINI_SERVER=$(or $(KIT_ANSERINI_SERVER),auto)
 TRAIN_FILE := work/train/scifact-train.bm25-neg7.minilm+splade-tiny.jsonl
 
 $(TRAIN_FILE): | setup
 	$(PYTHON) -m train.data mine-offline
 
 ablation: setup $(TRAIN_FILE)
-	$(PYTHON) -m eval.ablation tables --scale $(SCALE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(TABLES),--tables $(TABLES)) \
+	$(SERVER) $(PYTHON) -m eval.ablation tables --scale $(SCALE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(TABLES),--tables $(TABLES)) \
 	  $(if $(UPDATE),--update) \
 	  $(if $(DRY_RUN),--dry-run)
 
 figures: setup $(TRAIN_FILE)
-	$(PYTHON) -m eval.ablation figures --scale $(SCALE) $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)
+	$(SERVER) $(PYTHON) -m eval.ablation figures --scale $(SCALE) $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)
 
 # A FLOPS-dominated regime (recipes/regime.yaml: Table 2's conditions at lambda_d 1, seeds 42-44, SciFact test): are the
 # l0 rows sparser than the baseline there? Loss terms, seed means and paired tests -> work/results/regime/ (UPDATE=1: results/).
 regime: setup $(TRAIN_FILE)
-	$(PYTHON) -m eval.regime --scale $(SCALE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)
+	$(SERVER) $(PYTHON) -m eval.regime --scale $(SCALE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)
 
 # The teacher ceiling (recipes/teachers.yaml): each teacher, min-max fusions of them and the kit's l0 student on SciFact
 # train and test, with the student's paired differences -> work/results/teachers.* (UPDATE=1: results/).
@@ -109,4 +112,4 @@ report: setup
 # seed of the recipe (SEEDS=42,43 overrides; cached and resumable per condition-seed); writes work/results/lilsr.*
 # (UPDATE=1: results/).
 lilsr: setup $(TRAIN_FILE)
-	$(PYTHON) -m eval.lilsr $(if $(SEEDS),--seeds $(SEEDS)) $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)
+	$(SERVER) $(PYTHON) -m eval.lilsr $(if $(SEEDS),--seeds $(SEEDS)) $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)

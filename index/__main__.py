@@ -80,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("class-archive", help="dump the JVM class-data archive that shortens each Anserini start "
                        "(make setup runs it; kept when it exists)")
     p.add_argument("--force", action="store_true", help="dump it again even if it exists")
+    p = sub.add_parser("server", help="compile the Anserini server that runs many calls in one JVM "
+                       "(KIT_ANSERINI_SERVER; make setup runs it; needs javac)")
+    p.add_argument("--force", action="store_true", help="compile it again even if it exists")
     p = sub.add_parser("stats", help="print an index's statistics")
     p.add_argument("--index", required=True, help="index folder")
     p.add_argument("--heap", default=None, help="Java heap (default: $KIT_JAVA_HEAP or 4g)")
@@ -91,6 +94,11 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "class-archive":
         print(f"class-data archive: {anserini.build_class_archive(force=args.force)}")
+        return 0
+    if args.command == "server":
+        from kit.java import compile_server
+
+        print(f"Anserini server: {compile_server(force=args.force)}")
         return 0
     run = dict(threads=getattr(args, "threads", None), heap=args.heap)
     try:

@@ -8,20 +8,32 @@ setup`` records the classes a small index-search-stats workload loads and dumps 
 (JDK CDS, :func:`dump_class_archive`) kept in the Python environment beside the jar; every later JVM maps it instead
 of loading those classes (about 1.7 s -> 0.8 s per call). The archive changes how fast classes load, never what
 runs: a JVM that cannot use it (another runtime, a changed jar) loads them from the jar as before.
+
+A JVM per call also starts with cold compiled code: on a 2-core machine an ablation condition-seed's nine calls
+(index, statistics and search of three datasets) take ~33 s as nine JVMs and ~23 s in one. With
+``KIT_ANSERINI_SERVER`` set, the calls of one Python process go to one long-lived JVM (``AnseriniServer.java``,
+compiled by ``make setup`` with a JDK's ``javac``): ``1`` uses it (an error when it is not compiled), ``auto`` uses it
+when it is compiled and says once when it is not, unset or ``0`` starts a JVM per call. The same classes run with the
+same arguments and the same log is written, so the results are the same; ``make ablation`` and the other long
+targets set ``auto``.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import hashlib
 import importlib.util
 import os
 import signal
+import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Iterator
 
 ANSERINI_VERSION = "1.7.1"
 
@@ -148,15 +160,149 @@ def _class_data_options() -> list[str]:
 def run_anserini(main_class: str, args: list[str], log_path: str | Path | None = None, heap: str = "4g") -> None:
     """Run ``io.anserini.<main_class>`` with ``args``; raise RuntimeError with the log's tail if it fails.
 
-    The Java process dies with the Python process (a killed run leaves no indexer or searcher behind).
+    In its own JVM, or in the process's Anserini server (``KIT_ANSERINI_SERVER``, module docstring). The Java
+    process dies with the Python process (a killed run leaves no indexer or searcher behind).
     """
-    cmd = [java_executable(), f"-Xmx{heap}", *_class_data_options(), "-cp", str(anserini_jar()),
-           f"io.anserini.{main_class}", *map(str, args)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=_die_with_parent())
-    log = proc.stdout + proc.stderr
+    args = [str(a) for a in args]
+    jvm = [java_executable(), f"-Xmx{heap}", *_class_data_options()]
+    server = _server_for(jvm, [main_class, *args])
+    if server is not None:
+        status, log = server.call(main_class, args)
+        cmd = [*server.cmd, "#", main_class, *args]
+    else:
+        cmd = [*jvm, "-cp", str(anserini_jar()), f"io.anserini.{main_class}", *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=_die_with_parent())
+        status, log = proc.returncode, proc.stdout + proc.stderr
     if log_path is not None:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         Path(log_path).write_text(" ".join(cmd) + "\n" + log)
-    if proc.returncode != 0:
+    if status != 0:
         tail = "\n".join(log.strip().splitlines()[-15:])
-        raise RuntimeError(f"Anserini {main_class} failed (exit {proc.returncode}):\n{tail}")
+        raise RuntimeError(f"Anserini {main_class} failed (exit {status}):\n{tail}")
+
+
+# ---- one JVM for many calls -----------------------------------------------------------------------------------------
+
+SERVER_SOURCE = Path(__file__).with_name("AnseriniServer.java")
+SERVER_MODES = ("0", "1", "auto")
+
+
+def server_mode() -> str:
+    """``KIT_ANSERINI_SERVER``: ``0`` (unset: a JVM per call), ``1`` (the server, or an error) or ``auto``."""
+    mode = os.environ.get("KIT_ANSERINI_SERVER", "0").strip().lower() or "0"
+    if mode not in SERVER_MODES:
+        raise ValueError(f"KIT_ANSERINI_SERVER must be one of {', '.join(SERVER_MODES)}, got {mode!r}")
+    return mode
+
+
+def server_classes() -> Path:
+    """Where the compiled server lives (it may not exist): in the Python environment, named by its source's hash;
+    ``$KIT_SERVER_CLASSES`` puts it elsewhere (the tests do)."""
+    if os.environ.get("KIT_SERVER_CLASSES"):
+        return Path(os.environ["KIT_SERVER_CLASSES"])
+    key = hashlib.sha256(SERVER_SOURCE.read_bytes()).hexdigest()[:12]
+    return Path(sys.prefix) / "share" / "kit" / f"anserini-server-{key}"
+
+
+def compile_server(force: bool = False) -> Path:
+    """Compile ``AnseriniServer.java`` with a JDK's ``javac`` (``$KIT_JAVAC``, else the one on PATH) for Java 17+
+    into :func:`server_classes` (atomically); returns the folder. It needs nothing of Anserini to compile."""
+    target = server_classes()
+    if (target / "AnseriniServer.class").is_file() and not force:
+        return target
+    javac = os.environ.get("KIT_JAVAC") or shutil.which("javac")
+    if not javac:
+        raise RuntimeError("no javac (a JDK 17 or newer) on PATH; set KIT_JAVAC, or run with a JVM per call")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=target.name + ".", suffix=".partial", dir=target.parent))
+    try:
+        proc = subprocess.run([javac, "--release", "17", "-d", str(partial), str(SERVER_SOURCE)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0 or not (partial / "AnseriniServer.class").is_file():
+            raise RuntimeError(f"javac failed (exit {proc.returncode}): {(proc.stdout + proc.stderr)[-500:]}")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(partial, target)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return target
+
+
+class AnseriniServer:
+    """A JVM running ``AnseriniServer``: one call at a time (a lock), each answered with its status and log."""
+
+    def __init__(self, jvm: list[str]):
+        self.cmd = [*jvm, "-cp", os.pathsep.join([str(anserini_jar()), str(server_classes())]), "AnseriniServer"]
+        self._stderr: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8")  # the JVM's own messages
+        self._proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+                                      text=True, encoding="utf-8", bufsize=1, preexec_fn=_die_with_parent())
+        self._lock = threading.Lock()
+
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
+    def call(self, main_class: str, args: list[str]) -> tuple[int, str]:
+        with self._lock, tempfile.TemporaryDirectory(prefix="kit-anserini.") as tmp:
+            log = Path(tmp, "call.log")
+            try:
+                self._proc.stdin.write("\t".join([str(log), main_class, *args]) + "\n")
+                self._proc.stdin.flush()
+                reply = self._proc.stdout.readline()
+            except BrokenPipeError:
+                reply = ""
+            if not reply.startswith("done "):  # the JVM ended (System.exit, a crash, killed)
+                status = self._proc.wait()
+                self._stderr.seek(0)
+                text = (log.read_text() if log.is_file() else "") + self._stderr.read()
+                return (status or 1), text + f"\n[the Anserini server JVM ended with status {status}]"
+            return int(reply.split()[1]), log.read_text(encoding="utf-8")
+
+    def close(self) -> None:
+        if self.alive():
+            self._proc.stdin.close()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+        self._stderr.close()
+
+
+_servers: dict[tuple[str, ...], AnseriniServer] = {}
+_servers_lock = threading.Lock()
+_told = False
+
+
+def _server_for(jvm: list[str], fields: list[str]) -> AnseriniServer | None:
+    """The server for these JVM options, started on first use; None for a JVM per call (the mode, a class list
+    being recorded, or arguments a tab-separated line cannot carry)."""
+    global _told
+    mode = server_mode()
+    if mode == "0" or _recording is not None or any(c in f for f in fields for c in "\t\n\r"):
+        return None
+    if not (server_classes() / "AnseriniServer.class").is_file():
+        if mode == "1":
+            raise RuntimeError(f"KIT_ANSERINI_SERVER=1 but the server is not compiled ({server_classes()}); "
+                               "fix: make setup (needs javac), or KIT_ANSERINI_SERVER=0")
+        if not _told:
+            print(f"note: no compiled Anserini server at {server_classes()} (make setup compiles it with javac): "
+                  "one JVM per Anserini call, slower, same results", file=sys.stderr, flush=True)
+            _told = True
+        return None
+    key = tuple(jvm)
+    with _servers_lock:
+        server = _servers.get(key)
+        if server is None or not server.alive():
+            if server is not None:
+                server.close()
+            server = _servers[key] = AnseriniServer(jvm)
+        return server
+
+
+def close_servers() -> None:
+    """End every Anserini server of this process (also at exit)."""
+    with _servers_lock:
+        while _servers:
+            _servers.popitem()[1].close()
+
+
+atexit.register(close_servers)
