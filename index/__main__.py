@@ -20,6 +20,7 @@ from index.seismic import SeismicParams, add_arguments, options_from_args
 from kit.errors import InputError, cli
 from kit.fingerprint import file_sha256
 from kit.formats import read_beir_corpus, read_topics_tsv
+from kit.java import compile_server
 from kit.argtypes import ArgumentParser
 
 
@@ -96,8 +97,6 @@ def main(argv=None) -> int:
         print(f"class-data archive: {anserini.build_class_archive(force=args.force)}")
         return 0
     if args.command == "server":
-        from kit.java import compile_server
-
         print(f"Anserini server: {compile_server(force=args.force)}")
         return 0
     run = dict(threads=getattr(args, "threads", None), heap=args.heap)

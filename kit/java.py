@@ -235,7 +235,8 @@ class AnseriniServer:
         self.cmd = [*jvm, "-cp", os.pathsep.join([str(anserini_jar()), str(server_classes())]), "AnseriniServer"]
         self._stderr: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8")  # the JVM's own messages
         self._proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-                                      text=True, encoding="utf-8", bufsize=1, preexec_fn=_die_with_parent())
+                                      text=True, encoding="utf-8", bufsize=1, cwd=os.getcwd(),
+                                      preexec_fn=_die_with_parent())
         self._lock = threading.Lock()
 
     def alive(self) -> bool:
@@ -288,7 +289,7 @@ def _server_for(jvm: list[str], fields: list[str]) -> AnseriniServer | None:
                   "one JVM per Anserini call, slower, same results", file=sys.stderr, flush=True)
             _told = True
         return None
-    key = tuple(jvm)
+    key = (os.getcwd(), *jvm)  # relative paths in the arguments resolve where the JVM was started
     with _servers_lock:
         server = _servers.get(key)
         if server is None or not server.alive():

@@ -126,3 +126,15 @@ def test_make_runs_the_long_targets_with_the_server(tmp_path):
                           f"VENV={tmp_path / 'venv'}", "PY=true"], capture_output=True, text=True)
     commands = [line for line in dry.stdout.splitlines() if " -m eval." in line]
     assert len(commands) == 4 and all(line.startswith("KIT_ANSERINI_SERVER=auto ") for line in commands), dry.stdout
+
+
+def test_relative_paths_resolve_where_python_is(server_env, tmp_path):
+    server_env.setenv("KIT_ANSERINI_SERVER", "1")
+    vectors = write_vectors(tmp_path / "vectors", DOC_VECTORS)
+    for name in ("a", "b"):  # a JVM started in a resolves relative paths there: b gets its own
+        (tmp_path / name).mkdir()
+        server_env.chdir(tmp_path / name)
+        build_impact_index(vectors, "index", threads=1, require_complete=False)
+        search_impact("index", QUERY_VECTORS, "run.trec", hits=10, threads=1)
+        assert (tmp_path / name / "run.trec").read_text()
+    assert len(java._servers) == 2
