@@ -138,3 +138,37 @@ def test_relative_paths_resolve_where_python_is(server_env, tmp_path):
         search_impact("index", QUERY_VECTORS, "run.trec", hits=10, threads=1)
         assert (tmp_path / name / "run.trec").read_text()
     assert len(java._servers) == 2
+
+
+def test_the_server_dies_with_its_python_process(compiled, tmp_path):
+    """A killed run (SIGKILL, no atexit) leaves no JVM behind: the server ends when its stdin closes, and the kernel
+    kills it with its parent (PR_SET_PDEATHSIG, armed like a JVM per call) should it be inside a call."""
+    import os
+    import signal
+    import sys
+    import time
+
+    vectors = write_vectors(tmp_path / "vectors", DOC_VECTORS)
+    script = ("import sys, time, kit.java as java\n"
+              "from index.anserini import build_impact_index\n"
+              f"build_impact_index({str(vectors)!r}, {str(tmp_path / 'index')!r}, threads=1, require_complete=False)\n"
+              "(server,) = java._servers.values()\n"
+              "print(server._proc.pid, flush=True)\n"
+              "time.sleep(600)\n")
+    env = {**os.environ, "KIT_ANSERINI_SERVER": "1", "KIT_SERVER_CLASSES": str(compiled)}
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    try:
+        jvm = int(child.stdout.readline())
+        os.kill(jvm, 0)  # alive while its Python process is
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        for _ in range(100):
+            stat = Path(f"/proc/{jvm}/stat")
+            if not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":  # gone, or dead unreaped
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"the Anserini server JVM {jvm} outlived its killed Python process")
+    finally:
+        child.kill()
+        child.wait()
