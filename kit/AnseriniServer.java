@@ -16,11 +16,15 @@ import java.util.Arrays;
  * One JVM for many Anserini calls (kit/java.py, KIT_ANSERINI_SERVER). Each line on stdin is one call, fields separated
  * by tabs: the log file to write, the class under io.anserini, then its arguments. The class's main runs with
  * System.out and System.err captured; its output is written to the log file (standard output first, then standard
- * error, as a separate JVM's would be read) and "done STATUS" is written on stdout (0, or 1 when main threw). The
+ * error, as a separate JVM's would be read) and "kit-anserini-server done STATUS" is written on stdout (0, or 1 when
+ * main threw). The
  * JVM ends when stdin closes. Anserini's log4j console appender keeps the System.out it finds when logging starts,
  * so System.out is replaced once, before any Anserini class loads, by a stream whose target is switched per call.
  */
 public final class AnseriniServer {
+    /** Starts the line that answers a call (the JVM itself may write other lines to stdout, e.g. its warnings). */
+    private static final String DONE = "kit-anserini-server done ";
+
     private static final class Switch extends OutputStream {
         volatile OutputStream target = OutputStream.nullOutputStream();
 
@@ -62,7 +66,7 @@ public final class AnseriniServer {
                 stdout.writeTo(log);
                 stderr.writeTo(log);
             }
-            reply.println("done " + status);
+            reply.println(DONE + status);
         }
     }
 }

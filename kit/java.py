@@ -185,6 +185,7 @@ def run_anserini(main_class: str, args: list[str], log_path: str | Path | None =
 
 SERVER_SOURCE = Path(__file__).with_name("AnseriniServer.java")
 SERVER_MODES = ("0", "1", "auto")
+SERVER_DONE = "kit-anserini-server done "  # AnseriniServer.java's answer to a call: this, then its status
 
 
 def server_mode() -> str:
@@ -245,18 +246,20 @@ class AnseriniServer:
     def call(self, main_class: str, args: list[str]) -> tuple[int, str]:
         with self._lock, tempfile.TemporaryDirectory(prefix="kit-anserini.") as tmp:
             log = Path(tmp, "call.log")
+            other = []  # what the JVM itself wrote to stdout (its warnings), kept in the log
             try:
                 self._proc.stdin.write("\t".join([str(log), main_class, *args]) + "\n")
                 self._proc.stdin.flush()
-                reply = self._proc.stdout.readline()
+                while (reply := self._proc.stdout.readline()) and not reply.startswith(SERVER_DONE):
+                    other.append(reply)
             except BrokenPipeError:
                 reply = ""
-            if not reply.startswith("done "):  # the JVM ended (System.exit, a crash, killed)
+            text = (log.read_text(encoding="utf-8") if log.is_file() else "") + "".join(other)
+            if not reply:  # the JVM ended (System.exit, a crash, killed)
                 status = self._proc.wait()
                 self._stderr.seek(0)
-                text = (log.read_text() if log.is_file() else "") + self._stderr.read()
-                return (status or 1), text + f"\n[the Anserini server JVM ended with status {status}]"
-            return int(reply.split()[1]), log.read_text(encoding="utf-8")
+                return (status or 1), text + self._stderr.read() + f"\n[the Anserini server JVM ended ({status})]"
+            return int(reply.removeprefix(SERVER_DONE)), text
 
     def close(self) -> None:
         if self.alive():

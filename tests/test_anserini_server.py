@@ -172,3 +172,14 @@ def test_the_server_dies_with_its_python_process(compiled, tmp_path):
     finally:
         child.kill()
         child.wait()
+
+
+def test_lines_the_jvm_itself_writes_to_stdout_go_to_the_log(server_env, tmp_path):
+    """The JVM may print to stdout outside any call (here -XX:+PrintCommandLineFlags, at start): the answer is found
+    after such lines, which land in the log of the call that read them."""
+    server_env.setenv("KIT_ANSERINI_SERVER", "1")
+    server_env.setattr(java, "_class_data_options", lambda: ["-XX:+PrintCommandLineFlags"])
+    vectors = write_vectors(tmp_path / "vectors", DOC_VECTORS)
+    build_impact_index(vectors, tmp_path / "impact", threads=1, require_complete=False)
+    assert "-XX:MaxHeapSize=" in (tmp_path / "impact" / "kit-build.log").read_text()  # the flags it printed
+    assert index_stats(tmp_path / "impact")["documents"] == len(DOC_VECTORS)
