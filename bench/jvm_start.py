@@ -13,14 +13,16 @@ earlier condition-seeds); both must write the same run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
 
 from bench.common import report
-from bench.retrieval import scifact_artifacts, scifact_index
+from bench.retrieval import scifact_artifacts
 from index.anserini import index_stats, read_query_vectors, search_impact
 from kit.java import class_archive, close_servers, server_classes
 from kit.paths import work_dir
@@ -33,20 +35,27 @@ def timed_calls(index: Path, repeat: int = 5) -> dict[bool, list[float]]:
     archive = class_archive()
     if not archive.is_file():
         raise SystemExit(f"no class-data archive at {archive} (fix: make setup, or python -m index class-archive)")
-    before = os.environ.get("KIT_CLASS_ARCHIVE")
     times: dict[bool, list[float]] = {True: [], False: []}
-    try:
+    with _restored("KIT_CLASS_ARCHIVE"):
         for _ in range(repeat):
             for with_archive in (True, False):
                 os.environ["KIT_CLASS_ARCHIVE"] = str(archive if with_archive else archive.with_suffix(".absent"))
                 started = time.perf_counter()
                 index_stats(index)
                 times[with_archive].append(time.perf_counter() - started)
-    finally:
-        os.environ.pop("KIT_CLASS_ARCHIVE", None)
-        if before is not None:
-            os.environ["KIT_CLASS_ARCHIVE"] = before
     return times
+
+
+@contextlib.contextmanager
+def _restored(name: str) -> Iterator[None]:
+    """Whatever the block sets ``$name`` to, it is as before afterwards (unset if it was)."""
+    before = os.environ.get(name)
+    try:
+        yield
+    finally:
+        os.environ.pop(name, None)
+        if before is not None:
+            os.environ[name] = before
 
 
 SERVER_TARGET = 0.75  # the statistics and search of a dataset in a served JVM take at most this fraction of a JVM each
@@ -58,11 +67,10 @@ def timed_rounds(index: Path, queries: dict, repeat: int = 3) -> dict[str, list[
     if not (server_classes() / "AnseriniServer.class").is_file():
         raise SystemExit(f"no compiled Anserini server at {server_classes()} (fix: make setup, or python -m index "
                          "server; needs javac)")
-    before = os.environ.get("KIT_ANSERINI_SERVER")
     times: dict[str, list[float]] = {"0": [], "1": []}
     runs: dict[str, bytes] = {}
     try:
-        with tempfile.TemporaryDirectory(prefix="kit-bench.") as tmp:
+        with _restored("KIT_ANSERINI_SERVER"), tempfile.TemporaryDirectory(prefix="kit-bench.") as tmp:
             for round_ in range(-1, repeat):
                 for mode in ("1", "0") if round_ < 0 else ("0", "1"):
                     os.environ["KIT_ANSERINI_SERVER"] = mode
@@ -77,21 +85,17 @@ def timed_rounds(index: Path, queries: dict, repeat: int = 3) -> dict[str, list[
                     raise SystemExit("the server wrote another run than a JVM per call")
     finally:
         close_servers()
-        os.environ.pop("KIT_ANSERINI_SERVER", None)
-        if before is not None:
-            os.environ["KIT_ANSERINI_SERVER"] = before
     return times
 
 
 def main(argv=None) -> int:
-    index = scifact_index()
+    index, queries_path = scifact_artifacts()
     times = timed_calls(index)
     rows = [{"Anserini call": f"index stats, {'with' if a else 'without'} class-data archive",
              "median s": statistics.median(times[a]), "min s": min(times[a]), "calls": len(times[a])}
             for a in (True, False)]
     ratio = rows[0]["median s"] / rows[1]["median s"]
     print(f"JVM start: Anserini IndexReaderUtils -stats on {index.name}; with / without the archive: {ratio:.2f}x")
-    _, queries_path = scifact_artifacts()
     rounds = timed_rounds(index, read_query_vectors(queries_path))
     rows += [{"Anserini call": f"index stats + impact search of 300 queries, {label}",
               "median s": statistics.median(rounds[m]), "min s": min(rounds[m]), "calls": 2 * len(rounds[m])}

@@ -31,10 +31,6 @@ def scifact_artifacts() -> tuple[Path, Path]:
     return index_art.path, queries_art.path
 
 
-def scifact_index() -> Path:
-    return scifact_artifacts()[0]
-
-
 def main(argv=None) -> int:
     index, queries_path = scifact_artifacts()
     queries = read_query_vectors(queries_path)
