@@ -45,7 +45,7 @@ from eval.paper import load_paper_table
 from eval.pipeline import DatasetRun, Settings, Timer
 from eval.provenance import machine_line, provenance
 from eval.recipe import DenseSpec, DocSpec, QuerySpec, System
-from eval.results import (check_expected, failures, fmt, markdown_table, output_folder, points_over, signed,
+from eval.results import (check_expected, report_checks, fmt, markdown_table, output_folder, points_over, signed,
                           where_written, write_results)
 from kit.argtypes import ArgumentParser, add_runner_options
 from kit.data import load_dataset
@@ -452,10 +452,8 @@ def run_tables(ablator: Ablator, out: Path, command: str, seeds: tuple[int, ...]
                           "total_seconds": round(time.perf_counter() - started, 1),
                           "stage_seconds": ablator.timer.rounded()})
         print(where_written(out, f"table{n}"))
-        problems += [line for line in failures(table) if line not in problems]
+        problems += report_checks(table, f"table{n}")
     print(ablator.timer.line())
-    for line in problems:
-        print(line, file=sys.stderr)
     return 1 if problems else 0
 
 
@@ -580,10 +578,7 @@ def run_figures(ablator: Ablator, out: Path, command: str) -> int:
         "caveat": CAVEAT, "datasets": ["scifact"], "systems": list(table["system"]),
         "total_seconds": round(time.perf_counter() - started, 1)})
     print(where_written(folder, "figures"))
-    problems = failures(table)
-    for line in problems:
-        print(line, file=sys.stderr)
-    return 1 if problems else 0
+    return 1 if report_checks(table, "figures") else 0
 
 
 # ---- listing and planning --------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from eval.metrics import evaluate
 from eval.pipeline import DatasetRun, Settings, Timer, print_plan, resolve_trained
 from eval.provenance import provenance
 from eval.recipe import IndexSpec, Recipe, System, load_recipe
-from eval.results import check_expected, failures, fmt, markdown_table, output_folder, where_written, write_results
+from eval.results import check_expected, report_checks, fmt, markdown_table, output_folder, where_written, write_results
 from eval.stats import ALPHA, CORRECTION, TESTS
 from index.seismic import SeismicParams
 from kit.argtypes import ArgumentParser, add_runner_options
@@ -312,10 +312,7 @@ def main(argv: list[str] | None = None) -> int:
                       "total_seconds": round(time.perf_counter() - started, 1)})
     print(markdown)
     print(where_written(out, "lilsr"))
-    problems = failures(table[table["part"] == "queries"])
-    for line in problems:
-        print(line, file=sys.stderr)
-    return 1 if problems else 0
+    return 1 if report_checks(table[table["part"] == "queries"], "lilsr") else 0
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from eval.ablation import (CAVEAT, REFERENCES, SCALES, Ablator, Measured, _recor
 from eval.claims import against_baseline, against_reference, counts, markdown as claims_markdown, summary
 from eval.paper import load_paper_table
 from eval.provenance import provenance
-from eval.results import (check_expected, failures, fmt, markdown_table, output_folder, points_over, signed,
+from eval.results import (check_expected, report_checks, fmt, markdown_table, output_folder, points_over, signed,
                           where_written, write_results)
 from eval.stats import ALPHA, NOT_DISTINGUISHABLE
 from kit.argtypes import ArgumentParser, add_runner_options
@@ -184,10 +184,7 @@ def run_regime(ablator: Ablator, out: Path, command: str, seeds: tuple[int, ...]
         "models": {seed_system(c, m.seed): str(m.model) for c, runs in measured.items() for m in runs},
         "total_seconds": round(time.perf_counter() - started, 1)})
     print(where_written(folder, "regime"))
-    problems = failures(table)
-    for line in problems:
-        print(line, file=sys.stderr)
-    return 1 if problems else 0
+    return 1 if report_checks(table, "regime") else 0
 
 
 def plan(ablator: Ablator, regime: Regime, seeds: tuple[int, ...], dry: bool) -> None:

@@ -23,7 +23,7 @@ from eval.paper import SYSTEMS, load_errata, load_paper_table
 from eval.pipeline import DatasetRun, Settings, Timer, print_plan, resolve_trained
 from eval.provenance import provenance
 from eval.recipe import DocSpec, QuerySpec, Recipe, System, load_recipe
-from eval.results import (check_expected, failures, fmt, markdown_table, output_folder, signed, where_written,
+from eval.results import (check_expected, report_checks, fmt, markdown_table, output_folder, signed, where_written,
                           write_results)
 from eval.schema import table_rows
 from kit.argtypes import ArgumentParser, positive_int
@@ -223,10 +223,7 @@ def main(argv=None) -> int:
     print(md)
     print(timer.line())
     print(where_written(out, stem))
-    problems = failures(table)
-    for line in problems:
-        print(line, file=sys.stderr)
-    return 1 if problems else 0
+    return 1 if report_checks(table, stem) else 0
 
 
 def list_conditions(recipe: Recipe, datasets: list[str]) -> None:

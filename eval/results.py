@@ -14,6 +14,7 @@ Runs write ``work/results/`` unless asked (``--update``) to write the stored ref
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -79,6 +80,20 @@ def failures(table: pd.DataFrame) -> list[str]:
     failed = table[table["check"] == "FAIL"]
     return [f"FAIL {r['dataset'] + ' ' if 'dataset' in r else ''}{r['system']}: {r['check_detail']}"
             for r in failed.to_dict("records")]
+
+
+def report_checks(table: pd.DataFrame, stem: str) -> list[str]:
+    """Print how ``stem``'s rows fared against their stored expectations (one line on stdout, so a run that passes says
+    so rather than staying silent) and each failure on stderr; return the failures (exit 1 when there are any)."""
+    status = table["check"].fillna("") if "check" in table.columns else pd.Series([""] * len(table), dtype=str)
+    ok, failed = int((status == "OK").sum()), int((status == "FAIL").sum())
+    print(f"{stem}: {ok} of {len(table)} rows within their stored expectations, {failed} outside"
+          + (f", {len(table) - ok - failed} without one" if ok + failed < len(table) else "")
+          + f" (the check column of {stem}.md)")
+    problems = failures(table)
+    for line in problems:
+        print(line, file=sys.stderr)
+    return problems
 
 
 def write_results(out: Path, stem: str, table: pd.DataFrame, markdown: str, per_query: pd.DataFrame,

@@ -26,7 +26,7 @@ from eval.metrics import evaluate
 from eval.pipeline import DatasetRun, Settings, print_plan, resolve_trained
 from eval.provenance import provenance
 from eval.recipe import System, load_recipe
-from eval.results import (check_expected, failures, fmt, markdown_table, output_folder, points_over, signed,
+from eval.results import (check_expected, report_checks, fmt, markdown_table, output_folder, points_over, signed,
                           where_written, write_results)
 from eval.stats import ALPHA, CORRECTION, TESTS, holm, paired_summary
 from kit import validate as V
@@ -215,10 +215,7 @@ def run_report(report: TeacherReport, out: Path, command: str, settings: Setting
                    "splits": dict(report.splits), "fusions": {k: list(v) for k, v in report.fusions.items()},
                    "total_seconds": round(time.perf_counter() - started, 1)})
     print(where_written(out, "teachers"))
-    problems = failures(table)
-    for line in problems:
-        print(line, file=sys.stderr)
-    return 1 if problems else 0
+    return 1 if report_checks(table, "teachers") else 0
 
 
 @cli

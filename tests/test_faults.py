@@ -653,3 +653,7 @@ def test_expected_score_just_outside_its_tolerance_fails_the_run(root, tiny_a, f
     result = reproduce(path, tiny_a, root / f"res-edge{shift}", root / "shared-work")
     assert result.rc == code, result.err[-2000:]
     assert ("FAIL tiny bm25-flat" in result.err) == (code == 1)
+    # a passing run says that it was checked, and against how many expectations, instead of staying silent
+    ok, outside = (0, 1) if code else (1, 0)
+    assert (f"table1: {ok} of 2 rows within their stored expectations, {outside} outside, 1 without one "
+            "(the check column of table1.md)") in result.out, result.out[-2000:]
