@@ -24,7 +24,7 @@ from typing import Iterator
 from bench.common import report
 from bench.retrieval import scifact_artifacts
 from index.anserini import index_stats, read_query_vectors, search_impact
-from kit.java import class_archive, close_servers, server_classes
+from kit.java import class_archive, close_servers, server_classes, server_compiled
 from kit.paths import work_dir
 
 TARGET = 0.75  # an Anserini call with the archive takes at most this fraction of its time without
@@ -64,7 +64,7 @@ SERVER_TARGET = 0.75  # the statistics and search of a dataset in a served JVM t
 def timed_rounds(index: Path, queries: dict, repeat: int = 3) -> dict[str, list[float]]:
     """Seconds of one round (``-stats``, then the impact search of ``queries``) as a JVM per call (``"0"``) and in
     the server (``"1"``), alternately; raises when the two ways write different runs."""
-    if not (server_classes() / "AnseriniServer.class").is_file():
+    if not server_compiled():
         raise SystemExit(f"no compiled Anserini server at {server_classes()} (fix: make setup, or python -m index "
                          "server; needs javac)")
     times: dict[str, list[float]] = {"0": [], "1": []}

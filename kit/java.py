@@ -205,11 +205,16 @@ def server_classes() -> Path:
     return Path(sys.prefix) / "share" / "kit" / f"anserini-server-{key}"
 
 
+def server_compiled() -> bool:
+    """Whether :func:`server_classes` holds the compiled server of the current source."""
+    return (server_classes() / "AnseriniServer.class").is_file()
+
+
 def compile_server(force: bool = False) -> Path:
     """Compile ``AnseriniServer.java`` with a JDK's ``javac`` (``$KIT_JAVAC``, else the one on PATH) for Java 17+
     into :func:`server_classes` (atomically); returns the folder. It needs nothing of Anserini to compile."""
     target = server_classes()
-    if (target / "AnseriniServer.class").is_file() and not force:
+    if server_compiled() and not force:
         return target
     javac = os.environ.get("KIT_JAVAC") or shutil.which("javac")
     if not javac:
@@ -283,7 +288,7 @@ def _server_for(jvm: list[str], fields: list[str]) -> AnseriniServer | None:
     mode = server_mode()
     if mode == "0" or _recording is not None or any(c in f for f in fields for c in "\t\n\r"):
         return None
-    if not (server_classes() / "AnseriniServer.class").is_file():
+    if not server_compiled():
         if mode == "1":
             raise RuntimeError(f"KIT_ANSERINI_SERVER=1 but the server is not compiled ({server_classes()}); "
                                "fix: make setup (needs javac), or KIT_ANSERINI_SERVER=0")
