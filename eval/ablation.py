@@ -45,7 +45,7 @@ from eval.paper import load_paper_table
 from eval.pipeline import DatasetRun, Settings, Timer
 from eval.provenance import machine_line, provenance
 from eval.recipe import DenseSpec, DocSpec, QuerySpec, System
-from eval.results import (check_expected, report_checks, fmt, markdown_table, output_folder, points_over, signed,
+from eval.results import (check_expected, fmt, markdown_table, output_folder, points_over, report_checks, signed,
                           where_written, write_results)
 from kit.argtypes import ArgumentParser, add_runner_options
 from kit.data import load_dataset

@@ -32,7 +32,7 @@ from eval.metrics import evaluate
 from eval.pipeline import DatasetRun, Settings, Timer, print_plan, resolve_trained
 from eval.provenance import provenance
 from eval.recipe import IndexSpec, Recipe, System, load_recipe
-from eval.results import check_expected, report_checks, fmt, markdown_table, output_folder, where_written, write_results
+from eval.results import check_expected, fmt, markdown_table, output_folder, report_checks, where_written, write_results
 from eval.stats import ALPHA, CORRECTION, TESTS
 from index.seismic import SeismicParams
 from kit.argtypes import ArgumentParser, add_runner_options

@@ -32,7 +32,7 @@ from eval.ablation import (CAVEAT, REFERENCES, SCALES, Ablator, Measured, _recor
 from eval.claims import against_baseline, against_reference, counts, markdown as claims_markdown, summary
 from eval.paper import load_paper_table
 from eval.provenance import provenance
-from eval.results import (check_expected, report_checks, fmt, markdown_table, output_folder, points_over, signed,
+from eval.results import (check_expected, fmt, markdown_table, output_folder, points_over, report_checks, signed,
                           where_written, write_results)
 from eval.stats import ALPHA, NOT_DISTINGUISHABLE
 from kit.argtypes import ArgumentParser, add_runner_options

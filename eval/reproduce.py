@@ -23,7 +23,7 @@ from eval.paper import SYSTEMS, load_errata, load_paper_table
 from eval.pipeline import DatasetRun, Settings, Timer, print_plan, resolve_trained
 from eval.provenance import provenance
 from eval.recipe import DocSpec, QuerySpec, Recipe, System, load_recipe
-from eval.results import (check_expected, report_checks, fmt, markdown_table, output_folder, signed, where_written,
+from eval.results import (check_expected, fmt, markdown_table, output_folder, report_checks, signed, where_written,
                           write_results)
 from eval.schema import table_rows
 from kit.argtypes import ArgumentParser, positive_int

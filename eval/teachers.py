@@ -26,7 +26,7 @@ from eval.metrics import evaluate
 from eval.pipeline import DatasetRun, Settings, print_plan, resolve_trained
 from eval.provenance import provenance
 from eval.recipe import System, load_recipe
-from eval.results import (check_expected, report_checks, fmt, markdown_table, output_folder, points_over, signed,
+from eval.results import (check_expected, fmt, markdown_table, output_folder, points_over, report_checks, signed,
                           where_written, write_results)
 from eval.stats import ALPHA, CORRECTION, TESTS, holm, paired_summary
 from kit import validate as V
