@@ -13,6 +13,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 from bench.common import report
 from eval.reproduce import main as reproduce
@@ -21,12 +22,9 @@ from kit.paths import REPO
 
 def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ["KIT_WORK"] = str(Path(tmp) / "work")
         start = time.perf_counter()
-        try:
+        with mock.patch.dict(os.environ, {"KIT_WORK": str(Path(tmp) / "work")}):  # the caller's KIT_WORK is kept
             code = reproduce(["--recipe", str(REPO / "recipes" / "table1.yaml"), "--out", str(Path(tmp) / "results")])
-        finally:
-            os.environ.pop("KIT_WORK")
         total = time.perf_counter() - start
         meta = json.loads((Path(tmp) / "results" / "table1.json").read_text())
     stages = meta["stage_seconds"]

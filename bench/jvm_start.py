@@ -13,13 +13,12 @@ earlier condition-seeds); both must write the same run.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterator
+from unittest import mock
 
 from bench.common import report
 from bench.retrieval import scifact_artifacts
@@ -36,7 +35,7 @@ def timed_calls(index: Path, repeat: int = 5) -> dict[bool, list[float]]:
     if not archive.is_file():
         raise SystemExit(f"no class-data archive at {archive} (fix: make setup, or python -m index class-archive)")
     times: dict[bool, list[float]] = {True: [], False: []}
-    with _restored("KIT_CLASS_ARCHIVE"):
+    with mock.patch.dict(os.environ):  # restored afterwards
         for _ in range(repeat):
             for with_archive in (True, False):
                 os.environ["KIT_CLASS_ARCHIVE"] = str(archive if with_archive else archive.with_suffix(".absent"))
@@ -44,18 +43,6 @@ def timed_calls(index: Path, repeat: int = 5) -> dict[bool, list[float]]:
                 index_stats(index)
                 times[with_archive].append(time.perf_counter() - started)
     return times
-
-
-@contextlib.contextmanager
-def _restored(name: str) -> Iterator[None]:
-    """Whatever the block sets ``$name`` to, it is as before afterwards (unset if it was)."""
-    before = os.environ.get(name)
-    try:
-        yield
-    finally:
-        os.environ.pop(name, None)
-        if before is not None:
-            os.environ[name] = before
 
 
 SERVER_TARGET = 0.75  # the statistics and search of a dataset in a served JVM take at most this fraction of a JVM each
@@ -70,7 +57,7 @@ def timed_rounds(index: Path, queries: dict, repeat: int = 3) -> dict[str, list[
     times: dict[str, list[float]] = {"0": [], "1": []}
     runs: dict[str, bytes] = {}
     try:
-        with _restored("KIT_ANSERINI_SERVER"), tempfile.TemporaryDirectory(prefix="kit-bench.") as tmp:
+        with mock.patch.dict(os.environ), tempfile.TemporaryDirectory(prefix="kit-bench.") as tmp:
             for round_ in range(-1, repeat):
                 for mode in ("1", "0") if round_ < 0 else ("0", "1"):
                     os.environ["KIT_ANSERINI_SERVER"] = mode
