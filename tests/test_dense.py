@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pandas as pd
@@ -96,7 +95,7 @@ def test_table1_recipe_has_the_dense_row_and_names_the_papers_dense_models():
     assert "facebook/contriever-msmarco" in text and "sentence-transformers/msmarco-distilbert-base-tas-b" in text
 
 
-def test_reproduce_measures_a_dense_row_and_caches_the_index(tmp_path, docs, scifact_dir):
+def test_reproduce_measures_a_dense_row_and_caches_the_index(tmp_path, docs, scifact_dir, monkeypatch):
     """eval.reproduce on a 40-doc BEIR folder: dense row scored, index cached under work/<dataset>/dense/."""
     from eval.reproduce import main
 
@@ -110,16 +109,13 @@ def test_reproduce_measures_a_dense_row_and_caches_the_index(tmp_path, docs, sci
                                              + "".join(f"q{i}\t{docs[i].doc_id}\t1\n" for i in range(5)))
     recipe = tmp_path / "r.yaml"
     recipe.write_text(RECIPE)
-    os.environ["KIT_WORK"] = str(tmp_path / "work")
-    try:
-        assert main(["--recipe", str(recipe), "--datasets", str(root), "--out", str(tmp_path / "out"), "--device", "cpu"]) == 0
-        cached = list((tmp_path / "work" / "mini" / "dense").glob("all-MiniLM-L6-v2.len64.*/index.faiss"))
-        assert len(cached) == 1
-        mtime = cached[0].stat().st_mtime_ns
-        assert main(["--recipe", str(recipe), "--datasets", str(root), "--out", str(tmp_path / "out2"), "--device", "cpu"]) == 0
-        assert cached[0].stat().st_mtime_ns == mtime
-    finally:
-        os.environ.pop("KIT_WORK")
+    monkeypatch.setenv("KIT_WORK", str(tmp_path / "work"))
+    assert main(["--recipe", str(recipe), "--datasets", str(root), "--out", str(tmp_path / "out"), "--device", "cpu"]) == 0
+    cached = list((tmp_path / "work" / "mini" / "dense").glob("all-MiniLM-L6-v2.len64.*/index.faiss"))
+    assert len(cached) == 1
+    mtime = cached[0].stat().st_mtime_ns
+    assert main(["--recipe", str(recipe), "--datasets", str(root), "--out", str(tmp_path / "out2"), "--device", "cpu"]) == 0
+    assert cached[0].stat().st_mtime_ns == mtime
     table = pd.read_csv(tmp_path / "out" / "table1.csv")
     assert list(table["system"]) == ["minilm.dense"] and table["nDCG@10"].iloc[0] > 0.8  # queries are the docs' first words
     assert pd.isna(table["FLOPS"].iloc[0])

@@ -1,7 +1,6 @@
 """End to end on a SciFact slice: encode → Anserini impact/flat indexes → search → ir-measures → table, resumable."""
 
 import json
-import os
 
 import pandas as pd
 import pytest
@@ -38,11 +37,9 @@ def reproduced(tmp_path_factory, scifact_slice):
     tmp = tmp_path_factory.mktemp("run")
     recipe = tmp / "recipe.yaml"
     recipe.write_text(RECIPE)
-    os.environ["KIT_WORK"] = str(tmp / "work")
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KIT_WORK", str(tmp / "work"))
         code = main(["--recipe", str(recipe), "--datasets", str(scifact_slice), "--out", str(tmp / "results"), "--device", "cpu"])
-    finally:
-        os.environ.pop("KIT_WORK")
     return tmp, recipe, code
 
 
@@ -70,25 +67,22 @@ def test_outputs_and_provenance(reproduced):
     assert "| slice |" in (tmp / "results" / "table1.md").read_text() or "slice" in (tmp / "results" / "table1.md").read_text()
 
 
-def test_rerun_resumes_without_recomputing(reproduced, scifact_slice):
+def test_rerun_resumes_without_recomputing(reproduced, scifact_slice, monkeypatch):
     from eval.reproduce import main
 
     tmp, recipe, _ = reproduced
     parts = sorted((tmp / "work" / "slice" / "vectors").rglob("part-*.jsonl"))
     assert parts
     before = {p: p.stat().st_mtime_ns for p in parts}
-    os.environ["KIT_WORK"] = str(tmp / "work")
-    try:
-        main(["--recipe", str(recipe), "--datasets", str(scifact_slice), "--out", str(tmp / "results2"), "--device", "cpu"])
-    finally:
-        os.environ.pop("KIT_WORK")
+    monkeypatch.setenv("KIT_WORK", str(tmp / "work"))
+    main(["--recipe", str(recipe), "--datasets", str(scifact_slice), "--out", str(tmp / "results2"), "--device", "cpu"])
     assert {p: p.stat().st_mtime_ns for p in parts} == before
     a = pd.read_csv(tmp / "results" / "table1.csv")
     b = pd.read_csv(tmp / "results2" / "table1.csv")
     pd.testing.assert_series_equal(a["nDCG@10"], b["nDCG@10"])
 
 
-def test_seismic_backend_from_the_recipe_matches_anserini(reproduced, scifact_slice):
+def test_seismic_backend_from_the_recipe_matches_anserini(reproduced, scifact_slice, monkeypatch):
     """The same work dir with ``index: {backend: seismic, ...}``: vectors reused, a Seismic index built beside the
     Anserini one, and the same scores (a 200-document slice is far below Seismic's posting-list cut)."""
     from eval.reproduce import main
@@ -96,12 +90,9 @@ def test_seismic_backend_from_the_recipe_matches_anserini(reproduced, scifact_sl
     tmp, recipe, _ = reproduced
     seismic = tmp / "seismic.yaml"
     seismic.write_text(recipe.read_text() + "index: {backend: seismic, seismic: {heap_factor: 1.0}}\n")
-    os.environ["KIT_WORK"] = str(tmp / "work")
-    try:
-        code = main(["--recipe", str(seismic), "--datasets", str(scifact_slice), "--out", str(tmp / "results-seismic"),
-                     "--device", "cpu"])
-    finally:
-        os.environ.pop("KIT_WORK")
+    monkeypatch.setenv("KIT_WORK", str(tmp / "work"))
+    code = main(["--recipe", str(seismic), "--datasets", str(scifact_slice), "--out", str(tmp / "results-seismic"),
+                 "--device", "cpu"])
     anserini = pd.read_csv(tmp / "results" / "table1.csv").set_index("system")
     table = pd.read_csv(tmp / "results-seismic" / "table1.csv").set_index("system")
     sparse = ["tiny.siamese", "tiny.bow-idf.l0"]
