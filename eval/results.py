@@ -85,7 +85,7 @@ def failures(table: pd.DataFrame) -> list[str]:
 def report_checks(table: pd.DataFrame, stem: str) -> list[str]:
     """Print how ``stem``'s rows fared against their stored expectations (one line on stdout, so a run that passes says
     so rather than staying silent) and each failure on stderr; return the failures (exit 1 when there are any)."""
-    status = table["check"].fillna("") if "check" in table.columns else pd.Series([""] * len(table), dtype=str)
+    status = table.get("check", pd.Series(dtype=object))  # no column: every row is without an expectation
     ok, failed = int((status == "OK").sum()), int((status == "FAIL").sum())
     print(f"{stem}: {ok} of {len(table)} rows within their stored expectations, {failed} outside"
           + (f", {len(table) - ok - failed} without one" if ok + failed < len(table) else "")
