@@ -20,7 +20,7 @@ from encode.writer import write_vectors
 from kit.data import load_dataset
 from kit.errors import cli
 from kit.argtypes import ArgumentParser
-from kit.hub import local_model_dir
+from kit.hub import load_tokenizer, local_model_dir
 from kit.io import atomic_write, exclusive
 from kit.lazy import lazy_import
 
@@ -51,6 +51,13 @@ def _positive(value: str) -> int:
     return number
 
 
+def _max_length(value: str) -> int:
+    number = _positive(value)
+    if number < 2:
+        raise argparse.ArgumentTypeError(f"{value} leaves no room for [CLS] and [SEP]: give at least 2")
+    return number
+
+
 def parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m encode", description="Encode a corpus into Anserini "
                                 "JsonVectorCollection parts (sharded, resumable).")
@@ -59,7 +66,7 @@ def parser() -> argparse.ArgumentParser:
                    help="short name, Hugging Face id or local path of a masked LM (default: %(default)s)")
     p.add_argument("--activation", nargs="+", default=["relu"], choices=ACTIVATIONS,
                    help="one or more (default: relu); several share one forward pass and go to OUTPUT/<activation>")
-    p.add_argument("--max-length", type=_positive, default=512,
+    p.add_argument("--max-length", type=_max_length, default=512,
                    help="tokens per document, longer ones are truncated (default: %(default)s)")
     p.add_argument("--factor", type=_factor, default=100,
                    help=f"quantization: int(weight * factor + 0.5), at most {MAX_FACTOR:g} (default: %(default)s)")
@@ -73,6 +80,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_positive, default=None,
                    help="CPU threads; on CPU each one encodes its own batches (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="finish even when more than half of the documents (or queries) get an empty vector (refused "
+                        "by default: a broken model, corpus or factor)")
     p.add_argument("--queries", choices=("bow-idf", "lilsr"), default=None,
                    help="encode the dataset's queries instead of its documents, with no model: bow-idf (IDF of the "
                         "corpus) or lilsr (a Li-LSR lookup table); OUTPUT is then one JSONL file of {id, vector}, "
@@ -105,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         several = args.activation if len(args.activation) > 1 else None
         write_vectors(dataset.docs(), encoder, args.output, factor=args.factor, shard=args.shard,
                       part_size=args.part_size, activations=several, show_progress=not args.no_progress,
-                      total=dataset.num_docs)
+                      total=dataset.num_docs, allow_empty=args.allow_empty)
     return 0
 
 
@@ -113,15 +123,14 @@ def _write_queries(args, dataset) -> int:
     """``--queries``: the dataset's queries as quantized inference-free vectors, one ``{id, vector}`` line each."""
     import json
 
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(local_model_dir(args.model))
+    tokenizer = load_tokenizer(args.model)
     if args.queries == "lilsr":
         encoder = LookupQueryEncoder.from_path(args.table or local_model_dir(args.model), tokenizer)
     else:
         encoder = BowIdfQueryEncoder(tokenizer, compute_idf((doc.text for doc in dataset.docs()), tokenizer))
     with atomic_write(args.output) as fh:
-        for qid, vector in encode_queries(encoder, dataset.queries, factor=args.factor).items():
+        for qid, vector in encode_queries(encoder, dataset.queries, factor=args.factor,
+                                          allow_empty=args.allow_empty, where=args.output).items():
             fh.write(json.dumps({"id": qid, "vector": vector}) + "\n")
     return 0
 

@@ -23,8 +23,10 @@ import torch
 
 from encode.activations import activate, check_activation
 from encode.sparse_head import SparseMaxHead, mlm_hidden, output_layer
+from kit.errors import InputError
 from kit.fingerprint import digest, model_fingerprint
-from kit.hub import local_model_dir
+from kit.hub import load_masked_lm, load_tokenizer, local_model_dir
+from kit.io import load_json
 
 #: What a document vector is, beyond the model and the activation: part of every cache key of encoded vectors, so a
 #: change here never serves vectors encoded the old way.
@@ -90,6 +92,8 @@ class SpladeDocEncoder:
                  vocabulary: Sequence[int] | None = None):
         self.activation = check_activation(activation)
         self.encoding = ENCODING if vocabulary is None else restricted_encoding(vocabulary)
+        #: False when only ``vocabulary``'s entries are computed: then a document sharing none of them is empty by design
+        self.whole_vectors = vocabulary is None
         if max_length < 2:
             raise ValueError(f"max_length must be at least 2 (room for [CLS] and [SEP]), not {max_length}")
         if batch_size < 1:
@@ -102,12 +106,16 @@ class SpladeDocEncoder:
 
         self.model_path: Path | None = None
         if isinstance(model, (str, os.PathLike)):
-            from transformers import AutoModelForMaskedLM, AutoTokenizer
-
             self.model_name = str(model)
             self.model_path = local_model_dir(str(model))
-            tokenizer = tokenizer or AutoTokenizer.from_pretrained(self.model_path)
-            model = AutoModelForMaskedLM.from_pretrained(self.model_path)
+            config = self.model_path / "config.json"
+            positions = load_json(config, fix="save the model again with save_pretrained")
+            positions = positions.get("max_position_embeddings") if isinstance(positions, dict) else None
+            if isinstance(positions, int) and max_length > positions:  # before the weights load
+                raise InputError(config, f"max length {max_length} exceeds the model's {positions} positions",
+                                 fix=f"use a max length of at most {positions} (--max-length, recipe: max_length)")
+            tokenizer = tokenizer or load_tokenizer(str(model))
+            model = load_masked_lm(str(model))
         elif tokenizer is None:
             raise ValueError("pass the tokenizer along with an already loaded model")
         else:
@@ -122,7 +130,27 @@ class SpladeDocEncoder:
         self.vocab: list[str] = tokenizer.convert_ids_to_tokens(list(range(self.head.vocab_size)))
         self._special_ids = np.array(sorted(set(tokenizer.all_special_ids)), dtype=np.int64)
         if any(token is None for token in self.vocab):
-            raise ValueError(f"the tokenizer knows fewer tokens than the model's {len(self.vocab)} outputs")
+            message = f"the tokenizer knows fewer tokens than the model's {len(self.vocab)} outputs"
+            if self.model_path is None:
+                raise ValueError(message)
+            raise InputError(self.model_path, message, fix="the folder's tokenizer must be the model's own")
+        self._check_weights()
+
+    def _check_weights(self) -> None:
+        """InputError unless the MLM decoder's weights are finite. A NaN logit fails the head's "max > 0" test, so NaN
+        there would only empty the vectors; NaN anywhere before it reaches the hidden states, which every batch checks
+        (:meth:`_encode_batch`). A float64 sum propagates NaN and inf and cannot overflow: one pass, once per model."""
+        decoder = output_layer(self.model)
+        for name, tensor in (("weight", decoder.weight), ("bias", decoder.bias)):
+            if tensor is not None and not torch.isfinite(tensor.detach().sum(dtype=torch.float64)):
+                raise InputError(self._where, f"the model's weights are not finite (NaN or inf in its output layer's "
+                                              f"{name})",
+                                 fix="use an intact model: re-export or re-download it (a diverged training run?)")
+
+    @property
+    def _where(self) -> str:
+        """How an error names the model: its folder, else its name."""
+        return str(self.model_path) if self.model_path is not None else f"model {self.model_name!r}"
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -198,6 +226,12 @@ class SpladeDocEncoder:
         with torch.inference_mode():
             with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
                 hidden = mlm_hidden(self.model, **batch)
+            # NaN never passes the head's "max > 0" test: it would turn into silently empty vectors.
+            if not torch.isfinite(hidden).all():
+                raise InputError(self._where, f"the model's activations are not finite (NaN or inf; "
+                                              f"{str(self.dtype)[6:]}, a batch of {len(batch_ids)} document(s))",
+                                 fix="check the model's weights" + (", or compute in float32 (--dtype float32)"
+                                                                    if self.dtype != torch.float32 else ""))
             return [(ids.cpu().numpy(), values.float().cpu().numpy())
                     for ids, values in self.head(hidden, batch["attention_mask"])]
 

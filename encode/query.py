@@ -194,8 +194,17 @@ class SpladeQueryEncoder:
         return self.doc_encoder.encode(texts)
 
 
-def encode_queries(encoder: QueryEncoder, queries: Mapping[str, str], factor: float = 100) -> dict[str, dict[str, int]]:
-    """``{qid: quantized vector}``, ready for Anserini's ``JsonIntVector`` topics (same ``factor`` as the docs)."""
+#: The largest share of queries with an empty vector :func:`encode_queries` accepts without ``allow_empty``.
+MAX_EMPTY_SHARE = 0.5
+
+
+def encode_queries(encoder: QueryEncoder, queries: Mapping[str, str], factor: float = 100, *,
+                   allow_empty: bool = False, where: str | Path | None = None) -> dict[str, dict[str, int]]:
+    """``{qid: quantized vector}``, ready for Anserini's ``JsonIntVector`` topics (same ``factor`` as the docs).
+
+    More than :data:`MAX_EMPTY_SHARE` of the queries with an empty vector (they retrieve nothing: an IDF table of
+    zeros, a lookup table or a model that weighs nothing) is an InputError (naming ``where``) unless ``allow_empty``.
+    """
     qids = list(queries)
     texts = [queries[qid] for qid in qids]
     batch = getattr(encoder, "encode_batch", None)
@@ -208,4 +217,10 @@ def encode_queries(encoder: QueryEncoder, queries: Mapping[str, str], factor: fl
         except ValueError as err:  # a weight Anserini cannot take at this factor, or a non-finite one
             raise InputError(None, f"query {qid!r}: {err}", fix="lower the factor (recipe: factor, --factor), or "
                                                                  "check the query weights (IDF / lookup table)") from None
+    empty = sum(not vector for vector in out.values())
+    if not allow_empty and empty > MAX_EMPTY_SHARE * len(out):
+        raise InputError(where, f"{empty} of {len(out)} queries have an empty vector ({type(encoder).__name__}; more "
+                                f"than {MAX_EMPTY_SHARE:.0%} is refused)",
+                         fix="check the query encoder's weights (IDF table, lookup table or model) and the factor; if "
+                             "the queries really are empty, python -m encode --queries ... --allow-empty accepts them")
     return out

@@ -46,6 +46,9 @@ from kit.io import atomic_write, exclusive, load_json, read_jsonl, write_json
 
 PathLike = str | os.PathLike
 
+#: The largest share of documents with an empty vector a finished encoding may hold without ``allow_empty``.
+MAX_EMPTY_SHARE = 0.5
+
 
 class DocLike(Protocol):
     doc_id: str
@@ -71,7 +74,7 @@ def _progress_path(out_dir: PathLike, shard: tuple[int, int]) -> Path:
 
 def write_vectors(docs: Iterable[DocLike], encoder, out_dir: PathLike | Mapping[str, PathLike], factor: float = 100,
                   shard: tuple[int, int] = (0, 1), part_size: int = 10_000, activations: Sequence[str] | None = None,
-                  show_progress: bool = True, total: int | None = None) -> dict:
+                  show_progress: bool = True, total: int | None = None, allow_empty: bool = False) -> dict:
     """Encode ``docs`` (objects with ``.doc_id`` and ``.text``) and write quantized vectors in Anserini's format.
 
     ``encoder`` is a :class:`~encode.doc_encoder.SpladeDocEncoder` (anything with ``encode_raw``, ``weights``,
@@ -86,6 +89,11 @@ def write_vectors(docs: Iterable[DocLike], encoder, out_dir: PathLike | Mapping[
     disk is kept only when its documents (ids and texts) and its bytes are the ones recorded when it was written;
     otherwise it is encoded again. Returns the sidecar's content: one dict for a single path, else
     ``{activation: dict}``. ``total`` (the number of documents, if known) only sizes the progress bar.
+
+    More than :data:`MAX_EMPTY_SHARE` of the documents with an empty vector is an InputError (a broken model, an
+    unreadable corpus or a factor that rounds every weight to 0), raised after the parts are written but before the
+    sidecar, so the encoding stays unfinished; ``allow_empty`` accepts it (re-running with it keeps the parts), and
+    an encoder computing only some vocabulary entries (``whole_vectors`` False) is not checked.
     """
     targets = _targets(out_dir, activations, encoder.activation)
     index, count = _check_shard(shard)
@@ -97,11 +105,13 @@ def write_vectors(docs: Iterable[DocLike], encoder, out_dir: PathLike | Mapping[
         for directory in targets.values():
             locks.enter_context(exclusive(directory, "encoding"))
         return _write_locked(docs, encoder, targets, settings, factor, (index, count), part_size, show_progress,
-                             total, single=not (isinstance(out_dir, Mapping) or activations is not None))
+                             total, single=not (isinstance(out_dir, Mapping) or activations is not None),
+                             allow_empty=allow_empty)
 
 
 def _write_locked(docs, encoder, targets: dict[str, Path], settings: dict[str, dict], factor: float,
-                  shard: tuple[int, int], part_size: int, show_progress: bool, total: int | None, single: bool):
+                  shard: tuple[int, int], part_size: int, show_progress: bool, total: int | None, single: bool,
+                  allow_empty: bool = False):
     index, count = shard
     records: dict[str, dict[str, dict]] = {}
     for name, directory in targets.items():
@@ -140,6 +150,13 @@ def _write_locked(docs, encoder, targets: dict[str, Path], settings: dict[str, d
                 _save_progress(targets[name], shard, settings[name], records[name])
             written += 1
 
+    for name, directory in targets.items():
+        empty = sum(records[name][p]["empty"] for p in parts)
+        if not allow_empty and getattr(encoder, "whole_vectors", True) and empty > MAX_EMPTY_SHARE * num_docs:
+            raise InputError(directory, f"{empty} of {num_docs} documents have an empty vector (model "
+                                        f"{encoder.model_name}, {name}; more than {MAX_EMPTY_SHARE:.0%} is refused)",
+                             fix="check the model, the corpus texts and the factor; if the documents really are "
+                                 "empty, python -m encode --allow-empty accepts them (the parts written are kept)")
     results = {}
     for name, directory in targets.items():
         part_records = {p: records[name][p] for p in parts}

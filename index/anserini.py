@@ -213,7 +213,8 @@ def index_stats(index_dir, heap: str | None = None) -> dict:
     for line in log.splitlines():
         key, sep, value = line.partition(":")
         if sep and key.strip() in _STATS_KEYS:
-            number = int(value.strip().replace(",", ""))
+            value = value.strip().replace(",", "")
+            number = -1 if value == "null" else int(value)  # an index without terms knows no term count
             stats[_STATS_KEYS[key.strip()]] = None if number < 0 else number  # Lucene: -1 = not known
     if set(stats) != set(_STATS_KEYS.values()):
         raise RuntimeError(f"could not read index statistics of {index_dir} from IndexReaderUtils output")
@@ -268,6 +269,9 @@ def _build_locked(kind, index_dir: Path, collection, flags, prepare, threads, he
         counters = _parse_counters(log)
         if counters["indexed"] + counters["empty"] != documents or counters["unindexable"] or counters["skipped"]:
             raise RuntimeError(f"Anserini indexed {counters} of {documents} input documents (log: {tmp / BUILD_LOG})")
+        if not counters["indexed"]:
+            raise InputError(index_dir, f"none of the {documents} input documents has a term to index (every one "
+                                        "is empty)", fix="check the corpus texts, or the document vectors")
         stats = index_stats(tmp, heap)
         info = {"kind": kind, **stats, "input_documents": documents, "empty_documents": counters["empty"],
                 "seconds": round(time.perf_counter() - start, 3), "index_seconds": round(index_seconds, 3),

@@ -79,10 +79,15 @@ def load_beir_local(root: str | Path, split: str = "test") -> Dataset:
     corpus = _existing(root, "corpus.jsonl", "corpus.jsonl.gz")
     queries_path = _existing(root, "queries.jsonl", "queries.jsonl.gz")
     qrels_path = _existing(root / "qrels", f"{split}.tsv", f"{split}.tsv.gz")
+    num_docs = _count_records(corpus)
+    if not num_docs:
+        raise InputError(corpus, "no documents", fix="a corpus needs at least one {\"_id\", \"text\"} record")
     qrels, first_line = _beir_qrels(qrels_path)
+    if not qrels:
+        raise InputError(qrels_path, "no judgments", fix="each line must be 'query-id<TAB>corpus-id<TAB>score'")
     queries = _judged(read_beir_queries(queries_path), qrels, first_line, qrels_path, queries_path)
     return Dataset(name=root.name if split == "test" else f"{root.name}/{split}", queries=queries, qrels=qrels,
-                   docs=functools.partial(read_beir_corpus, corpus), num_docs=_count_records(corpus),
+                   docs=functools.partial(read_beir_corpus, corpus), num_docs=num_docs,
                    source=str(root.resolve()), corpus_key="file:" + text_file_sha256(corpus))
 
 

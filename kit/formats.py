@@ -20,6 +20,10 @@ from kit.errors import InputError
 from kit.io import open_text, read_jsonl
 
 _BEIR_QRELS_HEADER = ["query-id", "corpus-id", "score"]
+# A character no id may hold: a TREC run or qrels line separates its columns by whitespace.
+_ID_SPACE = re.compile(r"[\x00-\x20\s]")
+# A lone UTF-16 surrogate (a JSON escape such as "\ud800" without its pair): not a Unicode character, not UTF-8.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 # ---- line-oriented formats -------------------------------------------------------------------------------------------
@@ -69,7 +73,10 @@ def _beir_qrels(path: str | Path) -> tuple[Qrels, dict[str, int]]:
         for lineno, fields in _columns(path, 3, "query-id<TAB>corpus-id<TAB>score", tab=True):
             if lineno == 1 and [f.strip() for f in fields] == _BEIR_QRELS_HEADER:
                 continue
-            yield lineno, fields[0].strip(), fields[1].strip(), fields[2].strip()
+            qid, docid = fields[0].strip(), fields[1].strip()
+            _check_id(path, lineno, qid, "query-id")
+            _check_id(path, lineno, docid, "corpus-id")
+            yield lineno, qid, docid, fields[2].strip()
 
     return _collect_qrels(path, rows())
 
@@ -108,7 +115,7 @@ def read_topics_tsv(path: str | Path) -> dict[str, str]:
     queries: dict[str, str] = {}
     lines: dict[str, int] = {}
     for lineno, (qid, text) in _columns(path, 2, "qid<TAB>query text", tab=True):
-        qid = qid.strip()
+        qid = _check_id(path, lineno, qid.strip(), "query id")
         _check_unique(path, lineno, qid, lines, "query id")
         queries[qid] = text.strip()
     return queries
@@ -139,18 +146,35 @@ def _string(path: str | Path, lineno: int, rec: dict, field: str, *, optional: b
     if not isinstance(value, str):
         raise InputError(path, f"field {field!r} must be a string, found {type(value).__name__}", lineno,
                          fix=f"write {field!r} as a JSON string")
-    if field == "_id" and not value.strip():
-        raise InputError(path, "empty '_id'", lineno, fix="every record needs a non-empty id")
+    if field == "_id":
+        if not value.strip():
+            raise InputError(path, "empty '_id'", lineno, fix="every record needs a non-empty id")
+        _check_id(path, lineno, value, "'_id'")
+    if not value.isascii() and (surrogate := _SURROGATE.search(value)):
+        raise InputError(path, f"field {field!r} holds a lone surrogate ({ascii(surrogate.group())}), not a Unicode "
+                               "character", lineno,
+                         fix="the text must be valid Unicode: write the whole character, or drop the escape")
+    return value
+
+
+def _check_id(path: str | Path, lineno: int, value: str, what: str) -> str:
+    """An id as TREC runs and qrels need it: no whitespace or control character."""
+    if _ID_SPACE.search(value):
+        raise InputError(path, f"{what} {value!r} contains whitespace", lineno,
+                         fix="ids must not contain spaces, tabs or control characters (TREC runs separate columns "
+                             "by whitespace); replace them, e.g. by '_'")
     return value
 
 
 def read_beir_corpus(path: str | Path) -> Iterator[Doc]:
     """Stream a BEIR ``corpus.jsonl(.gz)`` (``{"_id", "title", "text"}``, title optional) as ``title + " " + text``.
 
-    Empty documents are kept (text ``""``). Ids are checked for uniqueness with a set of ids (the first line of a
-    duplicate is found by re-reading the file only when one occurs).
+    Empty documents are kept (text ``""``), but a corpus without documents, or whose documents are all blank, is an
+    InputError once the stream ends. Ids must be unique (checked with a set of ids; the first line of a duplicate is
+    found by re-reading the file only when one occurs) and free of whitespace; texts must be valid Unicode.
     """
     seen: set[str] = set()
+    blank = True
     for lineno, rec in read_jsonl(path, required=("_id", "text")):
         doc_id = _string(path, lineno, rec, "_id")
         text = _string(path, lineno, rec, "text")
@@ -160,7 +184,14 @@ def read_beir_corpus(path: str | Path) -> Iterator[Doc]:
             raise InputError(path, f"duplicate _id {doc_id!r} (first on line {first})", lineno,
                              fix="document ids must be unique")
         seen.add(doc_id)
-        yield Doc(doc_id, f"{title} {text}".strip())
+        doc = Doc(doc_id, f"{title} {text}".strip())
+        blank = blank and not doc.text
+        yield doc
+    if not seen:
+        raise InputError(path, "no documents", fix="a corpus needs at least one {\"_id\", \"text\"} record")
+    if blank:
+        raise InputError(path, f"all {len(seen)} documents have a blank title and text",
+                         fix="give the documents their text")
 
 
 def read_beir_queries(path: str | Path) -> dict[str, str]:
@@ -176,12 +207,17 @@ def read_beir_queries(path: str | Path) -> dict[str, str]:
 
 def _judged(queries: dict[str, str], qrels: Qrels, first_line: dict[str, int], qrels_path: str | Path,
             queries_path: str | Path) -> dict[str, str]:
-    """BEIR's convention: keep the queries that have judgments; a judged query missing from the topics is an error."""
+    """BEIR's convention: keep the queries that have judgments; a judged query missing from the topics, or judged
+    queries whose texts are all blank, are an error."""
     for qid, lineno in first_line.items():
         if qid not in queries:
             raise InputError(qrels_path, f"query {qid!r} is not in {queries_path}", lineno,
                              fix="the qrels and the queries must come from the same dataset")
-    return {qid: text for qid, text in queries.items() if qid in qrels}
+    judged = {qid: text for qid, text in queries.items() if qid in qrels}
+    if judged and not any(judged.values()):
+        raise InputError(queries_path, f"every one of the {len(judged)} judged queries has a blank text",
+                         fix="give the queries their text")
+    return judged
 
 
 # ---- TREC SGML and SMART ---------------------------------------------------------------------------------------------

@@ -4,10 +4,13 @@ A model is named by an offline short name (:data:`kit.models.OFFLINE_MODELS`), a
 hub id. :func:`local_model_dir` gives its directory; a hub id is fetched (or found in the local cache) through
 ``huggingface_hub``. Failing to reach a model is an error, never a quiet change of model: a released model read
 without its ``idf.json`` or its declared activation would be a different system under the same name.
+:func:`load_tokenizer` and :func:`load_masked_lm` load it, turning a folder that is not what it claims (no tokenizer,
+a ``config.json`` that disagrees with the weights) into one-line errors naming the folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from pathlib import Path
@@ -33,25 +36,114 @@ def local_model_dir(model: str) -> Path:
     """The directory holding ``model``'s files; a hub id is downloaded (or read from the hub cache).
 
     Raises:
-        InputError: a local path that does not exist, or a hub id that cannot be fetched (no network, unknown id,
-            gated), with the reason.
+        InputError: a local path that does not exist, a hub id that cannot be fetched (no network, unknown id,
+            gated), with the reason, or a folder without a ``config.json`` or a tokenizer (:data:`TOKENIZER_FILES`).
     """
     local = Path(resolve_model(model)).expanduser()
     if local.is_dir():
-        return local.resolve()
+        return _check_model_dir(local.resolve())
     if _looks_local(model):
         raise InputError(model, "model directory not found",
                          fix="give an existing directory, a Hugging Face id (owner/name), or splade-tiny")
     try:
         from huggingface_hub import snapshot_download
 
-        return Path(snapshot_download(repo_id=model, allow_patterns=HUB_PATTERNS, ignore_patterns=HUB_IGNORED))
+        folder = Path(snapshot_download(repo_id=model, allow_patterns=HUB_PATTERNS, ignore_patterns=HUB_IGNORED))
     except Exception as exc:  # noqa: BLE001 - any hub failure is reported, not swallowed
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(None, f"model {model!r}: cannot read it from the Hugging Face hub ({type(exc).__name__}: "
                                f"{reason[:200]})",
                          fix="check the id and the network (HF_HUB_OFFLINE=1 needs it in the local cache), or pass a "
                              "local directory") from None
+    return _check_model_dir(folder)
+
+
+#: Files holding a tokenizer's vocabulary; a model folder needs one of them (without any, ``AutoTokenizer`` makes a
+#: tokenizer that knows only the special tokens).
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model",
+                   "tokenizer.model")
+
+
+def _check_model_dir(folder: Path) -> Path:
+    """``folder``, once it holds a ``config.json`` and a tokenizer; else InputError naming what is missing."""
+    if not (folder / "config.json").is_file():
+        raise InputError(folder, "holds no config.json: not a Hugging Face model folder",
+                         fix="give a folder written by save_pretrained (config, weights, tokenizer), a hub id, or "
+                             "splade-tiny")
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise InputError(folder, f"holds no tokenizer (none of {', '.join(TOKENIZER_FILES)})",
+                         fix="save the model's tokenizer into it (tokenizer.save_pretrained(folder))")
+    return folder
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of an exception's message, shortened: what a one-line error can quote."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:200]}" if text else type(exc).__name__
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """Silence transformers' logging (its multi-line load reports) while a model loads; errors are raised instead."""
+    from transformers.utils import logging
+
+    level = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(level)
+
+
+def load_tokenizer(model: str):
+    """``AutoTokenizer`` of ``model`` (see :func:`local_model_dir`); a folder it cannot read is an InputError."""
+    from transformers import AutoTokenizer
+
+    folder = local_model_dir(model)
+    try:
+        with _quiet_transformers():
+            return AutoTokenizer.from_pretrained(folder)
+    except Exception as exc:  # noqa: BLE001 - whatever the files are, the user sees the folder and the reason
+        raise InputError(folder, f"cannot load its tokenizer ({_reason(exc)})",
+                         fix="save the model's tokenizer into the folder (tokenizer.save_pretrained(folder))") from None
+
+
+def load_masked_lm(model: str):
+    """``AutoModelForMaskedLM`` of ``model``, every parameter read from its weights: a folder without weights, one
+    whose ``config.json`` disagrees with them (other shapes, parameters its weights lack, which would be random) or
+    that transformers cannot read is an InputError naming the folder."""
+    from transformers import AutoModelForMaskedLM
+
+    folder = local_model_dir(model)
+    fix = ("the folder's config.json must describe its weights: save the model again with save_pretrained, or give "
+           "another --model")
+    if not any(folder.glob("*.safetensors")) and not any(folder.glob("*.bin")):
+        raise InputError(folder, "holds no weights (*.safetensors or *.bin)",
+                         fix="save the model into it with save_pretrained, or give another --model")
+    try:
+        with _quiet_transformers():
+            module, info = AutoModelForMaskedLM.from_pretrained(folder, output_loading_info=True,
+                                                                ignore_mismatched_sizes=True)
+    except Exception as exc:  # noqa: BLE001 - as in load_tokenizer
+        raise InputError(folder, f"cannot load it as a masked language model ({_reason(exc)})",
+                         fix="save (or download) the model again, complete, or give another --model") from None
+    mismatched = sorted(info.get("mismatched_keys") or [])
+    if mismatched:
+        raise InputError(folder, f"{len(mismatched)} weights have other shapes than its config.json describes "
+                                 f"(e.g. {_mismatch(mismatched[0])})", fix=fix)
+    missing = sorted(info.get("missing_keys") or [])
+    if missing:
+        raise InputError(folder, f"its weights lack {len(missing)} parameters its config.json describes (e.g. "
+                                 f"{missing[0]}), which would be random", fix=fix)
+    return module
+
+
+def _mismatch(entry) -> str:
+    """One entry of transformers' ``mismatched_keys``: ``(name, checkpoint shape, model shape)`` or a name."""
+    if isinstance(entry, (tuple, list)) and len(entry) == 3:
+        name, stored, wanted = entry
+        return f"{name}: {list(stored)} stored, {list(wanted)} in config.json"
+    return str(entry)
 
 
 def model_file(model: str, filename: str) -> Path | None:

@@ -294,7 +294,8 @@ def _train_locked(recipe: TrainRecipe, out_dir: Path, max_steps: int | None, res
         result = trainer.train(resume_from_checkpoint=str(last) if resume else None)
     except FloatingPointError as err:
         raise InputError(recipe.path or recipe.data, str(err),
-                         fix="lower lr or lambda_d, check the training file's teacher scores") from None
+                         fix="lower lr or lambda_d, check the training file's teacher scores and that the base "
+                             "model's weights are finite") from None
     if trainer.is_world_process_zero():
         model = trainer.accelerator.unwrap_model(trainer.model)
         export_model(model, trainer.queries, recipe, out_dir,
