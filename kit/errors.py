@@ -3,14 +3,20 @@
 Readers raise :class:`InputError` naming the file, the line and the fix; every command-line entry point
 wraps its ``main`` with :func:`cli`, which prints the error on one line and exits with status 2. An operating-system
 failure that reaches it (disk full, no permission) is reported the same way, naming its path
-(:func:`os_fault`).
+(:func:`os_fault`). Ctrl-C (SIGINT) of a command stops it within moments, on one line, as interrupted
+(:func:`interrupted`).
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import errno
 import functools
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
@@ -60,13 +66,67 @@ def os_fault(path: str | Path | None, exc: OSError) -> InputError:
     return InputError(where, exc.strerror or str(exc), fix="check the path and the disk")
 
 
+INTERRUPTED = ("interrupted (Ctrl-C): what was complete is kept (fix: run the same command again; it resumes from "
+               "there)")
+GRACE_SECONDS = 2.0
+"""After Ctrl-C, how long a command may spend in its ``finally`` blocks and exit handlers before it ends anyway: what
+a killed run leaves resumes too (README, "What the kit guarantees")."""
+_told = threading.Lock()  # held once INTERRUPTED is printed
+
+
+def _on_sigint(signum, frame) -> None:
+    """A command's SIGINT handler: start the grace period, then raise KeyboardInterrupt as Python's own does."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # a second Ctrl-C ends it at once
+    deadline = threading.Timer(GRACE_SECONDS, _end)
+    deadline.daemon = True
+    deadline.start()
+    raise KeyboardInterrupt
+
+
+def _tell() -> None:
+    """Print :data:`INTERRUPTED` on stderr, once (a closed stderr is no reason to stay)."""
+    if _told.acquire(blocking=False):
+        with contextlib.suppress(Exception):
+            print(INTERRUPTED, file=sys.stderr, flush=True)
+
+
+def _end() -> None:
+    """Die of SIGINT, as a shell expects of an interrupted program (status 130; a loop in a script stops too), having
+    said so. The interpreter's teardown is skipped: freeing torch and its neighbours took seconds, and nothing of it
+    is needed to resume."""
+    _tell()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os.kill(os.getpid(), signal.SIGINT)
+    os._exit(128 + signal.SIGINT)  # were SIGINT blocked
+
+
+def interrupted() -> None:
+    """End a command that Ctrl-C interrupted, its ``finally`` blocks run (outputs whole or absent, locks released):
+    one line on stderr, the exit handlers (Anserini servers end), then :func:`_end`."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    _tell()
+    atexit._run_exitfuncs()
+    _end()
+
+
 def cli(main):
-    """Decorate a ``main(argv=None) -> int | None``: InputError becomes one line on stderr and exit code 2."""
+    """Decorate a ``main(argv=None) -> int | None``: InputError becomes one line on stderr and exit code 2; Ctrl-C of
+    a command run as ``python -m`` ends it at once (:func:`interrupted`); called from Python, it raises as usual."""
+
+    command = main.__module__ == "__main__"  # run as python -m, not called from Python (a test, another command)
 
     @functools.wraps(main)
     def wrapper(argv=None):
+        if command and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, _on_sigint)
         try:
             return main(argv) or 0
+        except KeyboardInterrupt:
+            if not command:
+                raise
+            interrupted()
         except InputError as err:
             print(err.format(), file=sys.stderr)
             return EXIT_BAD_INPUT

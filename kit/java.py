@@ -244,6 +244,7 @@ class AnseriniServer:
                                       text=True, encoding="utf-8", bufsize=1, cwd=os.getcwd(),
                                       preexec_fn=_die_with_parent())
         self._lock = threading.Lock()
+        self._busy = False  # a call was sent and its answer not read: still running, or cut short (Ctrl-C)
 
     def alive(self) -> bool:
         return self._proc.poll() is None
@@ -253,10 +254,12 @@ class AnseriniServer:
             log = Path(tmp, "call.log")
             other = []  # what the JVM itself wrote to stdout (its warnings), kept in the log
             try:
+                self._busy = True
                 self._proc.stdin.write("\t".join([str(log), main_class, *args]) + "\n")
                 self._proc.stdin.flush()
                 while (reply := self._proc.stdout.readline()) and not reply.startswith(SERVER_DONE):
                     other.append(reply)
+                self._busy = False
             except BrokenPipeError:
                 reply = ""
             text = (log.read_text(encoding="utf-8") if log.is_file() else "") + "".join(other)
@@ -267,8 +270,13 @@ class AnseriniServer:
             return int(reply.removeprefix(SERVER_DONE)), text
 
     def close(self) -> None:
+        """End the JVM: an idle one by closing its input (it exits at once), one whose call was cut short (Ctrl-C) by
+        killing it: that call's work is abandoned, and would otherwise hold the exit for as long as it runs."""
         if self.alive():
-            self._proc.stdin.close()
+            if self._busy:
+                self._proc.kill()
+            with contextlib.suppress(OSError):
+                self._proc.stdin.close()
             try:
                 self._proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
