@@ -90,7 +90,9 @@ teachers: setup $(TRAIN_FILE)
 
 # Compare a new system with the stored results (deltas, paired t-test + Wilcoxon, Holm, win/tie/loss), or re-verify them:
 # make compare RUN=my.trec DATASET=scifact | METRICS=my-system.json | RECIPE=recipes/x.yaml | WITHIN=results/table2.json
-# | CHECK=1. Without a side: re-verify every stored number, then Tables 2-3's conditions against their Baseline row.
+# | CHECK=1 (every number of every file in results/ and docs/, eval/check.py). Without a side: the check, then Tables
+# 2-3's conditions against their Baseline row. A failed check: python -m eval.compare --check exits 1, make says Error 1
+# and exits 2.
 COMPARE_SIDE = $(or $(RUN),$(METRICS),$(RECIPE),$(WITHIN),$(CHECK))
 compare: setup
 ifeq ($(strip $(COMPARE_SIDE)),)
@@ -103,7 +105,7 @@ else
 	  $(if $(BASELINE),--baseline $(BASELINE)) $(if $(CHECK),--check)
 endif
 
-# Static HTML report of everything in results/ (results/report/index.html) and its screenshot for the README.
+# Static HTML report of everything in results/ (work/report/index.html, not stored) and its screenshot for the README.
 report: setup
 	$(PYTHON) -m eval.report --screenshot docs/report.png
 

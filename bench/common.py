@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from eval.provenance import provenance
+from eval.results import seal
 from kit.io import write_json
 from kit.paths import REPO
 
@@ -48,7 +49,9 @@ def report(name: str, rows: list[dict], targets: list[dict] | None = None, out_d
     columns = list(dict.fromkeys(k for r in rows for k in r))
     record = provenance(command=["python", "-m", f"bench.{name}", *sys.argv[1:]], benchmark=name, rows=rows,
                         columns=columns, targets=targets or [], **extra)
-    write_json((out_dir or BENCH_DIR) / f"{name}.json", record)
+    path = (out_dir or BENCH_DIR) / f"{name}.json"
+    write_json(path, record)
+    seal([path])  # a raw measurement: results/SHA256SUMS pins it for the check (eval.check)
     return record
 
 

@@ -4,6 +4,7 @@
     python -m eval.ablation figures [--scale smoke|full] [--update]                      # Figures 1-3
     python -m eval.ablation measure l0-mask-l0-act [--seed 43] [--set lambda_d=0.1]      # one condition
     python -m eval.ablation tables --list-conditions | --dry-run
+    python -m eval.ablation measure l0-mask --dry-run                                    # that one model's plan
 
 Section 5.3 of "Exploring ℓ0 Sparsification for Inference-free Sparse Retrievers" (SIGIR 2025) trains one
 IDF-SPLADE-doc model per condition: the FLOPS regularizer with or without the ℓ0 mask (eq. 5, threshold t), and the
@@ -32,7 +33,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 import yaml
@@ -45,8 +46,8 @@ from eval.paper import load_paper_table
 from eval.pipeline import DatasetRun, Settings, Timer
 from eval.provenance import machine_line, provenance
 from eval.recipe import DenseSpec, DocSpec, QuerySpec, System
-from eval.results import (check_expected, fmt, markdown_table, output_folder, points_over, report_checks, signed,
-                          where_written, write_results)
+from eval.results import (check_expected, fmt, markdown_table, output_folder, points_over, report_checks, seal,
+                          signed, where_written, write_results)
 from kit.argtypes import ArgumentParser, add_runner_options
 from kit.data import load_dataset
 from kit.dataset import Dataset
@@ -274,6 +275,10 @@ def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
 
 
+RAW_COLUMNS = ("train_s", "eval_s")
+"""The table columns measured outside the record (wall times), sealed by their digest (:func:`eval.results.seal_record`)."""
+
+
 def wall_seconds(runs: Sequence[Measured]) -> dict[str, float]:
     """``train_s`` and ``eval_s``: the wall time of a condition's models, all seeds, from their ``timing.json``."""
     seconds = [read_seconds(m.model) for m in runs]
@@ -294,9 +299,11 @@ def seed_means_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_table(n: int, conditions: Mapping[str, Condition], measured: Mapping[str, list[Measured]],
-                datasets: Sequence[str], references: Mapping[tuple[str, str], float], checked: bool) -> pd.DataFrame:
+                datasets: Sequence[str], references: Mapping[tuple[str, str], float], checked: bool,
+                seconds: Callable[[Sequence[Measured]], dict[str, float]] = wall_seconds) -> pd.DataFrame:
     """Table ``n`` (2 or 3): each paper row with the measured means ± std over seeds (nDCG@10 ×100, as printed),
-    the paper's values, the deltas to the baseline and to BM25, and the check against the condition's expectation."""
+    the paper's values, the deltas to the baseline and to BM25, and the check against the condition's expectation;
+    ``seconds``: a condition's wall times (:func:`wall_seconds`; ``eval.check`` gives the stored ones)."""
     if n not in (2, 3):
         raise ValueError(f"the ablation tables are 2 and 3, not {n!r}")
     rows = []
@@ -321,7 +328,7 @@ def build_table(n: int, conditions: Mapping[str, Condition], measured: Mapping[s
             status = "FAIL" if any(s == "FAIL" for s, _ in bad) else ("OK" if any(s for s, _ in bad) else "")
             detail = "; ".join(f"{d}: {x}" for d, (s, x) in zip(datasets, bad) if s == "FAIL")
         row["check"], row["check_detail"] = status, detail
-        row.update(wall_seconds(runs))
+        row.update(seconds(runs))
         rows.append(row)
     table = pd.DataFrame(rows)
     base = table.set_index("system").loc["baseline"]
@@ -440,17 +447,18 @@ def run_tables(ablator: Ablator, out: Path, command: str, seeds: tuple[int, ...]
         per_query = pd.concat([means, *seeds_pq, reference_pq], ignore_index=True)
         markdown = render_markdown(n, table, datasets, references, command, ablator.scale, claims, prov["machine"])
         write_results(out, f"table{n}", table, markdown, per_query, {
-                          "table": n, "measures": ["nDCG@10"], **prov, "recipe": None,
+                          "kind": "ablation", "table": n, "measures": ["nDCG@10"], **prov, "recipe": None,
                           "rows": schema_rows(table, conditions, measured, datasets, references, ablator.scale.checked),
                           # where the expectations live (only at the scale they were measured at)
                           "conditions": ({c: repo_relative(conditions[c].path) for c in rows}
                                          if ablator.scale.checked else None),
-                          "scale": ablator.scale.name, "caveat": CAVEAT, "datasets": list(datasets), "systems": rows,
+                          "scale": ablator.scale.name, "scale_queries": ablator.scale.queries, "caveat": CAVEAT,
+                          "datasets": list(datasets), "systems": rows,
                           "seeds": {c: [m.seed for m in measured[c]] for c in rows},
                           "claims": _records(claims), "claim_counts": counts(claims),
                           "models": {seed_system(c, m.seed): str(m.model) for c in rows for m in measured[c]},
                           "total_seconds": round(time.perf_counter() - started, 1),
-                          "stage_seconds": ablator.timer.rounded()})
+                          "stage_seconds": ablator.timer.rounded()}, raw=RAW_COLUMNS)
         print(where_written(out, f"table{n}"))
         problems += report_checks(table, f"table{n}")
     print(ablator.timer.line())
@@ -485,14 +493,56 @@ def sweep(ablator: Ablator, points: Sequence[Point]) -> tuple[pd.DataFrame, pd.D
         condition = load_condition(p.condition)
         m = ablator.measure(condition, condition.run_seeds()[0], ["scifact"], **p.changes)
         measured[p.id] = m
-        scores = m.scores["scifact"]
-        status, detail = check_expected(p.expected.get("scifact"), p.tolerance, scores) if ablator.scale.checked \
-            else ("", "")
-        rows.append({"dataset": "scifact", "system": p.id, "sweep": p.sweep, "method": p.condition, "seed": m.seed,
-                     "lambda_d": m.recipe.lambda_d, "threshold": m.recipe.threshold, **scores, "check": status,
-                     "check_detail": detail, **read_seconds(m.model)})
+        rows.append(point_row(p, m.seed, m.recipe, m.scores["scifact"], ablator.scale.checked, read_seconds(m.model)))
         frames.append(m.per_query.assign(system=p.id))
     return pd.DataFrame(rows), pd.concat(frames, ignore_index=True), measured
+
+
+def point_row(p: Point, seed: int, recipe: TrainRecipe, scores: Mapping[str, float], checked: bool,
+              seconds: Mapping[str, float]) -> dict:
+    """One figure point's row: what it is, its SciFact scores, its check (when ``checked``) and its wall times."""
+    status, detail = check_expected(p.expected.get("scifact"), p.tolerance, scores) if checked else ("", "")
+    return {"dataset": "scifact", "system": p.id, "sweep": p.sweep, "method": p.condition, "seed": seed,
+            "lambda_d": recipe.lambda_d, "threshold": recipe.threshold, **scores, "check": status,
+            "check_detail": detail, **seconds}
+
+
+def timing_columns(columns: Sequence[str]) -> list[str]:
+    """The wall-time columns of the figures' table (a model's ``timing.json``: ``train``, ``eval_<dataset>``)."""
+    return [c for c in columns if c == "train" or c.startswith("eval_")]
+
+
+def figures_table(rows: Sequence[dict], references: Mapping[tuple[str, str], float]) -> pd.DataFrame:
+    """The points' table (:func:`point_row`) with each point's nDCG@10 over BM25's, in points."""
+    table = pd.DataFrame(rows)
+    bm25 = references[("scifact", "bm25-flat")]
+    table["Δ_bm25"] = [points_over(v, bm25) for v in table["nDCG@10"]]
+    return table
+
+
+def figures_markdown(table: pd.DataFrame, references: Mapping[tuple[str, str], float], command: str,
+                     scale_name: str) -> str:
+    cols = ["system", "method", "seed", "lambda_d", "threshold", "nDCG@10", "Δ_bm25", "FLOPS", "Doc_Len", "check"]
+    return "\n".join([f"<!-- generated by `{command}`; do not edit -->", "# Figures 1-3: the λ_d and t sweeps", "",
+                      CAVEAT, "", f"Scale `{scale_name}`, SciFact test, **one training seed per point** (the "
+                      f"condition's first); BM25 on the same queries: nDCG@10 {references[('scifact', 'bm25-flat')]:.4f}"
+                      f", MiniLM {references[('scifact', 'minilm-l6.dense')]:.4f}. Figures: figure1.png, figure2.png, "
+                      "figure3.png.",
+                      "", *markdown_table([{"Δ_bm25": "Δ BM25 (points)"}.get(c, c) for c in cols],
+                                          ([signed(r[c], 2) if c == "Δ_bm25" else fmt(r[c]) if r[c] != "" else "–"
+                                            for c in cols] for r in table.to_dict("records")))]) + "\n"
+
+
+def figures_rows(table: pd.DataFrame, points: Sequence[Point], references: Mapping[tuple[str, str], float],
+                 checked: bool) -> list[dict]:
+    """kit-results/1 rows: each point (with its expectation when ``checked``), then BM25 and MiniLM."""
+    rows = [{"dataset": "scifact", "system": r["system"], "label": f"{r['method']} {r['sweep']}",
+             "metrics": {k: float(r[k]) for k in ("nDCG@10", "FLOPS", "Doc_Len")},
+             **({"expected": dict(p.expected["scifact"]), "tolerance": p.tolerance}
+                if checked and p.expected.get("scifact") else {})}
+            for r, p in zip(table.to_dict("records"), points)]
+    return rows + [{"dataset": "scifact", "system": s.id, "label": s.label,
+                    "metrics": {"nDCG@10": references[("scifact", s.id)]}} for s in REFERENCES]
 
 
 def plot_figures(points: pd.DataFrame, out: Path, references: Mapping[str, float] | None = None) -> list[Path]:
@@ -551,32 +601,19 @@ def run_figures(ablator: Ablator, out: Path, command: str) -> int:
     started = time.perf_counter()
     prov = provenance(command=command.split())
     points = figure_points(ablator.scale)
-    table, per_query, _ = sweep(ablator, points)
+    points_table, per_query, _ = sweep(ablator, points)
     references, reference_pq = ablator.references(["scifact"])
     folder = out / "figures"
-    plot_figures(table, folder, reference_lines(references))
-    bm25 = references[("scifact", "bm25-flat")]
-    table["Δ_bm25"] = [points_over(v, bm25) for v in table["nDCG@10"]]
-    cols = ["system", "method", "seed", "lambda_d", "threshold", "nDCG@10", "Δ_bm25", "FLOPS", "Doc_Len", "check"]
-    md = "\n".join([f"<!-- generated by `{command}`; do not edit -->", "# Figures 1-3: the λ_d and t sweeps", "",
-                    CAVEAT, "", f"Scale `{ablator.scale.name}`, SciFact test, **one training seed per point** (the "
-                    f"condition's first); BM25 on the same queries: nDCG@10 {bm25:.4f}, MiniLM "
-                    f"{references[('scifact', 'minilm-l6.dense')]:.4f}. Figures: figure1.png, figure2.png, figure3.png.",
-                    "", *markdown_table([{"Δ_bm25": "Δ BM25 (points)"}.get(c, c) for c in cols],
-                                        ([signed(r[c], 2) if c == "Δ_bm25" else fmt(r[c]) if r[c] != "" else "–"
-                                          for c in cols] for r in table.to_dict("records")))]) + "\n"
-    rows = [{"dataset": "scifact", "system": r["system"], "label": f"{r['method']} {r['sweep']}",
-             "metrics": {k: float(r[k]) for k in ("nDCG@10", "FLOPS", "Doc_Len")},
-             **({"expected": dict(p.expected["scifact"]), "tolerance": p.tolerance}
-                if ablator.scale.checked and p.expected.get("scifact") else {})}
-            for r, p in zip(table.to_dict("records"), points)]
-    rows += [{"dataset": "scifact", "system": s.id, "label": s.label,
-              "metrics": {"nDCG@10": references[("scifact", s.id)]}} for s in REFERENCES]
+    seal(plot_figures(points_table, folder, reference_lines(references)))  # listed when written to results/
+    table = figures_table(points_table.to_dict("records"), references)
+    md = figures_markdown(table, references, command, ablator.scale.name)
+    rows = figures_rows(table, points, references, ablator.scale.checked)
     write_results(folder, "figures", table, md, pd.concat([per_query, reference_pq], ignore_index=True), {
-        "measures": ["nDCG@10"], **prov, "recipe": repo_relative(FIGURES) if ablator.scale.checked else None,
+        "kind": "figures", "measures": ["nDCG@10"], **prov,
+        "recipe": repo_relative(FIGURES) if ablator.scale.checked else None,
         "rows": rows, "scale": ablator.scale.name,
         "caveat": CAVEAT, "datasets": ["scifact"], "systems": list(table["system"]),
-        "total_seconds": round(time.perf_counter() - started, 1)})
+        "total_seconds": round(time.perf_counter() - started, 1)}, raw=timing_columns(table.columns))
     print(where_written(folder, "figures"))
     return 1 if report_checks(table, "figures") else 0
 
@@ -623,12 +660,14 @@ def list_conditions(target: str, scale: Scale, seeds: tuple[int, ...] | None, ta
             print(f"    {measure_command(cid, seed, scale)}")
 
 
-def dry_run(ablator: Ablator, target: str, seeds: tuple[int, ...] | None, tables: Sequence[int] = (2, 3)) -> None:
-    """``--dry-run``: each model to train or reuse (its cache folder), and the datasets each is evaluated on."""
-    if target == "figures":
+def dry_run(ablator: Ablator, target: str, seeds: tuple[int, ...] | None, tables: Sequence[int] = (2, 3),
+            jobs: Sequence[tuple[Condition, int, dict, list[str]]] | None = None) -> None:
+    """``--dry-run``: each model to train or reuse (its cache folder), and the datasets each is evaluated on; ``jobs``
+    (``measure``: its one ``(condition, seed, changes, datasets)``) instead of the target's."""
+    if jobs is None and target == "figures":
         jobs = [(load_condition(p.condition), load_condition(p.condition).run_seeds()[0], dict(p.changes), ["scifact"])
                 for p in figure_points(ablator.scale)]
-    else:
+    elif jobs is None:
         ids = dict.fromkeys(row for n in tables for row in load_paper_table(n)["system"])
         jobs = [(c, s, {}, ablator.datasets(c)) for c in map(load_condition, ids) for s in c.run_seeds(seeds)]
     for condition, seed, changes, datasets in jobs:
@@ -671,22 +710,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         list_conditions(args.target, scale, args.seeds, args.tables)
         return 0
     ablator = Ablator(scale, device=args.device)
-    if args.dry_run:
-        dry_run(ablator, args.target, args.seeds, args.tables)
-        return 0
-    command = " ".join(["python -m eval.ablation", *(argv if argv is not None else sys.argv[1:])])
     if args.target == "measure":
         if args.row is None:
             raise InputError(None, "measure needs a condition", fix=f"one of {', '.join(condition_ids())}")
         condition = load_condition(args.row)
         changes = parse_changes(args.changes)
         seed = args.seed if args.seed is not None else condition.run_seeds()[0]
-        m = ablator.measure(condition, seed, ablator.datasets(condition, not args.no_zero_shot), **changes)
+        datasets = ablator.datasets(condition, not args.no_zero_shot)
+        if args.dry_run:  # the one model this command trains or reuses
+            dry_run(ablator, args.target, None, jobs=[(condition, seed, changes, datasets)])
+            return 0
+        m = ablator.measure(condition, seed, datasets, **changes)
         print(json.dumps({"condition": m.condition, "seed": m.seed, "training_key": training_key(m.recipe),
                           "model": str(m.model), "changes": changes, "scores": m.scores,
                           "seconds": read_seconds(m.model), "stage_seconds": ablator.timer.rounded()},
                          default=str))
         return 0
+    if args.dry_run:
+        dry_run(ablator, args.target, args.seeds, args.tables)
+        return 0
+    command = " ".join(["python -m eval.ablation", *(argv if argv is not None else sys.argv[1:])])
     out = output_folder(args.out, args.update)
     return (run_tables(ablator, out, command, args.seeds, args.tables) if args.target == "tables"
             else run_figures(ablator, out, command))

@@ -4,7 +4,7 @@
     python -m eval.compare --metrics my-system.json                           # kit-results/1 file or per-query CSV
     python -m eval.compare --recipe recipes/my-table.yaml                     # a recipe, run by eval.reproduce
     python -m eval.compare --within results/table2.json [--baseline baseline]  # a stored table's rows, paired
-    python -m eval.compare --check                                            # stored numbers within tolerance?
+    python -m eval.compare --check                                            # every stored file re-verified
 
 The new side is compared with every stored system of the same dataset (``--baseline`` picks some) in
 ``results/table1.json`` (``--against``): per measure, the mean of both sides over the same queries, the delta, a paired
@@ -19,10 +19,11 @@ stops with one line saying which differ.
 (default: the file's first system, e.g. Tables 2-3's Baseline row) on every dataset, a condition trained with several
 seeds by its per-query seed mean (its own row; the ``<condition>@seed<N>`` rows are left out).
 
-``--check`` is the regression check in the spirit of Anserini's: every stored number (``table<N>.json`` rows and the
-``table<N>.csv`` beside it) is recomputed from its per-query file (rounding tolerance :data:`ROUNDING`) and compared with the
-recipe's ``expected`` scores within the recipe's ``tolerance``; any drift is printed with its file and line and the command
-exits 1. Bad input exits 2 with one line (:func:`kit.errors.cli`).
+``--check`` is the regression check in the spirit of Anserini's, :func:`eval.check.check`: every number of every stored
+file (the records, their tables and Markdown, the generated pages) is re-derived from the per-query values, checked
+against its recipe's expectation, or pinned by the digest written with it; each failure is printed with its file and
+line and the command exits 1 (``make compare CHECK=1`` then reports make's ``Error 1`` and exits 2). Bad input exits 2
+with one line (:func:`kit.errors.cli`).
 """
 
 from __future__ import annotations
@@ -34,22 +35,19 @@ from typing import Sequence
 
 import pandas as pd
 
-from eval.metrics import evaluate
+from eval.metrics import check_run_measures, evaluate, measure_option, unknown_documents
 from eval.recipe import load_recipe
 from eval.reproduce import main as reproduce
-from eval.schema import FORMAT, Results, aggregate, load_results
+from eval.check import check
+from eval.schema import FORMAT, Results, load_results
 from eval.stats import ALPHA, CORRECTION, TESTS, holm, paired_summary
-from eval.teachers import load_teacher_report
 from kit.data import load_dataset
 from kit.errors import InputError, cli
 from kit.io import atomic_write, open_text
 from kit.paths import REPO, dataset_slug, work_dir
-from train.conditions import FIGURES, load_condition, load_points, load_regime
 from kit.argtypes import ArgumentParser
 
 DEFAULT_STORED = REPO / "results" / "table1.json"
-ROUNDING = 0.00005 + 1e-9
-"""Stored tables round to 4 decimals: a stored number may differ from its per-query mean by half a unit in the last place."""
 _RUN_FIX = "a TREC run has six whitespace-separated columns: qid Q0 docid rank score tag"
 
 
@@ -88,12 +86,13 @@ covers only, or count them as 0 (as if the run retrieved nothing for them)."""
 
 
 def run_results(run_path: str | Path, dataset: str, name: str, measures: Sequence[str],
-                missing: str = "error") -> Results:
+                missing: str = "error", unknown_docs: bool = False) -> Results:
     """Score a TREC run on ``dataset`` (:func:`kit.data.load_dataset` names) as a one-row :class:`Results`.
 
     A judged test query the run has no line for is an error unless ``missing`` says otherwise (:data:`MISSING`):
     a run of 30 of 300 queries must not be compared as if it had retrieved nothing for the other 270, nor
-    silently on 30.
+    silently on 30. So is a document id the corpus does not have (ids mapped wrongly score near 0), unless
+    ``unknown_docs``, and a measure whose cutoff is deeper than the run (:func:`eval.metrics.check_run_measures`).
     """
     run = read_run(run_path)
     try:
@@ -104,6 +103,17 @@ def run_results(run_path: str | Path, dataset: str, name: str, measures: Sequenc
     if len(foreign) == len(run):
         raise InputError(run_path, f"none of the run's {len(run)} query ids are test queries of {dataset} "
                                    f"(e.g. {foreign[0]!r})", fix="pass the --dataset the run was made for")
+    check_run_measures(run, measures, run_path)
+    unknown = unknown_documents(run, run_path, (doc.doc_id for doc in ds.docs()))
+    if unknown:
+        count, line, qid, docid = unknown
+        if not unknown_docs:
+            raise InputError(run_path, f"document {docid!r} (query {qid!r}) is not in the {dataset} corpus ({count} "
+                                       "of the run's document ids are not)", line,
+                             fix="map your document ids to the corpus's _id, or pass --unknown-docs to score them "
+                                 "as non-relevant")
+        print(f"note: {count} document ids of {run_path} are not in the {dataset} corpus (e.g. {docid!r}, line "
+              f"{line}); --unknown-docs: scored as non-relevant", file=sys.stderr)
     judged = {q for q, d in ds.qrels.items() if q in ds.queries and any(r > 0 for r in d.values())}
     absent = sorted(judged - set(run))
     qrels = ds.qrels
@@ -132,7 +142,7 @@ def run_results(run_path: str | Path, dataset: str, name: str, measures: Sequenc
 
 def recipe_results(recipe: str | Path, device: str | None) -> Results:
     """Run a recipe with :mod:`eval.reproduce` (outputs under ``work/compare/<recipe>``, stages cached) and load them."""
-    spec = load_recipe(recipe)
+    spec = load_recipe(recipe, table=1)  # eval.reproduce makes Table 1 only
     out = work_dir() / "compare" / Path(recipe).stem
     code = reproduce(["--recipe", str(recipe), "--out", str(out), *(["--device", device] if device else [])])
     if code == 2:
@@ -187,6 +197,12 @@ def compare(new: Results, stored: Results, baselines: Sequence[str] | None = Non
             new_measures = _measures(new, dataset, system)
             for baseline in chosen:
                 old_measures = _measures(stored, dataset, baseline)
+                for res, who, have in ((new, system, new_measures), (stored, baseline, old_measures)):
+                    lacking = [m for m in measures or () if m not in have]
+                    if lacking:
+                        raise InputError(res.path, f"{dataset}: {who} has no per-query {', '.join(lacking)} "
+                                                   f"(it has {', '.join(have) or 'none'})",
+                                         fix="pass --measures from those both sides have")
                 common = _common_measures(measures or new_measures, new_measures, old_measures, stored)
                 if not common:
                     raise InputError(new.path, f"{dataset}: {system} and stored {baseline} share no measure "
@@ -266,93 +282,7 @@ def render(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-# ---- regression check ------------------------------------------------------------------------------------------------
-
-def _recipe_expected(res: Results, recipe: str | Path | None) -> dict[tuple[str, str], tuple[dict[str, float], float]]:
-    """``{(dataset, system): (expected scores, tolerance)}`` from where the file's expectations live: a table recipe
-    (``--recipe`` or the file's own), the figure points (``recipes/figures.yaml``), the regime
-    (``recipes/regime.yaml``), the teacher report (``recipes/teachers.yaml``) or the condition files the file names
-    (Tables 2-3); else the rows' own."""
-    path = recipe or (REPO / res.meta["recipe"] if res.meta.get("recipe") else None)
-    if path is not None and Path(path).resolve() == FIGURES.resolve():
-        return {(d, p.id): (e, p.tolerance) for p in load_points() for d, e in p.expected.items()}
-    if path is not None and res.meta.get("kind") == "regime":
-        regime = load_regime(Path(path))
-        return {(regime.dataset, c): (e, regime.tolerance) for c, e in regime.expected.items()}
-    if path is not None and res.meta.get("kind") == "teachers":
-        report = load_teacher_report(Path(path))
-        return {(dataset_slug(report.splits[split]), sid): (e, report.tolerance)
-                for sid, by_split in report.expected.items() for split, e in by_split.items()}
-    if path is not None and Path(path).is_file():
-        return {(d, s.id): (e, s.tolerance) for s in load_recipe(path).systems for d, e in s.expected.items()}
-    if res.meta.get("conditions"):
-        return {(d, cid): (e, c.tolerance) for cid, rel in res.meta["conditions"].items()
-                for c in [load_condition(REPO / rel)] for d, e in c.expected.items()}
-    return {(r["dataset"], r["system"]): (r["expected"], r.get("tolerance", 0.0)) for r in res.rows if "expected" in r}
-
-
-def _stored_numbers(res: Results) -> list[tuple[str, str, str, str, float]]:
-    """``(where, dataset, system, measure, value)`` for each stored effectiveness number: JSON rows and the CSV beside it."""
-    out = [(f"{res.path}: rows[{i}].metrics", r["dataset"], r["system"], m, v)
-           for i, r in enumerate(res.rows) for m, v in r["metrics"].items()]
-    csv_path = res.path.with_suffix(".csv")
-    if csv_path.is_file():
-        table = pd.read_csv(csv_path)
-        if not {"dataset", "system"} <= set(table.columns):  # a display table (e.g. Tables 2-3: one dataset, ×100)
-            return out
-        measures = res.meta.get("measures") or sorted({m for r in res.rows for m in r["metrics"]})
-        for i, r in enumerate(table.to_dict("records")):
-            out += [(f"{csv_path}:{i + 2}", str(r["dataset"]), str(r["system"]), m, float(r[m]))
-                    for m in measures if m in r and pd.notna(r[m])]
-    return out
-
-
-def check(paths: Sequence[str | Path], recipe: str | Path | None = None) -> list[str]:
-    """Re-verify stored results; returns the failures (empty: all within tolerance) and prints one line per check."""
-    failures: list[str] = []
-    for path in paths:
-        res = load_results(path)
-        if res.per_query is None:
-            raise InputError(path, "no per-query values to recompute the stored numbers from",
-                             fix="regenerate the table (make reproduce-table1)")
-        recomputed = aggregate(res.per_query)
-        expected = _recipe_expected(res, recipe)
-        n_ok = 0
-        for where, dataset, system, measure, value in _stored_numbers(res):
-            problems = []
-            mean = recomputed.get((dataset, system), {}).get(measure)
-            if mean is not None and abs(value - mean) > ROUNDING:
-                problems.append(f"its per-query values average {mean:.4f} (|Δ| {abs(value - mean):.4f} > rounding)")
-            scores, tol = expected.get((dataset, system), ({}, 0.0))
-            if mean is None and measure not in scores:
-                continue  # nothing to check it against (e.g. FLOPS, not in the per-query file)
-            if measure in scores and not abs(value - scores[measure]) <= tol + 1e-9:
-                problems.append(f"the recipe expects {scores[measure]:.4f} ± {tol:g} (|Δ| {abs(value - scores[measure]):.4f})")
-            if problems:
-                failures.append(f"FAIL {where}: {dataset} {system} {measure} = {value:.4f}, but " + " and ".join(problems)
-                                + " (fix: rerun make reproduce-table1, or restore the file from git)")
-            else:
-                n_ok += 1
-        print(f"{path}: {n_ok} stored numbers within tolerance ({len(recomputed)} systems recomputed from per-query values)")
-    return failures
-
-
-def _stored_tables(results_dir: Path) -> list[Path]:
-    """The ``kit-results/1`` files of a results folder (other JSON files, e.g. benchmark records, are not tables)."""
-    import json
-
-    out = []
-    for path in [*sorted(results_dir.glob("*.json")), *sorted(results_dir.glob("*/*.json"))]:
-        try:
-            fmt = json.loads(path.read_text(encoding="utf-8")).get("format")
-        except (ValueError, AttributeError):
-            fmt = None
-        if fmt == FORMAT:
-            out.append(path)
-        elif path.parent == results_dir:  # a table that is not kit-results/1 is worth saying; bench records are not
-            print(f"skipped {path}: not a {FORMAT} file")
-    return out
-
+# ---- command line ----------------------------------------------------------------------------------------------------
 
 def _described(stored: Results) -> str:
     return f"{stored.path} ({stored.meta.get('command', '?')}, commit {(stored.meta.get('commit') or '?')[:8]})"
@@ -382,33 +312,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--missing", choices=MISSING, default="error",
                    help="--run: judged queries without a line in the run: error (default), restrict (compare on the "
                         "queries the run covers) or zero (score them 0)")
+    p.add_argument("--unknown-docs", action="store_true",
+                   help="--run: score a run whose document ids are not all in the corpus (those count as non-relevant)")
     p.add_argument("--name", help="system name of --run (default: the file name)")
     p.add_argument("--against", nargs="+", default=None,
-                   help=f"stored results (default: {DEFAULT_STORED.relative_to(REPO)}; --check: every table in results/)")
+                   help=f"stored results (default: {DEFAULT_STORED.relative_to(REPO)}; --check: everything under "
+                        "results/ and docs/)")
     p.add_argument("--baseline", action="append",
                    help="stored system id to compare with (repeatable; default: all; --within: the file's first)")
     p.add_argument("--measures", help="comma-separated measures (default: all the new side reports)")
     p.add_argument("--expected-from", metavar="RECIPE",
-                   help="--check: recipe holding the expected scores (default: the recipe each file names)")
+                   help="--check: recipe holding the expected scores (default: the one each record names)")
     p.add_argument("--device", default=None, help="--recipe: cpu or cuda")
     p.add_argument("--out", help="also write the comparison as CSV here")
     args = p.parse_args(argv)
+    measures = measure_option(args.measures) if args.measures else None
 
     if args.within:
         stored = load_results(args.within)
-        table = within(stored, args.baseline, args.measures.split(",") if args.measures else None)
+        table = within(stored, args.baseline, measures)
         return _report(f"within: {_described(stored)}", table, args.out)
 
     if args.run or args.metrics or args.recipe:
         if args.against and len(args.against) > 1:
             raise InputError(None, f"--against: a comparison takes one stored results file, got {len(args.against)}")
         stored = load_results(args.against[0] if args.against else DEFAULT_STORED)
-        measures = args.measures.split(",") if args.measures else None
         if args.run:
             if not args.dataset:
                 raise InputError(None, "--run needs --dataset (the dataset the run was made for, e.g. scifact)")
             new = run_results(args.run, args.dataset, args.name or Path(args.run).name,
-                              measures or stored.meta.get("measures") or ["nDCG@10"], args.missing)
+                              measures or stored.meta.get("measures") or ["nDCG@10"], args.missing, args.unknown_docs)
         elif args.metrics:
             new = load_results(args.metrics)
         else:
@@ -416,13 +349,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         table = compare(new, stored, args.baseline, measures, restrict=args.run is not None and args.missing == "restrict")
         return _report(f"new: {new.path}\nstored: {_described(stored)}", table, args.out)
 
-    paths = args.against or _stored_tables(REPO / "results")
-    if not paths:
-        raise InputError(REPO / "results", f"no {FORMAT} tables to check", fix="run make reproduce-table1 first")
-    failures = check(paths, args.expected_from)
+    failures = check(args.against, expected_from=args.expected_from)
     for line in failures:
         print(line, file=sys.stderr)
-    print(f"check: {'FAILED, ' + str(len(failures)) + ' stored numbers drift' if failures else 'all stored numbers OK'}")
+    print(f"check: FAILED, {len(failures)} failures (exit 1)" if failures
+          else "check: every stored number re-derived or within its expectation, every stored file as written")
     return 1 if failures else 0
 
 

@@ -62,6 +62,8 @@ def encoding_microseconds(encoder, texts: list[str], repeat: int = 5) -> float:
 
 SCORES = ("FLOPS", "Doc_Len", "Query_Len", "query_us")
 DIGITS = {"FLOPS": 3, "Doc_Len": 1, "Query_Len": 2, "query_us": 2}
+RAW_COLUMNS = ("query_us", "queries", "q/s", "build_s", "index_MB")
+"""The table columns measured outside the record (encoding and search times, index sizes), sealed by their digest."""
 
 
 def measure_queries(run: DatasetRun, systems: list[System], repeat: int, seed: int | None
@@ -93,7 +95,7 @@ def seed_summary(recipe: Recipe, seed_rows: list[dict], checked: bool) -> list[d
         for k in (*recipe.measures, *SCORES):
             row[k], row[f"{k}_std"] = mean_std(group[k].tolist())
         status, detail = (check_expected(by_id[system].expected.get(dataset), by_id[system].tolerance,
-                                         {m: row[m] for m in recipe.measures}) if checked else ("", ""))
+                                         {m: row[m] for m in (*recipe.measures, *SCORES[:3])}) if checked else ("", ""))
         row["check"], row["check_detail"] = status, detail
         out.append(row)
     return out
@@ -304,12 +306,13 @@ def main(argv: list[str] | None = None) -> int:
     columns = list(dict.fromkeys(k for r in rows for k in r))
     table = pd.DataFrame(rows, columns=columns)
     write_results(out, "lilsr", table, markdown, per_query, {
-                      "measures": list(recipe.measures), **prov, "recipe": repo_relative(recipe.path),
+                      "kind": "lilsr", "measures": list(recipe.measures), **prov, "recipe": repo_relative(recipe.path),
                       "rows": schema_rows(recipe, rows, checked), "checks": summary, "datasets": datasets,
                       "seeds": list(shown), "claims": _records(claims) if not claims.empty else [],
                       "claim_counts": counts(claims) if not claims.empty else {},
                       "seismic_params": dataclasses.asdict(SeismicParams.from_options(seismic)),
-                      "total_seconds": round(time.perf_counter() - started, 1)})
+                      "total_seconds": round(time.perf_counter() - started, 1)},
+                  raw=[c for c in RAW_COLUMNS if c in table.columns])
     print(markdown)
     print(where_written(out, "lilsr"))
     return 1 if report_checks(table[table["part"] == "queries"], "lilsr") else 0

@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import ir_measures
 import pandas as pd
 
 from kit.errors import InputError
+from kit.io import open_text
+from kit.validate import EFFICIENCY, expected_measure
 
 DEFAULT_MEASURES = ("nDCG@10", "R@100", "R@1000")
 
@@ -30,6 +32,52 @@ def parse_measures(names: Iterable[str]) -> list:
         except (ValueError, NameError, SyntaxError) as exc:
             raise ValueError(f"unknown measure {name!r} ({exc}); use ir-measures names such as nDCG@10, R@100, RR@10") from None
     return out
+
+
+def measure_option(text: str, option: str = "--measures") -> list[str]:
+    """A command line's comma-separated measures, each in ir-measures' canonical spelling or FLOPS / Doc_Len
+    (:func:`kit.validate.expected_measure`); InputError naming the option and the spelling to use."""
+    names = [n.strip() for n in text.split(",")]
+    try:
+        if not all(names):
+            raise ValueError(f"empty measure name in {text!r}")
+        return list(dict.fromkeys(expected_measure(n) for n in names))
+    except ValueError as exc:
+        raise InputError(None, f"{option}: {exc}",
+                         fix="comma-separated ir-measures names, e.g. nDCG@10,R@100") from None
+
+
+def check_run_measures(run: Mapping[str, Mapping[str, float]], measures: Sequence[str], path: str | Path,
+                       option: str = "--measures") -> None:
+    """Each measure is one a run can give (ir-measures, not FLOPS) and needs no more documents than the run lists for
+    a query: R@1000 of a 10-deep run is the recall of its 10 documents, reported as if 1000 had been retrieved."""
+    efficiency = [m for m in measures if m in EFFICIENCY]
+    if efficiency:
+        raise InputError(path, f"{efficiency[0]} is measured from the indexed vectors, not from a run",
+                         fix=f"leave it out of {option}")
+    depth = max((len(docs) for docs in run.values()), default=0)
+    for name, parsed in zip(measures, parse_measures(measures)):
+        cutoff = parsed.params.get("cutoff")
+        if cutoff is not None and cutoff > depth:
+            raise InputError(path, f"{name} needs the top {cutoff} documents of each query, but the run lists at most "
+                                   f"{depth}", fix=f"pass {option} with cutoffs <= {depth}, e.g. {option} nDCG@10")
+
+
+def unknown_documents(run: Mapping[str, Mapping[str, float]], path: str | Path,
+                      doc_ids: Iterable[str]) -> tuple[int, int, str, str] | None:
+    """None when every document id of ``run`` (read from the TREC run at ``path``) is one of ``doc_ids`` (a
+    corpus's ids, streamed once); else how many are not, with the line, query id and document id of the first."""
+    left = {d for docs in run.values() for d in docs}
+    for doc_id in doc_ids:
+        left.discard(doc_id)
+        if not left:
+            return None
+    with open_text(path) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            fields = line.split()
+            if len(fields) == 6 and fields[2] in left:
+                return len(left), lineno, fields[0], fields[2]
+    raise RuntimeError(f"{path} changed while it was read")
 
 
 def _read_run(run: str | Path | Mapping) -> dict[str, dict[str, float]]:

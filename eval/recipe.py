@@ -4,20 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from encode.activations import ACTIVATIONS
 from encode.quantize import MAX_FACTOR
 from encode.registry import QUERY_ENCODERS as REGISTERED_QUERY_ENCODERS
-from eval.metrics import parse_measures
 from index.backends import BACKENDS, get_backend
 from index.seismic import SeismicParams
 from kit import validate as V
+from kit.errors import InputError
 from train.conditions import expected_scores
 
 SYSTEM_TYPES = ("bm25", "sparse", "dense")
 QUERY_ENCODERS = tuple(REGISTERED_QUERY_ENCODERS)
 IDF_SOURCES = ("corpus", "model")
+
+MIN_FACTOR = 1.0
+"""The smallest quantization ``factor`` a recipe may set: ``int(w * factor + 0.5)`` drops every weight under
+``0.5 / factor``, and log(1 + relu) weights are about 0.1-5, so below 1 most of every vector would vanish."""
 
 
 CORPUS_IDF_TABLE = "corpus-idf"
@@ -82,6 +86,7 @@ class Recipe:
     # eval.lilsr: the training seeds of the systems' trained documents (doc.trained), each system measured once per
     # seed; `expected` then holds the seed means. Empty: each condition's own (first) seed.
     seeds: tuple[int, ...] = ()
+    source: V.Recipe | None = field(default=None, repr=False, compare=False)  # the parsed file (key lines)
 
 
 @dataclass(frozen=True)
@@ -143,28 +148,28 @@ def _backends(recipe: V.Recipe, raw: Any, systems: list[System]) -> BackendCompa
 
 
 def _measures(value: Any) -> list[str]:
-    names = V.string_list(value)
-    parse_measures(names)  # ValueError naming the unknown one
+    """ir-measures names in their canonical spelling (ValueError naming the first that is not), each once."""
+    names = [V.measure(name) for name in V.string_list(value)]
+    if len(set(names)) != len(names):
+        raise ValueError(f"a measure is listed twice in {names}")
     return names
 
 
-def _expected(value: Any) -> dict[str, dict[str, float]]:
-    """``{dataset: {measure: score}}`` (:func:`train.conditions.expected_scores`), every measure one ir-measures
-    knows."""
-    out = expected_scores(value)
-    for dataset, scores in out.items():
-        try:
-            parse_measures(scores)
-        except ValueError as exc:
-            raise ValueError(f"{dataset}: {exc}") from None
-    return out
+def _factor(value: Any) -> float:
+    """The quantization factor: a finite number in [:data:`MIN_FACTOR`, :data:`encode.quantize.MAX_FACTOR`]."""
+    factor = V.number(0, strict=True, maximum=MAX_FACTOR)(value)
+    if factor < MIN_FACTOR:
+        raise ValueError(f"{factor:g} is below {MIN_FACTOR:g}: log(1 + relu) weights are about 0.1-5, and a weight "
+                         "under 0.5 / factor rounds to 0 and is dropped, so most documents would be empty "
+                         "(100 is the usual choice)")
+    return factor
 
 
 def _system(recipe: V.Recipe, i: int, raw: Any) -> System:
     where = f"systems[{i}]"
     values = V.fields(recipe, raw, {
         "id": V.text, "label": V.text, "type": V.choice(SYSTEM_TYPES), "paper": V.optional(V.text),
-        "doc": V.anything, "query": V.anything, "dense": V.anything, "expected": _expected,
+        "doc": V.anything, "query": V.anything, "dense": V.anything, "expected": expected_scores,
         "tolerance": V.number(0)}, where, required=("id", "type"))
     stype, sid = values["type"], values["id"]
     doc = query = dense = None
@@ -198,26 +203,47 @@ def _system(recipe: V.Recipe, i: int, raw: Any) -> System:
                   tolerance=values.get("tolerance", 0.0005))
 
 
-def load_recipe(path: str | Path) -> Recipe:
+def load_recipe(path: str | Path, table: int | None = None) -> Recipe:
     """Read and validate a table recipe before anything is loaded: unknown keys, wrong types and out-of-range
-    values are one InputError naming the file and the key's line."""
+    values are one InputError naming the file and the key's line. ``table``: the one table the calling runner
+    produces (``eval.reproduce``: 1); a recipe for another is refused at its ``table:`` line."""
     recipe = V.load_mapping(path, "recipe", fix="see recipes/ for the available recipes")
     data = recipe.data
     top = V.fields(recipe, data, {
         "table": V.integer(0), "datasets": V.string_list, "measures": _measures, "hits": V.integer(1, 100_000),
-        "max_length": V.integer(2, 8192), "factor": V.number(0, strict=True, maximum=MAX_FACTOR),
+        "max_length": V.integer(2, 8192), "factor": _factor,
         "systems": V.anything, "index": V.anything, "backends": V.anything, "seeds": V.seeds},
         required=("datasets", "systems"))
-    if not isinstance(data["systems"], list):
-        raise recipe.error("systems", "expected a list of systems")
+    if table is not None and top.get("table", 1) != table:
+        raise recipe.error("table", f"this runner makes Table {table}, not Table {top.get('table', 1)}",
+                           fix=f"set table: {table}, or run the recipe with the runner of its table")
+    if not isinstance(data["systems"], list) or not data["systems"]:
+        raise recipe.error("systems", "expected a non-empty list of systems", fix="list at least one system")
     systems = [_system(recipe, i, s) for i, s in enumerate(data["systems"])]
     ids = [s.id for s in systems]
     dups = sorted({x for x in ids if ids.count(x) > 1})
     if dups:
         raise recipe.error("systems", f"duplicate system ids {dups}")
+    measures = top.get("measures", ["nDCG@10"])
+    for i, s in enumerate(systems):
+        computed = [*measures, *(V.EFFICIENCY if s.type == "sparse" else ())]
+        for dataset, scores in s.expected.items():
+            V.measured_only(recipe, f"systems[{i}].expected.{dataset}", scores, computed, f"a {s.type} system here")
     return Recipe(path=Path(path), table=top.get("table", 1), datasets=top["datasets"],
-                  measures=top.get("measures", ["nDCG@10"]), hits=top.get("hits", 1000),
+                  measures=measures, hits=top.get("hits", 1000),
                   max_length=top.get("max_length", 512), factor=top.get("factor", 100.0), systems=systems,
                   index=_index(recipe, data["index"]) if "index" in data else None,
                   backends=_backends(recipe, data["backends"], systems) if "backends" in data else None,
-                  seeds=top.get("seeds", ()))
+                  seeds=top.get("seeds", ()), source=recipe)
+
+
+def check_datasets(recipe: Recipe, names: Sequence[str], option: str | None = None) -> None:
+    """Every name one :func:`kit.data.load_dataset` resolves, checked before anything runs: an InputError naming
+    ``option`` (e.g. ``--datasets``) or, when the names are the recipe's own, its ``datasets:`` line."""
+    for name in names:
+        try:
+            V.dataset(name)
+        except ValueError as exc:
+            if option is not None or recipe.source is None:
+                raise InputError(None, f"{option or 'datasets'}: {exc}") from None
+            raise recipe.source.error("datasets", str(exc)) from None

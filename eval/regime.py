@@ -22,12 +22,12 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import pandas as pd
 from tqdm.auto import tqdm
 
-from eval.ablation import (CAVEAT, REFERENCES, SCALES, Ablator, Measured, _records,
+from eval.ablation import (CAVEAT, RAW_COLUMNS, REFERENCES, SCALES, Ablator, Measured, _records,
                            get_scale, mean_std, measure_command, seed_means, seed_system, wall_seconds)
 from eval.claims import against_baseline, against_reference, counts, markdown as claims_markdown, summary
 from eval.paper import load_paper_table
@@ -59,10 +59,11 @@ def loss_terms(model: Path) -> dict[str, float]:
 
 
 def build_table(regime: Regime, measured: Mapping[str, list[Measured]], references: Mapping[tuple[str, str], float],
-                terms: Mapping[str, Mapping[str, float]], checked: bool) -> pd.DataFrame:
+                terms: Mapping[str, Mapping[str, float]], checked: bool,
+                seconds: Callable[[Sequence[Measured]], dict[str, float]] = wall_seconds) -> pd.DataFrame:
     """One row per condition: seed means ± std of nDCG@10, FLOPS and Doc_Len, Δ BM25, the loss terms of the last
     logging window (seed means; ``terms``: :func:`loss_terms` by ``condition@seed``), how many seeds have shorter
-    documents than the baseline's seed mean, and the check."""
+    documents than the baseline's seed mean, the check, and the wall times (``seconds``: :func:`wall_seconds`)."""
     d = regime.dataset
     labels = dict(zip(*[load_paper_table(2)[c] for c in ("system", "label")]))
     base_len = statistics.fmean(m.scores[d]["Doc_Len"] for m in measured["baseline"]) if "baseline" in measured else None
@@ -82,7 +83,7 @@ def build_table(regime: Regime, measured: Mapping[str, list[Measured]], referenc
         status, detail = (check_expected(regime.expected.get(cid), regime.tolerance, {"nDCG@10": row["nDCG@10"]})
                           if checked else ("", ""))
         row["check"], row["check_detail"] = status, detail
-        row.update(wall_seconds(runs))
+        row.update(seconds(runs))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -182,7 +183,7 @@ def run_regime(ablator: Ablator, out: Path, command: str, seeds: tuple[int, ...]
         "loss_terms": terms,
         "claims": _records(claims), "claim_counts": counts(claims),
         "models": {seed_system(c, m.seed): str(m.model) for c, runs in measured.items() for m in runs},
-        "total_seconds": round(time.perf_counter() - started, 1)})
+        "total_seconds": round(time.perf_counter() - started, 1)}, raw=RAW_COLUMNS)
     print(where_written(folder, "regime"))
     return 1 if report_checks(table, "regime") else 0
 

@@ -1,6 +1,6 @@
 """A static reproduction report: every stored table and figure beside the paper, with the command behind each number.
 
-    python -m eval.report                                  # results/report/index.html
+    python -m eval.report                                  # work/report/index.html
     python -m eval.report --screenshot docs/report.png     # ... and a headless-Chromium screenshot of it
 
 In the spirit of Pyserini's two-click reproduction matrices: Table 1 of "Exploring ℓ0 Sparsification for Inference-free
@@ -32,7 +32,7 @@ from eval.schema import load_results
 from eval.stats import ALPHA
 from kit.errors import InputError, cli
 from kit.io import atomic_write
-from kit.paths import REPO
+from kit.paths import REPO, work_dir
 from kit.argtypes import ArgumentParser
 
 RESULTS = REPO / "results"
@@ -331,9 +331,10 @@ class Report:
 
 def build_report(results: str | Path = RESULTS, out_dir: str | Path | None = None,
                  command: str = "python -m eval.report") -> tuple[Path, list[tuple[str, str]]]:
-    """Write ``<out_dir>/index.html`` (default ``results/report``); returns its path and the missing items."""
+    """Write ``<out_dir>/index.html`` (default ``work/report``: a page generated from ``results/``, not stored there);
+    returns its path and the missing items."""
     results = Path(results)
-    out_dir = Path(out_dir) if out_dir is not None else results / "report"
+    out_dir = Path(out_dir) if out_dir is not None else work_dir() / "report"
     report = Report(results, out_dir)
     report.table1()
     report.ablation_table(2)
@@ -381,7 +382,7 @@ def headless(url: str, *, screenshot: str | Path | None = None, dump_dom: bool =
 def main(argv: Sequence[str] | None = None) -> int:
     p = ArgumentParser(prog="python -m eval.report", description=__doc__.splitlines()[0])
     p.add_argument("--results", default=str(RESULTS), help="results folder to render (default: results/)")
-    p.add_argument("--out", default=None, help="output folder (default: <results>/report)")
+    p.add_argument("--out", default=None, help="output folder (default: work/report)")
     p.add_argument("--screenshot", default=None, help="also write a PNG screenshot of the page (needs chromium)")
     p.add_argument("--window", default="1600x1200", help="screenshot size WIDTHxHEIGHT")
     args = p.parse_args(argv)

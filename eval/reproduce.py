@@ -22,7 +22,7 @@ import pandas as pd
 from eval.paper import SYSTEMS, load_errata, load_paper_table
 from eval.pipeline import DatasetRun, Settings, Timer, print_plan, resolve_trained
 from eval.provenance import provenance
-from eval.recipe import DocSpec, QuerySpec, Recipe, System, load_recipe
+from eval.recipe import DocSpec, QuerySpec, Recipe, System, check_datasets, load_recipe
 from eval.results import (check_expected, fmt, markdown_table, output_folder, report_checks, signed, where_written,
                           write_results)
 from eval.schema import table_rows
@@ -99,11 +99,12 @@ def build_table(recipe: Recipe, datasets: list[str], systems: list[System], resu
     for ds in datasets:
         for s in systems:
             scores = results[(ds, s.id)]
-            status, detail = check(s, ds, scores)
+            reported = {k: round(scores[k], 2) for k in ("FLOPS", "Doc_Len") if k in scores}
+            status, detail = check(s, ds, {**scores, **reported})  # FLOPS and Doc_Len as the table reports them
             row = {"dataset": ds, "system": s.id, "label": s.label}
             row.update({m: round(scores[m], 4) for m in recipe.measures})
             for k in ("FLOPS", "Doc_Len"):
-                row[k] = round(scores[k], 2) if k in scores else None
+                row[k] = reported.get(k)
             exp = s.expected.get(ds, {})
             row["expected_nDCG@10"] = exp.get("nDCG@10")
             row["delta_expected"] = round(scores["nDCG@10"] - exp["nDCG@10"], 4) if "nDCG@10" in exp else None
@@ -179,8 +180,10 @@ def main(argv=None) -> int:
 
     if args.model is None and (args.activation or args.idf):
         raise InputError(None, "--activation and --idf apply to --model", fix="add --model, or set them in the recipe")
-    recipe = load_recipe(args.released if args.model else args.recipe)
-    datasets = resolve_datasets(args.datasets.split(",") if args.datasets else load_recipe(args.recipe).datasets)
+    recipe = load_recipe(args.released if args.model else args.recipe, table=1)
+    own = load_recipe(args.recipe, table=1)
+    datasets = resolve_datasets(args.datasets.split(",") if args.datasets else own.datasets)
+    check_datasets(own, datasets, "--datasets" if args.datasets else None)  # a typo fails before any dataset loads
     if args.list_conditions:
         list_conditions(recipe, datasets)
         return 0
@@ -216,7 +219,8 @@ def main(argv=None) -> int:
     stem = f"table{recipe.table}"
     md = render_markdown(recipe, table, keys, command)
     write_results(out, stem, table, md, pd.concat(per_query, ignore_index=True), {
-        "table": recipe.table, "measures": recipe.measures, "rows": table_rows(table, recipe.measures, systems),
+        "kind": "table1", "table": recipe.table, "measures": recipe.measures,
+        "rows": table_rows(table, recipe.measures, systems),
         **prov, "recipe": repo_relative(recipe.path), "datasets": keys, "systems": [s.id for s in systems],
         "total_seconds": round(time.perf_counter() - started, 1),
         "stage_seconds": timer.rounded()})

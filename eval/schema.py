@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
 
@@ -182,11 +182,12 @@ def aggregate(per_query: pd.DataFrame) -> dict[tuple[str, str], dict[str, float]
     return out
 
 
-def load_results(path: str | Path) -> Results:
-    """Read and validate a ``kit-results/1`` JSON file, or a bare per-query CSV (rows are then its means)."""
+def load_results(path: str | Path, read: Callable[[Path], pd.DataFrame] = read_per_query) -> Results:
+    """Read and validate a ``kit-results/1`` JSON file, or a bare per-query CSV (rows are then its means); ``read``
+    reads a per-query file (:func:`read_per_query`; ``eval.check`` reuses what it read of an unchanged file)."""
     path = Path(path)
     if path.name.endswith((".csv", ".csv.gz")):
-        per_query = read_per_query(path)
+        per_query = read(path)
         rows = [{"dataset": d, "system": s, "metrics": m} for (d, s), m in aggregate(per_query).items()]
         return Results(path, {"format": FORMAT, "command": f"(per-query file {path})"}, rows, per_query)
     doc = load_json(path, fix=_FIX_JSON)
@@ -200,14 +201,15 @@ def load_results(path: str | Path) -> Results:
         if not pq_path.is_file():
             raise InputError(path, f"field per_query: {pq_path} not found",
                              fix="give the per-query CSV's path relative to this file, or regenerate the results")
-        per_query = read_per_query(pq_path)
+        per_query = read(pq_path)
         _check_coverage(path, rows, per_query, pq_path)
     return Results(path, doc, rows, per_query)
 
 
 def _check_coverage(path: Path, rows: list[dict], per_query: pd.DataFrame, pq_path: Path) -> None:
     """Every row has per-query values and every per-query system has a row."""
-    keyed = set(zip(per_query["dataset"], per_query["system"]))
+    pairs = per_query[["dataset", "system"]].drop_duplicates()
+    keyed = set(zip(pairs["dataset"].tolist(), pairs["system"].tolist()))
     for i, r in enumerate(rows):
         if (r["dataset"], r["system"]) not in keyed:
             raise InputError(path, f"field rows[{i}]: {pq_path} has no values for dataset {r['dataset']!r} "

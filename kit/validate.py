@@ -3,17 +3,27 @@
 A recipe is read with :func:`load_mapping`, which also records the line of every key (nested keys as dotted paths
 with list indices, ``systems[2].doc.model``); each field is converted by a :data:`Converter` that raises
 ``ValueError`` with what it expected; :func:`fields` applies a schema and turns every problem, an unknown key
-included, into one :class:`~kit.errors.InputError` naming the file and the key's line.
+included, into one :class:`~kit.errors.InputError` naming the file and the key's line. A key given twice in one
+mapping is refused when the file is read. Every YAML file the kit reads (table, training, condition, figure, regime and
+teacher recipes) goes through :func:`load_mapping`.
+
+Measure names are ir-measures' canonical spelling (:func:`measure`: ``str(ir_measures.parse_measure(name)) == name``,
+so ``nDCG@10``, ``R@100``, ``RR@10``), plus :data:`EFFICIENCY` where a runner measures them; dataset names are those
+:func:`kit.data.load_dataset` resolves (:func:`dataset`). Both are checked without loading anything.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
+import re
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from kit.data import BEIR_DATASETS, LOCAL_DATASETS
 from kit.errors import InputError
 from kit.io import read_yaml
+from kit.nanobeir import NANOBEIR_DATASETS
 
 Converter = Callable[[Any], Any]
 
@@ -35,18 +45,25 @@ class Recipe:
         return InputError(self.path, f"{key}: {message}" if key else message, self.line(key), fix=fix)
 
 
-def _key_lines(text: str) -> dict[str, int]:
-    """1-based line of every mapping key, by dotted path (``a.b``, ``a[0].b``)."""
+def _key_lines(source: Path, text: str) -> dict[str, int]:
+    """1-based line of every mapping key, by dotted path (``a.b``, ``a[0].b``); a key given twice in one mapping is
+    an InputError at its second line (YAML would keep the last value silently)."""
     import yaml
 
     lines: dict[str, int] = {}
 
     def walk(node, prefix: str) -> None:
         if isinstance(node, yaml.MappingNode):
+            seen: dict[tuple[str, str], int] = {}
             for key, value in node.value:
                 if isinstance(key, yaml.ScalarNode):
                     path = f"{prefix}.{key.value}" if prefix else str(key.value)
-                    lines.setdefault(path, key.start_mark.line + 1)
+                    line = key.start_mark.line + 1
+                    if (key.tag, key.value) in seen:
+                        raise InputError(source, f"{path}: given twice (first on line {seen[key.tag, key.value]}); "
+                                                 "YAML would keep only the last value", line, fix="keep one of them")
+                    seen[key.tag, key.value] = line
+                    lines.setdefault(path, line)
                     walk(value, path)
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
@@ -67,7 +84,7 @@ def load_mapping(path: str | Path, what: str = "recipe", fix: str | None = None)
     data, text = read_yaml(path, what, fix=fix)
     if not isinstance(data, dict):
         raise InputError(path, f"a {what} must be a YAML mapping of keys to values", fix=fix)
-    return Recipe(path, data, _key_lines(text))
+    return Recipe(path, data, _key_lines(path, text))
 
 
 def fields(recipe: Recipe, raw: Mapping[str, Any], schema: Mapping[str, Converter], where: str = "",
@@ -159,6 +176,90 @@ def string_list(value: Any) -> list[str]:
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
         raise ValueError(f"must be a non-empty list of names, got {value!r}")
     return list(value)
+
+
+EFFICIENCY = ("FLOPS", "Doc_Len", "Query_Len")
+"""Measured from the indexed sparse vectors (:func:`eval.metrics.sparsity_stats`), not by ir-measures."""
+
+
+def _parsed(name: str) -> str | None:
+    """ir-measures' canonical string of ``name``, or None when it does not parse."""
+    import ir_measures
+
+    try:
+        return str(ir_measures.parse_measure(name))
+    except (ValueError, NameError, SyntaxError, TypeError, AttributeError):
+        return None
+
+
+def _measure_hint(name: str) -> str | None:
+    """The canonical ir-measures spelling of a near miss: a trec_eval name (``ndcg_cut_10``), another case
+    (``ndcg@10``) or an alias (``MRR@10``); None when there is none."""
+    import ir_measures
+
+    try:
+        found = [str(m) for m in ir_measures.parse_trec_measure(name)]
+        if len(found) == 1:
+            return found[0]
+    except (ValueError, NameError, SyntaxError, TypeError, AttributeError, KeyError):
+        pass
+    head, rest = re.match(r"([^@(]*)(.*)", name, re.S).groups()  # nDCG, @10
+    spellings = [k for k in ir_measures.measures.registry if k.lower() == head.lower()]
+    return next((p for p in map(_parsed, (k + rest for k in spellings)) if p), None) or _parsed(name)
+
+
+def measure(value: Any) -> str:
+    """An ir-measures measure name in its canonical spelling, e.g. ``nDCG@10``; ValueError with the spelling to use."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"a measure is a name such as nDCG@10, got {value!r}")
+    if _parsed(value) == value:
+        return value
+    hint = _measure_hint(value)
+    raise ValueError(f"unknown measure {value!r}" + (f": ir-measures spells it {hint}" if hint else
+                                                      "; use ir-measures names such as nDCG@10, R@100, RR@10"))
+
+
+def expected_measure(value: Any) -> str:
+    """A measure an expectation may name: :func:`measure` or one of :data:`EFFICIENCY`."""
+    if value in EFFICIENCY:
+        return value
+    near = [e for e in EFFICIENCY if isinstance(value, str) and value.lower() == e.lower()]
+    if near:
+        raise ValueError(f"unknown measure {value!r}: the kit spells it {near[0]}")
+    return measure(value)
+
+
+def dataset(value: Any) -> str:
+    """A dataset name :func:`kit.data.load_dataset` resolves (nothing is loaded): an offline collection, a Table 1
+    BEIR name or its ir_datasets id, ``nanobeir/<name>``, a BEIR-layout directory or an ir_datasets id."""
+    name = text(value)
+    named = [*LOCAL_DATASETS, *BEIR_DATASETS, *BEIR_DATASETS.values(), *(f"nanobeir/{n}" for n in NANOBEIR_DATASETS)]
+    if name in named or Path(name).is_dir():
+        return name
+    import ir_datasets
+
+    if name in ir_datasets.registry:
+        return name
+    close = difflib.get_close_matches(name, named, n=1)
+    raise ValueError(f"unknown dataset {name!r}" + (f" (did you mean {close[0]}?)" if close else "")
+                     + f"; the kit loads {', '.join(LOCAL_DATASETS)} offline, the BEIR names, nanobeir/<name>, "
+                       "a directory in BEIR layout or an ir_datasets id")
+
+
+def dataset_list(value: Any) -> list[str]:
+    return [dataset(v) for v in string_list(value)]
+
+
+def measured_only(recipe: Recipe, where: str, scores: Mapping[str, float], measured: Sequence[str],
+                  runner: str) -> None:
+    """Every measure of the expectation ``scores`` (at key path ``where``) is one of ``measured``, what ``runner``
+    measures there: else an InputError at its line before anything runs (the run would end in a FAIL against a
+    score it never computed)."""
+    for m in scores:
+        if m not in measured:
+            raise recipe.error(f"{where}.{m}", f"{m} is expected, but {runner} does not measure it (it measures "
+                                               f"{', '.join(measured) or 'nothing'})",
+                               fix="expect only what is measured, or measure it (e.g. add it to measures)")
 
 
 def seeds(value: Any) -> tuple[int, ...]:

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from eval.compare import check, compare, main as compare_main
+from eval.recipe import load_recipe
 from eval.stats import NOT_DISTINGUISHABLE, holm, paired_tests, verdict, win_tie_loss
 from eval.schema import load_results, main as schema_main
 from kit.errors import InputError
@@ -65,25 +66,25 @@ STORED = {"bm25": [0.5, 0.0, 1.0, 0.25, 0.75], "dense": [0.6, 0.1, 0.9, 0.25, 0.
 
 
 def _stored(tmp_path, recipe_tolerance: float = 0.002, expected_shift: float = 0.0):
-    """A results folder like make reproduce-table1 writes: table1.json + table1.csv + per-query CSV + a recipe (whose
-    expected scores are the stored ones + ``expected_shift``)."""
-    (tmp_path / "per-query").mkdir()
-    with gzip.open(tmp_path / "per-query" / "table1.csv.gz", "wt") as fh:
-        fh.write("dataset,system,query_id,measure,value\n")
-        for system, values in STORED.items():
-            fh.writelines(f"toy,{system},{q},nDCG@10,{v}\n" for q, v in zip(QUERIES, values))
-    means = {s: round(sum(v) / len(v), 4) for s, v in STORED.items()}
-    (tmp_path / "recipe.yaml").write_text(
-        "datasets: [toy]\nsystems:\n" + "".join(
-            f"  - {{id: {s}, type: bm25, expected: {{toy: {{nDCG@10: {m + expected_shift:.6f}}}}}, "
-            f"tolerance: {recipe_tolerance}}}\n" for s, m in means.items()))
-    doc = {"format": "kit-results/1", "command": "python -m eval.reproduce --recipe recipe.yaml", "commit": "abc",
-           "date": "2026-11-22T00:00:00+00:00", "machine": None, "versions": VERSIONS, "measures": ["nDCG@10"],
-           "recipe": str(tmp_path / "recipe.yaml"), "per_query": "per-query/table1.csv.gz",
-           "rows": [{"dataset": "toy", "system": s, "metrics": {"nDCG@10": m}} for s, m in means.items()]}
-    (tmp_path / "table1.json").write_text(json.dumps(doc))
-    pd.DataFrame([{"dataset": "toy", "system": s, "nDCG@10": m} for s, m in means.items()]).to_csv(
-        tmp_path / "table1.csv", index=False)
+    """A results folder as make reproduce-table1 writes it (eval.reproduce's table and Markdown, eval.results' writer):
+    table1.{json,csv,md} + per-query file + its recipe, whose expected scores are the stored ones + ``expected_shift``."""
+    from eval.reproduce import build_table, render_markdown
+    from eval.results import write_results
+    from eval.schema import table_rows
+
+    per_query = pd.DataFrame([("toy", s, q, "nDCG@10", v) for s, values in STORED.items() for q, v in zip(QUERIES, values)],
+                             columns=["dataset", "system", "query_id", "measure", "value"])
+    means = {s: sum(v) / len(v) for s, v in STORED.items()}
+    (tmp_path / "recipe.yaml").write_text("table: 1\ndatasets: [toy]\nmeasures: [nDCG@10]\nsystems:\n" + "".join(
+        f"  - {{id: {s}, type: bm25, expected: {{toy: {{nDCG@10: {round(m, 4) + expected_shift:.6f}}}}}, "
+        f"tolerance: {recipe_tolerance}}}\n" for s, m in means.items()))
+    recipe = load_recipe(tmp_path / "recipe.yaml")
+    table = build_table(recipe, ["toy"], recipe.systems, {("toy", s): {"nDCG@10": m} for s, m in means.items()})
+    command = "python -m eval.reproduce --recipe recipe.yaml"
+    write_results(tmp_path, "table1", table, render_markdown(recipe, table, ["toy"], command), per_query, {
+        "kind": "table1", "table": 1, "measures": ["nDCG@10"], "rows": table_rows(table, recipe.measures, recipe.systems),
+        "command": command, "commit": "abc", "date": "2026-11-22T00:00:00+00:00", "machine": None, "versions": VERSIONS,
+        "recipe": str(tmp_path / "recipe.yaml"), "datasets": ["toy"], "systems": list(STORED)})
     return tmp_path / "table1.json"
 
 
@@ -194,6 +195,17 @@ def test_compare_refuses_different_queries_in_one_line(tmp_path, capsys):
     assert "do not cover the same queries (1 only new, 1 only stored; e.g. '99' only in" in err
 
 
+def test_compare_refuses_a_new_side_covering_a_subset_of_the_stored_queries(tmp_path, capsys):
+    """Guards ``_same_queries``: only a ``--run`` with ``--missing restrict`` compares on fewer queries than stored; a
+    file of 4 of the 5 stored queries (no query of its own) is refused, not compared on the 4."""
+    stored = _stored(tmp_path)
+    mine = _hand_written(tmp_path, {"1": 1.0, "2": 0.0, "3": 1.0, "4": 0.5})
+    assert compare_main(["--metrics", mine, "--against", str(stored)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "do not cover the same queries (0 only new, 1 only stored; e.g. '5' only in" in err
+
+
 def test_compare_refuses_an_unknown_dataset(tmp_path):
     stored = load_results(_stored(tmp_path))
     other = load_results(_hand_written(tmp_path, {"1": 1.0, "2": 0.5}))
@@ -214,20 +226,19 @@ def test_check_passes_then_fails_on_an_edited_number(tmp_path, capsys):
     capsys.readouterr()
     assert compare_main(["--check", "--against", str(stored)]) == 1
     err = capsys.readouterr().err
-    assert f"FAIL {tmp_path / 'table1.csv'}:3: toy dense nDCG@10 = 0.6000, but its per-query values average 0.5300" in err
-    assert "the recipe expects 0.5300 ± 0.002" in err
+    assert f"FAIL {tmp_path / 'table1.csv'}:3: differs from its rendering from table1.json and its per-query values" in err
+    assert "stored 'toy,dense,dense,0.6," in err and "rendered 'toy,dense,dense,0.53," in err
 
 
-def test_check_within_tolerance_and_drift_in_the_json(tmp_path):
+def test_check_names_a_drift_in_the_json(tmp_path):
     stored = _stored(tmp_path)
     doc = json.loads(stored.read_text())
-    doc["rows"][0]["metrics"]["nDCG@10"] += 0.00004  # rounding noise: within both tolerances
-    stored.write_text(json.dumps(doc))
-    assert check([stored]) == []
     doc["rows"][0]["metrics"]["nDCG@10"] += 0.01
     stored.write_text(json.dumps(doc))
-    (failure,) = check([stored])
-    assert "rows[0].metrics: toy bm25 nDCG@10" in failure
+    failures = check([stored])
+    assert any("rows[0].metrics.nDCG@10: toy bm25 nDCG@10 = 0.51, but its per-query values average 0.5" in f
+               and "its expectation is 0.5 ± 0.002" in f for f in failures), failures
+    assert any("differs from the record its runner wrote (sha256.record)" in f for f in failures), failures
 
 
 @pytest.mark.parametrize("shift, code", [(0.0015, 0), (-0.0015, 0), (0.0025, 1), (-0.0025, 1)])
@@ -285,13 +296,17 @@ def test_repository_results_conform_and_pass_the_check(capsys):
 
 def test_the_check_covers_every_stored_table_the_li_lsr_table_and_the_figure_points(capsys):
     """make compare CHECK=1 re-verifies Tables 1-3, the Li-LSR table, the figure points, the regime and the teacher
-    report: each is kit-results/1 with per-query values and a recipe whose expectations it is checked against (a file
-    in another format would be skipped)."""
-    from eval.compare import _stored_tables
+    report: each is kit-results/1 with per-query values, a kind the check re-renders, and a recipe whose expectations
+    it is checked against; every other JSON file is pinned by results/SHA256SUMS."""
+    from eval.rerender import KINDS
+    from eval.results import read_sealed
 
-    stored = {p.relative_to(REPO / "results").as_posix() for p in _stored_tables(REPO / "results")}
-    assert {"table1.json", "table2.json", "table3.json", "lilsr.json", "figures/figures.json", "regime/regime.json",
-            "teachers.json"} <= stored
+    sealed = set(read_sealed())
+    stored = {p.relative_to(REPO / "results").as_posix(): json.loads(p.read_text()).get("kind")
+              for p in (REPO / "results").rglob("*.json") if p.relative_to(REPO / "results").as_posix() not in sealed}
+    assert stored == {"table1.json": "table1", "table2.json": "ablation", "table3.json": "ablation", "lilsr.json": "lilsr",
+                      "figures/figures.json": "figures", "regime/regime.json": "regime", "teachers.json": "teachers"}
+    assert set(stored.values()) == set(KINDS)
     figures = load_results(REPO / "results" / "figures" / "figures.json")
     assert figures.meta["recipe"] == "recipes/figures.yaml" and figures.per_query is not None
     assert sum("expected" in r for r in figures.rows) == 22
@@ -300,7 +315,7 @@ def test_the_check_covers_every_stored_table_the_li_lsr_table_and_the_figure_poi
     assert lilsr.meta["seeds"] == [42, 43, 44] and lilsr.meta["claims"]  # issue 13: seeds and paired tests
     assert sum("expected" in r for r in lilsr.rows) == 15  # 5 systems x 3 datasets, their seed means
     assert check([REPO / "results" / "lilsr.json"]) == []
-    assert "lilsr.json: 0 stored" not in capsys.readouterr().out
+    assert "lilsr.json: 324 numbers checked, 0 failures" in capsys.readouterr().out
     for table in ("table2.json", "table3.json"):  # issue 13: every Table 2-3 condition at three seeds
         stored_table = load_results(REPO / "results" / table)
         assert stored_table.per_query is not None and stored_table.meta["claims"]
@@ -309,13 +324,16 @@ def test_the_check_covers_every_stored_table_the_li_lsr_table_and_the_figure_poi
 
 def test_edited_repository_number_fails_the_check(tmp_path):
     src = _repo_table()
-    shutil.copytree(src.parent / "per-query", tmp_path / "per-query")
+    (tmp_path / "per-query").mkdir()
+    shutil.copy(src.parent / "per-query" / "table1.csv.gz", tmp_path / "per-query")
     shutil.copy(src, tmp_path / "table1.json")
+    shutil.copy(src.with_suffix(".md"), tmp_path / "table1.md")
     table = pd.read_csv(src.with_suffix(".csv"))
     table.loc[0, "nDCG@10"] += 0.01
     table.to_csv(tmp_path / "table1.csv", index=False)
-    failures = check([tmp_path / "table1.json"], REPO / "recipes" / "table1.yaml")
-    assert len(failures) == 1 and f"{tmp_path / 'table1.csv'}:2: scifact bm25-flat nDCG@10" in failures[0]
+    failures = check([tmp_path / "table1.json"], expected_from=REPO / "recipes" / "table1.yaml")
+    assert len(failures) == 1 and f"{tmp_path / 'table1.csv'}:2: differs from its rendering" in failures[0]
+    assert "stored 'scifact,bm25-flat,BM25 (flat),0.6889," in failures[0]
 
 
 def test_run_file_errors_name_the_line(tmp_path):

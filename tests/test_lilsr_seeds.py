@@ -34,9 +34,10 @@ def test_a_li_lsr_model_is_measured_with_its_own_table_and_an_l0_model_with_bow_
     assert (spec.encoder, spec.idf) == ("bow-idf", "model")
 
 
-def seed_rows(values: dict[tuple[str, int], float], recall: float = 0.5) -> list[dict]:
+def seed_rows(values: dict[tuple[str, int], float], recall: float = 0.5, doc_len: float = 100.0,
+              query_len: float = 10.0) -> list[dict]:
     return [{"part": "seed", "dataset": "scifact", "system": system, "seed": seed, "label": system,
-             "nDCG@10": v, "R@100": recall, "FLOPS": 1.0 + v, "Doc_Len": 100.0, "Query_Len": 10.0, "query_us": 5.0}
+             "nDCG@10": v, "R@100": recall, "FLOPS": 1.0 + v, "Doc_Len": doc_len, "Query_Len": query_len, "query_us": 5.0}
             for (system, seed), v in values.items()]
 
 
@@ -44,14 +45,19 @@ def test_seed_summary_is_the_mean_and_sample_std_checked_against_the_expectation
     recipe = load_recipe(lilsr.RECIPE)
     expected = recipe.systems[0].expected["scifact"]
     first = expected["nDCG@10"] - 0.001
+    sparsity = {"doc_len": expected["Doc_Len"], "query_len": expected["Query_Len"]}
     rows = lilsr.seed_summary(recipe, seed_rows({("bow-idf", 42): first, ("bow-idf", 43): first + 0.002,
-                                                 ("lilsr", 42): 0.1, ("lilsr", 43): 0.3}, expected["R@100"]),
+                                                 ("lilsr", 42): 0.1, ("lilsr", 43): 0.3}, expected["R@100"], **sparsity),
                               checked=True)
     by = {r["system"]: r for r in rows}
     assert by["bow-idf"]["nDCG@10"] == pytest.approx(expected["nDCG@10"]) and by["bow-idf"]["check"] == "OK"
     assert by["bow-idf"]["nDCG@10_std"] == pytest.approx(statistics.stdev([first, first + 0.002]), abs=1e-4)
     assert by["lilsr"]["nDCG@10"] == pytest.approx(0.2) and by["lilsr"]["check"] == "FAIL"
     assert by["lilsr"]["seeds"] == "42 43"
+    # Doc_Len and Query_Len are expected too (relative tolerance): documents twice as long fail
+    longer = lilsr.seed_summary(recipe, seed_rows({("bow-idf", 42): expected["nDCG@10"]}, expected["R@100"],
+                                                  **{**sparsity, "doc_len": 2 * expected["Doc_Len"]}), checked=True)
+    assert longer[0]["check"] == "FAIL" and longer[0]["check_detail"].startswith("Doc_Len")
     unchecked = lilsr.seed_summary(recipe, seed_rows({("lilsr", 42): 0.1}), checked=False)
     assert unchecked[0]["check"] == "" and unchecked[0]["nDCG@10_std"] is None
 

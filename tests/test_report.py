@@ -34,7 +34,7 @@ def results(tmp_path_factory):
 
 def test_report_names_what_is_missing(tmp_path):
     (tmp_path / "results").mkdir()
-    path, missing = build_report(tmp_path / "results")
+    path, missing = build_report(tmp_path / "results", tmp_path / "report")
     names = [m for m, _ in missing]
     assert "results/table1.csv" in names and "results/table3.csv" in names and "results/figures/figure2.png" in names
     page = path.read_text()
@@ -44,7 +44,7 @@ def test_report_names_what_is_missing(tmp_path):
 
 
 def test_report_has_measured_vs_paper_cells_and_commands(results):
-    path, missing = build_report(results)
+    path, missing = build_report(results, results / "report")
     page = path.read_text()
     assert path == results / "report" / "index.html"
     assert [m for m, _ in missing if "table" in m or "figure" in m] == ["results/table3.csv"]
@@ -61,7 +61,7 @@ def test_report_has_measured_vs_paper_cells_and_commands(results):
 def test_report_renders_in_headless_chromium(results, tmp_path):
     from PIL import Image
 
-    path, _ = build_report(results)
+    path, _ = build_report(results, results / "report")
     shot = tmp_path / "report.png"
     dom = headless(path.resolve().as_uri(), dump_dom=True, screenshot=shot, window=(1600, 1200))
     assert len(re.findall(r"<table", dom)) >= 8  # Table 1, paper grid, Table 2, paper Table 3, 5 benchmarks

@@ -32,6 +32,17 @@ from train.recipe import TRAIN_FIELDS, TrainRecipe, load_train_recipe
 CONDITIONS = REPO / "recipes" / "conditions"
 FIGURES = REPO / "recipes" / "figures.yaml"
 
+MEASURED = ("nDCG@10",)
+"""What ``eval.ablation`` measures for a condition on each dataset it is evaluated on; on :data:`SPARSITY_DATASET`
+also :data:`SPARSITY`. An expectation of anything else is refused when read."""
+SPARSITY_DATASET = "scifact"
+SPARSITY = ("FLOPS", "Doc_Len")
+
+
+def measured(dataset: str) -> tuple[str, ...]:
+    """The measures ``eval.ablation`` (Tables 2-3, figures, regime) reports for a trained model on ``dataset``."""
+    return (*MEASURED, *(SPARSITY if dataset == SPARSITY_DATASET else ()))
+
 
 @dataclass(frozen=True)
 class Condition:
@@ -78,10 +89,15 @@ def _changes(value: Any) -> dict[str, Any]:
 
 
 def measure_scores(value: Any, where: str = "") -> dict[str, float]:
-    """An expectation ``{measure: score}``, each score a finite number >= 0; ValueError otherwise."""
+    """An expectation ``{measure: score}``: each measure an ir-measures name in its canonical spelling or FLOPS /
+    Doc_Len (:func:`kit.validate.expected_measure`), each score a finite number >= 0; ValueError otherwise."""
+    prefix = f"{where}: " if where else ""
     if not isinstance(value, dict) or not value:
-        raise ValueError(f"{where + ': ' if where else ''}expected a mapping of measure -> score")
-    return {str(m): V.number(0)(v) for m, v in value.items()}
+        raise ValueError(f"{prefix}expected a mapping of measure -> score")
+    try:
+        return {V.expected_measure(m): V.number(0)(v) for m, v in value.items()}
+    except ValueError as exc:
+        raise ValueError(f"{prefix}{exc}") from None
 
 
 def expected_scores(value: Any) -> dict[str, dict[str, float]]:
@@ -108,7 +124,7 @@ def load_condition(name_or_path: str | Path) -> Condition:
     recipe = V.load_mapping(path, "condition", fix="see recipes/conditions/")
     values = V.fields(recipe, recipe.data, {
         "id": V.text, "tables": _tables, "train": V.text, "set": _changes, "mask": V.flag, "seeds": V.seeds,
-        "evaluate": V.string_list, "expected": expected_scores, "tolerance": V.number(0)}, required=("id", "train"))
+        "evaluate": V.dataset_list, "expected": expected_scores, "tolerance": V.number(0)}, required=("id", "train"))
     if values["id"] != path.stem:
         raise recipe.error("id", f"{values['id']!r} differs from the file name {path.stem!r}", fix="make them equal")
     train = REPO / values["train"]
@@ -121,6 +137,8 @@ def load_condition(name_or_path: str | Path) -> Condition:
     unknown = set(condition.expected) - set(condition.evaluate)
     if unknown:
         raise recipe.error("expected", f"datasets {sorted(unknown)} are not evaluated", fix="list them in evaluate")
+    for dataset, scores in condition.expected.items():
+        V.measured_only(recipe, f"expected.{dataset}", scores, measured(dataset), f"eval.ablation on {dataset}")
     condition.recipe()  # the training recipe and the changes must make a valid recipe
     return condition
 
@@ -167,6 +185,9 @@ def load_points(path: Path = FIGURES) -> list[Point]:
                           required=("id", "figures", "condition", "set"))
         if set(values["set"]) - {"lambda_d", "threshold"} or len(values["set"]) != 1:
             raise recipe.error(f"points[{i}].set", "a point changes exactly one of lambda_d, threshold")
+        for dataset, scores in values.get("expected", {}).items():
+            V.measured_only(recipe, f"points[{i}].expected.{dataset}", scores,
+                            measured(dataset) if dataset == SPARSITY_DATASET else (), f"a figure point on {dataset}")
         points.append(Point(values["id"], tuple(values["figures"]), values["condition"], values["set"],
                             values.get("expected", {}), top.get("tolerance", 0.002)))
     ids = [p.id for p in points]
@@ -197,9 +218,13 @@ class Regime:
 def load_regime(path: Path = REGIME) -> Regime:
     """The regime file; InputError (file:line) on anything malformed."""
     recipe = V.load_mapping(path, "regime recipe")
-    values = V.fields(recipe, recipe.data, {"set": _changes, "seeds": V.seeds, "dataset": V.text,
+    values = V.fields(recipe, recipe.data, {"set": _changes, "seeds": V.seeds, "dataset": V.dataset,
                                             "conditions": V.anything, "tolerance": V.number(0)},
                       required=("set", "seeds", "conditions"))
+    dataset = values.get("dataset", SPARSITY_DATASET)
+    if dataset != SPARSITY_DATASET:  # its table and claims are of FLOPS and Doc_Len
+        raise recipe.error("dataset", f"the regime compares FLOPS and Doc_Len, which eval.ablation measures on "
+                                      f"{SPARSITY_DATASET} only, not on {dataset}", fix=f"dataset: {SPARSITY_DATASET}")
     raw = values["conditions"]
     if not isinstance(raw, dict) or not raw:
         raise recipe.error("conditions", "expected a mapping of condition -> {expected: {measure: score}}")
@@ -214,7 +239,9 @@ def load_regime(path: Path = REGIME) -> Regime:
                 expected[cid] = measure_scores(body["expected"])
             except ValueError as err:
                 raise recipe.error(f"conditions.{cid}.expected", str(err)) from None
+            V.measured_only(recipe, f"conditions.{cid}.expected", expected[cid], measured(dataset),
+                            f"eval.regime on {dataset}")
     if "baseline" not in raw:
         raise recipe.error("conditions", "every row is compared with the baseline, which is missing", fix="add baseline")
-    return Regime(tuple(raw), values["set"], values["seeds"], values.get("dataset", "scifact"),
+    return Regime(tuple(raw), values["set"], values["seeds"], dataset,
                   expected, values.get("tolerance", 0.002), path)

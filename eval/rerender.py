@@ -1,0 +1,378 @@
+"""What each kind of stored record re-derives to: its table (the CSV), its Markdown, its claims, and the expectations
+its numbers are checked against, computed by the runner's own functions from the record and its per-query values.
+
+A record (``results/<stem>.json``, kit-results/1) names its ``kind``, the runner that wrote it; :data:`KINDS` maps
+each kind to two functions, so :mod:`eval.check` treats every record alike:
+
+- ``expectations(record)``: ``{(dataset, system): (scores, tolerance)}`` from where the kind keeps them (a table
+  recipe, the condition files, the figure points, the regime, the teacher report); empty for a record written at a
+  scale or with seeds its expectations were not measured at;
+- ``render(record)``: :class:`Rendered`, from the record's rows (the numbers the runner measured: seed rows, reference
+  rows, FLOPS and Doc_Len) and its per-query values (the claims' paired tests), plus the wall-time columns of the
+  stored table that nothing re-derives (``Kind.raw``, sealed by their digest in the record).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import pandas as pd
+
+from eval import ablation, lilsr, regime, reproduce, teachers
+from eval.ablation import REFERENCES, SCALES, Measured, Scale, _records, seed_system
+from eval.claims import counts
+from eval.recipe import System, load_recipe
+from eval.schema import Results
+from kit.errors import InputError
+from kit.paths import dataset_slug
+from train.conditions import CONDITIONS, FIGURES, REGIME, Condition, load_condition as _load_condition, load_points, \
+    load_regime
+
+Expectations = dict[tuple[str, str], tuple[Mapping[str, float], float]]
+
+
+def _read_once(load: Callable, path: Path):
+    """``load(path)`` once per file content (YAML parsing is the slow part of a check of many copies)."""
+    return _read(load, str(path), Path(path).read_bytes())
+
+
+@lru_cache(maxsize=128)
+def _read(load: Callable, path: str, content: bytes):
+    return load(Path(path))
+
+
+def load_condition(name_or_path: str | Path) -> Condition:
+    """:func:`train.conditions.load_condition`, read once per file content (a figure sweep names one condition 22
+    times, and each reads its training recipe)."""
+    path = Path(name_or_path) if Path(name_or_path).suffix in (".yaml", ".yml") else CONDITIONS / f"{name_or_path}.yaml"
+    return _read_once(_load_condition, path) if path.is_file() else _load_condition(name_or_path)
+
+
+@dataclass
+class Record:
+    """A stored record as :mod:`eval.check` reads it: the parsed file, its document, its stored table's text."""
+
+    root: Path  # the repository (or a copy of it) whose recipes the record names
+    results: Results
+    document: dict[str, Any]
+    table_text: str
+    expected_from: Path | None = None  # --expected-from: another recipe of expectations
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.results.meta
+
+    def file(self, key: str = "recipe") -> Path | None:
+        """The file a field names, relative to the repository; InputError when it does not exist."""
+        name = self.meta.get(key)
+        if name is None:
+            return None
+        path = self.root / name
+        if not path.is_file():
+            raise InputError(self.results.path, f"field {key}: {name} does not exist",
+                             fix="name the file the record was written with, or restore it")
+        return path
+
+    @property
+    def header(self) -> list[str]:
+        """The stored table's columns."""
+        return next(csv.reader(io.StringIO(self.table_text)), [])
+
+    def named(self, spec, key: str = "recipe"):
+        """``spec`` (a recipe read from :meth:`file`) named as the record names it (``recipes/x.yaml``), as the runner
+        prints it, also when the record lies in a copy of the repository."""
+        return dataclasses.replace(spec, path=Path(self.meta[key])) if self.meta.get(key) else spec
+
+    def expectations_file(self) -> Path | None:
+        return self.expected_from or self.file("recipe")
+
+    def metrics(self, dataset: str, system: str, order: tuple[str, ...] = ()) -> dict[str, float]:
+        """A row's metrics, ``order`` first (the order the runner measured them in; JSON keeps them sorted)."""
+        for row in self.results.rows:
+            if row["dataset"] == dataset and row["system"] == system:
+                m = row["metrics"]
+                return {**{k: m[k] for k in order if k in m}, **m}
+        raise InputError(self.results.path, f"no row of {system} on {dataset}",
+                         fix="regenerate the record with its runner")
+
+    def label(self, dataset: str, system: str) -> str:
+        return next(r.get("label", system) for r in self.results.rows if (r["dataset"], r["system"]) == (dataset, system))
+
+    def raw(self, column: str, system: str, dataset: str | None = None) -> float | None:
+        """A cell of the stored table's ``column`` (a wall time or size: :attr:`Kind.raw`) in ``system``'s row."""
+        if "rows" not in self._cache:
+            self._cache["rows"] = list(csv.DictReader(io.StringIO(self.table_text)))
+        for row in self._cache["rows"]:
+            if row.get("system") == system and (dataset is None or row.get("dataset", dataset) == dataset):
+                cell = row.get(column)
+                return None if cell in (None, "") else float(cell)
+        raise InputError(self.results.path.with_suffix(".csv"), f"no row of {system} with its {column}",
+                         fix="restore the table written with the record")
+
+    def subset(self, systems) -> pd.DataFrame:
+        """The per-query rows of ``systems`` in file order (what the runner tested its claims on)."""
+        pq = self.results.per_query
+        return pq[pq["system"].isin(list(systems))]
+
+
+_CLAIMS: dict[tuple, pd.DataFrame] = {}
+
+
+def _claims(rec: Record, key: tuple, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    """The claims ``compute`` gives, once per per-query content (the record's digest of it, which :mod:`eval.check`
+    has verified before rendering) and ``key`` (what is tested): they are the slow part of a rendering."""
+    digest = (rec.document.get("sha256") or {}).get("per_query")
+    if digest is None:
+        return compute()
+    if (digest, *key) not in _CLAIMS:
+        _CLAIMS[(digest, *key)] = compute()
+    return _CLAIMS[(digest, *key)]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    table: pd.DataFrame
+    markdown: str
+    derived: dict[str, Any]  # record fields re-derived besides the rows: claims, claim_counts, checks
+
+
+def _none(header: Sequence[str]) -> tuple[str, ...]:
+    return ()
+
+
+@dataclass(frozen=True)
+class Kind:
+    expectations: Callable[[Record], Expectations]
+    render: Callable[[Record], Rendered]
+    raw: Callable[[Sequence[str]], Sequence[str]] = _none  # of the stored table's header: the columns ``render`` takes
+                                                           # from it (wall times; sealed by the record's digest)
+
+
+def _recipe(path: Path):
+    return _read_once(load_recipe, path)
+
+
+def _points(path: Path):
+    return _read_once(load_points, path)
+
+
+def _regime_spec(path: Path):
+    return _read_once(load_regime, path)
+
+
+def _report(path: Path):
+    return _read_once(teachers.load_teacher_report, path)
+
+
+def _systems_expected(systems, checked: bool = True) -> Expectations:
+    return {(d, s.id): (e, s.tolerance) for s in systems for d, e in s.expected.items()} if checked else {}
+
+
+# ---- Table 1 (eval.reproduce) ------------------------------------------------------------------------------------------
+
+def _table1_expected(rec: Record) -> Expectations:
+    return _systems_expected(_recipe(rec.expectations_file()).systems)
+
+
+def _table1(rec: Record) -> Rendered:
+    recipe = rec.named(_recipe(rec.file()))
+    known = {s.id: s for s in recipe.systems}
+    datasets, means = rec.meta["datasets"], rec.results.per_query.groupby(["dataset", "system", "measure"])["value"]
+    means = means.mean().to_dict()
+    systems = [known.get(sid) or System(id=sid, label=rec.label(datasets[0], sid), type="sparse")
+               for sid in rec.meta["systems"]]
+    results = {(d, s.id): {**{m: means[(d, s.id, m)] for m in recipe.measures},
+                           **{k: v for k, v in rec.metrics(d, s.id).items() if k in ("FLOPS", "Doc_Len")}}
+               for d in datasets for s in systems}
+    table = reproduce.build_table(recipe, datasets, systems, results)
+    return Rendered(table, reproduce.render_markdown(recipe, table, datasets, rec.meta["command"]), {})
+
+
+# ---- Tables 2-3 (eval.ablation tables) -----------------------------------------------------------------------------
+
+def _measured(rec: Record, conditions, datasets) -> dict[str, list[Measured]]:
+    """Each condition's seeds as the runner measured them: the record's ``<condition>@seed<n>`` rows."""
+    models = rec.meta.get("models") or {}
+    return {c: [Measured(c, seed, None, Path(models.get(seed_system(c, seed), "")),
+                         {d: rec.metrics(d, seed_system(c, seed), ("nDCG@10", "FLOPS", "Doc_Len")) for d in datasets},
+                         None) for seed in rec.meta["seeds"][c]] for c in conditions}
+
+
+def _references(rec: Record, datasets) -> dict[tuple[str, str], float]:
+    return {(d, s.id): rec.metrics(d, s.id)["nDCG@10"] for d in datasets for s in REFERENCES}
+
+
+def _seconds(rec: Record):
+    """The stored wall times of a condition (``train_s``, ``eval_s``: measured, not re-derivable)."""
+    return lambda runs: {k: rec.raw(k, runs[0].condition) for k in ablation.RAW_COLUMNS}
+
+
+def _conditions(rec: Record) -> dict:
+    return {c: load_condition(rec.root / rel) for c, rel in (rec.meta.get("conditions") or {}).items()}
+
+
+def _ablation_expected(rec: Record) -> Expectations:
+    return {(d, c.id): (e, c.tolerance) for c in _conditions(rec).values() for d, e in c.expected.items()}
+
+
+def _ablation(rec: Record) -> Rendered:
+    n, datasets, ids = rec.meta["table"], rec.meta["datasets"], rec.meta["systems"]
+    conditions = _conditions(rec) or {c: load_condition(c) for c in ids}
+    measured, references = _measured(rec, ids, datasets), _references(rec, datasets)
+    checked = rec.meta.get("conditions") is not None
+    table = ablation.build_table(n, conditions, measured, datasets, references, checked, seconds=_seconds(rec))
+    claims = _claims(rec, ("ablation", n, tuple(ids), tuple(datasets)), lambda: ablation.table_claims(
+        n, table, rec.subset([*ids, *(s.id for s in REFERENCES)]), datasets))
+    scale = SCALES.get(rec.meta["scale"]) or Scale(rec.meta["scale"], queries=rec.meta.get("scale_queries"))
+    markdown = ablation.render_markdown(n, table, datasets, references, rec.meta["command"], scale, claims,
+                                        rec.meta.get("machine"))
+    return Rendered(table, markdown, {"claims": _records(claims), "claim_counts": counts(claims)})
+
+
+# ---- Figures 1-3 (eval.ablation figures) ---------------------------------------------------------------------------
+
+def _figures_expected(rec: Record) -> Expectations:
+    if rec.meta.get("recipe") is None:
+        return {}
+    return {(d, p.id): (e, p.tolerance) for p in _points(rec.expectations_file()) for d, e in p.expected.items()}
+
+
+def _figures(rec: Record) -> Rendered:
+    checked = rec.meta.get("recipe") is not None
+    points = {p.id: p for p in _points(rec.file() or FIGURES)}
+    unknown = [s for s in rec.meta["systems"] if s not in points]
+    if unknown:
+        raise InputError(rec.results.path, f"point {unknown[0]!r} is not in {rec.meta.get('recipe') or FIGURES}")
+    chosen = [points[s] for s in rec.meta["systems"]]
+    timings = ablation.timing_columns(rec.header)
+    rows = []
+    for p in chosen:
+        condition = load_condition(p.condition)
+        seed = condition.run_seeds()[0]
+        seconds = {k: v for k in timings if (v := rec.raw(k, p.id)) is not None}
+        rows.append(ablation.point_row(p, seed, condition.recipe(seed, **p.changes),
+                                       rec.metrics("scifact", p.id, ("nDCG@10", "FLOPS", "Doc_Len")), checked, seconds))
+    references = _references(rec, ["scifact"])
+    table = ablation.figures_table(rows, references)
+    return Rendered(table, ablation.figures_markdown(table, references, rec.meta["command"], rec.meta["scale"]), {})
+
+
+# ---- the regime (eval.regime) --------------------------------------------------------------------------------------
+
+def _regime_expected(rec: Record) -> Expectations:
+    if rec.meta.get("recipe") is None:
+        return {}
+    spec = _regime_spec(rec.expectations_file())
+    return {(spec.dataset, c): (e, spec.tolerance) for c, e in spec.expected.items()}
+
+
+def _regime(rec: Record) -> Rendered:
+    spec, ids = rec.named(_regime_spec(rec.file() or REGIME)), rec.meta["systems"]
+    d, checked = spec.dataset, rec.meta.get("recipe") is not None
+    measured, references = _measured(rec, ids, [d]), _references(rec, [d])
+    table = regime.build_table(spec, measured, references, rec.meta["loss_terms"], checked, seconds=_seconds(rec))
+    claims = _claims(rec, ("regime", tuple(ids), d), lambda: regime.regime_claims(
+        table, rec.subset([*ids, *(s.id for s in REFERENCES)]), d))
+    markdown = regime.render_markdown(spec, table, references, rec.meta["command"], claims, rec.meta["scale"])
+    return Rendered(table, markdown, {"claims": _records(claims), "claim_counts": counts(claims)})
+
+
+# ---- the teacher report (eval.teachers) ----------------------------------------------------------------------------
+
+def _teachers_expected(rec: Record) -> Expectations:
+    report = _report(rec.expectations_file())
+    return {(dataset_slug(report.splits[split]), sid): (e, report.tolerance)
+            for sid, by_split in report.expected.items() for split, e in by_split.items()}
+
+
+def _teachers(rec: Record) -> Rendered:
+    report = rec.named(_report(rec.file()))
+    rows = []
+    for label, spec in report.splits.items():
+        key = dataset_slug(spec)
+        split = [{"system": r["system"], "label": r.get("label", r["system"]),
+                  "kind": "student" if r["system"] == report.student else
+                          "fusion" if r["system"] in report.fusions else "teacher",
+                  **{m: r["metrics"][m] for m in teachers.MEASURES}, "dataset": key, "split": label}
+                 for r in rec.results.rows if r["dataset"] == key]
+        pq = rec.results.per_query
+        tested = tuple(tuple(r.items()) for r in split)
+        rows += _claims(rec, ("teachers", report.student, label, tested), lambda: teachers.complete_split(
+            report, label, split, pq[pq["dataset"] == key]))
+    table = teachers.build_table(rows)
+    hits = _recipe(report.table).hits
+    return Rendered(table, teachers.render_markdown(report, table, rec.meta["command"], hits), {})
+
+
+# ---- Li-LSR (eval.lilsr) -------------------------------------------------------------------------------------------
+
+def _lilsr_checked(rec: Record, recipe) -> bool:
+    return tuple(rec.meta.get("seeds") or ()) == tuple(recipe.seeds)
+
+
+def _lilsr_expected(rec: Record) -> Expectations:
+    recipe = _recipe(rec.expectations_file())
+    return _systems_expected(recipe.systems, _lilsr_checked(rec, _recipe(rec.file())))
+
+
+def _lilsr(rec: Record) -> Rendered:
+    recipe = rec.named(_recipe(rec.file()))
+    shown, datasets = tuple(rec.meta.get("seeds") or ()), rec.meta["datasets"]
+    seeds = shown or (None,)
+    measures = (*recipe.measures, *lilsr.SCORES[:3])
+    seed_rows, backend_rows = [], []
+    for d in datasets:
+        for seed in seeds:
+            for s in recipe.systems:
+                name = s.id if seed is None else seed_system(s.id, seed)
+                label = rec.label(d, s.id)
+                seed_rows.append({"part": "seed", "dataset": d, "system": s.id, "seed": seed, "label": label,
+                                  **{m: rec.metrics(d, name)[m] for m in measures},
+                                  "query_us": rec.raw("query_us", name, d)})
+        if recipe.backends:
+            for backend in ("anserini", "seismic"):
+                for n in recipe.backends.threads:
+                    bid = f"{recipe.backends.system}@{backend}.t{n}"
+                    backend_rows.append({"part": "backends", "dataset": d, "system": bid, "backend": backend,
+                                         "threads": n, **{m: rec.metrics(d, bid)[m] for m in recipe.measures},
+                                         "queries": int(rec.raw("queries", bid, d)),
+                                         **{k: rec.raw(k, bid, d) for k in lilsr.RAW_COLUMNS[2:]}})
+    rows = (lilsr.seed_summary(recipe, seed_rows, _lilsr_checked(rec, recipe))
+            + ([lilsr.seed_row(r) for r in seed_rows] if shown else []) + backend_rows)
+    means = rec.subset([s.id for s in recipe.systems])
+    ids = {s.id for s in recipe.systems}
+    tested = tuple((s.id, s.label, s.query.encoder, s.query.table) for s in recipe.systems)
+    claims = (_claims(rec, ("lilsr", tested, tuple(datasets)), lambda: lilsr.lilsr_claims(recipe, means, datasets))
+              if lilsr.VERSUS in ids else pd.DataFrame())
+    summary = lilsr.checks(rows, recipe, claims)
+    backend_seed = seeds[0] if recipe.backends else None
+    markdown = lilsr.render_markdown(recipe, rows, summary, rec.meta["command"], claims, seeds, backend_seed)
+    table = pd.DataFrame(rows, columns=list(dict.fromkeys(k for r in rows for k in r)))
+    return Rendered(table, markdown, {"checks": summary, "claims": _records(claims) if not claims.empty else [],
+                                      "claim_counts": counts(claims) if not claims.empty else {}})
+
+
+def _wall_times(header: Sequence[str]) -> tuple[str, ...]:
+    return ablation.RAW_COLUMNS
+
+
+def _lilsr_raw(header: Sequence[str]) -> tuple[str, ...]:
+    return tuple(c for c in lilsr.RAW_COLUMNS if c in header)
+
+
+KINDS: dict[str, Kind] = {
+    "table1": Kind(_table1_expected, _table1),
+    "ablation": Kind(_ablation_expected, _ablation, _wall_times),
+    "figures": Kind(_figures_expected, _figures, ablation.timing_columns),
+    "regime": Kind(_regime_expected, _regime, _wall_times),
+    "teachers": Kind(_teachers_expected, _teachers),
+    "lilsr": Kind(_lilsr_expected, _lilsr, _lilsr_raw),
+}
+"""Every kind of record a runner writes (the document's ``kind``), with what it re-derives to."""
