@@ -43,27 +43,42 @@ doc_encoder = lazy_import("encode.doc_encoder")  # torch: loaded when a document
 
 
 class Timer:
-    """Wall time per stage, summed over datasets and systems (for the benchmark's end-to-end breakdown)."""
+    """Wall time per stage, summed over datasets and systems (for the benchmark's end-to-end breakdown).
+
+    A stage timed inside another counts once: its seconds are its own, not also the enclosing stage's, so the stages
+    never add up to more than the wall time since the timer was made (:meth:`line` gives each stage's share of it).
+    """
 
     def __init__(self):
         self.seconds: dict[str, float] = {}
+        self.started = time.perf_counter()
+        self._inner: list[float] = []  # per open stage, innermost last: the seconds of the stages timed inside it
 
     @contextmanager
     def __call__(self, stage: str):
         start = time.perf_counter()
+        self._inner.append(0.0)
         try:
             yield
         finally:
-            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+            took = time.perf_counter() - start
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + took - self._inner.pop()
+            if self._inner:
+                self._inner[-1] += took
+
+    def _slowest_first(self) -> list[tuple[str, float]]:
+        return sorted(self.seconds.items(), key=lambda kv: -kv[1])
 
     def rounded(self) -> dict[str, float]:
         """Seconds per stage to 0.1 s, slowest first (what result files store as ``stage_seconds``)."""
-        return {k: round(v, 1) for k, v in sorted(self.seconds.items(), key=lambda kv: -kv[1])}
+        return {k: round(v, 1) for k, v in self._slowest_first()}
 
     def line(self) -> str:
-        """One printed line saying where the run's time went, each stage with its share."""
-        total = sum(self.seconds.values()) or 1.0
-        return "stage wall time (s): " + ", ".join(f"{k} {v:.1f} ({v / total:.0%})" for k, v in self.rounded().items())
+        """One printed line saying where the run's time went: each stage's seconds and its share of the wall time
+        since the timer was made (the rest went to untimed work: loading models, writing results)."""
+        wall = max(time.perf_counter() - self.started, sum(self.seconds.values()))
+        shares = ", ".join(f"{k} {v:.1f} ({v / wall:.0%})" for k, v in self._slowest_first())
+        return f"stage wall time (s): {shares or 'none timed'}; {wall:.1f} s in all"
 
 
 def model_label(model: str) -> str:
@@ -112,7 +127,8 @@ class DatasetRun:
     Every cached artifact (document vectors, IDF table, index, query vectors, run) is a :class:`kit.manifest.Artifact`:
     its name carries the key of a description of its inputs -- the corpus and query fingerprints, the model's files,
     the recipe fields the stage uses, the precision and device -- and it is reused only when the manifest written at
-    its completion holds exactly that description.
+    its completion holds exactly that description and its files still have the SHA-256 recorded there
+    (:meth:`kit.manifest.Artifact.reusable`; a changed one is recomputed, with a note naming the file).
     """
 
     def __init__(self, ds: Dataset, settings: Settings, timer: Timer | None = None, root: Path | None = None,
@@ -205,9 +221,7 @@ class DatasetRun:
         by_model: dict[str, list[str]] = {}
         for d in docs:
             art = self.vectors(d)
-            if self.settings.force and art.path.exists():
-                art.clear()
-            if not art.ready() and (self._cut(d) or not self.adopt_vectors(art)):
+            if not art.reusable(self.settings.force) and (self._cut(d) or not self.adopt_vectors(art)):
                 acts = by_model.setdefault(d.model, [])
                 if d.activation not in acts:
                     acts.append(d.activation)
@@ -231,6 +245,12 @@ class DatasetRun:
                 done = check_complete(art.path)
                 art.complete(documents=done["documents"], empty_documents=done["empty_documents"],
                              vectors=done["fingerprint"])
+
+    def _verified_vectors(self, doc: DocSpec) -> None:
+        """Before anything is computed from ``doc``'s vectors: encode them when they are missing or changed since
+        they were made (vectors this process just encoded are ready, so ``force`` does not encode them twice)."""
+        if not self.vectors(doc).ready():
+            self.encode_docs([doc])
 
     def adopt_vectors(self, art: Artifact) -> bool:
         """Take a complete encoding found in ``art``'s folder but not yet recorded there -- the shards of ``python -m
@@ -282,7 +302,8 @@ class DatasetRun:
 
     def impact_index(self, doc: DocSpec) -> Path:
         art = self.index(doc)
-        if self.settings.force or not art.ready():
+        if not art.reusable(self.settings.force):
+            self._verified_vectors(doc)
             with self.timer("index"):
                 info = self.index_spec.get().build(self.vectors(doc).path, art.path, threads=self.settings.threads,
                                                    overwrite=True)
@@ -315,7 +336,7 @@ class DatasetRun:
         if tokenizer_fp not in self._idf:
             art = Artifact.named(self.root / "idf", "corpus-idf", {"stage": "corpus-idf", "corpus": self.corpus(),
                                                                   "tokenizer": tokenizer_fp}, suffix=".json")
-            if art.ready() and not self.settings.force:
+            if art.reusable(self.settings.force):
                 self._idf[tokenizer_fp] = load_idf_json(art.path)
             else:
                 with self.timer("idf"):
@@ -331,7 +352,7 @@ class DatasetRun:
             art = Artifact.named(self.root / "tables", "corpus-idf", {
                 "stage": "idf-lookup-table", "corpus": self.corpus(), "tokenizer": self.tokenizer_files(system.doc.model)},
                 suffix=".json")
-            if not art.ready() or self.settings.force:
+            if not art.reusable(self.settings.force):
                 save_idf_json(self.idf(system.doc, "corpus"), art.path)
                 art.complete()
             return str(art.path)
@@ -381,7 +402,7 @@ class DatasetRun:
 
     def query_vectors(self, system: System) -> dict[str, dict[str, int]]:
         art = self.queries(system)
-        if art.ready() and not self.settings.force:
+        if art.reusable(self.settings.force):
             return read_query_vectors(art.path)
         encoder = self.query_encoder(system)
         with self.timer("encode queries"):
@@ -425,23 +446,23 @@ class DatasetRun:
         extra: dict[str, float] = {}
         if system.type == "bm25":
             index = self.flat_index()
-            if self.settings.force or not index.ready():
+            if not index.reusable(self.settings.force):
                 with self.timer("index"):
                     info = build_flat_index(self.ds.docs(), index.path, threads=self.settings.threads, overwrite=True,
                                             inputs=index.inputs)
                 index.complete(documents=info.get("documents"))
-            if self.settings.force or not run.ready():
+            if not run.reusable(self.settings.force):
                 with self.timer("search"):
                     search_bm25(index.path, self.ds.queries, run.path, hits=self.settings.hits, threads=self.settings.threads)
                 run.complete()
         elif system.type == "dense":
-            if self.settings.force or not run.ready():
+            if not run.reusable(self.settings.force):
                 self.dense_search(system.dense, run.path)
                 run.complete()
         else:
             index = self.impact_index(system.doc)
             queries = self.query_vectors(system)
-            if self.settings.force or not run.ready():
+            if not run.reusable(self.settings.force):
                 with self.timer("search"):
                     self.index_spec.get().search(index, queries, run.path, hits=self.settings.hits,
                                                  threads=self.settings.threads)
@@ -459,7 +480,7 @@ class DatasetRun:
         """Exact inner-product search (:mod:`index.dense`); the encoded corpus is cached per model and max length."""
         encoder = load_encoder(spec.model, device=self.settings.device, max_length=spec.max_length)
         art = self.dense_corpus(spec)
-        if self.settings.force or not art.ready():
+        if not art.reusable(self.settings.force):
             print(f"[{self.key}] dense-encoding {self.ds.num_docs or ''} docs with {spec.model}", flush=True)
             with self.timer("encode docs (dense)"):
                 meta = encode_corpus(self.ds.docs(), encoder, art.path, model=spec.model,
@@ -479,8 +500,9 @@ class DatasetRun:
         vectors = self.vectors(doc)
         art = Artifact.named(self.root / "stats", vectors.path.name.rsplit(".", 1)[0] + ".doc-len",
                              {"stage": "doc-lengths", "vectors": vectors.key}, suffix=".json")
-        if art.ready() and not self.settings.force:
+        if art.reusable(self.settings.force):
             return load_json(art.path)["lengths"]
+        self._verified_vectors(doc)
         # in the order the cached file gives them back (its keys are sorted), so a fresh count and a cached one
         # make the same per-document rows, in the same order, in a results file's per-query values
         lengths = dict(sorted(document_lengths(read_vectors(vectors.path)).items()))
@@ -495,9 +517,10 @@ class DatasetRun:
         vectors = self.vectors(doc)
         art = Artifact.named(self.root / "stats", vectors.path.name.rsplit(".", 1)[0] + ".doc-df",
                              {"stage": "doc-frequencies", "vectors": vectors.key}, suffix=".json")
-        if art.ready() and not self.settings.force:
+        if art.reusable(self.settings.force):
             data = load_json(art.path)
             return data["df"], data["documents"]
+        self._verified_vectors(doc)
         df, n = token_document_frequencies(self.doc_vectors(doc))
         write_json(art.path, {"documents": n, "df": dict(df)})
         art.complete(documents=n)

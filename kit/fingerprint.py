@@ -3,11 +3,12 @@
 Every artifact the kit caches under ``work/`` (document vectors, indexes, query vectors, runs, IDF tables, trained
 models, training files) is named by a key derived from a description of *everything it depends on*: the input
 files' bytes, the model's weights, config and tokenizer, the recipe fields it uses, and the precision and device
-where they change the numbers. The description itself is stored beside the artifact (:mod:`kit.manifest`), and a
-cached artifact is reused only when the stored description equals the current one.
+where they change the numbers. The description itself is stored beside the artifact (:mod:`kit.manifest`) with the
+SHA-256 of the artifact's own files, and a cached artifact is reused only when the stored description equals the
+current one and its files still have those hashes.
 
-Hashes are SHA-256. File digests are memoised per process by (path, size, mtime), so a warm run hashes each
-input once.
+Hashes are SHA-256. File digests are memoised per process only, by (path, size, mtime): a run hashes each file
+once, and the next run hashes it again (an edit that keeps size and modification time is still seen).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def short(key: str, n: int = 12) -> str:
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's bytes (memoised by path, size and modification time)."""
+    """SHA-256 of a file's bytes (memoised in this process by path, size and modification time)."""
     path = Path(path)
     stat = path.stat()
     memo = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)

@@ -8,7 +8,10 @@ tiny recipe names is mined first when it is missing (:func:`ensure_training_data
 The training key (:func:`training_key`) covers every recipe field (λ, t, steps, teacher scale, seed, ...) and the
 *content* of what the recipe names: the training file's bytes, the base model's files and an ``idf.json``'s bytes.
 Two recipes that differ only in where the YAML file or the work directory lives share a model; a re-mined training
-file or another base model trains a new one.
+file or another base model trains a new one. A finished model's files are recorded by their SHA-256 beside it
+(``<training key>/model.manifest.json``) and verified on every reuse: a model edited since it was trained stops the
+run with one line naming the file (retraining it is the user's call: it may have taken hours). A kit-mined training
+file is verified against the hash its sidecar recorded and mined again when it changed.
 """
 
 from __future__ import annotations
@@ -16,19 +19,22 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kit.errors import InputError
-from kit.fingerprint import digest, file_sha256, model_fingerprint
+from kit.fingerprint import MODEL_IGNORED_DIRS, digest, file_sha256, model_fingerprint
 from kit.hub import local_model_dir
 from kit.io import write_json
 from kit.lazy import lazy_import
+from kit.manifest import Artifact, shown
 from kit.paths import work_dir
-from train.names import MODEL_METADATA
+from train.examples import content_changed
 from train.mining import mine_offline, offline_options
+from train.names import MODEL_METADATA
 
 trainer = lazy_import("train.trainer")  # torch and transformers: loaded when a model is trained
 
@@ -88,13 +94,14 @@ def ensure_training_data(recipe: "TrainRecipe") -> Path:
     import shlex
 
     data = Path(recipe.data)
-    if data.exists():
-        return data
     options = offline_options(data)
+    if data.exists() and (options is None or content_changed(data) is None):
+        return data
     if options is not None:
         command = shlex.join(["python", "-m", "train.data", "mine-offline", "--split", options["split"], "--negatives",
                               str(options["negatives"]), "--teachers", *options["teachers"]])
-        print(f"[train] {data} is missing: mining it from SciFact {options['split']} (BM25 negatives, "
+        state = "cannot be reused as it is" if data.exists() else "is missing"
+        print(f"[train] {data} {state}: mining it from SciFact {options['split']} (BM25 negatives, "
               f"{' + '.join(options['teachers'])} teachers; a few minutes, once): {command}", flush=True)
         return mine_offline(options["dataset"], options["split"], options["negatives"], out=data, command=command,
                             teachers=options["teachers"])
@@ -106,11 +113,45 @@ def train_cached(slug: str, recipe: "TrainRecipe", root: Path | None = None) -> 
     ensure_training_data(recipe)
     out = model_dir(slug, recipe, root)
     if (out / MODEL_METADATA).exists():
-        return out
+        return verified_model(out, recipe)
     with exclusive(out.parent / "train.lock", f"[train] waiting: another process is training {slug} -> {out}"):
         if (out / MODEL_METADATA).exists():  # the other process finished it while this one waited
-            return out
-        return _train(slug, recipe, out)
+            return verified_model(out, recipe)
+        _train(slug, recipe, out)
+        model_artifact(out, recipe).complete()
+        return out
+
+
+def model_artifact(out: Path, recipe: "TrainRecipe") -> Artifact:
+    """A trained model as a cached artifact: its files (checkpoints aside) hashed into ``model.manifest.json`` beside
+    the model folder, not inside it, so the model's own fingerprint stays that of its files."""
+    return Artifact(out, {"stage": "trained-model", "training": training_inputs(recipe)}, skip_dirs=MODEL_IGNORED_DIRS)
+
+
+_said_unrecorded = False
+
+
+def verified_model(out: Path, recipe: "TrainRecipe") -> Path:
+    """``out``, a finished model, once its files are the ones recorded when it was trained.
+
+    A model trained before the kit recorded content hashes (no manifest) has its hashes recorded now, with a note.
+
+    Raises:
+        InputError: a file of the model changed, appeared or disappeared since it was trained (the file named).
+    """
+    global _said_unrecorded
+    art = model_artifact(out, recipe)
+    reason = art.stale()
+    if reason is not None:
+        raise InputError(out, f"{reason}; it is not the model this recipe trained",
+                         fix=f"restore the file, or delete {shown(out.parent)} to train it again")
+    if art.manifest() is None:
+        if not _said_unrecorded:
+            _said_unrecorded = True
+            print(f"note: {shown(out)}: trained before the kit recorded content hashes; recording them now (this and "
+                  "any other such model is trusted as it is)", file=sys.stderr, flush=True)
+        art.complete()
+    return out
 
 
 @contextmanager

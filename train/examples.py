@@ -7,14 +7,16 @@ Every builder (:mod:`train.mining`, :mod:`train.msmarco`) writes the same record
      "teacher_scores": [12.3, 4.5, ...]}
 
 ``docs[0]`` is a judged positive, the rest are hard negatives; the three lists align and hold at least two documents.
-Outputs are written atomically with their statistics (:func:`_write_examples`), and a complete earlier output made
-with the same options is reused (:func:`_reusable`).
+Outputs are written atomically with their statistics (:func:`_write_examples`); the sidecar, written last
+(:func:`write_meta`), records the file's SHA-256, and a complete earlier output made with the same options is reused
+only while its bytes still have that hash (:func:`_reusable`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
@@ -22,7 +24,9 @@ from typing import Iterable, Iterator, NamedTuple
 import numpy as np
 
 from kit.errors import InputError
-from kit.io import atomic_write, read_jsonl
+from kit.fingerprint import file_sha256
+from kit.io import atomic_write, read_jsonl, write_json
+from kit.manifest import shown
 from train.teachers import _is_number, softmax_entropy
 
 FIELDS = ("query_id", "query", "doc_ids", "docs", "teacher_scores")
@@ -164,4 +168,26 @@ def _reusable(out: Path, params: dict, overwrite: bool) -> bool:
         detail = ", ".join(f"{k}={old!r} (asked {new!r})" for k, (old, new) in differ.items())
         raise InputError(out, f"exists but was made with {detail}",
                          fix="pass overwrite=True (--overwrite) or another output path (--out)")
+    reason = content_changed(out)
+    if reason is not None:
+        print(f"note: {shown(out)}: {reason}; building it again", file=sys.stderr, flush=True)
+        return False
     return True
+
+
+def write_meta(out: Path, meta: dict) -> None:
+    """Write the sidecar of the finished training file ``out`` (last): ``meta`` and the file's SHA-256."""
+    write_json(meta_path(out), {**meta, "sha256": file_sha256(out)})
+
+
+def content_changed(out: Path) -> str | None:
+    """Why the training file ``out`` is not the one its sidecar recorded (None: the same bytes)."""
+    try:
+        recorded = json.loads(meta_path(out).read_text(encoding="utf-8")).get("sha256")
+    except (OSError, ValueError, AttributeError):
+        return "its sidecar is missing or unreadable"
+    if recorded is None:
+        return "its sidecar records no content hash (made by an earlier kit), so it cannot be verified"
+    if recorded != file_sha256(out):
+        return f"changed since it was made ({out.name})"
+    return None

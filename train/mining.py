@@ -17,10 +17,9 @@ from kit.data import load_dataset
 from kit.errors import InputError
 from kit.fingerprint import model_fingerprint
 from kit.hub import local_model_dir
-from kit.io import write_json
 from kit.manifest import Artifact
 from kit.paths import dataset_slug, work_dir
-from train.examples import FORMAT_VERSION, TrainExample, _reusable, _write_examples, meta_path
+from train.examples import FORMAT_VERSION, TrainExample, _reusable, _write_examples, write_meta
 from train.teachers import (_TEACHER_MODELS, _TEACHER_NAMES, DEFAULT_TEACHERS, MINMAX_EPS, OFFLINE_MARGIN,
                             OFFLINE_SCALE, POSITIVE_RULES, TEACHERS, _choice, _count, _final_scores, _positive_number,
                             dense_teacher_scores, ensemble_scores, entropy_by_scale, lift_positive, positive_at_top,
@@ -175,8 +174,9 @@ def mine_offline(dataset: str = "scifact", split: str = "train", negatives: int 
         seconds[stage] = round(now - clock, 3)
         clock = now
 
-    groups, counts, bm25_scores = _bm25_groups(ds, index_dir, depth, negatives, threads, lap)
-    if index is not None and not index.ready():
+    rebuild = index is not None and not index.reusable()  # the table runner's index, reused only once verified
+    groups, counts, bm25_scores = _bm25_groups(ds, index_dir, depth, negatives, threads, lap, rebuild)
+    if rebuild:
         index.complete()
     wanted = {d for _, ids in groups for d in ids}
     texts = _doc_texts(ds.docs(), wanted, ds.source or dataset)
@@ -225,14 +225,16 @@ def mine_offline(dataset: str = "scifact", split: str = "train", negatives: int 
                   "entropy_by_scale": entropy_by_scale(normalized, (1, 2, 5, 10, 20, 30), positive_rule, margin)},
         "seconds": {**seconds, "total": round(time.perf_counter() - start, 3)},
     }
-    write_json(meta_path(out), meta)
+    write_meta(out, meta)
     return out
 
 
-def _bm25_groups(ds, index_dir: Path, depth: int, negatives: int, threads: int,
-                 lap: Callable[[str], None]) -> tuple[list[tuple[str, list[str]]], dict, dict]:
-    """Build or reuse the flat index, run BM25 to ``depth`` and form the candidate groups (with the BM25 scores)."""
-    info = build_flat_index(ds.docs(), index_dir, threads=threads, inputs=flat_index_inputs(ds.corpus_fingerprint()))
+def _bm25_groups(ds, index_dir: Path, depth: int, negatives: int, threads: int, lap: Callable[[str], None],
+                 overwrite: bool = False) -> tuple[list[tuple[str, list[str]]], dict, dict]:
+    """Build (``overwrite``: anew) or reuse the flat index, run BM25 to ``depth`` and form the candidate groups
+    (with the BM25 scores)."""
+    info = build_flat_index(ds.docs(), index_dir, threads=threads, inputs=flat_index_inputs(ds.corpus_fingerprint()),
+                            overwrite=overwrite)
     lap("index (reused)" if info.get("reused") else "index")
     with tempfile.TemporaryDirectory(prefix="kit-mine.") as tmp:
         search_bm25(index_dir, ds.queries, Path(tmp) / "bm25.trec", hits=depth, threads=threads, remove_query=False)

@@ -12,8 +12,7 @@ from typing import Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 import numpy as np
 
 from kit.errors import InputError
-from kit.io import write_json
-from train.examples import FORMAT_VERSION, TrainExample, _reusable, _write_examples, meta_path
+from train.examples import FORMAT_VERSION, TrainExample, _reusable, _write_examples, write_meta
 from train.teachers import POSITIVE_RULES, _choice, _count, _final_scores, _is_number, _positive_number, lift_positive
 
 SAMPLINGS = ("top", "spread")
@@ -219,5 +218,5 @@ def build_msmarco(out: str | Path, negatives: int = 7, sampling: str = "top", sc
                           if positive_rule == "lift" else {"rule": "keep"}),
         "counts": dict(counts), "stats": stats, "seconds": {"total": round(time.perf_counter() - start, 3)},
     }
-    write_json(meta_path(out), meta)
+    write_meta(out, meta)
     return out
