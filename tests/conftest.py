@@ -86,3 +86,14 @@ def write_beir_slice(root: Path, scifact_dir: Path, n_queries: int = 30, n_other
         fh.write("query-id\tcorpus-id\tscore\n")
         fh.writelines("\t".join(r) + "\n" for r in qrels if r[0] in keep_q)
     return root
+
+
+def stage_mined_file(path: Path, scifact_dir: Path, **kwargs) -> Path:
+    """A small training file where the kit caches its mined SciFact file, with the sidecar the miner writes (its
+    SHA-256): reused as the mined file is, instead of being mined again (train.cache.ensure_training_data)."""
+    from train.examples import write_meta
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_training_file(path, scifact_dir, **kwargs)
+    write_meta(path, {"staged_by": "tests"})
+    return path

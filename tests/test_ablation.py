@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import write_training_file
+from conftest import stage_mined_file, write_training_file
 
 from eval import ablation
 from eval.ablation import Ablator, Measured, Scale, build_table, get_scale, is_collapsed, markers, slice_dataset
@@ -232,8 +232,7 @@ def test_smoke_run_writes_tables_and_figures(tmp_path, scifact_dir, monkeypatch,
 
     monkeypatch.setenv("KIT_WORK", str(tmp_path / "work"))
     data = lc("baseline").recipe().data
-    data.parent.mkdir(parents=True)
-    write_training_file(data, scifact_dir, n_queries=4, docs_each=3, score=lambda q, i: 9.0 - 3 * i)
+    stage_mined_file(data, scifact_dir, n_queries=4, docs_each=3, score=lambda q, i: 9.0 - 3 * i)
     scale = Scale("test", max_steps=1, max_length=32, batch_size=2, eval_max_length=32, queries=3, docs=20,
                   zero_shot=(), lambdas=(0.01,), thresholds=(50.0, 150.0), checked=False)
     ablator = Ablator(scale, root=tmp_path / "work" / "ablation")

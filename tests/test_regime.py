@@ -9,7 +9,7 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import write_training_file
+from conftest import stage_mined_file
 
 from eval import regime as regime_cli
 from eval.ablation import Ablator, Scale
@@ -83,8 +83,7 @@ def test_regime_run_reports_loss_terms_seed_counts_and_tests(tmp_path, scifact_d
     per-item mean."""
     monkeypatch.setenv("KIT_WORK", str(tmp_path / "work"))
     data = load_condition("baseline").recipe().data
-    data.parent.mkdir(parents=True)
-    write_training_file(data, scifact_dir, n_queries=4, docs_each=3, score=lambda q, i: 9.0 - 3 * i)
+    stage_mined_file(data, scifact_dir, n_queries=4, docs_each=3, score=lambda q, i: 9.0 - 3 * i)
     path = tmp_path / "regime.yaml"
     path.write_text("set: {lambda_d: 1}\nseeds: [42, 7]\ntolerance: 0.002\n"
                     "conditions:\n  baseline: {}\n  l0-mask-l0-act: {expected: {nDCG@10: 0.0}}\n")
