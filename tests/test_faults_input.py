@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import write_beir_slice
+from conftest import write_beir_slice, write_training_file
 from test_faults import no_traceback_ok, one_line_error, run
 
 pytestmark = pytest.mark.integration
@@ -298,3 +298,15 @@ def test_a_recipe_max_length_beyond_the_model_is_one_line(root, tiny):
     eval.reproduce before the fix."""
     result = reproduce(root, recipe(root, "long", max_length=1024), tiny, "long")
     one_line_error(result, "exceeds the model's 512 positions", "max_length")
+
+
+def test_a_training_file_that_fills_no_batch_is_refused(tmp_path, scifact_dir):
+    """Two queries and batch_size 16: every batch would be dropped as incomplete, so the trainer took 0 steps and
+    exported the untrained base model as the trained one, exit 0."""
+    data = write_training_file(tmp_path / "train.jsonl", scifact_dir, n_queries=2)
+    path = tmp_path / "r.yaml"
+    path.write_text(f"base_model: splade-tiny\ndata: {data}\nvariant: l0\nlambda_d: 0.01\nmax_steps: 3\n"
+                    "batch_size: 16\n")
+    one_line_error(run("train", "--recipe", path, "--out", tmp_path / "model"), f"{data}: its 2 training queries "
+                   "fill no batch of 16", "lower batch_size")
+    assert not (tmp_path / "model" / "kit_model.json").exists()

@@ -219,6 +219,11 @@ def build_trainer(recipe: TrainRecipe, output_dir: str | Path, *, examples: Sequ
     except ValueError as err:
         raise InputError(recipe.data, str(err), fix="lower docs_per_query or rebuild the file with more negatives") \
             from None
+    if len(dataset) < recipe.batch_size * args.world_size:  # batches drop their last, incomplete one
+        across = f" on each of {args.world_size} processes" if args.world_size > 1 else ""
+        raise InputError(recipe.data, f"its {len(dataset)} training queries fill no batch of {recipe.batch_size}"
+                                      f"{across}, so training would take no step",
+                         fix="lower batch_size in the recipe, or train on a file with more queries")
     trainer = SparseDistillTrainer(model=model, args=args, train_dataset=dataset,
                                    data_collator=DistillCollator(model.tokenizer, queries, recipe.max_length),
                                    objective=recipe.loss(), doc_anchor=recipe.doc_anchor)
