@@ -16,23 +16,13 @@ from pathlib import Path
 
 import pytest
 from conftest import write_beir_slice
-from test_faults import no_traceback_ok, one_line_error, run
+from test_faults import TINY_RECIPE, no_traceback_ok, one_line_error, run
 
 from kit.paths import REPO
 
 pytestmark = pytest.mark.integration
 
-RECIPE = """\
-table: 1
-datasets: [unused]
-measures: [nDCG@10, R@100]
-hits: 100
-max_length: 64
-factor: 100
-systems:
-  - {id: bm25-flat, type: bm25}
-  - {id: tiny.bow-idf.l0, type: sparse, doc: {model: splade-tiny, activation: l0}, query: {encoder: bow-idf, idf: corpus}}
-"""
+RECIPE = TINY_RECIPE.lstrip("\n")  # the fault suite's tiny recipe, its first key on line 1
 
 CONDITION = """\
 id: {id}
