@@ -30,6 +30,11 @@ class ImpactOverflow(ValueError):
     """A weight that would not fit Anserini's integer impacts at this factor."""
 
 
+#: The largest share of documents (or queries) with an empty vector an encoding may hold without ``allow_empty``:
+#: more is a broken model, an unreadable input or a factor that rounds every weight to 0.
+MAX_EMPTY_SHARE = 0.5
+
+
 def check_factor(factor) -> float:
     """``factor`` as a float; ValueError unless ``0 < factor <= MAX_FACTOR``."""
     if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not math.isfinite(factor) \

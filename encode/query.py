@@ -27,7 +27,7 @@ from typing import Iterable, Mapping, Protocol
 
 import numpy as np
 
-from encode.quantize import check_query_total, quantize
+from encode.quantize import MAX_EMPTY_SHARE, check_query_total, quantize
 from kit.errors import InputError
 from kit.io import load_json, write_json
 
@@ -192,10 +192,6 @@ class SpladeQueryEncoder:
 
     def encode_batch(self, texts: list[str]) -> list[dict[str, float]]:
         return self.doc_encoder.encode(texts)
-
-
-#: The largest share of queries with an empty vector :func:`encode_queries` accepts without ``allow_empty``.
-MAX_EMPTY_SHARE = 0.5
 
 
 def encode_queries(encoder: QueryEncoder, queries: Mapping[str, str], factor: float = 100, *,

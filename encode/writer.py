@@ -38,17 +38,13 @@ from typing import Iterable, Iterator, Mapping, Protocol, Sequence
 
 import kit
 from encode.activations import check_activation
-from encode.quantize import (MAX_IMPACT, ImpactOverflow, check_document_total, check_factor, impact_problem,
-                             quantize)
+from encode.quantize import (MAX_EMPTY_SHARE, MAX_IMPACT, ImpactOverflow, check_document_total, check_factor,
+                             impact_problem, quantize)
 from kit.errors import InputError
 from kit.fingerprint import digest, file_sha256, stream_sha256
 from kit.io import atomic_write, exclusive, load_json, read_jsonl, write_json
 
 PathLike = str | os.PathLike
-
-#: The largest share of documents with an empty vector a finished encoding may hold without ``allow_empty``.
-MAX_EMPTY_SHARE = 0.5
-
 
 class DocLike(Protocol):
     doc_id: str
