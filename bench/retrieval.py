@@ -11,11 +11,12 @@ import tempfile
 from pathlib import Path
 
 from bench.common import report
-from eval.pipeline import DatasetRun, Settings
 from eval.recipe import load_recipe
 from eval.reproduce import main as reproduce
 from index.anserini import read_query_vectors, search_impact
 from kit.paths import REPO, work_dir
+from pipeline.dataset import DatasetRun
+from pipeline.settings import Settings
 
 SYSTEM = "splade-tiny.bow-idf.l0"
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from bench.common import report
 from eval.lilsr import RECIPE, SEISMIC_GOAL_NDCG, SEISMIC_GOAL_SPEEDUP, measure_backends
-from eval.pipeline import DatasetRun, Settings, resolve_trained
 from eval.recipe import load_recipe
+from pipeline.dataset import DatasetRun
+from pipeline.plan import resolve_trained
+from pipeline.settings import Settings
 
 DATASET = "scifact"
 

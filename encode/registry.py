@@ -1,6 +1,6 @@
 """The query encoders by the names recipes use: the one place a name becomes an encoder.
 
-Table recipes (``query: {encoder: ...}``), the pipeline (:class:`eval.pipeline.DatasetRun`), the Li-LSR runner and the
+Table recipes (``query: {encoder: ...}``), the pipeline (:class:`pipeline.dataset.DatasetRun`), the Li-LSR runner and the
 training recipes (``query_encoder:``) all read :data:`QUERY_ENCODERS` and :func:`query_encoder`.
 """
 

@@ -12,7 +12,7 @@ two-sided t-test (``scipy.stats.ttest_rel``) and a Wilcoxon signed-rank test (``
 dropped, exact p-values for small samples) over the per-query values, and win/tie/loss counts. The t-test p-values of
 every comparison one command prints form one family and are Holm-corrected together (``p_holm``, :mod:`eval.stats`);
 a difference is significant at α = 0.05 only by that column. The two sides must cover the same queries of each dataset
-(a judged query a run did not retrieve for counts as 0, as in :func:`eval.metrics.evaluate`); otherwise the command
+(a judged query a run did not retrieve for counts as 0, as in :func:`pipeline.metrics.evaluate`); otherwise the command
 stops with one line saying which differ.
 
 ``--within`` compares the systems of one stored file with each other: every system against each ``--baseline``
@@ -35,7 +35,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from eval.metrics import check_run_measures, evaluate, measure_option, unknown_documents
+from pipeline.metrics import check_run_measures, evaluate, measure_option, unknown_documents
 from eval.recipe import load_recipe
 from eval.reproduce import main as reproduce
 from eval.check import check
@@ -92,7 +92,7 @@ def run_results(run_path: str | Path, dataset: str, name: str, measures: Sequenc
     A judged test query the run has no line for is an error unless ``missing`` says otherwise (:data:`MISSING`):
     a run of 30 of 300 queries must not be compared as if it had retrieved nothing for the other 270, nor
     silently on 30. So is a document id the corpus does not have (ids mapped wrongly score near 0), unless
-    ``unknown_docs``, and a measure whose cutoff is deeper than the run (:func:`eval.metrics.check_run_measures`).
+    ``unknown_docs``, and a measure whose cutoff is deeper than the run (:func:`pipeline.metrics.check_run_measures`).
     """
     run = read_run(run_path)
     try:

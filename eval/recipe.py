@@ -9,10 +9,12 @@ from typing import Any, Sequence
 from encode.activations import ACTIVATIONS
 from encode.quantize import MAX_FACTOR
 from encode.registry import QUERY_ENCODERS as REGISTERED_QUERY_ENCODERS
-from index.backends import BACKENDS, get_backend
+from index.backends import BACKENDS
 from index.seismic import SeismicParams
 from kit import validate as V
 from kit.errors import InputError
+from pipeline.specs import CORPUS_IDF_TABLE, TRAINED_PREFIX, DenseSpec, DocSpec, IndexSpec, QuerySpec, System
+from pipeline.systems import SYSTEM_KINDS
 from train.conditions import expected_scores
 
 SYSTEM_TYPES = ("bm25", "sparse", "dense")
@@ -22,53 +24,6 @@ IDF_SOURCES = ("corpus", "model")
 MIN_FACTOR = 1.0
 """The smallest quantization ``factor`` a recipe may set: ``int(w * factor + 0.5)`` drops every weight under
 ``0.5 / factor``, and log(1 + relu) weights are about 0.1-5, so below 1 most of every vector would vanish."""
-
-
-CORPUS_IDF_TABLE = "corpus-idf"
-"""``query: {encoder: lilsr, table: corpus-idf}``: the corpus IDF used as a lookup table (repeated tokens summed)."""
-
-TRAINED_PREFIX = "trained:"
-"""``doc.model`` of a system whose documents come from a model the kit trains itself (``doc: {trained: <row>}``):
-the model of that row of ``make ablation`` (:func:`eval.ablation.trained_model`), trained on demand and cached."""
-
-
-@dataclass(frozen=True)
-class DocSpec:
-    model: str
-    activation: str = "relu"
-
-    @property
-    def trained(self) -> str | None:
-        """The ablation row this doc encoder is trained by, or None for a model named by hub id / directory."""
-        return self.model[len(TRAINED_PREFIX):] if self.model.startswith(TRAINED_PREFIX) else None
-
-
-@dataclass(frozen=True)
-class QuerySpec:
-    encoder: str
-    idf: str = "corpus"
-    table: str | None = None  # lilsr: Li-LSR lookup table (file or model dir); default: the doc model's directory
-
-
-@dataclass(frozen=True)
-class DenseSpec:
-    """A bi-encoder for :mod:`index.dense`: offline short name, hub id or directory; ``max_length`` None = the model's own."""
-
-    model: str
-    max_length: int | None = None
-
-
-@dataclass
-class System:
-    id: str
-    label: str
-    type: str
-    paper: str | None = None
-    doc: DocSpec | None = None
-    query: QuerySpec | None = None
-    dense: DenseSpec | None = None
-    expected: dict[str, dict[str, float]] = field(default_factory=dict)
-    tolerance: float = 0.0005
 
 
 @dataclass
@@ -98,22 +53,6 @@ class BackendComparison:
     threads: tuple[int, ...] = (1, 2)
     repeat: int = 5
     seismic: tuple[tuple[str, Any], ...] = ()
-
-
-@dataclass(frozen=True)
-class IndexSpec:
-    """The recipe's ``index:`` block: the retrieval backend of the sparse systems and its parameters.
-
-    ``index: {backend: seismic, seismic: {n_postings: 3500, heap_factor: 0.9, ...}}`` (see
-    :class:`index.seismic.SeismicParams` for the fields and defaults); ``backend: anserini`` (the default) takes none.
-    """
-
-    backend: str = "anserini"
-    params: tuple[tuple[str, Any], ...] = ()
-
-    def get(self):
-        """The :class:`index.backends.Backend` (ValueError on an invalid parameter)."""
-        return get_backend(self.backend, dict(self.params))
 
 
 _SYSTEM_KEYS = ("id", "label", "type", "paper", "doc", "query", "dense", "expected", "tolerance")
@@ -226,7 +165,7 @@ def load_recipe(path: str | Path, table: int | None = None) -> Recipe:
         raise recipe.error("systems", f"duplicate system ids {dups}")
     measures = top.get("measures", ["nDCG@10"])
     for i, s in enumerate(systems):
-        computed = [*measures, *(V.EFFICIENCY if s.type == "sparse" else ())]
+        computed = [*measures, *SYSTEM_KINDS[s.type].extra_measures]
         for dataset, scores in s.expected.items():
             V.measured_only(recipe, f"systems[{i}].expected.{dataset}", scores, computed, f"a {s.type} system here")
     return Recipe(path=Path(path), table=top.get("table", 1), datasets=top["datasets"],

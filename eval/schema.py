@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
 
-from eval.metrics import parse_measures
+from pipeline.metrics import parse_measures
 from kit.errors import InputError, cli
 from kit.io import load_json, open_text
 from kit.paths import REPO
@@ -174,7 +174,7 @@ def _inline_per_query(rows: Iterable[dict]) -> pd.DataFrame | None:
 
 
 def aggregate(per_query: pd.DataFrame) -> dict[tuple[str, str], dict[str, float]]:
-    """Mean per (dataset, system, measure): how :func:`eval.metrics.evaluate` aggregates (unretrieved judged queries are 0)."""
+    """Mean per (dataset, system, measure): how :func:`pipeline.metrics.evaluate` aggregates (unretrieved judged queries are 0)."""
     means = per_query.groupby(["dataset", "system", "measure"], sort=False)["value"].mean()
     out: dict[tuple[str, str], dict[str, float]] = {}
     for (dataset, system, measure), value in means.items():

@@ -22,8 +22,6 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from eval.metrics import evaluate
-from eval.pipeline import DatasetRun, Settings, print_plan, resolve_trained
 from eval.provenance import provenance
 from eval.recipe import System, load_recipe
 from eval.results import (check_expected, fmt, markdown_table, output_folder, points_over, report_checks, signed,
@@ -33,13 +31,13 @@ from kit import validate as V
 from kit.argtypes import ArgumentParser, add_runner_options
 from kit.data import load_dataset
 from kit.errors import InputError, cli
-from kit.lazy import lazy_import
-from kit.manifest import Artifact
 from kit.paths import REPO, dataset_slug, repo_relative, work_dir
+from pipeline.dataset import DatasetRun
+from pipeline.metrics import evaluate
+from pipeline.plan import print_plan, resolve_trained
+from pipeline.settings import Settings
+from pipeline.systems import Fusion, fusion_of
 from train.conditions import expected_scores
-
-fusion = lazy_import("pyserini.fusion")  # loaded when runs are fused
-trectools = lazy_import("pyserini.trectools")
 
 TEACHERS_RECIPE = REPO / "recipes" / "teachers.yaml"
 MEASURES = ("nDCG@10", "R@100")
@@ -103,15 +101,10 @@ def split_dataset(spec: str, recipe: Path = TEACHERS_RECIPE):
 
 
 def fused_run(run: DatasetRun, fid: str, members: Sequence[System]) -> Path:
-    """The min-max score fusion of the members' runs (``pyserini.fusion.normalize``), cached by their run keys."""
-    parts = [run.run(s) for s in members]
-    art = Artifact.named(run.root / "runs", f"fusion-{fid}", {"stage": "fusion", "method": "pyserini.fusion.normalize",
-                         "runs": [p.key for p in parts], "hits": run.settings.hits}, suffix=".trec")
-    if not art.reusable(run.settings.force):
-        fused = fusion.normalize([trectools.TrecRun(str(p.path)) for p in parts], depth=run.settings.hits,
-                                 k=run.settings.hits)
-        fused.save_to_txt(str(art.path), tag=f"fusion-{fid}")
-        art.complete()
+    """The min-max score fusion of the members' runs (:class:`pipeline.systems.Fusion`), cached by their run keys."""
+    system, kind = fusion_of(fid, members), Fusion()
+    art = kind.run_artifact(run, system)
+    kind.make(run, system, art)
     return art.path
 
 

@@ -76,8 +76,8 @@ def _parser() -> argparse.ArgumentParser:
         if name == "search-impact":
             _backend_options(p, "search")
         if name == "search-bm25":
-            p.add_argument("--k1", type=float, default=0.9, help="BM25 k1 (default: 0.9)")
-            p.add_argument("--b", type=float, default=0.4, help="BM25 b (default: 0.4)")
+            p.add_argument("--k1", type=float, default=anserini.BM25_K1, help="BM25 k1 (default: %(default)s)")
+            p.add_argument("--b", type=float, default=anserini.BM25_B, help="BM25 b (default: %(default)s)")
     p = sub.add_parser("class-archive", help="dump the JVM class-data archive that shortens each Anserini start "
                        "(make setup runs it; kept when it exists)")
     p.add_argument("--force", action="store_true", help="dump it again even if it exists")

@@ -9,7 +9,7 @@ term weights. The kit uses the same Lucene machinery through Anserini 1.7.1 (run
   is Anserini's sparse document record ``{"id", "contents", "vector": {token: int}}``; a token's integer weight
   is stored as its term frequency and ``SearchCollection -impact`` scores ``sum_t q_t * d_t`` exactly.
 * **flat index** -- ``IndexCollection -collection JsonCollection`` over ``{"id", "contents"}`` (BM25 baseline,
-  Anserini's "flat" BEIR condition: k1 = 0.9, b = 0.4).
+  Anserini's "flat" BEIR condition: :data:`BM25_K1`, :data:`BM25_B`).
 
 Behaviour of this jar checked by ``tests/test_index.py`` (and worth knowing before changing anything here):
 
@@ -453,8 +453,13 @@ def _search(index_dir, topics: dict[str, str], empty: int, run_path, flags: list
             "queries": len(topics), "empty_queries": empty, "run": str(run_path)}
 
 
+BM25_K1, BM25_B = 0.9, 0.4
+"""BM25's k1 and b in Anserini's BEIR "flat" condition; every BM25 run of the kit searches with these unless told
+otherwise (:class:`pipeline.systems.BM25` passes them explicitly and keys its runs by them)."""
+
+
 def search_bm25(index_dir, queries: Mapping[str, str], run_path, hits: int = 1000, threads: int = 2,
-                remove_query: bool = True, k1: float = 0.9, b: float = 0.4, *, heap: str | None = None,
+                remove_query: bool = True, k1: float = BM25_K1, b: float = BM25_B, *, heap: str | None = None,
                 log_path=None) -> dict:
     """BM25 search of a flat index; writes a TREC run (atomically) and returns timings.
 

@@ -179,7 +179,7 @@ def string_list(value: Any) -> list[str]:
 
 
 EFFICIENCY = ("FLOPS", "Doc_Len", "Query_Len")
-"""Measured from the indexed sparse vectors (:func:`eval.metrics.sparsity_stats`), not by ir-measures."""
+"""Measured from the indexed sparse vectors (:func:`pipeline.metrics.sparsity_stats`), not by ir-measures."""
 
 
 def _parsed(name: str) -> str | None:

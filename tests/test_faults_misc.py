@@ -1,4 +1,4 @@
-"""Small faults of issue 29 (class 7): the stage-time line the runners print (its shares, on a timer driven by a fake
+"""Small faults: the stage-time line the runners print (its shares, on a timer driven by a fake
 clock), and Ctrl-C (SIGINT) of a running command, through the real command line -- it stops within moments, says so
 on one line, and the same command run again resumes to the result an uninterrupted run gives."""
 
@@ -17,7 +17,7 @@ import pytest
 from conftest import write_beir_slice
 from test_faults import _PROGRESS
 
-from eval import pipeline
+from pipeline import settings as pipeline
 from kit.paths import REPO
 
 pytestmark = pytest.mark.integration

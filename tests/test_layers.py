@@ -1,4 +1,4 @@
-"""The kit's layers, read from the source with ``ast``: kit -> encode -> index -> train -> eval -> bench.
+"""The kit's layers, read from the source with ``ast``: kit -> encode -> index -> train -> pipeline -> eval -> bench.
 
 - a module imports only from its own layer or lower ones;
 - every import of the kit's own packages sits at the top of its module (an ``if TYPE_CHECKING:`` block at the top
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from kit.paths import REPO
 
-LAYERS = ("kit", "encode", "index", "train", "eval", "bench")
+LAYERS = ("kit", "encode", "index", "train", "pipeline", "eval", "bench")
 
 
 @dataclass(frozen=True)

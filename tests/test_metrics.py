@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from eval.metrics import (document_lengths, evaluate, parse_measures, query_flops, sparsity_stats,
+from pipeline.metrics import (document_lengths, evaluate, parse_measures, query_flops, sparsity_stats,
                           token_document_frequencies)
 
 

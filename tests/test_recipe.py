@@ -90,20 +90,20 @@ def test_reproduce_bad_recipe_is_one_line_exit_2(tmp_path, capsys):
 
 
 def test_trained_doc_encoder_is_resolved_to_the_ablation_model(tmp_path, monkeypatch):
-    import eval.pipeline
-    from eval.pipeline import resolve_trained
+    import pipeline.plan
+    from pipeline.plan import resolve_trained
 
     r = load_recipe(REPO / "recipes" / "table1.yaml")
     kit = next(s for s in r.systems if s.doc is not None and s.doc.trained)
     assert kit.doc.trained == "l0-mask-l0-act" and kit.doc.activation == "l0"
     assert all(s.doc.trained is None for s in r.systems if s.doc is not None and s is not kit)
-    monkeypatch.setattr(eval.pipeline, "trained_model", lambda row, seed: (tmp_path / row / f"seed{seed}", "l0"))
+    monkeypatch.setattr(pipeline.plan, "trained_model", lambda row, seed: (tmp_path / row / f"seed{seed}", "l0"))
     resolved = resolve_trained(kit)
     assert resolved.doc.model == str(tmp_path / "l0-mask-l0-act" / "seedNone") and resolved.doc.trained is None
     assert resolved.id == kit.id and resolved.query == kit.query
     # a seeded run (eval.lilsr's seeds) resolves each seed's model
     assert resolve_trained(kit, 43).doc.model == str(tmp_path / "l0-mask-l0-act" / "seed43")
-    monkeypatch.setattr(eval.pipeline, "trained_model", lambda row, seed: (tmp_path / "m", "relu"))
+    monkeypatch.setattr(pipeline.plan, "trained_model", lambda row, seed: (tmp_path / "m", "relu"))
     with pytest.raises(InputError, match="set doc.activation: relu"):
         resolve_trained(kit)
 

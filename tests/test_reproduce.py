@@ -109,7 +109,8 @@ def test_cache_keys_follow_every_input(scifact_slice, scifact_dir, tmp_path):
 
     from conftest import write_beir_slice
 
-    from eval.pipeline import DatasetRun, Settings
+    from pipeline.dataset import DatasetRun
+    from pipeline.settings import Settings
     from eval.recipe import load_recipe
 
     recipe_path = tmp_path / "recipe.yaml"
@@ -142,7 +143,8 @@ def test_vectors_cut_to_the_query_terms_give_the_same_run(scifact_slice, tmp_pat
     """``DatasetRun(query_terms=...)`` (Tables 2-3's zero-shot columns): documents encoded over the queries' terms
     alone rank exactly as whole vectors do, under their own cache key, and never yield a document length."""
     from encode.writer import read_vectors
-    from eval.pipeline import DatasetRun, Settings
+    from pipeline.dataset import DatasetRun
+    from pipeline.settings import Settings
     from eval.recipe import load_recipe
 
     recipe_path = tmp_path / "recipe.yaml"

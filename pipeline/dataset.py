@@ -1,33 +1,26 @@
-"""The pipeline engine: one dataset's stages -- encode, index, query, search, score -- each a cached artifact.
+"""The engine: one dataset's stages -- encode, index, query, search, score -- each a cached artifact.
 
 Every runner drives it: the Table 1 runner (:mod:`eval.reproduce`), the ablation (:mod:`eval.ablation`), Li-LSR
 (:mod:`eval.lilsr`), the teacher report (:mod:`eval.teachers`) and ``compare --recipe``. Its inputs are explicit:
 
 - a :class:`kit.dataset.Dataset`;
-- :class:`Settings`: what the recipe fixes (measures, hits, max length, quantization factor, retrieval backend) and
-  how this machine computes (device, dtype, batch size, threads, force);
-- the :class:`eval.recipe.System` s to measure.
+- :class:`pipeline.settings.Settings`: what the recipe fixes (measures, hits, max length, quantization factor,
+  retrieval backend) and how this machine computes (device, dtype, batch size, threads, force);
+- the :class:`pipeline.specs.System` s to measure, each made by its kind (:mod:`pipeline.systems`).
 
-Each artifact is a :class:`kit.manifest.Artifact` keyed by everything it depends on, under ``work/<dataset>/``.
+Each artifact is a :class:`kit.manifest.Artifact` under ``work/<dataset>/``, described in :mod:`pipeline.artifacts`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shlex
-import time
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from encode.query import compute_idf, encode_queries, load_idf_json, save_idf_json
 from encode.registry import query_encoder
 from encode.writer import check_complete, check_inputs, read_vectors, write_vectors
-from eval.metrics import document_lengths, evaluate, sparsity_stats, token_document_frequencies
-from eval.recipe import CORPUS_IDF_TABLE, DenseSpec, DocSpec, IndexSpec, Recipe, System
-from index.anserini import build_flat_index, flat_index_inputs, read_query_vectors, search_bm25
-from index.dense import encode_corpus, load_encoder, search
+from index.anserini import read_query_vectors
 from kit.data import load_dataset
 from kit.dataset import Dataset
 from kit.errors import InputError
@@ -36,89 +29,14 @@ from kit.hub import find_model_idf, local_model_dir
 from kit.io import atomic_write, load_json, write_json
 from kit.lazy import lazy_import
 from kit.manifest import Artifact
-from kit.paths import dataset_slug, slug, work_dir
-from train.conditions import trained_model
+from kit.paths import dataset_slug, work_dir
+from pipeline import artifacts
+from pipeline.metrics import document_lengths, evaluate, token_document_frequencies
+from pipeline.settings import Settings, Timer
+from pipeline.specs import CORPUS_IDF_TABLE, DocSpec, IndexSpec, System
+from pipeline.systems import kind_of
 
 doc_encoder = lazy_import("encode.doc_encoder")  # torch: loaded when a document is encoded
-
-
-class Timer:
-    """Wall time per stage, summed over datasets and systems (for the benchmark's end-to-end breakdown).
-
-    A stage timed inside another counts once: its seconds are its own, not also the enclosing stage's, so the stages
-    never add up to more than the wall time since the timer was made (:meth:`line` gives each stage's share of it).
-    """
-
-    def __init__(self):
-        self.seconds: dict[str, float] = {}
-        self.started = time.perf_counter()
-        self._inner: list[float] = []  # per open stage, innermost last: the seconds of the stages timed inside it
-
-    @contextmanager
-    def __call__(self, stage: str):
-        start = time.perf_counter()
-        self._inner.append(0.0)
-        try:
-            yield
-        finally:
-            took = time.perf_counter() - start
-            self.seconds[stage] = self.seconds.get(stage, 0.0) + took - self._inner.pop()
-            if self._inner:
-                self._inner[-1] += took
-
-    def _slowest_first(self) -> list[tuple[str, float]]:
-        return sorted(self.seconds.items(), key=lambda kv: -kv[1])
-
-    def rounded(self) -> dict[str, float]:
-        """Seconds per stage to 0.1 s, slowest first (what result files store as ``stage_seconds``)."""
-        return {k: round(v, 1) for k, v in self._slowest_first()}
-
-    def line(self) -> str:
-        """One printed line saying where the run's time went: each stage's seconds and its share of the wall time
-        since the timer was made (the rest went to untimed work: loading models, writing results)."""
-        wall = max(time.perf_counter() - self.started, sum(self.seconds.values()))
-        shares = ", ".join(f"{k} {v:.1f} ({v / wall:.0%})" for k, v in self._slowest_first())
-        return f"stage wall time (s): {shares or 'none timed'}; {wall:.1f} s in all"
-
-
-def model_label(model: str) -> str:
-    """A short, file-name-safe name of a model for artifact names (the key beside it identifies the content)."""
-    path = Path(model)
-    if path.is_absolute() or model.startswith("."):
-        parts = [p for p in path.parts if p not in ("/", "model")]
-        return slug("-".join(parts[-2:]))[:60] or "model"
-    return slug(model)[:60]
-
-
-@dataclass(frozen=True)
-class Settings:
-    """How a table is computed: what the recipe fixes, then how this machine runs it.
-
-    ``device`` None: CUDA when available; ``dtype`` None: fp16 autocast on CUDA, fp32 elsewhere
-    (:func:`encode.doc_encoder.resolve_precision`). ``force`` recomputes every stage instead of reusing it.
-    """
-
-    measures: tuple[str, ...] = ("nDCG@10",)
-    hits: int = 1000
-    max_length: int = 512
-    factor: float = 100.0
-    index: IndexSpec = IndexSpec()
-    device: str | None = None
-    dtype: str | None = None
-    batch_size: int = 32
-    threads: int = 2
-    force: bool = False
-
-    @classmethod
-    def of(cls, recipe: Recipe, **machine) -> "Settings":
-        """A recipe's settings (``machine``: device, dtype, batch_size, threads, force, and ``backend`` to override
-        the recipe's index backend)."""
-        backend = machine.pop("backend", None)
-        index = recipe.index or IndexSpec()
-        if backend is not None and backend != index.backend:
-            index = IndexSpec(backend)
-        return cls(measures=tuple(recipe.measures), hits=recipe.hits, max_length=recipe.max_length,
-                   factor=recipe.factor, index=index, **{k: v for k, v in machine.items() if v is not None})
 
 
 class DatasetRun:
@@ -181,22 +99,18 @@ class DatasetRun:
     def tokenizer_files(self, model: str) -> str:
         return self._cached(("tokenizer", model), lambda: tokenizer_fingerprint(local_model_dir(model)))
 
-    def _precision(self) -> dict:
+    def precision(self) -> dict:
+        """How vectors and embeddings are computed here (in the key of every artifact a model computes)."""
         return {"device": self.device, "dtype": self.dtype}
 
     # ---- documents -------------------------------------------------------------------------------------------------
     def vectors(self, doc: DocSpec) -> Artifact:
         """The quantized document vectors of ``doc``'s model and activation (a ``python -m encode`` folder)."""
-        inputs = {"stage": "doc-vectors", "corpus": self.corpus(), "model": self.model_files(doc.model),
-                  "encoding": doc_encoder.ENCODING, "activation": doc.activation, "max_length": self.settings.max_length, "factor": self.settings.factor,
-                  **self._precision()}
-        label = f"{model_label(doc.model)}.{doc.activation}.len{self.settings.max_length}.q{self.settings.factor:g}"
-        if self._cut(doc):
-            inputs["only_terms_of_queries"] = self.queries(self.query_terms).key
-            label += ".query-terms"
-        return Artifact.named(self.root / "vectors", label, inputs, is_dir=True)
+        return artifacts.doc_vectors(self.root, self.corpus(), self.model_files(doc.model), doc, doc_encoder.ENCODING,
+                                     self.settings.max_length, self.settings.factor, self.precision(),
+                                     self.queries(self.query_terms).key if self.cut(doc) else None)
 
-    def _cut(self, doc: DocSpec) -> bool:
+    def cut(self, doc: DocSpec) -> bool:
         """Whether ``doc``'s vectors here hold only the entries of :attr:`query_terms`'s queries."""
         return self.query_terms is not None and self.query_terms.doc == doc
 
@@ -209,7 +123,7 @@ class DatasetRun:
 
     def _require_whole(self, doc: DocSpec) -> None:
         """FLOPS and Doc_Len need every entry of a document: never take them from vectors cut to the query terms."""
-        if self._cut(doc):
+        if self.cut(doc):
             raise ValueError(f"{self.key}: the vectors of {doc.model} hold only the query terms; their sparsity is "
                              "not the documents'")
 
@@ -221,12 +135,12 @@ class DatasetRun:
         by_model: dict[str, list[str]] = {}
         for d in docs:
             art = self.vectors(d)
-            if not art.reusable(self.settings.force) and (self._cut(d) or not self.adopt_vectors(art)):
+            if not art.reusable(self.settings.force) and (self.cut(d) or not self.adopt_vectors(art)):
                 acts = by_model.setdefault(d.model, [])
                 if d.activation not in acts:
                     acts.append(d.activation)
         for model, acts in by_model.items():
-            cut = any(self._cut(DocSpec(model, a)) for a in acts)
+            cut = any(self.cut(DocSpec(model, a)) for a in acts)
             if cut and len(acts) > 1:  # one forward pass serves several activations only over the same vocabulary
                 raise ValueError(f"{model}: cut to the query terms of one system, encode its activation alone")
             vocabulary = self.query_term_ids() if cut else None
@@ -277,7 +191,7 @@ class DatasetRun:
     def encode_command(self, doc: DocSpec, shard: tuple[int, int] | None = None) -> str:
         """The ``python -m encode`` command that writes ``doc``'s vectors (or one shard of them) where this run
         reads them."""
-        if self._cut(doc):
+        if self.cut(doc):
             raise ValueError("vectors cut to the query terms are written by the pipeline, not by python -m encode")
         art = self.vectors(doc)
         parts = ["python", "-m", "encode", "--corpus", self.name, "--model", doc.model, "--activation", doc.activation,
@@ -293,12 +207,7 @@ class DatasetRun:
         return self.settings.index
 
     def index(self, doc: DocSpec) -> Artifact:
-        spec = self.index_spec
-        vectors = self.vectors(doc)
-        inputs = {"stage": "impact-index", "vectors": vectors.key, "backend": spec.backend,
-                  "params": [list(p) for p in spec.params]}
-        return Artifact.named(self.root / "indexes", vectors.path.name.rsplit(".", 1)[0] + f".{spec.backend}",
-                              inputs, is_dir=True)
+        return artifacts.impact_index(self.root, self.vectors(doc), self.index_spec)
 
     def impact_index(self, doc: DocSpec) -> Path:
         art = self.index(doc)
@@ -334,8 +243,7 @@ class DatasetRun:
             return self._cached(("idf.json", str(path)), lambda: load_idf_json(path))
         tokenizer_fp = self.tokenizer_files(doc.model)
         if tokenizer_fp not in self._idf:
-            art = Artifact.named(self.root / "idf", "corpus-idf", {"stage": "corpus-idf", "corpus": self.corpus(),
-                                                                  "tokenizer": tokenizer_fp}, suffix=".json")
+            art = artifacts.corpus_idf(self.root, self.corpus(), tokenizer_fp)
             if art.reusable(self.settings.force):
                 self._idf[tokenizer_fp] = load_idf_json(art.path)
             else:
@@ -349,9 +257,7 @@ class DatasetRun:
         """A Li-LSR system's lookup table: the recipe's file, the model's own, or the corpus IDF as a table."""
         table = system.query.table
         if table == CORPUS_IDF_TABLE:
-            art = Artifact.named(self.root / "tables", "corpus-idf", {
-                "stage": "idf-lookup-table", "corpus": self.corpus(), "tokenizer": self.tokenizer_files(system.doc.model)},
-                suffix=".json")
+            art = artifacts.idf_lookup_table(self.root, self.corpus(), self.tokenizer_files(system.doc.model))
             if not art.reusable(self.settings.force):
                 save_idf_json(self.idf(system.doc, "corpus"), art.path)
                 art.complete()
@@ -371,7 +277,7 @@ class DatasetRun:
                 return {"table": model_fingerprint(table) if Path(table).is_dir() else file_sha256(table),
                         **truncation}
             return {"model": self.model_files(system.doc.model), "encoding": doc_encoder.ENCODING, **truncation,
-                    **self._precision()}
+                    **self.precision()}
 
         return self._cached(("query-weights", system.doc, system.query), compute)
 
@@ -392,13 +298,13 @@ class DatasetRun:
         return query_encoder(
             kind, self.tokenizer(system.doc.model), max_length=self.settings.max_length,
             idf=self.idf(system.doc, system.query.idf) if kind == "bow-idf" else None,
-            missing_weight=self.missing_token_weight(system), table=self._lookup_table(system) if kind == "lilsr" else None)
+            missing_weight=self.missing_token_weight(system),
+            table=self._lookup_table(system) if kind == "lilsr" else None)
 
     def queries(self, system: System) -> Artifact:
-        inputs = {"stage": "query-vectors", "queries": self.ds.queries_fingerprint(),
-                  "encoder": system.query.encoder, "tokenizer": self.tokenizer_files(system.doc.model),
-                  "weights": self.query_weights(system), "factor": self.settings.factor}
-        return Artifact.named(self.root / "queries", system.id, inputs, suffix=".jsonl")
+        return artifacts.query_vectors(self.root, system.id, self.ds.queries_fingerprint(), system.query.encoder,
+                                       self.tokenizer_files(system.doc.model), self.query_weights(system),
+                                       self.settings.factor)
 
     def query_vectors(self, system: System) -> dict[str, dict[str, int]]:
         art = self.queries(system)
@@ -413,83 +319,31 @@ class DatasetRun:
         art.complete(queries=len(vectors))
         return vectors
 
-    # ---- systems ---------------------------------------------------------------------------------------------------
-    def flat_index(self) -> Artifact:
-        return Artifact.named(self.root / "indexes", "flat", flat_index_inputs(self.corpus()), is_dir=True)
 
-    def dense_corpus(self, spec: DenseSpec) -> Artifact:
-        inputs = {"stage": "dense-corpus", "corpus": self.corpus(), "model": self.model_files(spec.model),
-                  "max_length": spec.max_length, **self._precision()}
-        return Artifact.named(self.root / "dense", f"{model_label(spec.model)}.len{spec.max_length or 'model'}",
-                              inputs, is_dir=True)
-
+    # ---- runs ------------------------------------------------------------------------------------------------------
     def run(self, system: System) -> Artifact:
-        """The TREC run of ``system``: keyed by its index and queries (and the search settings)."""
-        search = {"hits": self.settings.hits, "remove_query": True}
-        if system.type == "bm25":
-            inputs = {"stage": "bm25-run", "index": self.flat_index().key, "queries": self.ds.queries_fingerprint(),
-                      "k1": 0.9, "b": 0.4, **search}
-        elif system.type == "dense":
-            inputs = {"stage": "dense-run", "index": self.dense_corpus(system.dense).key,
-                      "queries": self.ds.queries_fingerprint(), "device": self.device, **search}
-        else:
-            inputs = {"stage": "sparse-run", "index": self.index(system.doc).key, "queries": self.queries(system).key,
-                      **search}
-        return Artifact.named(self.root / "runs", system.id, inputs, suffix=".trec")
+        """The TREC run of ``system``: keyed by what its kind says it depends on (:mod:`pipeline.systems`)."""
+        return kind_of(system).run_artifact(self, system)
 
     def signature(self, system: System) -> str:
         """``<system id>.<key>``: the name of the system's run (changes whenever anything the run depends on does)."""
         return self.run(system).path.name.removesuffix(".trec")
 
+    def make_run(self, system: System) -> tuple[Artifact, dict[str, float]]:
+        """Make ``system``'s run (reused when cached) by its kind; the run and the measures the kind adds."""
+        art = self.run(system)
+        return art, kind_of(system).make(self, system, art)
+
     def run_system(self, system: System) -> dict:
-        run = self.run(system)
-        extra: dict[str, float] = {}
-        if system.type == "bm25":
-            index = self.flat_index()
-            if not index.reusable(self.settings.force):
-                with self.timer("index"):
-                    info = build_flat_index(self.ds.docs(), index.path, threads=self.settings.threads, overwrite=True,
-                                            inputs=index.inputs)
-                index.complete(documents=info.get("documents"))
-            if not run.reusable(self.settings.force):
-                with self.timer("search"):
-                    search_bm25(index.path, self.ds.queries, run.path, hits=self.settings.hits, threads=self.settings.threads)
-                run.complete()
-        elif system.type == "dense":
-            if not run.reusable(self.settings.force):
-                self.dense_search(system.dense, run.path)
-                run.complete()
-        else:
-            index = self.impact_index(system.doc)
-            queries = self.query_vectors(system)
-            if not run.reusable(self.settings.force):
-                with self.timer("search"):
-                    self.index_spec.get().search(index, queries, run.path, hits=self.settings.hits,
-                                                 threads=self.settings.threads)
-                run.complete()
-            if not self._cut(system.doc):  # vectors cut to the query terms have no length of their own
-                with self.timer("sparsity stats"):
-                    extra = sparsity_stats(self.doc_frequencies(system.doc), queries.values())
+        """``system``'s scores on the recipe's measures (and its kind's own), with ``_per_query`` values."""
+        run, extra = self.make_run(system)
         with self.timer("score"):
             scores, per_query = evaluate(run.path, self.ds.qrels, list(self.settings.measures))
         per_query.insert(0, "system", system.id)
         per_query.insert(0, "dataset", self.key)
         return {**scores, **extra, "_per_query": per_query}
 
-    def dense_search(self, spec: DenseSpec, run_path: Path) -> None:
-        """Exact inner-product search (:mod:`index.dense`); the encoded corpus is cached per model and max length."""
-        encoder = load_encoder(spec.model, device=self.settings.device, max_length=spec.max_length)
-        art = self.dense_corpus(spec)
-        if not art.reusable(self.settings.force):
-            print(f"[{self.key}] dense-encoding {self.ds.num_docs or ''} docs with {spec.model}", flush=True)
-            with self.timer("encode docs (dense)"):
-                meta = encode_corpus(self.ds.docs(), encoder, art.path, model=spec.model,
-                                     batch_size=self.settings.batch_size, total=self.ds.num_docs)
-            art.complete(documents=meta["count"])
-        with self.timer("search (dense)"):
-            search(art.path, self.ds.queries, encoder, run_path, hits=self.settings.hits,
-                   batch_size=self.settings.batch_size)
-
+    # ---- document statistics ---------------------------------------------------------------------------------------
     def doc_vectors(self, doc: DocSpec):
         return (vec for _, vec in read_vectors(self.vectors(doc).path))
 
@@ -498,8 +352,7 @@ class DatasetRun:
         encoding and cached beside its document frequencies (apart from them: Table 1 never needs one per document)."""
         self._require_whole(doc)
         vectors = self.vectors(doc)
-        art = Artifact.named(self.root / "stats", vectors.path.name.rsplit(".", 1)[0] + ".doc-len",
-                             {"stage": "doc-lengths", "vectors": vectors.key}, suffix=".json")
+        art = artifacts.doc_stats(self.root, vectors, "doc-lengths")
         if art.reusable(self.settings.force):
             return load_json(art.path)["lengths"]
         self._verified_vectors(doc)
@@ -515,8 +368,7 @@ class DatasetRun:
         so they are counted once per encoding and cached beside it."""
         self._require_whole(doc)
         vectors = self.vectors(doc)
-        art = Artifact.named(self.root / "stats", vectors.path.name.rsplit(".", 1)[0] + ".doc-df",
-                             {"stage": "doc-frequencies", "vectors": vectors.key}, suffix=".json")
+        art = artifacts.doc_stats(self.root, vectors, "doc-frequencies")
         if art.reusable(self.settings.force):
             data = load_json(art.path)
             return data["df"], data["documents"]
@@ -526,45 +378,3 @@ class DatasetRun:
         art.complete(documents=n)
         return dict(df), n
 
-
-def resolve_trained(system: System, seed: int | None = None) -> System:
-    """``system`` with a ``doc: {trained: <condition>}`` replaced by the directory of that condition's model at
-    ``seed`` (None: the condition's own; trained now when it is not cached yet; :func:`train.conditions.trained_model`)."""
-    if system.doc is None or system.doc.trained is None:
-        return system
-    model, activation = trained_model(system.doc.trained, seed)
-    if activation != system.doc.activation:
-        raise InputError(None, f"system {system.id}: the {system.doc.trained} model ranks with the {activation} "
-                               f"activation, not {system.doc.activation}", fix=f"set doc.activation: {activation}")
-    return dataclasses.replace(system, doc=DocSpec(model=str(model), activation=activation))
-
-
-def print_plan(run: DatasetRun, systems: list[System], shards: int = 1) -> None:
-    """``--dry-run``: each stage's artifact and whether it is cached, and the commands that encode the documents
-    (split into ``shards`` for several machines: run each, copy every output file into the folder printed, and the
-    next run verifies and uses them)."""
-    def state(art: Artifact) -> str:
-        """cached or to do."""
-        return "cached" if art.ready() else "to do"
-
-    print(f"# {run.key}: {run.ds.num_docs or '?'} documents, {len(run.ds.queries)} queries ({run.ds.source})")
-    printed: set[Path] = set()
-    for system in systems:
-        if system.doc is not None and system.doc.trained is not None:
-            print(f"{system.id}: documents from the kit's trained model {system.doc.trained!r} (trained on demand, "
-                  f"cached: python -m eval.ablation measure {system.doc.trained})")
-            continue
-        if system.type == "bm25":
-            print(f"{system.id}: flat index {run.flat_index().path} [{state(run.flat_index())}]")
-        elif system.type == "dense":
-            print(f"{system.id}: dense index {run.dense_corpus(system.dense).path} "
-                  f"[{state(run.dense_corpus(system.dense))}]")
-        else:
-            vectors = run.vectors(system.doc)
-            print(f"{system.id}: vectors {vectors.path} [{state(vectors)}]; index {run.index(system.doc).path} "
-                  f"[{state(run.index(system.doc))}]; queries {run.queries(system).path} [{state(run.queries(system))}]")
-            if not vectors.ready() and vectors.path not in printed:
-                printed.add(vectors.path)
-                for i in range(shards):
-                    print("    " + run.encode_command(system.doc, (i, shards) if shards > 1 else None))
-        print(f"    run {run.run(system).path} [{state(run.run(system))}]")
