@@ -6,7 +6,7 @@
     python -m eval.reproduce --datasets all \\
         --model opensearch-project/opensearch-neural-sparse-encoding-doc-v3-distill --device cuda
 
-The stages are :mod:`eval.pipeline`'s (cached by content under ``work/``, resumed after a kill; ``--force`` redoes
+The stages are :mod:`pipeline`'s (cached by content under ``work/``, resumed after a kill; ``--force`` redoes
 them). The table goes to ``work/results/table<N>.{csv,md,json}`` (:mod:`eval.results`), or with ``--update`` to the
 stored reference in ``results/``; a system outside its expected score's tolerance prints ``FAIL`` and exits 1.
 """
@@ -20,19 +20,21 @@ import time
 import pandas as pd
 
 from eval.paper import SYSTEMS, load_errata, load_paper_table
-from eval.pipeline import DatasetRun, Settings, Timer, print_plan, resolve_trained
 from eval.provenance import provenance
 from eval.recipe import DocSpec, QuerySpec, Recipe, System, check_datasets, load_recipe
 from eval.results import (check_expected, fmt, markdown_table, output_folder, report_checks, signed, where_written,
                           write_results)
 from eval.schema import table_rows
 from kit.argtypes import ArgumentParser, positive_int
-from kit.data import BEIR_DATASETS
+from kit.data import BEIR_DATASETS, download_source
 from kit.errors import InputError, cli
 from kit.hub import detect_activation
 from kit.io import check_writable
 from kit.nanobeir import NANOBEIR_DATASETS
 from kit.paths import REPO, repo_relative, slug, work_dir
+from pipeline.dataset import DatasetRun
+from pipeline.plan import print_plan, resolve_trained
+from pipeline.settings import Settings, Timer
 
 
 def resolve_datasets(names: list[str]) -> list[str]:
@@ -199,6 +201,10 @@ def main(argv=None) -> int:
 
     if args.dry_run:
         for name in datasets:
+            source = download_source(name)
+            if source is not None:  # a dry run fetches nothing; the stages' keys need the corpus
+                print(f"# {name}: would download {name} via {source}; its stages are planned once it is there")
+                continue
             print_plan(DatasetRun.load(name, settings, timer), systems, args.shards)
         return 0
 

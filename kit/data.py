@@ -27,7 +27,7 @@ from kit.fingerprint import file_sha256, text_file_sha256
 from kit.formats import (_beir_qrels, _judged, _trec_qrels, read_beir_corpus, read_beir_queries, read_smart_docs,
                          read_smart_qrels, read_smart_queries, read_topics_tsv, read_trec_docs, read_trec_qrels,
                          read_trec_topics)
-from kit.nanobeir import load_nanobeir
+from kit.nanobeir import NANOBEIR_DATASETS, load_nanobeir
 from kit.paths import shared_dir
 
 #: The 13 BEIR datasets of the paper's Table 1 (in its row order) -> the ir_datasets id of their test split.
@@ -195,6 +195,22 @@ def _beir_online(name: str) -> Dataset:
     return Dataset(name=name, queries=queries, qrels=qrels, docs=docs, num_docs=count,
                    source=f"topics {topics}; qrels {qrels_path}; corpus ir_datasets:{dataset_id}",
                    corpus_key=_ir_corpus_key(dataset_id))
+
+
+def download_source(name: str, split: str = "test") -> str | None:
+    """Where :func:`load_dataset` would fetch ``name``'s corpus from the network (``ir-datasets beir/nfcorpus/test``,
+    ``NanoBEIR zeta-alpha-ai/NanoNFCorpus``), or None for a collection read from disk. Decided from the name alone:
+    nothing is imported, read or fetched (what a ``--dry-run`` prints instead of loading it). An online corpus
+    already in the ir_datasets or Hugging Face cache is still named: the name cannot tell."""
+    if name in LOCAL_DATASETS or Path(name).is_dir():
+        return None
+    if name.startswith("nanobeir/"):
+        subset = NANOBEIR_DATASETS.get(name.split("/", 1)[1])
+        return f"NanoBEIR {subset} (Hugging Face)" if subset else None
+    short = {v: k for k, v in BEIR_DATASETS.items()}.get(name, name)
+    if short in BEIR_DATASETS:
+        return f"ir-datasets {BEIR_DATASETS[short] if split == 'test' else f'beir/{short}/{split}'}"
+    return f"ir-datasets {name}"
 
 
 def load_dataset(name: str, split: str = "test") -> Dataset:

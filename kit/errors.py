@@ -4,7 +4,7 @@ Readers raise :class:`InputError` naming the file, the line and the fix; every c
 wraps its ``main`` with :func:`cli`, which prints the error on one line and exits with status 2. An operating-system
 failure that reaches it (disk full, no permission) is reported the same way, naming its path
 (:func:`os_fault`). Ctrl-C (SIGINT) of a command stops it within moments, on one line, as interrupted
-(:func:`interrupted`).
+(:func:`interrupted`). What a command prints also goes to a log file under ``work/logs`` (:mod:`kit.log`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import signal
 import sys
 import threading
 from pathlib import Path
+
+from kit.log import command_log
 
 EXIT_BAD_INPUT = 2
 
@@ -113,7 +115,8 @@ def interrupted() -> None:
 
 def cli(main):
     """Decorate a ``main(argv=None) -> int | None``: InputError becomes one line on stderr and exit code 2; Ctrl-C of
-    a command run as ``python -m`` ends it at once (:func:`interrupted`); called from Python, it raises as usual."""
+    a command run as ``python -m`` ends it at once (:func:`interrupted`) and what it prints is also logged
+    (:func:`kit.log.command_log`); called from Python, it raises as usual and logs nothing."""
 
     command = main.__module__ == "__main__"  # run as python -m, not called from Python (a test, another command)
 
@@ -121,17 +124,23 @@ def cli(main):
     def wrapper(argv=None):
         if command and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             signal.signal(signal.SIGINT, _on_sigint)
-        try:
-            return main(argv) or 0
-        except KeyboardInterrupt:
-            if not command:
-                raise
-            interrupted()
-        except InputError as err:
-            print(err.format(), file=sys.stderr)
-            return EXIT_BAD_INPUT
-        except OSError as exc:  # the environment (disk full, permissions) rather than a kit bug: one line too
-            print(os_fault(None, exc).format(), file=sys.stderr)
-            return EXIT_BAD_INPUT
+        with command_log() if command else contextlib.nullcontext():
+            return _run(main, argv, command)
 
     return wrapper
+
+
+def _run(main, argv, command: bool):
+    """``main(argv)``, its InputError or OSError one line on stderr (exit 2), Ctrl-C of a command ended at once."""
+    try:
+        return main(argv) or 0
+    except KeyboardInterrupt:
+        if not command:
+            raise
+        interrupted()
+    except InputError as err:
+        print(err.format(), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:  # the environment (disk full, permissions) rather than a kit bug: one line too
+        print(os_fault(None, exc).format(), file=sys.stderr)
+        return EXIT_BAD_INPUT

@@ -180,7 +180,7 @@ def _train(slug: str, recipe: "TrainRecipe", out: Path) -> Path:
     write_json(out.parent / "recipe.json", {"recipe": json.loads(json.dumps(recipe.to_dict(), default=str)),
                                             "inputs": training_inputs(recipe)})
     started = time.perf_counter()
-    train(recipe, out, resume=resume, disable_tqdm=True)
+    train(recipe, out, resume=resume, label=f"train {slug} seed {recipe.seed}")
     record_seconds(out, "train", time.perf_counter() - started, add=True)
     return out
 

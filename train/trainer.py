@@ -9,7 +9,8 @@ The training loop is ``transformers.Trainer``'s: AdamW, linear schedule with war
 precision on GPUs, checkpoints and ``resume_from_checkpoint``, ``torchrun`` data parallelism. This module adds
 :class:`SparseDistillTrainer` (the loss over the **global** batch: documents, query vectors and teacher scores are
 gathered from every process, as the authors' trainer does; every loss term logged by name) and :func:`train`
-(checkpoints written whole, resumed from the newest complete one, the model exported by :mod:`train.export`).
+(checkpoints written whole, resumed from the newest complete one, the model exported by :mod:`train.export`), shown
+as one labelled progress bar with the latest loss terms (:mod:`train.progress`).
 Recipes: :mod:`train.recipe`; batches: :mod:`train.batches`; ``python -m train`` runs one recipe.
 """
 
@@ -23,6 +24,8 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import Tensor
 from transformers import Trainer, TrainingArguments
+from transformers import trainer as hf_trainer
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from kit.errors import InputError
 from kit.io import exclusive, write_json
@@ -33,6 +36,7 @@ from train.export import MODEL_METADATA, export_model
 from train.lilsr import lilsr_model
 from train.losses import SparseDistillLoss
 from train.model import BowIdfQueries, SpladeDocModel
+from train.progress import TrainingBar
 from train.recipe import TrainRecipe
 
 logger = logging.getLogger(__name__)
@@ -194,13 +198,20 @@ def training_arguments(recipe: TrainRecipe, output_dir: str | Path, max_steps: i
     return TrainingArguments(**options)
 
 
+def run_label(recipe: TrainRecipe, name: str | None = None) -> str:
+    """``train <name> seed <n>``: the progress bar's label (name: the recipe file's stem by default)."""
+    return f"train {name or (recipe.path.stem if recipe.path else 'model')} seed {recipe.seed}"
+
+
 def build_trainer(recipe: TrainRecipe, output_dir: str | Path, *, examples: Sequence | None = None,
-                  max_steps: int | None = None, **argument_overrides: Any) -> SparseDistillTrainer:
+                  max_steps: int | None = None, label: str | None = None,
+                  **argument_overrides: Any) -> SparseDistillTrainer:
     """A ready :class:`SparseDistillTrainer` for ``recipe``; checkpoints go to ``output_dir``.
 
     Args:
         examples: training examples (default: read ``recipe.data`` with :func:`train.examples.load_training_file`).
         max_steps: overrides ``recipe.max_steps``.
+        label: the progress bar's label (default :func:`run_label`); ``disable_tqdm=True`` shows no bar.
         argument_overrides: extra ``TrainingArguments`` (e.g. ``disable_tqdm=True``).
 
     Raises:
@@ -228,7 +239,16 @@ def build_trainer(recipe: TrainRecipe, output_dir: str | Path, *, examples: Sequ
                                    data_collator=DistillCollator(model.tokenizer, queries, recipe.max_length),
                                    objective=recipe.loss(), doc_anchor=recipe.doc_anchor)
     trainer.queries = queries
+    _show_progress(trainer, label or run_label(recipe))
     return trainer
+
+
+def _show_progress(trainer: Trainer, label: str) -> None:
+    """Replace ``Trainer``'s unlabelled bar and its printed log dictionaries by one :class:`TrainingBar`."""
+    for callback in {PrinterCallback, ProgressCallback, hf_trainer.DEFAULT_PROGRESS_CALLBACK}:
+        trainer.remove_callback(callback)
+    if not trainer.args.disable_tqdm:
+        trainer.add_callback(TrainingBar(label))
 
 
 # ---- running ---------------------------------------------------------------------------------------------------------
@@ -260,8 +280,9 @@ def default_out_dir(recipe: TrainRecipe) -> Path:
 
 
 def train(recipe: TrainRecipe, out_dir: str | Path | None = None, *, max_steps: int | None = None,
-          resume: bool = False, **argument_overrides: Any) -> Path:
-    """Train ``recipe`` and export the model to ``out_dir`` (checkpoints under ``out_dir/checkpoints``).
+          resume: bool = False, label: str | None = None, **argument_overrides: Any) -> Path:
+    """Train ``recipe`` and export the model to ``out_dir`` (checkpoints under ``out_dir/checkpoints``), showing
+    one progress bar labelled ``label`` (default :func:`run_label`).
 
     Raises:
         InputError: ``resume`` without a checkpoint, or a fresh run into a directory that already holds one.
@@ -272,7 +293,7 @@ def train(recipe: TrainRecipe, out_dir: str | Path | None = None, *, max_steps: 
     _refuse_data_parallel()
     first = int(os.environ.get("RANK", "0")) == 0  # the processes of one torchrun job share the output: rank 0 locks it
     with exclusive(out_dir, "training") if first else contextlib.nullcontext():
-        return _train_locked(recipe, out_dir, max_steps, resume, argument_overrides)
+        return _train_locked(recipe, out_dir, max_steps, resume, label, argument_overrides)
 
 
 def _refuse_data_parallel() -> None:
@@ -284,7 +305,7 @@ def _refuse_data_parallel() -> None:
                          fix="torchrun --nproc_per_node N -m train ..., or CUDA_VISIBLE_DEVICES=0 for one GPU")
 
 
-def _train_locked(recipe: TrainRecipe, out_dir: Path, max_steps: int | None, resume: bool,
+def _train_locked(recipe: TrainRecipe, out_dir: Path, max_steps: int | None, resume: bool, label: str | None,
                   argument_overrides: dict) -> Path:
     checkpoints = out_dir / "checkpoints"
     last = last_complete_checkpoint(checkpoints, remove_partial=resume and int(os.environ.get("RANK", "0")) == 0)
@@ -294,7 +315,7 @@ def _train_locked(recipe: TrainRecipe, out_dir: Path, max_steps: int | None, res
     if not resume and (last is not None or (out_dir / MODEL_METADATA).exists()):
         raise InputError(out_dir, "already holds a training run",
                          fix="pass --resume to continue it, or choose another --out")
-    trainer = build_trainer(recipe, checkpoints, max_steps=max_steps, **argument_overrides)
+    trainer = build_trainer(recipe, checkpoints, max_steps=max_steps, label=label, **argument_overrides)
     try:
         result = trainer.train(resume_from_checkpoint=str(last) if resume else None)
     except FloatingPointError as err:
