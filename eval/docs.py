@@ -12,6 +12,9 @@ A template is Markdown with directives alone on their line:
   only a pointer);
 - ``{{bench}}``: the benchmark records of ``results/bench/*.json`` (``make bench``) as tables, with their targets.
 
+The released-model pages (``docs/released/``, one per BEIR dataset of ``recipes/released.yaml``) have no template: they
+are generated from the recipe and the ir-datasets metadata by :mod:`eval.released_pages`.
+
 ``tests/test_docs.py`` runs the check, so a page never disagrees with the stored results it shows.
 """
 
@@ -23,6 +26,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from eval import released_pages
 from eval.claims import markdown, stored_claims, summary
 from eval.provenance import machine_line
 from eval.schema import load_results
@@ -132,9 +136,13 @@ def render(template: Path, root: Path = REPO) -> str:
 
 
 def pages(root: Path | None = None) -> dict[Path, str]:
-    """``{docs/<page>.md: its rendered text}`` for every template (of the repository, or of a copy at ``root``)."""
+    """``{docs/<page>.md: its rendered text}`` for every template (of the repository, or of a copy at ``root``), and the
+    released-model pages ``docs/released/*.md`` (:mod:`eval.released_pages`)."""
     docs, templates = (DOCS, TEMPLATES) if root is None else (root / "docs", root / "docs" / "templates")
-    return {docs / template.name: render(template, root or REPO) for template in sorted(templates.glob("*.md"))}
+    rendered = {docs / template.name: render(template, root or REPO) for template in sorted(templates.glob("*.md"))}
+    if root is None or (root / released_pages.RELEASED).is_file():
+        rendered.update(released_pages.pages(root or REPO))  # docs/released/: one page per BEIR dataset
+    return rendered
 
 
 @cli

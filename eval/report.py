@@ -1,34 +1,37 @@
 """A static reproduction report: every stored table and figure beside the paper, with the command behind each number.
 
-    python -m eval.report                                  # work/report/index.html
-    python -m eval.report --screenshot docs/report.png     # ... and a headless-Chromium screenshot of it
+    python -m eval.report                          # work/report/index.html
+    python -m eval.report --screenshot             # ... and a headless-Chromium screenshot, work/report/report.png
+    python -m eval.report --readme-screenshot      # ... and replace docs/report.png, the tracked image of the docs
 
 In the spirit of Pyserini's two-click reproduction matrices: Table 1 of "Exploring ℓ0 Sparsification for Inference-free
-Sparse Retrievers" (SIGIR 2025) with the measured rows and the paper's cells side by side (Δ = measured − paper), Tables 2
-and 3 (the ablations), Figures 1-3, the benchmark records of ``results/bench`` and any other measured table in ``results/``
-(e.g. the Li-LSR comparison); each row carries the command that regenerates it. Whatever is not produced yet is named at
-the top with the command that produces it. Pure Python and HTML (one inline script marks each figure's decoded width for
+Sparse Retrievers" (SIGIR 2025) with the measured SciFact rows beside the paper's SciFact cells, then every other stored
+study (Tables 2-3, Figures 1-3, Li-LSR, the teachers, the regime) rendered from its ``kit-results/1`` record by
+:func:`eval.report_html.study_table` (mean ± sd over seeds, expectation and check, BM25 of the same dataset beside; the
+paper's 13-dataset averages only as an annotation), and the benchmark records of ``results/bench``. Each section names
+the command that regenerates it; whatever is not produced yet is named at the top with the command that produces it.
+Everything is written under ``work/report/`` (git-ignored). Pure Python and HTML (one inline script marks each figure's decoded width for
 the browser test); the figures are linked relative to the page, not copied.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Sequence
 
 import pandas as pd
 
 from eval.claims import VERSUS_LABELS, stored_claims
 from eval.docs import BENCHMARKS
 from eval.paper import DATASET_LABELS, SUMMARY_ROWS, SYSTEMS, load_errata, load_paper_table
-from eval.provenance import machine_line
-from eval.schema import load_results
+from eval.report_html import (IMAGE_PROBE, STYLE, code, delta, esc, num, provenance as _provenance,
+                              study_table, table)
+from eval.schema import FORMAT, load_results
 from eval.stats import ALPHA
 from kit.errors import InputError, cli
 from kit.io import atomic_write
@@ -39,89 +42,29 @@ RESULTS = REPO / "results"
 TABLE1_COMMAND = "make reproduce-table1"
 ABLATION_COMMAND = "make ablation"
 FIGURES_COMMAND = "make figures"
+STUDIES = {"lilsr.json": "make lilsr", "teachers.json": "make teachers", "regime/regime.json": "make regime"}
+"""The stored studies other than Tables 1-3, with the command that produces each."""
+STUDY_TITLES = {"lilsr": "Li-LSR: learned query weights vs BoW × IDF, Seismic vs Anserini",
+                "teachers": "The teacher ceiling: teachers, their fusions and the ℓ0 student",
+                "regime": "A FLOPS-dominated regime (λ_d 1)", "figures": "Figures 1–3: the points"}
+README_SCREENSHOT = REPO / "docs" / "report.png"
+"""The tracked screenshot docs/stored-results.md shows; replaced only with ``--readme-screenshot``."""
+OWN_SECTIONS = {"table1.json", "table2.json", "table3.json"}
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--hide-scrollbars")
-
-STYLE = """
-body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em; color: #222; }
-h1 { font-size: 1.6em; } h2 { margin-top: 2em; border-bottom: 1px solid #ccc; }
-table { border-collapse: collapse; margin: 0.6em 0 1.2em; }
-th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; vertical-align: top; }
-th { background: #f3f3f3; } td.l, th.l { text-align: left; }
-td.measured { background: #eef6ff; } .pos { color: #0a6b0a; } .neg { color: #a11; }
-code { background: #f6f6f6; padding: 1px 4px; font-size: 0.92em; } td code, td.l { white-space: nowrap; }
-.missing { background: #fff4e0; border: 1px solid #e5b567; padding: 0.6em 1em; }
-.fail { color: #a11; font-weight: bold; } .ok { color: #0a6b0a; }
-figure { display: inline-block; margin: 0 1em 1em 0; } figure img { width: 440px; border: 1px solid #ddd; }
-.note { color: #555; max-width: 1100px; }
-"""
-
-IMAGE_PROBE = """<script>
-window.addEventListener('load', function () {
-  var imgs = document.images, ok = 0;
-  for (var i = 0; i < imgs.length; i++) {
-    imgs[i].setAttribute('data-natural-width', imgs[i].naturalWidth);
-    if (imgs[i].naturalWidth > 0) ok++;
-  }
-  document.body.setAttribute('data-images', ok + '/' + imgs.length);
-});
-</script>"""
-
-
-# ---- HTML helpers ----------------------------------------------------------------------------------------------------
-
-def esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def code(command: str) -> str:
-    return f"<code>{esc(command)}</code>"
-
-
-def num(value: Any, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)) or value == "":
-        return "–"
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return f"{value:,.{digits}f}" if isinstance(value, float) else f"{value:,}"
-    return esc(value)
-
-
-def delta(value: Any, digits: int = 4) -> str:
-    if value is None or pd.isna(value):
-        return "–"
-    v = round(float(value), digits) + 0.0
-    cls = "pos" if v > 0 else "neg" if v < 0 else ""
-    return f'<span class="{cls}">{v:+.{digits}f}</span>'
-
-
-def table(headers: Sequence[str], rows: Iterable[Sequence[str]], left: int = 1, cls: str = "") -> str:
-    """An HTML table; cells are already-escaped HTML; the first ``left`` columns are left-aligned."""
-    head = "".join(f'<th class="{"l" if i < left else ""}">{h}</th>' for i, h in enumerate(headers))
-    body = "".join("<tr>" + "".join(c if c.startswith("<td") else f'<td class="{"l" if i < left else ""}">{c}</td>'
-                                    for i, c in enumerate(r)) + "</tr>" for r in rows)
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def _provenance(meta: dict) -> str:
-    versions = meta.get("versions") or {}
-    parts = [f"command {code(meta.get('command', '?'))}", f"commit <code>{esc((meta.get('commit') or '?')[:12])}</code>",
-             f"date {esc(meta.get('date', '?'))}"]
-    machine = meta.get("machine") or {}
-    if machine:
-        parts.append(esc(machine_line(machine)))
-    shown = ", ".join(f"{k} {v}" for k, v in versions.items() if k in ("torch", "transformers", "pyserini", "anserini", "java"))
-    if shown:
-        parts.append(esc(shown))
-    return '<p class="note">Provenance: ' + "; ".join(parts) + ".</p>"
-
 
 def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise InputError(path, f"malformed JSON ({exc.msg})", exc.lineno, fix="regenerate the file") from None
+
+
+def _is_record(path: Path) -> bool:
+    """Whether ``path`` is a ``kit-results/1`` record (the schema and other JSON files are not)."""
+    return path.parent.name != "schema" and _read_json(path).get("format") == FORMAT
 
 
 # ---- sections --------------------------------------------------------------------------------------------------------
@@ -204,32 +147,21 @@ class Report:
         titles = {2: "Table 2: ablation in comparable FLOPS", 3: "Table 3: variants of the ℓ0 activation"}
         out = [f"<h2 id='table{n}'>{titles[n]}</h2>"]
         paper = load_paper_table(n)
-        csv, meta_path = self.results / f"table{n}.csv", self.results / f"table{n}.json"
+        path = self.results / f"table{n}.json"
         metrics = ("nDCG@10", "FLOPS", "Doc_Len")
-        if csv.is_file():
-            meta = _read_json(meta_path) if meta_path.is_file() else {}
-            command = meta.get("command", ABLATION_COMMAND)
-            df = pd.read_csv(csv)
-            rows = []
-            for r in df.to_dict("records"):
-                cells = [esc(r.get("label", r["system"]))]
-                for m in metrics:
-                    mine, ref = r.get(m), r.get(f"paper_{m}")
-                    d = None if mine is None or ref is None or pd.isna(mine) or pd.isna(ref) else float(mine) - float(ref)
-                    cells += [f'<td class="measured">{num(mine, 2)}</td>', num(ref, 2), delta(d, 2)]
-                cells.append(code(command))
-                if "Δ_bm25" in df.columns:
-                    cells.insert(-1, delta(r.get("Δ_bm25"), 2))
-                rows.append(cells)
-            heads = [h for m in metrics for h in (f"{m} measured", f"{m} paper", "Δ")]
-            bm25 = ["nDCG@10 Δ BM25"] if "Δ_bm25" in df.columns else []
-            out.append(table(["system", *heads, *bm25, "reproduce"], rows))
-            if meta.get("caveat"):
-                out.append(f'<p class="note">{esc(meta["caveat"])}</p>')
-            out.append(self.claims(meta_path, n))
-            out.append(_provenance(meta) if meta else "")
+        if path.is_file():
+            results = load_results(path)
+            notes = {r["system"]: {f"paper {m}": float(r[m]) for m in metrics} for r in paper.to_dict("records")}
+            out.append(f'<p class="note">Regenerate: {code(results.meta.get("command", ABLATION_COMMAND))}. The '
+                       "paper's columns (greyed, right) are its averages over 13 BEIR datasets for BERT-base models "
+                       "trained on MS MARCO: a reference for the direction of each effect, not a value to subtract.</p>")
+            out.append(study_table(results, notes, [f"paper {m}" for m in metrics]))
+            if results.meta.get("caveat"):
+                out.append(f'<p class="note">{esc(results.meta["caveat"])}</p>')
+            out.append(self.claims(path, n))
+            out.append(_provenance(results.meta))
         else:
-            self.missing.append((f"results/table{n}.csv", ABLATION_COMMAND))
+            self.missing.append((f"results/table{n}.json", ABLATION_COMMAND))
             out.append(f'<p class="missing">Not measured yet: run {code(ABLATION_COMMAND)}. The paper\'s values:</p>')
             out.append(table(["system", *metrics], ([esc(r["label"]), *(num(r[m], 2) for m in metrics)]
                                                     for r in paper.to_dict("records"))))
@@ -272,21 +204,21 @@ class Report:
             out.append(_provenance(meta))
         self.sections.append("\n".join(out))
 
-    # -- other measured tables (e.g. results/lilsr.csv)
-    def other_tables(self) -> None:
-        known = {"table1.csv", "table2.csv", "table3.csv"}
-        tables = [*self.results.glob("*.csv"), *self.results.glob("regime/*.csv")]  # lilsr, teachers, the regime
-        for csv in sorted(p for p in tables if p.name not in known):
-            meta_path = csv.with_suffix(".json")
-            meta = _read_json(meta_path) if meta_path.is_file() else {}
-            df = pd.read_csv(csv)
-            command = meta.get("command", "(command not recorded)")
-            rows = [[num(v) if isinstance(v, float) else esc(v) for v in r] for r in df.itertuples(index=False)]
-            self.sections.append("\n".join([f"<h2 id='{esc(csv.stem)}'>{esc(csv.name)}</h2>",
-                                            f'<p class="note">Regenerate: {code(command)}</p>',
-                                            table([esc(c) for c in df.columns], rows), _provenance(meta) if meta else ""]))
-        if not (self.results / "lilsr.csv").is_file():
-            self.missing.append(("results/lilsr.csv", "make lilsr"))
+    # -- the other studies, each from its record
+    def studies(self) -> None:
+        for path in sorted(self.results.rglob("*.json")):
+            if path.parent.name == "bench" or path.name in OWN_SECTIONS or not _is_record(path):
+                continue
+            results = load_results(path)
+            kind = results.meta.get("kind") or path.stem
+            title, anchor = STUDY_TITLES.get(kind, path.stem), esc(kind)
+            self.sections.append("\n".join([
+                f"<h2 id='{anchor}'>{esc(title)} <small><code>{esc(path.relative_to(self.results).as_posix())}</code>"
+                "</small></h2>", f'<p class="note">Regenerate: {code(results.meta.get("command", "?"))}</p>',
+                study_table(results), _provenance(results.meta)]))
+        for name, command in STUDIES.items():
+            if not (self.results / name).is_file():
+                self.missing.append((f"results/{name}", command))
 
     # -- benchmarks
     def benchmarks(self) -> None:
@@ -317,9 +249,9 @@ class Report:
             items = "".join(f"<li><code>{esc(p)}</code> — {code(c) if c.startswith(('make', 'python')) else esc(c)}</li>"
                             for p, c in self.missing)
             missing = f'<div class="missing" id="missing"><b>Not produced yet</b><ul>{items}</ul></div>'
-        nav = " · ".join(f'<a href="#{a}">{t}</a>' for a, t in (("table1", "Table 1"), ("table2", "Table 2"),
-                                                                ("table3", "Table 3"), ("figures", "Figures"),
-                                                                ("bench", "Benchmarks")))
+        nav = " · ".join(f'<a href="#{a}">{t}</a>' for a, t in (
+            ("table1", "Table 1"), ("table2", "Table 2"), ("table3", "Table 3"), ("figures", "Figures"),
+            ("lilsr", "Li-LSR"), ("teachers", "Teachers"), ("regime", "Regime"), ("bench", "Benchmarks")))
         return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
                 "<title>l0-sparse-kit: reproduction report</title>"
                 f"<style>{STYLE}</style></head><body>\n"
@@ -340,7 +272,7 @@ def build_report(results: str | Path = RESULTS, out_dir: str | Path | None = Non
     report.ablation_table(2)
     report.ablation_table(3)
     report.figures()
-    report.other_tables()
+    report.studies()
     report.benchmarks()
     path = out_dir / "index.html"
     with atomic_write(path) as fh:
@@ -383,7 +315,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = ArgumentParser(prog="python -m eval.report", description=__doc__.splitlines()[0])
     p.add_argument("--results", default=str(RESULTS), help="results folder to render (default: results/)")
     p.add_argument("--out", default=None, help="output folder (default: work/report)")
-    p.add_argument("--screenshot", default=None, help="also write a PNG screenshot of the page (needs chromium)")
+    p.add_argument("--screenshot", nargs="?", const="", default=None, metavar="PNG",
+                   help="also write a PNG screenshot of the page (needs chromium; default: <out>/report.png)")
+    p.add_argument("--readme-screenshot", action="store_true",
+                   help=f"also replace {README_SCREENSHOT.relative_to(REPO)}, the tracked image docs/stored-results.md shows")
     p.add_argument("--window", default="1600x1200", help="screenshot size WIDTHxHEIGHT")
     args = p.parse_args(argv)
     try:
@@ -395,13 +330,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"wrote {path}")
     for item, how in missing:
         print(f"missing: {item} ({how})")
-    if args.screenshot:
+    targets = ([Path(args.screenshot) if args.screenshot else path.parent / "report.png"]
+               if args.screenshot is not None else []) + ([README_SCREENSHOT] if args.readme_screenshot else [])
+    if targets:
         with tempfile.TemporaryDirectory() as tmp:  # atomic: the PNG appears complete or not at all
             shot = Path(tmp) / "shot.png"
             headless(path.resolve().as_uri(), screenshot=shot, window=(width, height))
-            with atomic_write(args.screenshot, mode="wb", encoding=None) as fh:
-                fh.write(shot.read_bytes())
-        print(f"wrote {args.screenshot}")
+            for target in targets:
+                with atomic_write(target, mode="wb", encoding=None) as fh:
+                    fh.write(shot.read_bytes())
+                print(f"wrote {target}")
     return 0
 
 

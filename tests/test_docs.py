@@ -24,7 +24,7 @@ def test_readme_is_short_and_every_link_resolves():
             "docs/performance.md", "docs/released-models.md", "docs/training.md"} <= set(targets)
     for target in targets:
         assert (REPO / target).exists(), target
-    for page in (REPO / "docs").glob("*.md"):
+    for page in [*(REPO / "docs").glob("*.md"), *(REPO / "docs").glob("released/*.md")]:
         for target in re.findall(r"\]\(([^)#:]+)\)", page.read_text()):
             assert (page.parent / target).exists(), f"{page.name} links to {target}"
 
@@ -131,3 +131,88 @@ def test_machine_line_names_the_machine_kind_of_new_and_old_records():
     old = {"platform": "Linux", "processor": "x86_64", "python": "3.11.7", "torch_threads": 2, "accelerator": "cpu"}
     assert machine_line(old) == "x86_64, torch threads 2"
     assert machine_line(None) == "?, torch threads ?"
+
+
+def test_every_kit_variable_the_code_reads_is_documented():
+    """docs/environment.md lists every KIT_* environment variable the kit's code (or its Makefile) reads."""
+    page = (REPO / "docs" / "environment.md").read_text()
+    documented = set(re.findall(r"^\| `(KIT_[A-Z0-9_]+)` \|", page, re.M))
+    sources = [p for folder in ("kit", "encode", "index", "train", "eval", "bench", "pipeline")
+               for p in (REPO / folder).rglob("*") if p.suffix in (".py", ".java", ".sh")]
+    read = {name: path for path in [*sources, REPO / "Makefile"]
+            for name in re.findall(r"\bKIT_[A-Z0-9_]+\b", path.read_text(encoding="utf-8"))}
+    assert {"KIT_SHARED", "KIT_WORK", "KIT_JAVA_HEAP", "KIT_ANSERINI_SERVER"} <= set(read)
+    missing = {name: str(path.relative_to(REPO)) for name, path in read.items() if name not in documented}
+    assert not missing, f"read by the code, not in docs/environment.md: {missing}"
+    assert not documented - set(read), f"documented, read nowhere: {documented - set(read)}"
+    assert "docs/environment.md" in (REPO / "README.md").read_text()
+
+
+def test_released_pages_one_per_dataset_generated_from_the_recipe(tmp_path):
+    """docs/released/: one page per dataset of recipes/released.yaml with each model's command, the staging of its
+    corpus and the ir-datasets counts to check an index against; a changed recipe changes the page."""
+    import shutil
+
+    import yaml
+
+    from eval.released_pages import facts, pages
+
+    recipe = yaml.safe_load((REPO / "recipes" / "released.yaml").read_text())
+    models = [s["doc"]["model"] for s in recipe["systems"] if s.get("doc")]
+    rendered = {p.name: text for p, text in pages(REPO).items()}
+    assert set(rendered) == {"README.md", *(f"{d}.md" for d in recipe["datasets"])} and len(recipe["datasets"]) == 13
+    for d in recipe["datasets"]:
+        page, f = rendered[f"{d}.md"], facts(d)
+        assert (REPO / "docs" / "released" / f"{d}.md").read_text() == page
+        for model in models:
+            assert f"make reproduce-table1 DATASETS={d} MODEL={model} DEVICE=cuda" in page
+        for heading in ("## Stage it for an offline cluster", "## Needs (estimated)", "## Index statistics to check"):
+            assert heading in page
+        assert f"| documents | {f['documents']:,} |" in page and f"| test queries | {f['queries']:,} |" in page
+        assert (f["md5"] in page) != (d == "scifact")  # SciFact is read from $KIT_SHARED, the others downloaded
+    assert facts("trec-covid")["documents"] == 171_332 and facts("fever")["documents"] == 5_416_568
+    assert sum(facts(d)["documents"] for d in recipe["datasets"]) == 24_561_473  # as docs/released-models.md states
+
+    (tmp_path / "recipes").mkdir()
+    shutil.copytree(REPO / "results" / "paper", tmp_path / "results" / "paper")
+    recipe["systems"][1]["expected"]["nfcorpus"]["nDCG@10"] = 0.1234
+    (tmp_path / "recipes" / "released.yaml").write_text(yaml.safe_dump(recipe))
+    changed = pages(tmp_path)[tmp_path / "docs" / "released" / "nfcorpus.md"]
+    assert "| 0.1234 | ± 0.01 |" in changed and "| 0.1234 |" not in rendered["nfcorpus.md"]
+
+
+_DOTTED = re.compile(r"(?<![\w/.\-])((?:kit|encode|index|train|pipeline|eval|bench)(?:\.[A-Za-z_]\w*)+)(?![\w/\-]|\.\w)")
+_FILE_SUFFIXES = {"html", "py", "md", "json", "jsonl", "csv", "gz", "tsv", "yaml", "txt", "png", "trec", "log"}
+
+
+def _resolves(name: str) -> bool:
+    """Whether a dotted name is an importable module of the kit, or an attribute (at any depth) of one."""
+    import importlib
+
+    parts = name.split(".")
+    if parts[-1] in _FILE_SUFFIXES:  # a file name such as index.html
+        return True
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[i:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return False
+        return True
+    return False
+
+
+def test_dotted_names_in_docs_and_recipes_exist():
+    """Every dotted kit name the README, docs/ and the recipes' comments mention (eval.report.build_report,
+    train.conditions.trained_model, ...) is a module or attribute that exists; a renamed one fails here."""
+    files = [REPO / "README.md", *(REPO / "docs").rglob("*.md"), *(REPO / "recipes").rglob("*.yaml")]
+    stale = [f"{path.relative_to(REPO)}:{n}: {name}" for path in files
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             for name in _DOTTED.findall(line if path.suffix == ".md" else line.partition("#")[2])
+             if not _resolves(name)]
+    assert not stale, "names that do not exist:\n" + "\n".join(stale)
+    assert not _resolves("eval.ablation.trained_model") and _resolves("eval.report.build_report")
