@@ -12,7 +12,7 @@ IDF-SPLADE-doc model per condition: the FLOPS regularizer with or without the �
 (:mod:`train.conditions`): a training recipe, the fields it changes, its seeds, the datasets it is evaluated on and the
 scores it is expected to reach; each figure point is a line of ``recipes/figures.yaml`` (a condition with one field
 changed). Every model is trained once per seed and cached (:mod:`train.cache`; an interrupted training resumes), then
-evaluated by the pipeline (:mod:`eval.pipeline`): documents with the variant's ranking activation, BoW × IDF queries
+evaluated by the pipeline (:mod:`pipeline`): documents with the variant's ranking activation, BoW × IDF queries
 with the model's ``idf.json``, an Anserini impact index; nDCG@10 on SciFact test with FLOPS and Doc_Len (Section
 5.1.3), zero-shot on Vaswani and CACM, BM25 and the dense MiniLM measured beside them on each dataset. Only nDCG@10 is
 reported zero-shot, so there the documents are encoded over the vocabulary of the dataset's query vectors alone
@@ -31,7 +31,6 @@ import math
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -39,233 +38,22 @@ import pandas as pd
 import yaml
 from tqdm.auto import tqdm
 
+from eval.ablator import (CAVEAT, REFERENCES, SCALES, SPARSITY_DATASET, Ablator, Measured, Scale, get_scale, seed_label,
+                          seed_system)
+from eval.figures import figure_points, run_figures
 from eval.claims import against_baseline, against_reference, counts, markdown as claims_markdown, summary
-from eval.metrics import query_flops
 from eval.stats import ALPHA, NOT_DISTINGUISHABLE
 from eval.paper import load_paper_table
-from eval.pipeline import DatasetRun, Settings, Timer
 from eval.provenance import machine_line, provenance
-from eval.recipe import DenseSpec, DocSpec, QuerySpec, System
-from eval.results import (check_expected, fmt, markdown_table, output_folder, points_over, report_checks, seal,
-                          signed, where_written, write_results)
+from eval.results import (check_expected, fmt, markdown_table, output_folder, points_over, report_checks, signed,
+                          where_written, write_results)
 from kit.argtypes import ArgumentParser, add_runner_options
-from kit.data import load_dataset
-from kit.dataset import Dataset
 from kit.errors import InputError, cli
-from kit.io import atomic_write
-from kit.paths import repo_relative, work_dir
-from train.cache import model_dir, read_seconds, record_seconds, training_key, train_cached
-from train.conditions import FIGURES, Condition, Point, condition_ids, load_condition, load_points
-from train.recipe import TRAIN_FIELDS, TrainRecipe
+from kit.paths import repo_relative
+from train.cache import read_seconds, training_key
+from train.conditions import Condition, condition_ids, load_condition
+from train.recipe import TRAIN_FIELDS
 
-COLLAPSE_DOC_LEN = 1.0
-"""A model whose documents keep fewer than this many non-zero tokens on average has collapsed (Figure 2's ``x``)."""
-
-CAVEAT = ("These numbers come from a 4.4M-parameter SPLADE-tiny trained for minutes on SciFact (BoW × IDF queries, "
-          "CPU), not the paper's BERT-base trained on MS MARCO and averaged over 13 BEIR datasets: only the directions "
-          "of the effects (better or worse than the baseline, sparser or denser) can be compared with the paper.")
-
-REFERENCES = (System(id="bm25-flat", label="BM25 (flat)", type="bm25"),
-              System(id="minilm-l6.dense", label="all-MiniLM-L6-v2 (dense)", type="dense",
-                     dense=DenseSpec("all-MiniLM-L6-v2", 128)))
-"""Measured beside every learned model, on every dataset (the same systems as Table 1's reference rows)."""
-
-FIGURE_LABELS = {"baseline": "Baseline", "l0-mask": "ℓ0 mask", "l0-act": "ℓ0 activation",
-                 "l0-mask-l0-act": "ℓ0 mask + ℓ0 activation"}
-
-
-# ---- scales ----------------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Scale:
-    """How much of the ablation to run.
-
-    ``max_steps`` / ``max_length`` / ``batch_size`` ``None`` keep the recipe's values; ``queries`` / ``docs`` ``None``
-    evaluate on the whole SciFact test set, otherwise on its first ``queries`` judged queries with their relevant
-    documents plus the corpus's first ``docs`` documents. ``zero_shot``: the other datasets a condition is evaluated on
-    (None: the condition's own). ``lambdas`` / ``thresholds``: the figure points run (None: all). ``checked``: whether
-    the conditions' expected scores apply (they were measured at full scale).
-    """
-
-    name: str
-    max_steps: int | None = None
-    max_length: int | None = None
-    batch_size: int | None = None
-    eval_max_length: int = 512
-    queries: int | None = None
-    docs: int | None = None
-    zero_shot: tuple[str, ...] | None = None
-    lambdas: tuple[float, ...] | None = None
-    thresholds: tuple[float, ...] | None = None
-    checked: bool = True
-    overrides: dict = field(default_factory=dict)
-    seeds: tuple[int, ...] | None = None  # None: each condition's own seeds (SEEDS= overrides either)
-
-    def recipe_changes(self) -> dict:
-        """The training-recipe fields this scale overrides."""
-        changes = {k: v for k, v in (("max_steps", self.max_steps), ("max_length", self.max_length),
-                                     ("batch_size", self.batch_size)) if v is not None}
-        if self.max_steps is not None:
-            changes["warmup_steps"] = min(self.max_steps - 1, 1)
-            changes["warmup_T"] = min(self.max_steps, 1)
-            changes["save_steps"] = self.max_steps
-        return {**changes, **self.overrides}
-
-
-SCALES: Mapping[str, Scale] = {
-    "smoke": Scale("smoke", max_steps=3, max_length=64, batch_size=8, eval_max_length=64, queries=8, docs=100,
-                   zero_shot=(), lambdas=(0.01, 0.1), thresholds=(50.0, 150.0), checked=False, seeds=(42,)),
-    "full": Scale("full"),
-}
-
-
-def get_scale(name: str) -> Scale:
-    if name not in SCALES:
-        raise ValueError(f"unknown scale {name!r}; choose one of {', '.join(SCALES)}")
-    return SCALES[name]
-
-
-# ---- measuring -------------------------------------------------------------------------------------------------------
-
-def slice_dataset(ds: Dataset, queries: int | None, docs: int | None) -> Dataset:
-    """The first ``queries`` judged queries (by id) with their relevant documents plus the first ``docs`` documents.
-
-    The slice is named ``<name>-q<queries>-d<docs>``, so differently sized slices never share cached artifacts.
-    """
-    if queries is None and docs is None:
-        return ds
-    qids = sorted(q for q in ds.queries if any(r > 0 for r in ds.qrels.get(q, {}).values()))[:queries]
-    qrels = {q: dict(ds.qrels[q]) for q in qids}
-    wanted = {d for judged in qrels.values() for d, r in judged.items() if r > 0}
-    kept = [d for i, d in enumerate(ds.docs()) if (docs is not None and i < docs) or d.doc_id in wanted]
-    return Dataset(name=f"{ds.name}-q{queries or 'all'}-d{docs or 0}", queries={q: ds.queries[q] for q in qids},
-                   qrels=qrels, docs=lambda: iter(kept), num_docs=len(kept), source=ds.source)
-
-
-def seed_system(condition: str, seed: int) -> str:
-    """How one seed's model is named in tables and per-query files (the condition's own id holds the seed mean)."""
-    return f"{condition}@seed{seed}"
-
-
-def seed_label(label: str, seed: int) -> str:
-    """How one seed's row is labelled beside the seed mean's (:func:`seed_system` names it)."""
-    return f"{label} (seed {seed})"
-
-
-SPARSITY_DATASET = "scifact"
-"""Where FLOPS and Doc_Len are reported (Tables 2-3's sparsity columns) and tested item by item."""
-
-
-def flops_items(run: DatasetRun, system: System) -> pd.DataFrame:
-    """FLOPS per query (``Σ_{j ∈ q} p_d(j)``; their mean is FLOPS) of one sparse system, as per-query rows."""
-    flops = query_flops(run.doc_frequencies(system.doc), run.query_vectors(system))
-    return pd.DataFrame([{"query_id": q, "measure": "FLOPS", "value": float(v)} for q, v in flops.items()])
-
-
-def sparsity_items(run: DatasetRun, system: System) -> pd.DataFrame:
-    """FLOPS per query (:func:`flops_items`) and Doc_Len per document (``query_id`` = the document id, mean = Doc_Len)
-    of one sparse system, as per-query rows: what a paired test of sparsity compares."""
-    lengths = run.doc_lengths(system.doc)
-    return pd.concat([flops_items(run, system),
-                      pd.DataFrame([{"query_id": d, "measure": "Doc_Len", "value": float(v)} for d, v in lengths.items()])],
-                     ignore_index=True)
-
-
-def query_side(recipe: TrainRecipe) -> QuerySpec:
-    """How a trained model's queries are encoded: with the query side it was trained with. BoW × IDF with the model's
-    own ``idf.json`` (the paper's setting), or, for a Li-LSR model (``query_encoder: lilsr``), its exported lookup
-    table (not BoW × IDF, which would measure its documents but not what it learned for queries)."""
-    return QuerySpec(encoder="lilsr") if recipe.query_encoder == "lilsr" else QuerySpec(encoder="bow-idf", idf="model")
-
-
-@dataclass
-class Measured:
-    """One trained model (a condition at one seed, maybe with changes) and its scores per dataset."""
-
-    condition: str
-    seed: int
-    recipe: TrainRecipe
-    model: Path
-    scores: dict[str, dict[str, float]]  # dataset -> nDCG@10 (and FLOPS, Doc_Len)
-    per_query: pd.DataFrame  # dataset, system (= condition@seed), query_id, measure, value
-
-
-class Ablator:
-    """Train (cached) and evaluate conditions at one :class:`Scale`; the models live under ``root``
-    (``work/ablation/<condition>/<training key>/model``)."""
-
-    def __init__(self, scale: Scale, root: Path | None = None, device: str | None = None):
-        self.scale, self.device = scale, device
-        self.root = root if root is not None else work_dir() / "ablation"
-        self.settings = Settings(measures=("nDCG@10",), hits=1000, max_length=scale.eval_max_length, factor=100.0,
-                                 device=device)
-        self.timer = Timer()  # wall time per stage over every measure() call: where a run's time goes
-        self._datasets: dict[str, Dataset] = {}
-
-    def dataset(self, name: str) -> Dataset:
-        if name not in self._datasets:
-            try:
-                ds = load_dataset(name)
-            except ValueError as exc:
-                raise InputError(None, f"evaluate: {exc}") from None
-            self._datasets[name] = slice_dataset(ds, self.scale.queries, self.scale.docs) if name == "scifact" else ds
-        return self._datasets[name]
-
-    def datasets(self, condition: Condition, zero_shot: bool = True) -> list[str]:
-        others = [d for d in condition.evaluate if d != "scifact"] if self.scale.zero_shot is None \
-            else list(self.scale.zero_shot)
-        return ["scifact", *(others if zero_shot else [])]
-
-    def recipe(self, condition: Condition, seed: int, **changes) -> TrainRecipe:
-        return condition.recipe(seed, **{**self.scale.recipe_changes(), **changes})
-
-    def model_path(self, condition: Condition, seed: int, **changes) -> Path:
-        return model_dir(condition.id, self.recipe(condition, seed, **changes), self.root)
-
-    def model_state(self, condition: Condition, seed: int, **changes) -> tuple[str, str]:
-        """Where the model of a condition-seed lives and whether it is ``cached`` or still ``to train`` (--dry-run)."""
-        recipe = self.recipe(condition, seed, **changes)
-        if not Path(recipe.data).is_file():  # its key covers the training file's content: known once it is mined
-            return f"{self.root / condition.id}/<key of {Path(recipe.data).name}, mined first>", "to train"
-        path = model_dir(condition.id, recipe, self.root)
-        return str(path), "cached" if (path / "kit_model.json").exists() else "to train"
-
-    def measure(self, condition: Condition, seed: int, datasets: Sequence[str], **changes) -> Measured:
-        """Train (cached) and evaluate one condition at one seed; wall times go to the model's ``timing.json``."""
-        recipe = self.recipe(condition, seed, **changes)
-        with self.timer("train (mine data, train; cached)"):
-            model = train_cached(condition.id, recipe, self.root)
-        doc = DocSpec(model=str(model), activation=recipe.activation)
-        system = System(id=f"{recipe.activation}.len{self.scale.eval_max_length}", label=str(model), type="sparse",
-                        doc=doc, query=query_side(recipe))
-        scores, frames = {}, []
-        for name in datasets:
-            ds = self.dataset(name)
-            # Tables 2-3 report FLOPS and Doc_Len on SciFact only: elsewhere the documents are encoded over the
-            # queries' terms alone, which gives the same runs at a fraction of the encoding time
-            cut = system if name != SPARSITY_DATASET else None
-            run = DatasetRun(ds, self.settings, self.timer, root=model.parent / "eval" / ds.name, query_terms=cut)
-            started = time.perf_counter()
-            run.encode_docs([doc])
-            result = run.run_system(system)
-            record_seconds(model, f"eval_{ds.name}", time.perf_counter() - started)
-            frames.append(result.pop("_per_query").assign(dataset=name, system=seed_system(condition.id, seed)))
-            if name == SPARSITY_DATASET:
-                frames.append(sparsity_items(run, system).assign(dataset=name, system=seed_system(condition.id, seed)))
-            scores[name] = {k: float(result[k]) for k in ("nDCG@10", "FLOPS", "Doc_Len") if k in result}
-        return Measured(condition.id, seed, recipe, model, scores, pd.concat(frames, ignore_index=True))
-
-    def references(self, names: Sequence[str]) -> tuple[dict[tuple[str, str], float], pd.DataFrame]:
-        """BM25 and MiniLM on each dataset (Table 1's reference systems): ``{(dataset, system): nDCG@10}`` and their
-        per-query values."""
-        scores, frames = {}, []
-        for name in names:
-            run = DatasetRun(self.dataset(name), self.settings, self.timer, name=self.dataset(name).name)
-            for system in REFERENCES:
-                result = run.run_system(system)
-                frames.append(result.pop("_per_query").assign(dataset=name, system=system.id))
-                scores[(name, system.id)] = float(result["nDCG@10"])
-        return scores, pd.concat(frames, ignore_index=True)
 
 
 # ---- the tables ------------------------------------------------------------------------------------------------------
@@ -463,159 +251,6 @@ def run_tables(ablator: Ablator, out: Path, command: str, seeds: tuple[int, ...]
         problems += report_checks(table, f"table{n}")
     print(ablator.timer.line())
     return 1 if problems else 0
-
-
-# ---- the figures -----------------------------------------------------------------------------------------------------
-
-def is_collapsed(doc_len: float) -> bool:
-    """True for a model whose documents average fewer than :data:`COLLAPSE_DOC_LEN` non-zero tokens."""
-    return doc_len < COLLAPSE_DOC_LEN
-
-
-def markers(doc_lens: Sequence[float], normal: str = "o") -> list[str]:
-    """Figure 2's marker per point: ``x`` for a collapsed run, ``normal`` otherwise."""
-    return ["x" if is_collapsed(v) else normal for v in doc_lens]
-
-
-def figure_points(scale: Scale) -> list[Point]:
-    """The points this scale runs."""
-    def kept(p: Point) -> bool:
-        allowed = scale.lambdas if p.sweep == "lambda" else scale.thresholds
-        return allowed is None or float(next(iter(p.changes.values()))) in allowed
-
-    return [p for p in load_points() if kept(p)]
-
-
-def sweep(ablator: Ablator, points: Sequence[Point]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Measured]]:
-    """Measure each point (one seed, the condition's first; SciFact only): the points' table, per-query values."""
-    rows, frames, measured = [], [], {}
-    for p in tqdm(points, desc="figure points", unit="model"):
-        condition = load_condition(p.condition)
-        m = ablator.measure(condition, condition.run_seeds()[0], ["scifact"], **p.changes)
-        measured[p.id] = m
-        rows.append(point_row(p, m.seed, m.recipe, m.scores["scifact"], ablator.scale.checked, read_seconds(m.model)))
-        frames.append(m.per_query.assign(system=p.id))
-    return pd.DataFrame(rows), pd.concat(frames, ignore_index=True), measured
-
-
-def point_row(p: Point, seed: int, recipe: TrainRecipe, scores: Mapping[str, float], checked: bool,
-              seconds: Mapping[str, float]) -> dict:
-    """One figure point's row: what it is, its SciFact scores, its check (when ``checked``) and its wall times."""
-    status, detail = check_expected(p.expected.get("scifact"), p.tolerance, scores) if checked else ("", "")
-    return {"dataset": "scifact", "system": p.id, "sweep": p.sweep, "method": p.condition, "seed": seed,
-            "lambda_d": recipe.lambda_d, "threshold": recipe.threshold, **scores, "check": status,
-            "check_detail": detail, **seconds}
-
-
-def timing_columns(columns: Sequence[str]) -> list[str]:
-    """The wall-time columns of the figures' table (a model's ``timing.json``: ``train``, ``eval_<dataset>``)."""
-    return [c for c in columns if c == "train" or c.startswith("eval_")]
-
-
-def figures_table(rows: Sequence[dict], references: Mapping[tuple[str, str], float]) -> pd.DataFrame:
-    """The points' table (:func:`point_row`) with each point's nDCG@10 over BM25's, in points."""
-    table = pd.DataFrame(rows)
-    bm25 = references[("scifact", "bm25-flat")]
-    table["Δ_bm25"] = [points_over(v, bm25) for v in table["nDCG@10"]]
-    return table
-
-
-def figures_markdown(table: pd.DataFrame, references: Mapping[tuple[str, str], float], command: str,
-                     scale_name: str) -> str:
-    cols = ["system", "method", "seed", "lambda_d", "threshold", "nDCG@10", "Δ_bm25", "FLOPS", "Doc_Len", "check"]
-    return "\n".join([f"<!-- generated by `{command}`; do not edit -->", "# Figures 1-3: the λ_d and t sweeps", "",
-                      CAVEAT, "", f"Scale `{scale_name}`, SciFact test, **one training seed per point** (the "
-                      f"condition's first); BM25 on the same queries: nDCG@10 {references[('scifact', 'bm25-flat')]:.4f}"
-                      f", MiniLM {references[('scifact', 'minilm-l6.dense')]:.4f}. Figures: figure1.png, figure2.png, "
-                      "figure3.png.",
-                      "", *markdown_table([{"Δ_bm25": "Δ BM25 (points)"}.get(c, c) for c in cols],
-                                          ([signed(r[c], 2) if c == "Δ_bm25" else fmt(r[c]) if r[c] != "" else "–"
-                                            for c in cols] for r in table.to_dict("records")))]) + "\n"
-
-
-def figures_rows(table: pd.DataFrame, points: Sequence[Point], references: Mapping[tuple[str, str], float],
-                 checked: bool) -> list[dict]:
-    """kit-results/1 rows: each point (with its expectation when ``checked``), then BM25 and MiniLM."""
-    rows = [{"dataset": "scifact", "system": r["system"], "label": f"{r['method']} {r['sweep']}",
-             "metrics": {k: float(r[k]) for k in ("nDCG@10", "FLOPS", "Doc_Len")},
-             **({"expected": dict(p.expected["scifact"]), "tolerance": p.tolerance}
-                if checked and p.expected.get("scifact") else {})}
-            for r, p in zip(table.to_dict("records"), points)]
-    return rows + [{"dataset": "scifact", "system": s.id, "label": s.label,
-                    "metrics": {"nDCG@10": references[("scifact", s.id)]}} for s in REFERENCES]
-
-
-def plot_figures(points: pd.DataFrame, out: Path, references: Mapping[str, float] | None = None) -> list[Path]:
-    """Figures 1-3 as PNG under ``out``: nDCG@10 vs FLOPS (λ sweep), λ vs Doc_Len, nDCG@10 vs Doc_Len (t sweep).
-
-    ``references``: label -> SciFact nDCG@10 of a reference system (BM25, MiniLM), drawn as a dashed horizontal line
-    on the two nDCG@10 figures so every learned point is read against them."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    lam = points[points["sweep"] == "lambda"]
-    thr = points[points["sweep"] == "threshold"]
-    specs = [("figure1", lam, "FLOPS", "nDCG@10", "varying λ_d (points labelled with λ_d)", "lambda_d", "λ="),
-             ("figure2", lam, "lambda_d", "Doc_Len", "Doc_Len vs λ_d (x: collapsed, Doc_Len < 1)", None, ""),
-             ("figure3", thr, "Doc_Len", "nDCG@10", "varying t (points labelled with t)", "threshold", "t=")]
-    paths = []
-    for name, data, x, y, title, label, prefix in specs:
-        fig, ax = plt.subplots(figsize=(5, 4))
-        for method, group in data.groupby("method", sort=False):
-            group = group.sort_values(x)
-            line = ax.plot(group[x], group[y], "-", label=FIGURE_LABELS.get(method, method))[0]
-            for (xv, yv, dl, value) in zip(group[x], group[y], group["Doc_Len"],
-                                            group[label] if label else group[x]):
-                marker = markers([dl])[0] if name == "figure2" else "o"
-                ax.plot([xv], [yv], marker=marker, color=line.get_color(), markersize=7 if marker == "x" else 4)
-                if label:
-                    ax.annotate(f"{prefix}{value:g}", (xv, yv), textcoords="offset points", xytext=(3, 3), fontsize=6,
-                                color=line.get_color())
-        if y == "nDCG@10":
-            for (ref, value), style in zip((references or {}).items(), ("--", ":")):
-                ax.axhline(value, linestyle=style, color="0.35", linewidth=1, label=f"{ref} {value:.4f}")
-        if name == "figure2":
-            ax.set_xscale("log")
-        ax.set_xlabel(x)
-        ax.set_ylabel(y)
-        ax.set_title(title + " — one training seed per point", fontsize=8)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = out / f"{name}.png"
-        with atomic_write(path, mode="wb") as fh:
-            fig.savefig(fh, format="png", dpi=120)
-        plt.close(fig)
-        paths.append(path)
-    return paths
-
-
-def reference_lines(references: Mapping[tuple[str, str], float]) -> dict[str, float]:
-    """The reference systems' SciFact nDCG@10 by their label (:data:`REFERENCES`): BM25 and MiniLM."""
-    return {s.label: references[("scifact", s.id)] for s in REFERENCES if ("scifact", s.id) in references}
-
-
-def run_figures(ablator: Ablator, out: Path, command: str) -> int:
-    """Run the sweeps; write ``figures/figure{1,2,3}.png`` and ``figures/figures.{csv,md,json}``; 1 on a drift."""
-    started = time.perf_counter()
-    prov = provenance(command=command.split())
-    points = figure_points(ablator.scale)
-    points_table, per_query, _ = sweep(ablator, points)
-    references, reference_pq = ablator.references(["scifact"])
-    folder = out / "figures"
-    seal(plot_figures(points_table, folder, reference_lines(references)))  # listed when written to results/
-    table = figures_table(points_table.to_dict("records"), references)
-    md = figures_markdown(table, references, command, ablator.scale.name)
-    rows = figures_rows(table, points, references, ablator.scale.checked)
-    write_results(folder, "figures", table, md, pd.concat([per_query, reference_pq], ignore_index=True), {
-        "kind": "figures", "measures": ["nDCG@10"], **prov,
-        "recipe": repo_relative(FIGURES) if ablator.scale.checked else None,
-        "rows": rows, "scale": ablator.scale.name,
-        "caveat": CAVEAT, "datasets": ["scifact"], "systems": list(table["system"]),
-        "total_seconds": round(time.perf_counter() - started, 1)}, raw=timing_columns(table.columns))
-    print(where_written(folder, "figures"))
-    return 1 if report_checks(table, "figures") else 0
 
 
 # ---- listing and planning --------------------------------------------------------------------------------------------

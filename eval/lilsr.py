@@ -26,18 +26,22 @@ import time
 import pandas as pd
 from tqdm.auto import tqdm
 
-from eval.ablation import _records, flops_items, mean_std, seed_label, seed_means_frame, seed_system
+from eval.ablation import _records, mean_std, seed_means_frame
+from eval.ablator import flops_items, seed_label, seed_system
 from eval.claims import counts, markdown as claims_markdown, summary as summary_lines, test_family
-from eval.metrics import evaluate
-from eval.pipeline import DatasetRun, Settings, Timer, print_plan, resolve_trained
 from eval.provenance import provenance
 from eval.recipe import IndexSpec, Recipe, System, load_recipe
 from eval.results import check_expected, fmt, markdown_table, output_folder, report_checks, where_written, write_results
 from eval.stats import ALPHA, CORRECTION, TESTS
 from index.seismic import SeismicParams
 from kit.argtypes import ArgumentParser, add_runner_options
+from kit.data import download_source
 from kit.errors import cli
 from kit.paths import REPO, repo_relative
+from pipeline.dataset import DatasetRun
+from pipeline.metrics import evaluate
+from pipeline.plan import print_plan, resolve_trained
+from pipeline.settings import Settings, Timer
 
 RECIPE = REPO / "recipes" / "lilsr.yaml"
 SEISMIC_GOAL_NDCG, SEISMIC_GOAL_SPEEDUP = 0.99, 5.0
@@ -114,7 +118,7 @@ def learned(recipe: Recipe) -> list[System]:
 
 
 def lilsr_claims(recipe: Recipe, per_query: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
-    """Issue 13's Li-LSR target as paired tests over per-query seed means: every learned table against the
+    """The Li-LSR target as paired tests over per-query seed means: every learned table against the
     :data:`VERSUS` (BoW × IDF) system on every dataset, nDCG@10 ("higher": at least level means not significantly
     lower) and FLOPS ("lower": its advantage kept); one Holm family."""
     rows = [{"system": s.id, "label": s.label, "versus": VERSUS, "measure": measure, "dataset": d, "paper_delta": None,
@@ -269,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
     timer = Timer()
     if args.dry_run:
         for name in datasets:
+            source = download_source(name)
+            if source is not None:  # a dry run fetches nothing; the stages' keys need the corpus
+                print(f"# {name}: would download {name} via {source}; its stages are planned once it is there")
+                continue
             print_plan(DatasetRun.load(name, settings, timer), recipe.systems)
         return 0
     out = output_folder(args.out, args.update)

@@ -27,7 +27,8 @@ from typing import Callable, Mapping, Sequence
 import pandas as pd
 from tqdm.auto import tqdm
 
-from eval.ablation import (CAVEAT, RAW_COLUMNS, REFERENCES, SCALES, Ablator, Measured, _records,
+from eval.ablator import CAVEAT, REFERENCES, SCALES, Ablator, Measured
+from eval.ablation import (RAW_COLUMNS, _records,
                            get_scale, mean_std, measure_command, seed_means, seed_system, wall_seconds)
 from eval.claims import against_baseline, against_reference, counts, markdown as claims_markdown, summary
 from eval.paper import load_paper_table

@@ -24,11 +24,14 @@ from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
-from eval import ablation, lilsr, regime, reproduce, teachers
-from eval.ablation import REFERENCES, SCALES, Measured, Scale, _records, seed_system
+from eval import ablation, figures, lilsr, regime, reproduce, teachers
+from eval.ablation import _records
+from eval.ablator import REFERENCES, SCALES, Measured, Scale, seed_system
 from eval.claims import counts
 from eval.recipe import System, load_recipe
 from eval.schema import Results
+from eval.study.derive import RAW_COLUMNS, Run, claim_records, claim_summary, derive, seed_name
+from eval.study.spec import load_study
 from kit.errors import InputError
 from kit.paths import dataset_slug
 from train.conditions import CONDITIONS, FIGURES, REGIME, Condition, load_condition as _load_condition, load_points, \
@@ -251,17 +254,17 @@ def _figures(rec: Record) -> Rendered:
     if unknown:
         raise InputError(rec.results.path, f"point {unknown[0]!r} is not in {rec.meta.get('recipe') or FIGURES}")
     chosen = [points[s] for s in rec.meta["systems"]]
-    timings = ablation.timing_columns(rec.header)
+    timings = figures.timing_columns(rec.header)
     rows = []
     for p in chosen:
         condition = load_condition(p.condition)
         seed = condition.run_seeds()[0]
         seconds = {k: v for k in timings if (v := rec.raw(k, p.id)) is not None}
-        rows.append(ablation.point_row(p, seed, condition.recipe(seed, **p.changes),
+        rows.append(figures.point_row(p, seed, condition.recipe(seed, **p.changes),
                                        rec.metrics("scifact", p.id, ("nDCG@10", "FLOPS", "Doc_Len")), checked, seconds))
     references = _references(rec, ["scifact"])
-    table = ablation.figures_table(rows, references)
-    return Rendered(table, ablation.figures_markdown(table, references, rec.meta["command"], rec.meta["scale"]), {})
+    table = figures.figures_table(rows, references)
+    return Rendered(table, figures.figures_markdown(table, references, rec.meta["command"], rec.meta["scale"]), {})
 
 
 # ---- the regime (eval.regime) --------------------------------------------------------------------------------------
@@ -367,10 +370,38 @@ def _lilsr_raw(header: Sequence[str]) -> tuple[str, ...]:
     return tuple(c for c in lilsr.RAW_COLUMNS if c in header)
 
 
+# ---- studies (eval.study): everything from the study file the record names -------------------------------------------
+
+def _study_spec(rec: Record):
+    return dataclasses.replace(_read_once(load_study, rec.file("study")), path=Path(rec.meta["study"]))
+
+
+def _study_expected(rec: Record) -> Expectations:
+    if not rec.meta.get("checked"):
+        return {}
+    return {(d, c.id): (e, c.tolerance) for c in _study_spec(rec).conditions.values() for d, e in c.expected.items()
+            if d in rec.meta["datasets"]}
+
+
+def _study(rec: Record) -> Rendered:
+    study, datasets, models = _study_spec(rec), rec.meta["datasets"], rec.meta.get("models") or {}
+    runs = {c: [Run(c, s, {d: rec.metrics(d, seed_name(c, s)) for d in datasets}, models.get(seed_name(c, s), ""))
+                for s in seeds] for c, seeds in rec.meta["seeds"].items()}
+    references = {(d, r.id): {m: rec.metrics(d, r.id)[m] for m in study.measures}
+                  for d in datasets for r in study.references}
+    seconds = {c: {k: rec.raw(k, c) for k in RAW_COLUMNS} for c in runs}
+    per_query = rec.subset([*runs, *(r.id for r in study.references)])
+    out = derive(study, runs, references, per_query, datasets, rec.meta["checked"], rec.meta["command"],
+                 rec.meta["scale"], seconds)
+    return Rendered(out.table, out.markdown, {"claims": claim_records(out.claims),
+                                              "claim_counts": claim_summary(out.claims)})
+
+
 KINDS: dict[str, Kind] = {
+    "study": Kind(_study_expected, _study, lambda header: RAW_COLUMNS),
     "table1": Kind(_table1_expected, _table1),
     "ablation": Kind(_ablation_expected, _ablation, _wall_times),
-    "figures": Kind(_figures_expected, _figures, ablation.timing_columns),
+    "figures": Kind(_figures_expected, _figures, figures.timing_columns),
     "regime": Kind(_regime_expected, _regime, _wall_times),
     "teachers": Kind(_teachers_expected, _teachers),
     "lilsr": Kind(_lilsr_expected, _lilsr, _lilsr_raw),

@@ -12,7 +12,10 @@ import pytest
 from conftest import stage_mined_file, write_training_file
 
 from eval import ablation
-from eval.ablation import Ablator, Measured, Scale, build_table, get_scale, is_collapsed, markers, slice_dataset
+from eval import figures
+from eval.ablation import build_table
+from eval.figures import is_collapsed, markers
+from eval.ablator import Ablator, Measured, Scale, get_scale, slice_dataset
 from eval.paper import load_paper_table
 from eval.stats import NOT_DISTINGUISHABLE, holm
 from kit.dataset import Dataset, Doc
@@ -90,7 +93,7 @@ def test_figure_points_are_conditions_with_one_field_changed():
     assert {p.condition for p in lam} == {"baseline", "l0-mask", "l0-act", "l0-mask-l0-act"} and len(lam) == 16
     assert {p.condition for p in thr} == {"l0-mask", "l0-mask-l0-act"} and len(thr) == 6
     assert all(set(p.expected) == {"scifact"} for p in points)
-    smoke = ablation.figure_points(get_scale("smoke"))
+    smoke = figures.figure_points(get_scale("smoke"))
     assert {float(next(iter(p.changes.values()))) for p in smoke} <= {0.01, 0.1, 50.0, 150.0}
 
 
@@ -246,7 +249,7 @@ def test_smoke_run_writes_tables_and_figures(tmp_path, scifact_dir, monkeypatch,
     assert "4.4M-parameter" in (out / "table2.md").read_text() and "BM25" in (out / "table2.md").read_text()
     prov = json.loads((out / "table2.json").read_text())
     assert prov["scale"] == "test" and "commit" in prov and prov["seeds"]["baseline"] == [42, 7]
-    # where the run's time went (issue 13's budget): training, encoding, indexing and search, printed and stored
+    # where the run's time went: training, encoding, indexing and search, printed and stored
     assert {"train (mine data, train; cached)", "encode docs", "index", "search"} <= set(prov["stage_seconds"])
     assert "stage wall time (s): " in capsys.readouterr().out
     # ... and on which machine kind: the CPU, its vector unit and its cores, in the JSON and beside the wall times
@@ -294,7 +297,7 @@ def test_smoke_run_writes_tables_and_figures(tmp_path, scifact_dir, monkeypatch,
     trained = []
     real = train.cache.train
     monkeypatch.setattr(train.cache, "train", lambda r, o, **k: trained.append(o) or real(r, o, **k))
-    assert ablation.run_figures(ablator, out, "python -m eval.ablation figures --scale test") == 0
+    assert figures.run_figures(ablator, out, "python -m eval.ablation figures --scale test") == 0
     assert len(trained) == 2
     for n in (1, 2, 3):
         assert (out / "figures" / f"figure{n}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -329,7 +332,7 @@ def test_figures_draw_a_collapsed_run_with_an_x(tmp_path, monkeypatch):
     monkeypatch.setattr(Axes, "plot", spy)
     monkeypatch.setattr(Axes, "axhline", lambda self, y, **kw: lines.append((y, kw["label"])) or
                         real_axhline(self, y, **kw))
-    paths = ablation.plot_figures(points, tmp_path, {"BM25": 0.6789, "MiniLM (dense)": 0.6239})
+    paths = figures.plot_figures(points, tmp_path, {"BM25": 0.6789, "MiniLM (dense)": 0.6239})
     assert [p.name for p in paths] == ["figure1.png", "figure2.png", "figure3.png"]
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths)
     # BM25 and MiniLM beside the learned points on both nDCG@10 figures (1 and 3), not on Figure 2 (Doc_Len)

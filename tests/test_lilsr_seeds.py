@@ -1,4 +1,4 @@
-"""Li-LSR with seeds (issue 13, items 1 and 6): recipes/lilsr.yaml's seeds, the seed means and their check, the paired
+"""Li-LSR with seeds: recipes/lilsr.yaml's seeds, the seed means and their check, the paired
 tests of every learned table against BoW × IDF, and the query side a Li-LSR model is measured with."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from eval import lilsr
-from eval.ablation import query_side
+from eval.ablator import query_side
 from eval.recipe import load_recipe
 from eval.stats import holm
 from kit.paths import REPO

@@ -12,7 +12,7 @@ import pytest
 from conftest import stage_mined_file
 
 from eval import regime as regime_cli
-from eval.ablation import Ablator, Scale
+from eval.ablator import Ablator, Scale
 from eval.compare import check
 from eval.schema import load_results
 from eval.stats import holm
