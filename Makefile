@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTHON := $(BIN)/python
 STAMP := $(VENV)/.setup-$(shell cat requirements.txt pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: setup chromium class-archive test reproduce-table1 bench ablation figures regime teachers compare report lilsr
+.PHONY: setup chromium class-archive test reproduce-table1 bench ablation figures regime teachers compare report lilsr study
 
 setup: $(STAMP) chromium class-archive
 
@@ -78,6 +78,14 @@ ablation: setup $(TRAIN_FILE)
 figures: setup $(TRAIN_FILE)
 	$(SERVER) $(PYTHON) -m eval.ablation figures --scale $(SCALE) $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)
 
+# Any study file (recipes/studies/<id>.yaml or a path; format in docs/studies.md): its conditions x seeds trained
+# (cached, resumable), its tables and comparisons -> work/results/<id>.* (UPDATE=1: results/). REPLAY=<record>: re-derive
+# from that record's measurements instead of training.
+study: setup $(TRAIN_FILE)
+	@test -n "$(STUDY)" || { echo "error: make study needs STUDY=<id or file> (fix: python -m eval.study --list)"; exit 2; }
+	$(SERVER) $(PYTHON) -m eval.study $(STUDY) --scale $(SCALE) $(if $(SEEDS),--seeds $(SEEDS)) \
+	  $(if $(REPLAY),--replay $(REPLAY)) $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)
+
 # A FLOPS-dominated regime (recipes/regime.yaml: Table 2's conditions at lambda_d 1, seeds 42-44, SciFact test): are the
 # l0 rows sparser than the baseline there? Loss terms, seed means and paired tests -> work/results/regime/ (UPDATE=1: results/).
 regime: setup $(TRAIN_FILE)
@@ -105,9 +113,10 @@ else
 	  $(if $(BASELINE),--baseline $(BASELINE)) $(if $(CHECK),--check)
 endif
 
-# Static HTML report of everything in results/ (work/report/index.html, not stored) and its screenshot for the README.
+# Static HTML report of everything in results/ (work/report/index.html and a screenshot, not stored);
+# README_SCREENSHOT=1 also replaces the README's docs/report.png.
 report: setup
-	$(PYTHON) -m eval.report --screenshot docs/report.png
+	$(PYTHON) -m eval.report --screenshot $(if $(README_SCREENSHOT),--readme-screenshot)
 
 # Li-LSR learned query weights vs BoW x IDF, and Seismic vs Anserini on the same vectors (recipes/lilsr.yaml: SciFact
 # test, vaswani, cacm); the models are the conditions l0-mask-l0-act, lilsr and lilsr-anchor, each trained with every

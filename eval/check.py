@@ -282,6 +282,15 @@ def _sealed_columns(table: Path, document: dict, text: str, raw: Sequence[str]) 
                                        "the record (sha256.raw_cells)")]
 
 
+def _seed_of(row: dict) -> str | None:
+    """The seed-mean row a per-seed row belongs to: its ``condition`` field (a study record), or the ``@seed<n>``
+    suffix of its name (the records of the other runners)."""
+    if "seed" in row:
+        return row.get("condition")
+    m = _SEED.match(row["system"])
+    return m["base"] if m else None
+
+
 def _numbers(rec: Record, expectations) -> tuple[list[str], int]:
     """Every number of the rows: recomputed, a seed mean, or within its expectation; else a failure."""
     path, rows = rec.results.path, rec.results.rows
@@ -289,8 +298,8 @@ def _numbers(rec: Record, expectations) -> tuple[list[str], int]:
     by_key = {(r["dataset"], r["system"]): r["metrics"] for r in rows}
     seeds: dict[tuple[str, str], list[dict]] = {}
     for r in rows:
-        if (m := _SEED.match(r["system"])) and (r["dataset"], m["base"]) in by_key:
-            seeds.setdefault((r["dataset"], m["base"]), []).append(r["metrics"])
+        if (base := _seed_of(r)) and (r["dataset"], base) in by_key:
+            seeds.setdefault((r["dataset"], base), []).append(r["metrics"])
     failures, n = [], 0
     for i, row in enumerate(rows):
         d, s = row["dataset"], row["system"]
@@ -308,8 +317,8 @@ def _numbers(rec: Record, expectations) -> tuple[list[str], int]:
                 checked = True
                 if not _same(value, statistics.fmean(runs)):
                     problems.append(f"its {len(runs)} seed rows average {statistics.fmean(runs):.6g}")
-            seed = _SEED.match(s)
-            if seed and measure in by_key.get((d, seed["base"]), {}):
+            base = _seed_of(row)
+            if base and measure in by_key.get((d, base), {}):
                 checked = True  # its row of the seed mean is checked against the seeds
             if measure in scores:
                 checked = True

@@ -1,0 +1,215 @@
+"""From measurements to what a study reports: its tables, its comparisons' verdicts, its record rows and Markdown.
+
+One function, :func:`derive`, serves both sides: the runner (:mod:`eval.study.runner`) calls it on what it measured,
+and ``python -m eval.compare --check`` calls it on what a stored record holds (:func:`from_record`), so a record is
+re-derived from its study file with no knowledge of which study wrote it.
+
+Inputs: each condition's runs (one :class:`Run` per seed: its scores per dataset, its wall times), each reference's
+scores, and the per-item values (every condition's seed mean, every reference) the comparisons test.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+
+from eval.claims import COLUMNS as CLAIM_COLUMNS, counts, markdown as claims_markdown, summary, test_family
+from eval.paper import load_paper_table
+from eval.results import check_expected, markdown_table, points_over
+from eval.stats import ALPHA, NOT_DISTINGUISHABLE
+from eval.study.spec import SPARSITY, Study
+
+RAW_COLUMNS = ("train_s", "eval_s")
+"""The table's wall-time columns: measured outside the record, sealed by their digest."""
+BM25 = "bm25-flat"
+
+
+@dataclass
+class Run:
+    """One trained model of a condition: its seed, its scores per dataset and where it lives."""
+
+    condition: str
+    seed: int
+    scores: Mapping[str, Mapping[str, float]]  # dataset -> measure -> value
+    model: str = ""
+
+
+@dataclass
+class Derived:
+    table: pd.DataFrame
+    markdown: str
+    claims: pd.DataFrame
+    rows: list[dict]
+
+
+def seed_name(condition: str, seed: int) -> str:
+    """The row name of one seed's model (the row carries ``condition`` and ``seed`` as fields too)."""
+    return f"{condition}@seed{seed}"
+
+
+def mean_sd(values: Sequence[float]) -> tuple[float, float | None]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def scaled(measure: str) -> float:
+    """How a measure is printed: effectiveness ×100 (as the paper prints it), FLOPS and lengths as they are."""
+    return 1.0 if measure in SPARSITY else 100.0
+
+
+def _r(value: float | None, digits: int = 6) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def build_tables(study: Study, runs: Mapping[str, Sequence[Run]], references: Mapping[tuple[str, str], Mapping],
+                 datasets: Sequence[str], checked: bool, seconds: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
+    """Every table of the study in one frame (column ``table``): per row and (dataset, measure) the mean and sd
+    over seeds, Δ BM25 beside each effectiveness mean, the paper's value when the table cites one, the check."""
+    rows = []
+    for t in study.tables:
+        paper = load_paper_table(t.paper).set_index("system") if t.paper else None
+        columns = {d: m for d, m in t.columns.items() if d in datasets}
+        for cid in t.rows:
+            c, seeds = study.conditions[cid], runs[cid]
+            row: dict[str, Any] = {"table": t.id, "system": cid, "label": c.label,
+                                   "seeds": " ".join(str(r.seed) for r in seeds)}
+            for d, measures in columns.items():
+                for m in measures:
+                    mean, sd = mean_sd([r.scores[d][m] for r in seeds])
+                    row[f"{d} {m}"], row[f"{d} {m} sd"] = _r(mean), _r(sd)
+                    if m not in SPARSITY and (d, BM25) in references:
+                        row[f"{d} {m} Δ BM25"] = points_over(mean, references[(d, BM25)][m])
+            if paper is not None:
+                for m in ("nDCG@10", "FLOPS", "Doc_Len"):
+                    if m in paper.columns:
+                        row[f"paper {m}"] = float(paper.loc[cid, m]) if cid in paper.index else None
+            row["check"], row["check_detail"] = _check(c, seeds, datasets, checked)
+            row.update({k: seconds[cid][k] for k in RAW_COLUMNS})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _check(c, seeds: Sequence[Run], datasets: Sequence[str], checked: bool) -> tuple[str, str]:
+    if not checked:
+        return "", ""
+    verdicts = [(d, check_expected(c.expected.get(d), c.tolerance,
+                                   {m: statistics.fmean(r.scores[d][m] for r in seeds) for m in seeds[0].scores[d]}))
+                for d in datasets]
+    status = "FAIL" if any(s == "FAIL" for _, (s, _) in verdicts) else ("OK" if any(s for _, (s, _) in verdicts) else "")
+    return status, "; ".join(f"{d}: {x}" for d, (s, x) in verdicts if s == "FAIL")
+
+
+def comparisons(study: Study, per_query: pd.DataFrame, datasets: Sequence[str]) -> pd.DataFrame:
+    """Each comparison of the study tested on the per-item values (seed means), Holm within each family."""
+    labels = {**{c.id: c.label for c in study.conditions.values()}, **{r.id: r.label for r in study.references}}
+    families: dict[str, list[dict]] = {}
+    for c in study.comparisons:
+        for d in c.datasets:
+            if d in datasets:
+                families.setdefault(c.family, []).append(
+                    {"system": c.condition, "label": labels[c.condition], "versus": c.versus, "measure": c.measure,
+                     "dataset": d, "paper_delta": c.paper_delta, "sign": c.sign, "_source": c.source})
+    frames = []
+    for family, rows in families.items():
+        tested = test_family([{k: v for k, v in r.items() if k != "_source"} for r in rows], per_query, family)
+        frames.append(tested.assign(source=[r["_source"] for r in rows]))
+    return (pd.concat(frames, ignore_index=True) if frames
+            else pd.DataFrame(columns=[*CLAIM_COLUMNS, "source"]))
+
+
+def record_rows(study: Study, runs: Mapping[str, Sequence[Run]], references: Mapping[tuple[str, str], Mapping],
+                datasets: Sequence[str], checked: bool) -> list[dict]:
+    """kit-results rows: each condition's seed mean per dataset (with its expectation), each seed, each reference."""
+    rows = []
+    for cid, seeds in runs.items():
+        c = study.conditions[cid]
+        for d in datasets:
+            measures = list(seeds[0].scores[d])
+            row = {"dataset": d, "system": cid, "condition": cid, "label": c.label,
+                   "metrics": {m: statistics.fmean(r.scores[d][m] for r in seeds) for m in measures}}
+            if checked and c.expected.get(d):
+                row.update(expected=dict(c.expected[d]), tolerance=c.tolerance)
+            rows.append(row)
+            rows += [{"dataset": d, "system": seed_name(cid, r.seed), "condition": cid, "seed": r.seed,
+                      "label": f"{c.label} (seed {r.seed})", "metrics": {m: float(r.scores[d][m]) for m in measures}}
+                     for r in seeds]
+    rows += [{"dataset": d, "system": ref.id, "label": ref.label, "metrics": dict(references[(d, ref.id)])}
+             for d in datasets for ref in study.references]
+    return rows
+
+
+def _cell(row: Mapping, column: str, factor: float) -> str:
+    value, sd = row.get(column), row.get(f"{column} sd")
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    digits = 2 if factor != 1.0 or "FLOPS" not in column else 3
+    text = f"{factor * value:.{digits}f}"
+    return text if sd is None or (isinstance(sd, float) and math.isnan(sd)) else f"{text} ± {factor * sd:.{digits}f}"
+
+
+def render_markdown(study: Study, table: pd.DataFrame, claims: pd.DataFrame, references: Mapping[tuple[str, str], Mapping],
+                    datasets: Sequence[str], command: str, scale: str) -> str:
+    lines = [f"<!-- generated by `{command}` from {study.path.name if study.path else study.id}; do not edit -->",
+             f"# {study.title}", ""]
+    lines += [p for p in (study.description, study.caveat) if p for p in (p.strip(), "")]
+    lines += [f"Scale `{scale}`. Each cell is the mean ± standard deviation over the training seeds (`seeds`); "
+              "effectiveness ×100, FLOPS and Doc_Len as measured on the document vectors of "
+              f"{study.in_domain}. Δ BM25 = row − BM25 on the same dataset, in points.", ""]
+    for t in study.tables:
+        part = table[table["table"] == t.id].to_dict("records")
+        cols = [(f"{d} {m}", scaled(m)) for d, ms in t.columns.items() if d in datasets for m in ms]
+        head = ["condition", "seeds"]
+        for name, _ in cols:
+            head += [name] + ([f"{name} Δ BM25"] if f"{name} Δ BM25" in table.columns else [])
+        paper = [c for c in table.columns if c.startswith("paper ")] if t.paper else []
+        body = []
+        for r in part:
+            cells = [r["label"], r["seeds"]]
+            for name, factor in cols:
+                cells.append(_cell(r, name, factor))
+                if f"{name} Δ BM25" in table.columns:
+                    cells.append(f"{r[f'{name} Δ BM25']:+.2f}")
+            cells += ["–" if r.get(p) is None or pd.isna(r.get(p)) else f"{r[p]:g}" for p in paper]
+            body.append([*cells, r["check"] or "–"])
+        lines += [f"## {t.title}", "", *markdown_table([*head, *paper, "check"], body), ""]
+        if t.paper:
+            lines += [f"`paper` columns: the paper's Table {t.paper} (BERT-base on MS MARCO, BEIR averages; an "
+                      "annotation, not a target).", ""]
+    if study.references:
+        refs = "; ".join(f"{d}: " + ", ".join(f"{r.label} {100 * references[(d, r.id)][study.measures[0]]:.2f}"
+                                              for r in study.references) for d in datasets)
+        lines += [f"References ({study.measures[0]} ×100): {refs}.", ""]
+    if not claims.empty:
+        lines += ["## Comparisons", "",
+                  "Paired tests over the per-item seed means (`claims` in the JSON); a claimed direction counts as "
+                  f"reproduced only when significant after Holm's correction within its family at α = {ALPHA}, and "
+                  f"is otherwise \"{NOT_DISTINGUISHABLE}\". Sources: "
+                  + "; ".join(f"{f}: {', '.join(dict.fromkeys(g['source']))}" for f, g in claims.groupby("family", sort=False))
+                  + ".", "", *summary(claims), ""]
+        for family, group in claims.groupby("family", sort=False):
+            lines += claims_markdown(group, family)
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def derive(study: Study, runs: Mapping[str, Sequence[Run]], references: Mapping[tuple[str, str], Mapping],
+           per_query: pd.DataFrame, datasets: Sequence[str], checked: bool, command: str, scale: str,
+           seconds: Mapping[str, Mapping[str, float]]) -> Derived:
+    """Tables, claims, record rows and Markdown of a study from its measurements (module docstring); ``seconds``:
+    each condition's wall times over its seeds (:data:`RAW_COLUMNS`)."""
+    table = build_tables(study, runs, references, datasets, checked, seconds)
+    claims = comparisons(study, per_query, datasets)
+    return Derived(table, render_markdown(study, table, claims, references, datasets, command, scale), claims,
+                   record_rows(study, runs, references, datasets, checked))
+
+
+def claim_records(claims: pd.DataFrame) -> list[dict]:
+    """JSON-safe claims (a non-finite number, e.g. the t of a constant difference, becomes null)."""
+    return [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
+            for r in claims.astype(object).where(claims.notna(), None).to_dict("records")]
+
+
+def claim_summary(claims: pd.DataFrame) -> dict[str, int]:
+    return counts(claims) if not claims.empty else {}

@@ -1,0 +1,175 @@
+"""Run a study: each condition at each of its seeds (trained once and cached, so a run resumes per condition-seed),
+its references on every dataset, then one record (kind ``study``) derived by :func:`eval.study.derive.derive`.
+
+The measuring is :class:`eval.ablator.Ablator`'s (train, encode, index, search, score); the study decides what is
+measured and how it is reported.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from eval.ablator import Ablator, Scale
+from pipeline.dataset import DatasetRun
+from eval.provenance import provenance
+from eval.schema import load_results
+from eval.results import report_checks, where_written, write_results
+from eval.study.derive import RAW_COLUMNS, Run, claim_records, claim_summary, derive, seed_name
+from eval.study.spec import Study, StudyCondition
+from kit.errors import InputError
+from kit.paths import repo_relative
+from train.cache import read_seconds
+
+
+def datasets_at(study: Study, scale: Scale) -> list[str]:
+    """The datasets a scale evaluates on: the in-domain one first, then the others (a smoke scale: none)."""
+    others = [d for d in study.datasets if d != study.in_domain] if scale.zero_shot is None else list(scale.zero_shot)
+    return [study.in_domain, *others]
+
+
+def jobs(study: Study, scale: Scale, seeds: tuple[int, ...] | None) -> list[tuple[StudyCondition, int]]:
+    """Every (condition, seed) the study trains: ``--seeds``, else the scale's, else each condition's own."""
+    return [(c, seed) for c in study.conditions.values() for seed in c.run_seeds(seeds or scale.seeds)]
+
+
+def plan(study: Study, ablator: Ablator, seeds: tuple[int, ...] | None) -> None:
+    """``--dry-run``: each model to train or reuse and where; nothing is loaded or downloaded."""
+    datasets = datasets_at(study, ablator.scale)
+    todo = jobs(study, ablator.scale, seeds)
+    for i, (c, seed) in enumerate(todo, 1):
+        where, state = ablator.model_state(c.base, seed, **c.changes)
+        print(f"[{i}/{len(todo)}] {c.id} seed {seed}: model {where} [{state}]; evaluated on {', '.join(datasets)}")
+    if study.references:
+        print(f"references on each dataset: {', '.join(r.id for r in study.references)}")
+
+
+def measure(study: Study, ablator: Ablator, seeds: tuple[int, ...] | None
+            ) -> tuple[dict[str, list[Run]], pd.DataFrame, dict[str, dict[str, float]]]:
+    """Each condition's runs, their per-item values (rows named by :func:`seed_name`) and wall times."""
+    datasets = datasets_at(study, ablator.scale)
+    todo = jobs(study, ablator.scale, seeds)
+    runs: dict[str, list[Run]] = {c: [] for c in study.conditions}
+    frames, times = [], {c: {k: 0.0 for k in RAW_COLUMNS} for c in study.conditions}
+    for i, (c, seed) in enumerate(tqdm(todo, desc=f"{study.id}: models", unit="model"), 1):
+        tqdm.write(f"[{i}/{len(todo)}] {c.id} seed {seed}: train (cached) and evaluate on {', '.join(datasets)}")
+        m = ablator.measure(c.base, seed, datasets, **c.changes)
+        runs[c.id].append(Run(c.id, seed, m.scores, str(m.model)))
+        frames.append(m.per_query.assign(system=seed_name(c.id, seed), condition=c.id))
+        spent = read_seconds(m.model)
+        times[c.id]["train_s"] += spent.get("train", 0.0)
+        times[c.id]["eval_s"] += sum(v for k, v in spent.items() if k.startswith("eval_"))
+    seconds = {c: {k: round(v, 1) for k, v in t.items()} for c, t in times.items()}
+    return runs, pd.concat(frames, ignore_index=True), seconds
+
+
+def measure_references(study: Study, ablator: Ablator) -> tuple[dict[tuple[str, str], dict], pd.DataFrame]:
+    """Every reference system on every dataset: ``{(dataset, id): scores}`` and their per-query values."""
+    scores, frames = {}, []
+    for d in datasets_at(study, ablator.scale):
+        ds = ablator.dataset(d)
+        run = DatasetRun(ds, ablator.settings, ablator.timer, name=ds.name)
+        for ref in study.references:
+            result = run.run_system(ref)
+            frames.append(result.pop("_per_query").assign(dataset=d, system=ref.id))
+            scores[(d, ref.id)] = {m: float(result[m]) for m in study.measures}
+    return scores, (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame())
+
+
+def seed_means(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """Each condition's per-item values averaged over its seeds (what the comparisons test), named by the condition."""
+    means = per_seed.groupby(["dataset", "condition", "query_id", "measure"], as_index=False, sort=False)["value"].mean()
+    return means.rename(columns={"condition": "system"})
+
+
+@dataclass
+class Measurements:
+    """What a study's tables and comparisons are derived from."""
+
+    runs: dict[str, list[Run]]
+    means: pd.DataFrame        # per-item seed means of each condition
+    seeds: pd.DataFrame        # per-item values of each seed's model (Doc_Len, one value per document: means only)
+    seconds: dict[str, dict[str, float]]
+    references: dict[tuple[str, str], dict]
+    reference_pq: pd.DataFrame
+    datasets: list[str]
+    scale: str
+    checked: bool
+    measured_by: str | None = None  # --replay: the command that measured them
+
+
+def measured(study: Study, ablator: Ablator, seeds: tuple[int, ...] | None) -> Measurements:
+    runs, per_seed, seconds = measure(study, ablator, seeds)
+    references, reference_pq = measure_references(study, ablator)
+    return Measurements(runs, seed_means(per_seed), per_seed[per_seed["measure"] != "Doc_Len"].drop(columns="condition"),
+                        seconds, references, reference_pq, datasets_at(study, ablator.scale), ablator.scale.name,
+                        ablator.scale.checked)
+
+
+def replayed(study: Study, record: Path) -> Measurements:
+    """The measurements of a stored record of the same conditions (``--replay``): a study's tables and comparisons
+    re-derived without training, e.g. after a comparison is added to the study file."""
+    res = load_results(record)
+    seeds_of = res.meta.get("seeds")
+    if not isinstance(seeds_of, dict) or res.per_query is None:
+        raise InputError(record, "not a record of trained conditions with their seeds and per-query values",
+                         fix="replay a record written by python -m eval.study or eval.ablation tables")
+    missing = [c for c in study.conditions if c not in seeds_of]
+    if missing:
+        raise InputError(record, f"has no runs of {', '.join(missing)}", fix="replay a record of the same conditions")
+    metrics = {(r["dataset"], r["system"]): r["metrics"] for r in res.rows}
+    datasets, models = list(res.meta["datasets"]), res.meta.get("models") or {}
+    try:
+        runs = {c: [Run(c, s, {d: metrics[(d, seed_name(c, s))] for d in datasets}, models.get(seed_name(c, s), ""))
+                    for s in seeds_of[c]] for c in study.conditions}
+        references = {(d, r.id): {m: metrics[(d, r.id)][m] for m in study.measures}
+                      for d in datasets for r in study.references}
+    except KeyError as exc:
+        raise InputError(record, f"has no row or measure {exc.args[0]}", fix="replay a record of the same study") from None
+    table = pd.read_csv(record.with_suffix(".csv"))
+    timing = table.drop_duplicates("system").set_index("system")
+    seconds = {c: {k: float(timing.loc[c, k]) for k in RAW_COLUMNS} for c in study.conditions}
+    pq = res.per_query
+    seed_names = {seed_name(c, r.seed) for c, rs in runs.items() for r in rs}
+    return Measurements(runs, pq[pq["system"].isin(list(study.conditions))], pq[pq["system"].isin(seed_names)],
+                        seconds, references, pq[pq["system"].isin([r.id for r in study.references])], datasets,
+                        res.meta.get("scale") or "full", bool(res.meta.get("conditions") or res.meta.get("checked")),
+                        res.meta["command"])
+
+
+def run_study(study: Study, m: Measurements, out: Path, command: str, timer=None) -> int:
+    """Derive and write ``<out>/<study id>.{csv,md,json}`` and its per-query file; 1 when a condition misses its
+    expectation."""
+    started = time.perf_counter()
+    prov = provenance(command=command.split())
+    per_query = pd.concat([m.means, m.seeds, m.reference_pq], ignore_index=True)
+    runs, datasets, checked = m.runs, m.datasets, m.checked
+    d = derive(study, runs, m.references, pd.concat([m.means, m.reference_pq], ignore_index=True), datasets, checked,
+               command, m.scale, m.seconds)
+    write_results(out, study.id, d.table, d.markdown, per_query, {
+        "kind": "study", "study": repo_relative(study.path), "measures": list(study.measures), **prov, "recipe": None,
+        **({"measured_by": m.measured_by} if m.measured_by else {}),
+        "rows": d.rows, "scale": m.scale, "checked": checked, "datasets": datasets,
+        "systems": [*study.conditions, *(r.id for r in study.references)],
+        "seeds": {c: [r.seed for r in rs] for c, rs in runs.items()},
+        "models": {seed_name(c, r.seed): r.model for c, rs in runs.items() for r in rs},
+        "claims": claim_records(d.claims), "claim_counts": claim_summary(d.claims),
+        "total_seconds": round(time.perf_counter() - started, 1),
+        **({"stage_seconds": timer.rounded()} if timer else {})}, raw=RAW_COLUMNS)
+    print(where_written(out, study.id))
+    if timer:
+        print(timer.line())
+    return 1 if report_checks(d.table, study.id) else 0
+
+
+def list_conditions(study: Study, scale: Scale, seeds: tuple[int, ...] | None) -> None:
+    """``--list-conditions``: each condition, what it changes, its seeds and expectations."""
+    for c in study.conditions.values():
+        expected = "; ".join(f"{d} " + ", ".join(f"{m} {v:g}" for m, v in e.items()) for d, e in c.expected.items())
+        changes = f" with {dict(c.changes)}" if c.changes else ""
+        print(f"{c.id}: {c.base.id}{changes}; seeds {', '.join(map(str, c.run_seeds(seeds or scale.seeds)))}; "
+              f"expected {expected or 'none'} (± {c.tolerance:g})")

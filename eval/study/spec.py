@@ -1,0 +1,255 @@
+"""The study file: conditions, references, tables and comparisons (``docs/studies.md`` documents every key).
+
+A **condition** is a trained model declared once: a bare id names ``recipes/conditions/<id>.yaml`` (training recipe,
+changed fields, seeds, expected seed means); a mapping derives a new condition from one (``from``) with more training
+fields changed (``set``), and may give its own ``label``, ``seeds``, ``expected`` and ``tolerance``. A condition's
+seeds are data (the condition's, or the base condition's), overridden only by ``--seeds``.
+
+A **table** lists condition ids as rows and, per dataset, the measures it shows; the paper's numbers are an optional
+annotation (``paper``: the number of the paper table transcribed in ``results/paper/``), never the source of the rows. A **comparison**
+is one claimed direction (``higher``, ``lower``, ``no difference``) of a condition against another condition or a
+reference system, on one measure and some datasets, within a Holm family, with its ``source`` (the paper's table,
+figure or sentence, or ``ours``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from eval.recipe import System, load_recipe
+from kit import validate as V
+from kit.errors import InputError
+from kit.paths import REPO
+from train.conditions import Condition, _changes, condition_ids, expected_scores, load_condition
+from train.recipe import TrainRecipe
+
+STUDIES = REPO / "recipes" / "studies"
+REFERENCE_RECIPE = REPO / "recipes" / "table1.yaml"
+"""Where reference systems (``references: [bm25-flat, ...]``) are declared: Table 1's systems, one definition each."""
+SPARSITY = ("FLOPS", "Doc_Len")
+"""Measured from the document vectors on the study's in-domain dataset only."""
+CLAIMS = {"higher": 1, "lower": -1, "no difference": 0}
+
+
+@dataclass(frozen=True)
+class StudyCondition:
+    """A trained model of the study: ``base`` (a condition file) with ``changes`` on top."""
+
+    id: str
+    label: str
+    base: Condition
+    changes: Mapping[str, Any] = field(default_factory=dict)
+    seeds: tuple[int, ...] = ()
+    expected: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    tolerance: float = 0.002
+
+    def run_seeds(self, override: tuple[int, ...] | None = None) -> tuple[int, ...]:
+        return override or self.seeds or self.base.run_seeds()
+
+    def recipe(self, seed: int, **scale_changes: Any) -> TrainRecipe:
+        return self.base.recipe(seed, **{**scale_changes, **self.changes})
+
+
+@dataclass(frozen=True)
+class Table:
+    id: str
+    title: str
+    rows: tuple[str, ...]
+    columns: Mapping[str, tuple[str, ...]]  # dataset -> measures, in order
+    paper: int | None = None  # the paper table whose numbers annotate the rows (eval.paper.load_paper_table)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    family: str
+    condition: str
+    versus: str
+    measure: str
+    datasets: tuple[str, ...]
+    claim: str
+    source: str
+    paper_delta: float | None = None
+
+    @property
+    def sign(self) -> int:
+        return CLAIMS[self.claim]
+
+
+@dataclass(frozen=True)
+class Study:
+    id: str
+    title: str
+    description: str
+    in_domain: str
+    datasets: tuple[str, ...]
+    measures: tuple[str, ...]
+    conditions: Mapping[str, StudyCondition]
+    references: tuple[System, ...]
+    tables: tuple[Table, ...]
+    comparisons: tuple[Comparison, ...]
+    caveat: str = ""
+    path: Path | None = None
+
+    def measured(self, dataset: str) -> tuple[str, ...]:
+        """What the runner measures for a condition on ``dataset``."""
+        return (*self.measures, *(SPARSITY if dataset == self.in_domain else ()))
+
+    def known(self) -> set[str]:
+        """Every row a table or comparison may name: conditions and references."""
+        return set(self.conditions) | {r.id for r in self.references}
+
+
+def _condition(recipe: V.Recipe, i: int, raw: Any) -> StudyCondition:
+    where = f"conditions[{i}]"
+    if isinstance(raw, str):
+        raw = {"id": raw, "from": raw}
+    values = V.fields(recipe, raw, {"id": V.text, "from": V.choice(condition_ids()), "label": V.text, "set": _changes,
+                                    "seeds": V.seeds, "expected": expected_scores, "tolerance": V.number(0)},
+                      where, required=("id", "from"))
+    base = load_condition(values["from"])
+    changes = values.get("set", {})
+    # the condition file's expectations are of its own model: a derived condition (set) states its own
+    inherited = base.expected if not changes else {}
+    return StudyCondition(id=values["id"], label=values.get("label", values["id"]), base=base, changes=changes,
+                          seeds=values.get("seeds", base.seeds), expected=values.get("expected", inherited),
+                          tolerance=values.get("tolerance", base.tolerance))
+
+
+def _table(recipe: V.Recipe, i: int, raw: Any, study_datasets: tuple[str, ...]) -> Table:
+    where = f"tables[{i}]"
+    values = V.fields(recipe, raw, {"id": V.text, "title": V.text, "rows": V.string_list, "columns": V.anything,
+                                    "paper": V.integer(2, 3)}, where, required=("id", "rows", "columns"))
+    cols = values["columns"]
+    if not isinstance(cols, dict) or not cols:
+        raise recipe.error(f"{where}.columns", "expected a mapping of dataset -> [measures]")
+    columns = {}
+    for dataset, measures in cols.items():
+        if dataset not in study_datasets:
+            raise recipe.error(f"{where}.columns.{dataset}", f"{dataset!r} is not one of the study's datasets",
+                               fix=f"one of {', '.join(study_datasets)}")
+        columns[dataset] = _convert(recipe, f"{where}.columns.{dataset}",
+                                    lambda v: tuple(V.expected_measure(m) for m in V.string_list(v)), measures)
+    return Table(values["id"], values.get("title", values["id"]), tuple(values["rows"]), columns, values.get("paper"))
+
+
+def _comparison(recipe: V.Recipe, i: int, raw: Any) -> Comparison:
+    values = V.fields(recipe, raw, {"family": V.text, "condition": V.text, "versus": V.text,
+                                    "measure": V.expected_measure, "datasets": V.dataset_list,
+                                    "claim": V.choice(list(CLAIMS)), "source": V.text,
+                                    "paper_delta": _finite},
+                      f"comparisons[{i}]", required=("family", "condition", "versus", "measure", "datasets", "claim",
+                                                     "source"))
+    return Comparison(values["family"], values["condition"], values["versus"], values["measure"],
+                      tuple(values["datasets"]), values["claim"], values["source"], values.get("paper_delta"))
+
+
+def _finite(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return float(value)
+
+
+def _references(recipe: V.Recipe, raw: Any) -> tuple[System, ...]:
+    systems = {s.id: s for s in load_recipe(REFERENCE_RECIPE).systems}
+    out = []
+    for i, sid in enumerate(_convert(recipe, "references", V.string_list, raw)):
+        if sid not in systems or systems[sid].type not in ("bm25", "dense"):
+            raise recipe.error(f"references[{i}]", f"{sid!r} is not a BM25 or dense system of {REFERENCE_RECIPE.name}",
+                               fix=f"one of {', '.join(s for s, x in systems.items() if x.type in ('bm25', 'dense'))}")
+        out.append(systems[sid])
+    return tuple(out)
+
+
+def resolve(name_or_path: str | Path) -> Path:
+    """A study by path or by id (``recipes/studies/<id>.yaml``)."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise InputError(path, "no such study file", fix="a path to a study YAML, or a study id")
+        return path
+    path = STUDIES / f"{name_or_path}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in STUDIES.glob("*.yaml")))
+        raise InputError(None, f"unknown study {str(name_or_path)!r}", fix=f"one of {known} (recipes/studies/)")
+    return path
+
+
+def load_study(name_or_path: str | Path) -> Study:
+    """A study file, validated; InputError (file:line) on anything malformed, before any model loads."""
+    path = resolve(name_or_path)
+    recipe = V.load_mapping(path, "study", fix="see docs/studies.md")
+    values = V.fields(recipe, recipe.data, {
+        "study": V.text, "title": V.text, "description": V.text, "caveat": V.text, "in_domain": V.dataset,
+        "datasets": V.dataset_list, "measures": V.anything, "conditions": V.anything, "references": V.anything,
+        "tables": V.anything, "comparisons": V.anything},
+        required=("study", "title", "in_domain", "datasets", "conditions", "tables"))
+    datasets = tuple(values["datasets"])
+    if values["in_domain"] not in datasets:
+        raise recipe.error("in_domain", f"{values['in_domain']!r} is not one of the datasets", fix="list it in datasets")
+    measures = _convert(recipe, "measures", lambda v: tuple(V.measure(m) for m in V.string_list(v)),
+                        values.get("measures", ["nDCG@10"]))
+    if not isinstance(values["conditions"], list) or not values["conditions"]:
+        raise recipe.error("conditions", "expected a non-empty list of condition ids or mappings")
+    conditions: dict[str, StudyCondition] = {}
+    for i, raw in enumerate(values["conditions"]):
+        c = _condition(recipe, i, raw)
+        if c.id in conditions:
+            raise recipe.error(f"conditions[{i}]", f"condition {c.id!r} is declared twice")
+        conditions[c.id] = c
+    study = Study(values["study"], values["title"], values.get("description", ""), values["in_domain"], datasets,
+                  measures, conditions, _references(recipe, values.get("references", [])),
+                  tuple(_table(recipe, i, t, datasets) for i, t in enumerate(_list(recipe, values, "tables"))),
+                  tuple(_comparison(recipe, i, c) for i, c in enumerate(_list(recipe, values, "comparisons"))),
+                  values.get("caveat", ""), path)
+    _cross_check(recipe, study)
+    return study
+
+
+def _convert(recipe: V.Recipe, key: str, convert, value: Any) -> Any:
+    try:
+        return convert(value)
+    except ValueError as err:
+        raise recipe.error(key, str(err)) from None
+
+
+def _list(recipe: V.Recipe, values: Mapping[str, Any], key: str) -> list:
+    raw = values.get(key, [])
+    if not isinstance(raw, list):
+        raise recipe.error(key, "expected a list")
+    return raw
+
+
+def _cross_check(recipe: V.Recipe, study: Study) -> None:
+    """Every name a table or comparison uses is declared, and every measure is one the runner measures there."""
+    if study.id != Path(recipe.path).stem:
+        raise recipe.error("study", f"{study.id!r} differs from the file name {Path(recipe.path).stem!r}",
+                           fix="make them equal")
+    for i, c in enumerate(study.conditions.values()):
+        for dataset, scores in c.expected.items():
+            if dataset not in study.datasets:
+                raise recipe.error(f"conditions[{i}].expected", f"{dataset!r} is not one of the study's datasets")
+            V.measured_only(recipe, f"conditions[{i}].expected.{dataset}", scores, study.measured(dataset),
+                            f"this study on {dataset}")
+    for i, t in enumerate(study.tables):
+        for j, row in enumerate(t.rows):
+            if row not in study.conditions:
+                raise recipe.error(f"tables[{i}].rows[{j}]", f"{row!r} is not a condition of the study",
+                                   fix=f"one of {', '.join(study.conditions)}")
+        for dataset, measures in t.columns.items():
+            V.measured_only(recipe, f"tables[{i}].columns.{dataset}", dict.fromkeys(measures, 0.0),
+                            study.measured(dataset), f"this study on {dataset}")
+    for i, c in enumerate(study.comparisons):
+        where = f"comparisons[{i}]"
+        if c.condition not in study.conditions:
+            raise recipe.error(f"{where}.condition", f"{c.condition!r} is not a condition of the study")
+        if c.versus not in study.known() or c.versus == c.condition:
+            raise recipe.error(f"{where}.versus", f"{c.versus!r} is not another condition or a reference of the study")
+        for dataset in c.datasets:
+            if dataset not in study.datasets or c.measure not in study.measured(dataset):
+                raise recipe.error(f"{where}.measure", f"{c.measure} is not measured on {dataset} in this study",
+                                   fix=f"on {dataset}: {', '.join(study.measured(dataset)) if dataset in study.datasets else 'not a dataset of the study'}")
+            if c.versus not in study.conditions and c.measure in SPARSITY:
+                raise recipe.error(f"{where}.versus", f"a reference has no {c.measure}", fix="compare with a condition")
