@@ -105,7 +105,7 @@ def _row_metric(root: Path, system: str, measure: str, value) -> None:
     path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
 
 
-# ---- the faults of issue 29, class 2 ------------------------------------------------------------------------------
+# ---- faults of the stored files -----------------------------------------------------------------------------------------
 
 def test_the_stored_results_pass(small):
     result = check(small)

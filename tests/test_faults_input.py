@@ -1,6 +1,6 @@
 """Fault suite, input side: broken models and malformed collections, each through the real command line.
 
-Class 3 of issue 29: a model whose weights or activations are not finite, or whose vectors come out (nearly) all
+A model whose weights or activations are not finite, or whose vectors come out (nearly) all
 empty, stops the run with one line instead of writing a complete encoding of empty vectors (NaN fails every ``> 0``
 test, so it used to vanish silently). Class 5: an empty or blank corpus, an id with whitespace, a lone surrogate, a
 model folder that cannot be what it claims and a max length beyond the model's positions are one line naming the

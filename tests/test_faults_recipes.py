@@ -1,4 +1,4 @@
-"""Faults of issue 29, classes 4 and 6: recipes that cannot run, and inputs compare and the condition files should
+"""Faults of recipes and inputs: recipes that cannot run, and inputs compare and the condition files should
 question, each through the real command line.
 
 Every refusal here happens while the recipe or the run is read, before any model loads: exit 2 and one line

@@ -1,4 +1,4 @@
-"""One-line bugs on the trust and statistics path that no other test caught (issue 29, class 8).
+"""One-line bugs on the trust and statistics path that no other test caught.
 
 Each test names, in its docstring, the mutation it was written against: applied by hand, the test fails; reverted, it
 passes. The numbers are small enough to check by hand.
