@@ -27,7 +27,6 @@ SPLADE-tiny trained minutes on SciFact, not the paper's BERT-base on MS MARCO: o
 from __future__ import annotations
 
 import json
-import math
 import statistics
 import sys
 import time
@@ -42,10 +41,10 @@ from eval.ablator import (CAVEAT, REFERENCES, SCALES, SPARSITY_DATASET, Ablator,
                           seed_system)
 from eval.figures import figure_points, run_figures
 from eval.claims import against_baseline, against_reference, counts, markdown as claims_markdown, summary
-from eval.stats import ALPHA, NOT_DISTINGUISHABLE
+from eval.stats import ALPHA, NOT_DISTINGUISHABLE, mean_std
 from eval.paper import load_paper_table
 from eval.provenance import machine_line, provenance
-from eval.results import (check_expected, fmt, markdown_table, output_folder, points_over, report_checks, signed,
+from eval.results import (check_expected, fmt, json_records, markdown_table, output_folder, points_over, report_checks, signed,
                           where_written, write_results)
 from kit.argtypes import ArgumentParser, add_runner_options
 from kit.errors import InputError, cli
@@ -57,11 +56,6 @@ from train.recipe import TRAIN_FIELDS
 
 
 # ---- the tables ------------------------------------------------------------------------------------------------------
-
-def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
-    """Mean and sample standard deviation (None for one value)."""
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
-
 
 RAW_COLUMNS = ("train_s", "eval_s")
 """The table columns measured outside the record (wall times), sealed by their digest (:func:`eval.results.seal_record`)."""
@@ -134,12 +128,6 @@ def table_claims(n: int, table: pd.DataFrame, per_query: pd.DataFrame, datasets:
                                        sparsity_dataset=SPARSITY_DATASET),
                       against_reference(dict(zip(table["system"], table["label"])), per_query, datasets,
                                         f"table{n} vs BM25")], ignore_index=True)
-
-
-def _records(frame: pd.DataFrame) -> list[dict]:
-    """JSON-safe rows (a non-finite number, e.g. the t of a constant difference, becomes null)."""
-    return [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
-            for r in frame.astype(object).where(frame.notna(), None).to_dict("records")]
 
 
 def _round(value: float | None, scale: float = 1.0) -> float | None:
@@ -243,7 +231,7 @@ def run_tables(ablator: Ablator, out: Path, command: str, seeds: tuple[int, ...]
                           "scale": ablator.scale.name, "scale_queries": ablator.scale.queries, "caveat": CAVEAT,
                           "datasets": list(datasets), "systems": rows,
                           "seeds": {c: [m.seed for m in measured[c]] for c in rows},
-                          "claims": _records(claims), "claim_counts": counts(claims),
+                          "claims": json_records(claims), "claim_counts": counts(claims),
                           "models": {seed_system(c, m.seed): str(m.model) for c in rows for m in measured[c]},
                           "total_seconds": round(time.perf_counter() - started, 1),
                           "stage_seconds": ablator.timer.rounded()}, raw=RAW_COLUMNS)

@@ -221,14 +221,20 @@ class Ablator:
             scores[name] = {k: float(result[k]) for k in (*self.settings.measures, "FLOPS", "Doc_Len") if k in result}
         return Measured(condition.id, seed, recipe, model, scores, pd.concat(frames, ignore_index=True))
 
-    def references(self, names: Sequence[str]) -> tuple[dict[tuple[str, str], float], pd.DataFrame]:
-        """BM25 and MiniLM on each dataset (Table 1's reference systems): ``{(dataset, system): nDCG@10}`` and their
-        per-query values."""
+    def reference_scores(self, names: Sequence[str], systems: Sequence[System] = REFERENCES
+                         ) -> tuple[dict[tuple[str, str], dict[str, float]], pd.DataFrame]:
+        """``systems`` (default: BM25 and MiniLM, Table 1's reference systems) on each dataset: ``{(dataset, system):
+        {measure: score}}`` over the settings' measures, and their per-query values."""
         scores, frames = {}, []
         for name in names:
             run = DatasetRun(self.dataset(name), self.settings, self.timer, name=self.dataset(name).name)
-            for system in REFERENCES:
+            for system in systems:
                 result = run.run_system(system)
                 frames.append(result.pop("_per_query").assign(dataset=name, system=system.id))
-                scores[(name, system.id)] = float(result["nDCG@10"])
-        return scores, pd.concat(frames, ignore_index=True)
+                scores[(name, system.id)] = {m: float(result[m]) for m in self.settings.measures}
+        return scores, (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame())
+
+    def references(self, names: Sequence[str]) -> tuple[dict[tuple[str, str], float], pd.DataFrame]:
+        """BM25 and MiniLM on each dataset: ``{(dataset, system): nDCG@10}`` and their per-query values."""
+        scores, per_query = self.reference_scores(names)
+        return {key: values["nDCG@10"] for key, values in scores.items()}, per_query

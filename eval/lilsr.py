@@ -26,21 +26,21 @@ import time
 import pandas as pd
 from tqdm.auto import tqdm
 
-from eval.ablation import _records, mean_std, seed_means_frame
+from eval.ablation import seed_means_frame
 from eval.ablator import flops_items, seed_label, seed_system
 from eval.claims import counts, markdown as claims_markdown, summary as summary_lines, test_family
 from eval.provenance import provenance
 from eval.recipe import IndexSpec, Recipe, System, load_recipe
-from eval.results import check_expected, fmt, markdown_table, output_folder, report_checks, where_written, write_results
-from eval.stats import ALPHA, CORRECTION, TESTS
+from eval.results import (check_expected, fmt, json_records, markdown_table, output_folder, report_checks,
+                          where_written, write_results)
+from eval.stats import ALPHA, CORRECTION, TESTS, mean_std
 from index.seismic import SeismicParams
 from kit.argtypes import ArgumentParser, add_runner_options
-from kit.data import download_source
 from kit.errors import cli
 from kit.paths import REPO, repo_relative
 from pipeline.dataset import DatasetRun
 from pipeline.metrics import evaluate
-from pipeline.plan import print_plan, resolve_trained
+from pipeline.plan import print_plans, resolve_trained
 from pipeline.settings import Settings, Timer
 
 RECIPE = REPO / "recipes" / "lilsr.yaml"
@@ -272,12 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.of(recipe, device="cpu", force=args.force)
     timer = Timer()
     if args.dry_run:
-        for name in datasets:
-            source = download_source(name)
-            if source is not None:  # a dry run fetches nothing; the stages' keys need the corpus
-                print(f"# {name}: would download {name} via {source}; its stages are planned once it is there")
-                continue
-            print_plan(DatasetRun.load(name, settings, timer), recipe.systems)
+        print_plans(datasets, settings, timer, recipe.systems)
         return 0
     out = output_folder(args.out, args.update)
     command = " ".join(["python -m eval.lilsr", *(argv if argv is not None else sys.argv[1:])])
@@ -316,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     write_results(out, "lilsr", table, markdown, per_query, {
                       "kind": "lilsr", "measures": list(recipe.measures), **prov, "recipe": repo_relative(recipe.path),
                       "rows": schema_rows(recipe, rows, checked), "checks": summary, "datasets": datasets,
-                      "seeds": list(shown), "claims": _records(claims) if not claims.empty else [],
+                      "seeds": list(shown), "claims": json_records(claims) if not claims.empty else [],
                       "claim_counts": counts(claims) if not claims.empty else {},
                       "seismic_params": dataclasses.asdict(SeismicParams.from_options(seismic)),
                       "total_seconds": round(time.perf_counter() - started, 1)},

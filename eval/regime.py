@@ -27,15 +27,14 @@ from typing import Callable, Mapping, Sequence
 import pandas as pd
 from tqdm.auto import tqdm
 
-from eval.ablator import CAVEAT, REFERENCES, SCALES, Ablator, Measured
-from eval.ablation import (RAW_COLUMNS, _records,
-                           get_scale, mean_std, measure_command, seed_means, seed_system, wall_seconds)
+from eval.ablation import RAW_COLUMNS, measure_command, seed_means, wall_seconds
+from eval.ablator import CAVEAT, REFERENCES, SCALES, Ablator, Measured, get_scale, seed_system
 from eval.claims import against_baseline, against_reference, counts, markdown as claims_markdown, summary
 from eval.paper import load_paper_table
 from eval.provenance import provenance
-from eval.results import (check_expected, fmt, markdown_table, output_folder, points_over, report_checks, signed,
-                          where_written, write_results)
-from eval.stats import ALPHA, NOT_DISTINGUISHABLE
+from eval.results import (check_expected, fmt, json_records, markdown_table, output_folder, points_over, report_checks,
+                          signed, where_written, write_results)
+from eval.stats import ALPHA, NOT_DISTINGUISHABLE, mean_std
 from kit.argtypes import ArgumentParser, add_runner_options
 from kit.errors import InputError, cli
 from kit.paths import repo_relative
@@ -182,7 +181,7 @@ def run_regime(ablator: Ablator, out: Path, command: str, seeds: tuple[int, ...]
         "systems": list(table["system"]), "changes": dict(regime.changes),
         "seeds": {c: [m.seed for m in runs] for c, runs in measured.items()},
         "loss_terms": terms,
-        "claims": _records(claims), "claim_counts": counts(claims),
+        "claims": json_records(claims), "claim_counts": counts(claims),
         "models": {seed_system(c, m.seed): str(m.model) for c, runs in measured.items() for m in runs},
         "total_seconds": round(time.perf_counter() - started, 1)}, raw=RAW_COLUMNS)
     print(where_written(folder, "regime"))

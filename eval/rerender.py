@@ -25,12 +25,12 @@ from typing import Any, Callable, Mapping, Sequence
 import pandas as pd
 
 from eval import ablation, figures, lilsr, regime, reproduce, teachers
-from eval.ablation import _records
 from eval.ablator import REFERENCES, SCALES, Measured, Scale, seed_system
 from eval.claims import counts
 from eval.recipe import System, load_recipe
+from eval.results import json_records
 from eval.schema import Results
-from eval.study.derive import RAW_COLUMNS, Run, claim_records, claim_summary, derive, seed_name
+from eval.study.derive import RAW_COLUMNS, derive, runs_of
 from eval.study.spec import load_study
 from kit.errors import InputError
 from kit.paths import dataset_slug
@@ -236,7 +236,7 @@ def _ablation(rec: Record) -> Rendered:
     scale = SCALES.get(rec.meta["scale"]) or Scale(rec.meta["scale"], queries=rec.meta.get("scale_queries"))
     markdown = ablation.render_markdown(n, table, datasets, references, rec.meta["command"], scale, claims,
                                         rec.meta.get("machine"))
-    return Rendered(table, markdown, {"claims": _records(claims), "claim_counts": counts(claims)})
+    return Rendered(table, markdown, {"claims": json_records(claims), "claim_counts": counts(claims)})
 
 
 # ---- Figures 1-3 (eval.ablation figures) ---------------------------------------------------------------------------
@@ -284,7 +284,7 @@ def _regime(rec: Record) -> Rendered:
     claims = _claims(rec, ("regime", tuple(ids), d), lambda: regime.regime_claims(
         table, rec.subset([*ids, *(s.id for s in REFERENCES)]), d))
     markdown = regime.render_markdown(spec, table, references, rec.meta["command"], claims, rec.meta["scale"])
-    return Rendered(table, markdown, {"claims": _records(claims), "claim_counts": counts(claims)})
+    return Rendered(table, markdown, {"claims": json_records(claims), "claim_counts": counts(claims)})
 
 
 # ---- the teacher report (eval.teachers) ----------------------------------------------------------------------------
@@ -358,7 +358,7 @@ def _lilsr(rec: Record) -> Rendered:
     backend_seed = seeds[0] if recipe.backends else None
     markdown = lilsr.render_markdown(recipe, rows, summary, rec.meta["command"], claims, seeds, backend_seed)
     table = pd.DataFrame(rows, columns=list(dict.fromkeys(k for r in rows for k in r)))
-    return Rendered(table, markdown, {"checks": summary, "claims": _records(claims) if not claims.empty else [],
+    return Rendered(table, markdown, {"checks": summary, "claims": json_records(claims) if not claims.empty else [],
                                       "claim_counts": counts(claims) if not claims.empty else {}})
 
 
@@ -384,17 +384,14 @@ def _study_expected(rec: Record) -> Expectations:
 
 
 def _study(rec: Record) -> Rendered:
-    study, datasets, models = _study_spec(rec), rec.meta["datasets"], rec.meta.get("models") or {}
-    runs = {c: [Run(c, s, {d: rec.metrics(d, seed_name(c, s)) for d in datasets}, models.get(seed_name(c, s), ""))
-                for s in seeds] for c, seeds in rec.meta["seeds"].items()}
-    references = {(d, r.id): {m: rec.metrics(d, r.id)[m] for m in study.measures}
-                  for d in datasets for r in study.references}
+    study, datasets = _study_spec(rec), rec.meta["datasets"]
+    metrics = {(r["dataset"], r["system"]): r["metrics"] for r in rec.results.rows}
+    runs, references = runs_of(study, metrics, rec.meta["seeds"], datasets, rec.meta.get("models") or {})
     seconds = {c: {k: rec.raw(k, c) for k in RAW_COLUMNS} for c in runs}
     per_query = rec.subset([*runs, *(r.id for r in study.references)])
     out = derive(study, runs, references, per_query, datasets, rec.meta["checked"], rec.meta["command"],
                  rec.meta["scale"], seconds)
-    return Rendered(out.table, out.markdown, {"claims": claim_records(out.claims),
-                                              "claim_counts": claim_summary(out.claims)})
+    return Rendered(out.table, out.markdown, {"claims": json_records(out.claims), "claim_counts": counts(out.claims)})
 
 
 KINDS: dict[str, Kind] = {

@@ -18,6 +18,7 @@ import fcntl
 import hashlib
 import io
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -148,6 +149,12 @@ def write_results(out: Path, stem: str, table: pd.DataFrame, markdown: str, per_
         with outputs.open(files[3]) as fh:
             fh.write(record_text(body))
     return files
+
+
+def json_records(frame: pd.DataFrame) -> list[dict]:
+    """JSON-safe rows of a frame (a non-finite number, e.g. the t of a constant difference, becomes null)."""
+    return [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
+            for r in frame.astype(object).where(frame.notna(), None).to_dict("records")]
 
 
 def record_text(document: Mapping[str, Any]) -> str:

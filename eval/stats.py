@@ -11,6 +11,7 @@ and is significant at :data:`ALPHA`.
 from __future__ import annotations
 
 import math
+import statistics
 from typing import Sequence
 
 TIE = 1e-12
@@ -19,6 +20,11 @@ ALPHA = 0.05
 TESTS = "paired two-sided t-test (scipy.stats.ttest_rel) and Wilcoxon signed-rank test (scipy.stats.wilcoxon)"
 CORRECTION = "Holm's step-down correction (statsmodels multipletests, method='holm') over the comparisons shown together"
 NOT_DISTINGUISHABLE = "not distinguishable at this scale"
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (None for one value): a condition's spread over its training seeds."""
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
 
 
 def paired_tests(new: Sequence[float], old: Sequence[float]) -> dict[str, float]:

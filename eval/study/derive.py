@@ -1,8 +1,8 @@
 """From measurements to what a study reports: its tables, its comparisons' verdicts, its record rows and Markdown.
 
 One function, :func:`derive`, serves both sides: the runner (:mod:`eval.study.runner`) calls it on what it measured,
-and ``python -m eval.compare --check`` calls it on what a stored record holds (:func:`from_record`), so a record is
-re-derived from its study file with no knowledge of which study wrote it.
+and ``python -m eval.compare --check`` calls it on what a stored record holds (its rows read back by :func:`runs_of`),
+so a record is re-derived from its study file with no knowledge of which study wrote it.
 
 Inputs: each condition's runs (one :class:`Run` per seed: its scores per dataset, its wall times), each reference's
 scores, and the per-item values (every condition's seed mean, every reference) the comparisons test.
@@ -17,10 +17,11 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from eval.claims import COLUMNS as CLAIM_COLUMNS, counts, markdown as claims_markdown, summary, test_family
+from eval.ablator import seed_system
+from eval.claims import COLUMNS as CLAIM_COLUMNS, markdown as claims_markdown, summary, test_family
 from eval.paper import load_paper_table
 from eval.results import check_expected, markdown_table, points_over
-from eval.stats import ALPHA, NOT_DISTINGUISHABLE
+from eval.stats import ALPHA, NOT_DISTINGUISHABLE, mean_std
 from eval.study.spec import SPARSITY, Study
 
 RAW_COLUMNS = ("train_s", "eval_s")
@@ -46,13 +47,15 @@ class Derived:
     rows: list[dict]
 
 
-def seed_name(condition: str, seed: int) -> str:
-    """The row name of one seed's model (the row carries ``condition`` and ``seed`` as fields too)."""
-    return f"{condition}@seed{seed}"
-
-
-def mean_sd(values: Sequence[float]) -> tuple[float, float | None]:
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+def runs_of(study: Study, metrics: Mapping[tuple[str, str], Mapping[str, float]], seeds: Mapping[str, Sequence[int]],
+            datasets: Sequence[str], models: Mapping[str, str]) -> tuple[dict[str, list[Run]], dict]:
+    """A record's measurements read back from its rows (``{(dataset, system): metrics}``): each condition's runs at
+    ``seeds`` and each reference's scores; KeyError names a row or measure the record lacks."""
+    runs = {c: [Run(c, s, {d: metrics[(d, seed_system(c, s))] for d in datasets}, models.get(seed_system(c, s), ""))
+                for s in seeds[c]] for c in study.conditions}
+    references = {(d, r.id): {m: metrics[(d, r.id)][m] for m in study.measures}
+                  for d in datasets for r in study.references}
+    return runs, references
 
 
 def scaled(measure: str) -> float:
@@ -78,7 +81,7 @@ def build_tables(study: Study, runs: Mapping[str, Sequence[Run]], references: Ma
                                    "seeds": " ".join(str(r.seed) for r in seeds)}
             for d, measures in columns.items():
                 for m in measures:
-                    mean, sd = mean_sd([r.scores[d][m] for r in seeds])
+                    mean, sd = mean_std([r.scores[d][m] for r in seeds])
                     row[f"{d} {m}"], row[f"{d} {m} sd"] = _r(mean), _r(sd)
                     if m not in SPARSITY and (d, BM25) in references:
                         row[f"{d} {m} Δ BM25"] = points_over(mean, references[(d, BM25)][m])
@@ -133,7 +136,7 @@ def record_rows(study: Study, runs: Mapping[str, Sequence[Run]], references: Map
             if checked and c.expected.get(d):
                 row.update(expected=dict(c.expected[d]), tolerance=c.tolerance)
             rows.append(row)
-            rows += [{"dataset": d, "system": seed_name(cid, r.seed), "condition": cid, "seed": r.seed,
+            rows += [{"dataset": d, "system": seed_system(cid, r.seed), "condition": cid, "seed": r.seed,
                       "label": f"{c.label} (seed {r.seed})", "metrics": {m: float(r.scores[d][m]) for m in measures}}
                      for r in seeds]
     rows += [{"dataset": d, "system": ref.id, "label": ref.label, "metrics": dict(references[(d, ref.id)])}
@@ -203,13 +206,3 @@ def derive(study: Study, runs: Mapping[str, Sequence[Run]], references: Mapping[
     claims = comparisons(study, per_query, datasets)
     return Derived(table, render_markdown(study, table, claims, references, datasets, command, scale), claims,
                    record_rows(study, runs, references, datasets, checked))
-
-
-def claim_records(claims: pd.DataFrame) -> list[dict]:
-    """JSON-safe claims (a non-finite number, e.g. the t of a constant difference, becomes null)."""
-    return [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
-            for r in claims.astype(object).where(claims.notna(), None).to_dict("records")]
-
-
-def claim_summary(claims: pd.DataFrame) -> dict[str, int]:
-    return counts(claims) if not claims.empty else {}

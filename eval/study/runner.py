@@ -14,12 +14,12 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from eval.ablator import Ablator, Scale
-from pipeline.dataset import DatasetRun
+from eval.ablator import Ablator, Scale, seed_system
 from eval.provenance import provenance
 from eval.schema import load_results
-from eval.results import report_checks, where_written, write_results
-from eval.study.derive import RAW_COLUMNS, Run, claim_records, claim_summary, derive, seed_name
+from eval.results import json_records, report_checks, where_written, write_results
+from eval.claims import counts
+from eval.study.derive import RAW_COLUMNS, Run, derive, runs_of
 from eval.study.spec import Study, StudyCondition
 from kit.errors import InputError
 from kit.paths import repo_relative
@@ -50,7 +50,7 @@ def plan(study: Study, ablator: Ablator, seeds: tuple[int, ...] | None) -> None:
 
 def measure(study: Study, ablator: Ablator, seeds: tuple[int, ...] | None
             ) -> tuple[dict[str, list[Run]], pd.DataFrame, dict[str, dict[str, float]]]:
-    """Each condition's runs, their per-item values (rows named by :func:`seed_name`) and wall times."""
+    """Each condition's runs, their per-item values (rows named by :func:`eval.ablator.seed_system`) and wall times."""
     datasets = datasets_at(study, ablator.scale)
     todo = jobs(study, ablator.scale, seeds)
     runs: dict[str, list[Run]] = {c: [] for c in study.conditions}
@@ -59,7 +59,7 @@ def measure(study: Study, ablator: Ablator, seeds: tuple[int, ...] | None
         tqdm.write(f"[{i}/{len(todo)}] {c.id} seed {seed}: train (cached) and evaluate on {', '.join(datasets)}")
         m = ablator.measure(c.base, seed, datasets, **c.changes)
         runs[c.id].append(Run(c.id, seed, m.scores, str(m.model)))
-        frames.append(m.per_query.assign(system=seed_name(c.id, seed), condition=c.id))
+        frames.append(m.per_query.assign(system=seed_system(c.id, seed), condition=c.id))
         spent = read_seconds(m.model)
         times[c.id]["train_s"] += spent.get("train", 0.0)
         times[c.id]["eval_s"] += sum(v for k, v in spent.items() if k.startswith("eval_"))
@@ -69,15 +69,7 @@ def measure(study: Study, ablator: Ablator, seeds: tuple[int, ...] | None
 
 def measure_references(study: Study, ablator: Ablator) -> tuple[dict[tuple[str, str], dict], pd.DataFrame]:
     """Every reference system on every dataset: ``{(dataset, id): scores}`` and their per-query values."""
-    scores, frames = {}, []
-    for d in datasets_at(study, ablator.scale):
-        ds = ablator.dataset(d)
-        run = DatasetRun(ds, ablator.settings, ablator.timer, name=ds.name)
-        for ref in study.references:
-            result = run.run_system(ref)
-            frames.append(result.pop("_per_query").assign(dataset=d, system=ref.id))
-            scores[(d, ref.id)] = {m: float(result[m]) for m in study.measures}
-    return scores, (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame())
+    return ablator.reference_scores(datasets_at(study, ablator.scale), study.references)
 
 
 def seed_means(per_seed: pd.DataFrame) -> pd.DataFrame:
@@ -122,19 +114,16 @@ def replayed(study: Study, record: Path) -> Measurements:
     if missing:
         raise InputError(record, f"has no runs of {', '.join(missing)}", fix="replay a record of the same conditions")
     metrics = {(r["dataset"], r["system"]): r["metrics"] for r in res.rows}
-    datasets, models = list(res.meta["datasets"]), res.meta.get("models") or {}
+    datasets = list(res.meta["datasets"])
     try:
-        runs = {c: [Run(c, s, {d: metrics[(d, seed_name(c, s))] for d in datasets}, models.get(seed_name(c, s), ""))
-                    for s in seeds_of[c]] for c in study.conditions}
-        references = {(d, r.id): {m: metrics[(d, r.id)][m] for m in study.measures}
-                      for d in datasets for r in study.references}
+        runs, references = runs_of(study, metrics, seeds_of, datasets, res.meta.get("models") or {})
     except KeyError as exc:
         raise InputError(record, f"has no row or measure {exc.args[0]}", fix="replay a record of the same study") from None
     table = pd.read_csv(record.with_suffix(".csv"))
     timing = table.drop_duplicates("system").set_index("system")
     seconds = {c: {k: float(timing.loc[c, k]) for k in RAW_COLUMNS} for c in study.conditions}
     pq = res.per_query
-    seed_names = {seed_name(c, r.seed) for c, rs in runs.items() for r in rs}
+    seed_names = {seed_system(c, r.seed) for c, rs in runs.items() for r in rs}
     return Measurements(runs, pq[pq["system"].isin(list(study.conditions))], pq[pq["system"].isin(seed_names)],
                         seconds, references, pq[pq["system"].isin([r.id for r in study.references])], datasets,
                         res.meta.get("scale") or "full", bool(res.meta.get("conditions") or res.meta.get("checked")),
@@ -156,8 +145,8 @@ def run_study(study: Study, m: Measurements, out: Path, command: str, timer=None
         "rows": d.rows, "scale": m.scale, "checked": checked, "datasets": datasets,
         "systems": [*study.conditions, *(r.id for r in study.references)],
         "seeds": {c: [r.seed for r in rs] for c, rs in runs.items()},
-        "models": {seed_name(c, r.seed): r.model for c, rs in runs.items() for r in rs},
-        "claims": claim_records(d.claims), "claim_counts": claim_summary(d.claims),
+        "models": {seed_system(c, r.seed): r.model for c, rs in runs.items() for r in rs},
+        "claims": json_records(d.claims), "claim_counts": counts(d.claims),
         "total_seconds": round(time.perf_counter() - started, 1),
         **({"stage_seconds": timer.rounded()} if timer else {})}, raw=RAW_COLUMNS)
     print(where_written(out, study.id))
