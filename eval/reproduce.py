@@ -26,14 +26,14 @@ from eval.results import (check_expected, fmt, markdown_table, output_folder, re
                           write_results)
 from eval.schema import table_rows
 from kit.argtypes import ArgumentParser, positive_int
-from kit.data import BEIR_DATASETS, download_source
+from kit.data import BEIR_DATASETS
 from kit.errors import InputError, cli
 from kit.hub import detect_activation
 from kit.io import check_writable
 from kit.nanobeir import NANOBEIR_DATASETS
 from kit.paths import REPO, repo_relative, slug, work_dir
 from pipeline.dataset import DatasetRun
-from pipeline.plan import print_plan, resolve_trained
+from pipeline.plan import print_plans, resolve_trained
 from pipeline.settings import Settings, Timer
 
 
@@ -200,12 +200,7 @@ def main(argv=None) -> int:
     prov = provenance(command=command.split())  # before any output is rewritten, so "-dirty" means the code
 
     if args.dry_run:
-        for name in datasets:
-            source = download_source(name)
-            if source is not None:  # a dry run fetches nothing; the stages' keys need the corpus
-                print(f"# {name}: would download {name} via {source}; its stages are planned once it is there")
-                continue
-            print_plan(DatasetRun.load(name, settings, timer), systems, args.shards)
+        print_plans(datasets, settings, timer, systems, args.shards)
         return 0
 
     results, per_query, keys = {}, [], []

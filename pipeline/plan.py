@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from kit.data import download_source
 from kit.errors import InputError
 from kit.manifest import Artifact
 from pipeline.dataset import DatasetRun
+from pipeline.settings import Settings, Timer
 from pipeline.specs import DocSpec, System
 from pipeline.systems import kind_of
 from train.conditions import trained_model
@@ -51,3 +53,14 @@ def print_plan(run: DatasetRun, systems: list[System], shards: int = 1) -> None:
             for i in range(shards):
                 print("    " + run.encode_command(doc, (i, shards) if shards > 1 else None))
         print(f"    run {run.run(system).path} [{state(run.run(system))}]")
+
+
+def print_plans(names: list[str], settings: Settings, timer: Timer, systems: list[System], shards: int = 1) -> None:
+    """:func:`print_plan` of each dataset; one whose corpus would be fetched is named with its source instead (a dry
+    run fetches nothing, and the stages' keys need the corpus)."""
+    for name in names:
+        source = download_source(name)
+        if source is not None:
+            print(f"# {name}: would download {name} via {source}; its stages are planned once it is there")
+            continue
+        print_plan(DatasetRun.load(name, settings, timer), systems, shards)
