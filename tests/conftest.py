@@ -18,6 +18,34 @@ def shared() -> Path:
     return path
 
 
+TINY_RECIPE = """
+table: 1
+datasets: [unused]
+measures: [nDCG@10, R@100]
+hits: 100
+max_length: 64
+factor: 100
+systems:
+  - {id: bm25-flat, type: bm25}
+  - {id: tiny.bow-idf.l0, type: sparse, doc: {model: splade-tiny, activation: l0}, query: {encoder: bow-idf, idf: corpus}}
+"""
+"""The fault suites' Table 1 recipe: BM25 and one inference-free SPLADE-tiny system, on a dataset each test names."""
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory, request) -> Path:
+    """A folder of the test module's own, for the data its module-scoped fixtures build once."""
+    return tmp_path_factory.mktemp(request.module.__name__.removeprefix("test_"))
+
+
+@pytest.fixture(scope="module")
+def recipe(root) -> Path:
+    """:data:`TINY_RECIPE` written once into the module's folder."""
+    path = root / "tiny.yaml"
+    path.write_text(TINY_RECIPE)
+    return path
+
+
 @pytest.fixture(scope="session")
 def scifact_dir(shared) -> Path:
     return shared / "data" / "beir" / "scifact"

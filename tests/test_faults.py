@@ -23,24 +23,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import write_beir_slice, write_training_file
+from conftest import TINY_RECIPE, write_beir_slice, write_training_file
 
 from kit.paths import REPO
 
 pytestmark = pytest.mark.integration
-
-TINY_RECIPE = """
-table: 1
-datasets: [unused]
-measures: [nDCG@10, R@100]
-hits: 100
-max_length: 64
-factor: 100
-systems:
-  - {id: bm25-flat, type: bm25}
-  - {id: tiny.bow-idf.l0, type: sparse, doc: {model: splade-tiny, activation: l0}, query: {encoder: bow-idf, idf: corpus}}
-"""
-
 
 # ---- running commands ---------------------------------------------------------------------------------------------
 
@@ -99,18 +86,6 @@ def table(out: Path) -> pd.DataFrame:
 
 
 # ---- data --------------------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("faults")
-
-
-@pytest.fixture(scope="module")
-def recipe(root) -> Path:
-    path = root / "tiny.yaml"
-    path.write_text(TINY_RECIPE)
-    return path
-
 
 @pytest.fixture(scope="module")
 def tiny_a(root, scifact_dir) -> Path:

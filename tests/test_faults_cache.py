@@ -17,23 +17,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import write_beir_slice
-from test_faults import TINY_RECIPE, no_traceback_ok, reproduce, run, table
+from test_faults import no_traceback_ok, reproduce, run, table
 
 pytestmark = pytest.mark.integration
 
 MEASURED = ["nDCG@10", "R@100", "FLOPS", "Doc_Len"]
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("faults-cache")
-
-
-@pytest.fixture(scope="module")
-def recipe(root) -> Path:
-    path = root / "tiny.yaml"
-    path.write_text(TINY_RECIPE)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -57,11 +57,6 @@ def edit_jsonl(path: Path, line: int, **fields) -> None:
 # ---- data and models --------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("faults-input")
-
-
-@pytest.fixture(scope="module")
 def tiny(root, scifact_dir) -> Path:
     """A SciFact slice: 4 judged queries, their documents and 10 others."""
     return write_beir_slice(root / "data" / "tiny", scifact_dir, n_queries=4, n_other=10, seed=1)

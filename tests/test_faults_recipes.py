@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import write_beir_slice
-from test_faults import TINY_RECIPE, no_traceback_ok, one_line_error, run
+from conftest import TINY_RECIPE, write_beir_slice
+from test_faults import no_traceback_ok, one_line_error, run
 
 from kit.paths import REPO
 
@@ -35,11 +35,6 @@ expected:
 """
 
 TRAIN = "base_model: splade-tiny\ndata: x.jsonl\nvariant: l0\nlambda_d: 0.01\nmax_steps: 1\n"
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("faults-recipes")
 
 
 @pytest.fixture(scope="module")

@@ -40,11 +40,6 @@ def error_line(proc: subprocess.CompletedProcess) -> str:
 # ---- the replica -----------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("released")
-
-
-@pytest.fixture(scope="module")
 def replica(root, splade_tiny_path) -> Path:
     """A folder laid out like the doc-v3-distill hub repository, filled with SPLADE-tiny: the masked LM, its config
     and tokenizer at the root, an ``idf.json`` (here with some tokens left out, as a partial table would), and the

@@ -13,7 +13,8 @@ from conftest import stage_mined_file
 from test_faults import one_line_error, run
 
 from eval.schema import load_results
-from eval.study.derive import RAW_COLUMNS, Run, comparisons, derive, seed_name
+from eval.ablator import seed_system
+from eval.study.derive import RAW_COLUMNS, Run, comparisons, derive
 from eval.study.spec import STUDIES, load_study
 from kit.errors import InputError
 from kit.paths import REPO
@@ -39,7 +40,7 @@ def _runs_of(record: Path, study) -> tuple[dict, dict, pd.DataFrame, list[str]]:
     res = load_results(record)
     metrics = {(r["dataset"], r["system"]): r["metrics"] for r in res.rows}
     datasets = list(res.meta["datasets"])
-    runs = {c: [Run(c, s, {d: metrics[(d, seed_name(c, s))] for d in datasets}) for s in res.meta["seeds"][c]]
+    runs = {c: [Run(c, s, {d: metrics[(d, seed_system(c, s))] for d in datasets}) for s in res.meta["seeds"][c]]
             for c in study.conditions}
     refs = {(d, r.id): metrics[(d, r.id)] for d in datasets for r in study.references}
     pq = res.per_query[res.per_query["system"].isin([*study.conditions, *(r.id for r in study.references)])]
