@@ -20,10 +20,12 @@ Behaviour of this jar checked by ``tests/test_index.py`` (and worth knowing befo
 * ``-pretokenized`` analyses both sides with Lucene's whitespace tokenizer (case kept, no stemming), so
   wordpieces (``##ing``), ``[unused0]`` and punctuation (``don't``, ``u.s.``, ``(a``) survive unchanged, but a
   token containing whitespace is split and a token longer than 255 UTF-16 units is cut into pieces; weights
-  are floored to integers and zero weights dropped. Such tokens and weights are rejected here, loudly.
+  are floored to integers and zero weights dropped. Such tokens and weights are rejected, loudly
+  (:mod:`index.vectors`).
 * Anserini exits with status 0 after many errors (unreadable index, malformed JSON, a file that is not JSON in
-  the input folder, a blank topic line); every call's log is therefore checked here, and only ``*.jsonl`` /
-  ``*.jsonl.gz`` files of a vectors folder are handed to the indexer (so its ``metadata.json`` is not indexed).
+  the input folder, a blank topic line); every call's log is therefore checked (:mod:`index.lucene`), and only
+  ``*.jsonl`` / ``*.jsonl.gz`` files of a vectors folder are handed to the indexer (so its ``metadata.json`` is
+  not indexed).
 """
 
 from __future__ import annotations
@@ -38,187 +40,20 @@ import time
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from encode.quantize import MAX_IMPACT, check_document_total, check_query_total, impact_problem
 from encode.writer import check_complete
+from index.lucene import _anserini, _heap_mb, _positive, _require_index, index_stats, java_heap
+from index.vectors import _check_vector_file, _count_records, check_id, check_vector, impact_query_text, vector_files
 from kit.errors import InputError
 from kit.fingerprint import files_sha256
-from kit.io import atomic_dir, exclusive, open_text, read_jsonl, scratch_dir
-from kit.java import ANSERINI_VERSION, class_archive, dump_class_archive, recording_classes, run_anserini
+from kit.io import atomic_dir, exclusive, read_jsonl, scratch_dir
+from kit.java import ANSERINI_VERSION, class_archive, dump_class_archive, recording_classes
 
-#: Files of a vectors folder that hold sparse document records (anything else there is ignored).
-VECTOR_SUFFIXES = (".jsonl", ".jsonl.gz")
-#: Lucene's whitespace tokenizer cuts tokens at this many UTF-16 code units.
-MAX_TOKEN_LENGTH = 255
-#: Lucene's default ``BooleanQuery`` limit: a query with more distinct tokens fails.
-MAX_QUERY_TOKENS = 1024
 #: Written last into a finished index; a folder with it is complete and may be reused.
 BUILD_INFO = "kit-build.json"
 BUILD_LOG = "kit-build.log"
-DEFAULT_HEAP = "4g"
 
-_HEAP_RE = re.compile(r"^([1-9][0-9]*)([kKmMgG]?)$")
-_STATS_KEYS = {"documents": "documents", "documents (non-empty)": "non_empty_documents",
-               "unique terms": "unique_terms", "total terms": "total_terms"}
 _COUNTERS = ("indexed", "unindexable", "empty", "skipped", "errors")
 _SEARCH_RE = re.compile(r"([\d,]+) queries processed in (\d+):(\d\d):(\d\d) = ~([\d,.]+|Infinity|NaN) q/s")
-
-
-# ---- options ------------------------------------------------------------------------------------------------------
-
-def java_heap(heap: str | None = None) -> str:
-    """The JVM's maximum heap (``-Xmx``): ``heap``, else ``$KIT_JAVA_HEAP``, else 4g; e.g. ``512m``, ``8g``."""
-    value = heap or os.environ.get("KIT_JAVA_HEAP") or DEFAULT_HEAP
-    if not _HEAP_RE.match(value):
-        raise ValueError(f"Java heap must look like 512m or 8g, got {value!r}")
-    return value
-
-
-def _heap_mb(heap: str) -> int:
-    number, unit = _HEAP_RE.match(heap).groups()
-    scale = {"": 1 / 2**20, "k": 1 / 1024, "m": 1, "g": 1024}[unit.lower()]
-    return int(int(number) * scale)
-
-
-def _positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-# ---- tokens, documents and queries --------------------------------------------------------------------------------
-
-def token_problem(token) -> str | None:
-    """Why ``token`` cannot be a term of a pretokenized Anserini index (``None`` when it can)."""
-    if not isinstance(token, str) or not token:
-        return f"token {token!r} is not a non-empty string"
-    if any(c.isspace() or c <= " " for c in token):
-        return f"token {token!r} contains whitespace or a control character (Lucene would split it)"
-    if len(token.encode("utf-16-le")) // 2 > MAX_TOKEN_LENGTH:
-        return f"token {token[:20]!r}... is longer than {MAX_TOKEN_LENGTH} characters (Lucene would cut it)"
-    return None
-
-
-def weight_problem(weight) -> str | None:
-    """Why ``weight`` cannot be an impact (``None`` for an integer in ``[0, MAX_IMPACT]``)."""
-    return impact_problem(weight)
-
-
-def check_vector(vector, query: bool = False) -> None:
-    """Raise ValueError unless ``vector`` maps valid tokens to integer weights in ``[0, MAX_IMPACT]`` whose sum fits
-    (a document's Lucene length, or a query's string: :mod:`encode.quantize`)."""
-    if not isinstance(vector, Mapping):
-        raise ValueError(f"vector must be a mapping token -> weight, got {type(vector).__name__}")
-    for token, weight in vector.items():
-        problem = token_problem(token) or weight_problem(weight)
-        if problem:
-            raise ValueError(problem)
-    (check_query_total if query else check_document_total)(vector)
-
-
-def check_id(kind: str, value) -> str:
-    """A document or query id for a TREC run: a non-empty string without whitespace."""
-    if not isinstance(value, str) or not value or any(c.isspace() or c <= " " for c in value):
-        raise ValueError(f"{kind} id {value!r} must be a non-empty string without whitespace")
-    return value
-
-
-def impact_query_text(vector: Mapping[str, int]) -> str:
-    """Pretokenized query text whose bag-of-words boosts equal the weights: each token repeated ``q_t`` times.
-
-    >>> impact_query_text({"##ing": 2, "cat": 1, "dog": 0})
-    '##ing ##ing cat'
-    """
-    check_vector(vector, query=True)
-    if sum(1 for weight in vector.values() if weight > 0) > MAX_QUERY_TOKENS:
-        raise ValueError(f"more than {MAX_QUERY_TOKENS} tokens with positive weight, Lucene's limit for one query "
-                         "(prune the query vector)")
-    return " ".join(" ".join([token] * int(weight)) for token, weight in sorted(vector.items()) if weight > 0)
-
-
-def read_query_vectors(path) -> dict[str, dict[str, int]]:
-    """``{"id", "vector": {token: int}}`` lines as a dict, each vector checked like :func:`search_impact` does."""
-    vectors: dict[str, dict[str, int]] = {}
-    for lineno, rec in read_jsonl(path, required=("id", "vector")):
-        try:
-            qid = check_id("query", str(rec["id"]))
-            check_vector(rec["vector"], query=True)
-        except ValueError as err:
-            raise InputError(path, str(err), lineno, fix="write whitespace-free tokens with integer weights") from None
-        if qid in vectors:
-            raise InputError(path, f"duplicate query id {qid!r}", lineno, fix="keep one line per query")
-        vectors[qid] = rec["vector"]
-    return vectors
-
-
-def sanitize_query(text: str) -> str:
-    """Query text fit for one ``TsvString`` line: tabs and line breaks become spaces."""
-    return re.sub(r"[\t\r\n]", " ", text)
-
-
-def _blank(text: str) -> bool:
-    # Java's String.trim() removes every char <= ' '; a topic with nothing left makes TsvString fail.
-    return all(c <= " " for c in text)
-
-
-# ---- running Anserini ---------------------------------------------------------------------------------------------
-
-def _log_problems(log: str) -> list[str]:
-    """Lines of an Anserini log that signal a failure Anserini did not turn into a non-zero exit: its own
-    ``Error:`` messages, ``ERROR`` log records, and the head line of every Java stack trace."""
-    lines = log.splitlines()
-    problems = []
-    for i, line in enumerate(lines):
-        if re.match(r"(Error: |Exception in thread )", line) or " ERROR " in line:
-            problems.append(line.strip())
-        elif re.match(r"\s+at [\w.$<>/]+\(", line) and i and not re.match(r"\s+(at |\.\.\. \d+ more)", lines[i - 1]):
-            problems.append(lines[i - 1].strip())  # e.g. "org.apache.lucene...$TooManyClauses: maxClauseCount ..."
-    return list(dict.fromkeys(problems))
-
-
-def _anserini(main_class: str, args: list, log_path: Path, heap: str | None) -> str:
-    """Run Anserini, return its log; raise RuntimeError when it failed, even with exit status 0."""
-    run_anserini(main_class, [str(a) for a in args], log_path, heap=java_heap(heap))
-    log = Path(log_path).read_text()
-    problems = _log_problems(log)
-    if problems:
-        shown = "\n".join(problems[:10])
-        raise RuntimeError(f"Anserini {main_class} reported errors (log: {log_path}):\n{shown}")
-    return log
-
-
-def _is_lucene_index(path: Path) -> bool:
-    return path.is_dir() and any(path.glob("segments_*"))
-
-
-def _require_index(index_dir) -> Path:
-    index_dir = Path(index_dir)
-    if not _is_lucene_index(index_dir):
-        raise InputError(index_dir, "not a Lucene index", fix="build it first with `python -m index build-...`")
-    return index_dir
-
-
-# ---- index statistics ---------------------------------------------------------------------------------------------
-
-def index_stats(index_dir, heap: str | None = None) -> dict:
-    """Anserini's ``IndexReaderUtils -stats``: documents, non-empty documents, unique terms, total terms.
-
-    For an impact index ``total_terms`` is the sum of all document weights, so equal statistics mean the same
-    postings were indexed -- the exact check Anserini's regressions make before scoring. Lucene knows
-    ``unique_terms`` only for a single-segment index (build with ``optimize=True``); otherwise it is ``None``.
-    """
-    index_dir = _require_index(index_dir)
-    with tempfile.TemporaryDirectory(prefix="kit-stats.") as tmp:
-        log = _anserini("index.IndexReaderUtils", ["-index", index_dir, "-stats"], Path(tmp, "stats.log"), heap)
-    stats = {}
-    for line in log.splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key.strip() in _STATS_KEYS:
-            value = value.strip().replace(",", "")
-            number = -1 if value == "null" else int(value)  # an index without terms knows no term count
-            stats[_STATS_KEYS[key.strip()]] = None if number < 0 else number  # Lucene: -1 = not known
-    if set(stats) != set(_STATS_KEYS.values()):
-        raise RuntimeError(f"could not read index statistics of {index_dir} from IndexReaderUtils output")
-    return stats
 
 
 # ---- building -----------------------------------------------------------------------------------------------------
@@ -292,48 +127,6 @@ def _parse_counters(log: str) -> dict[str, int]:
     return counters
 
 
-def vector_files(vectors_dir) -> list[Path]:
-    """The ``*.jsonl`` / ``*.jsonl.gz`` files of a vectors folder, sorted; InputError when there are none."""
-    vectors_dir = Path(vectors_dir)
-    if not vectors_dir.is_dir():
-        raise InputError(vectors_dir, "vectors folder not found", fix="encode the corpus first")
-    files = sorted(p for p in vectors_dir.iterdir() if p.is_file() and p.name.endswith(VECTOR_SUFFIXES))
-    if not files:
-        raise InputError(vectors_dir, "no *.jsonl or *.jsonl.gz files of sparse vectors",
-                         fix="encode the corpus first")
-    return files
-
-
-def _check_vector_file(path: Path, seen_ids: set[str], valid_tokens: set[str]) -> int:
-    """Validate one file of ``{"id", "vector"}`` records; return its number of records."""
-    count = 0
-    for lineno, rec in read_jsonl(path, required=("id", "vector")):
-        try:
-            doc_id = check_id("document", rec["id"])
-            vector = rec["vector"]
-            if not isinstance(vector, dict):
-                raise ValueError("'vector' must be a JSON object {token: weight}")
-            new = vector.keys() - valid_tokens  # the vocabulary is small: check each token once
-            for token in new:
-                problem = token_problem(token)
-                if problem:
-                    raise ValueError(problem)
-            valid_tokens.update(new)
-            if vector and (set(map(type, vector.values())) != {int} or min(vector.values()) < 0
-                           or max(vector.values()) > MAX_IMPACT):
-                raise ValueError(next(filter(None, map(weight_problem, vector.values()))))
-            check_document_total(vector)
-        except ValueError as err:
-            raise InputError(path, str(err), lineno, fix="write integer weights for whitespace-free tokens "
-                                                         "(quantize the encoder's output)") from None
-        if doc_id in seen_ids:
-            raise InputError(path, f"duplicate document id {doc_id!r}", lineno,
-                             fix="remove the repeated records (was the encoding resumed twice?)")
-        seen_ids.add(doc_id)
-        count += 1
-    return count
-
-
 def build_impact_index(vectors_dir, index_dir, threads: int = 2, *, overwrite: bool = False, validate: bool = True,
                        optimize: bool = False, heap: str | None = None, require_complete: bool = True) -> dict:
     """Index a folder of sparse document vectors for impact (dot-product) search.
@@ -367,11 +160,6 @@ def build_impact_index(vectors_dir, index_dir, threads: int = 2, *, overwrite: b
 
     return _build("impact", index_dir, "JsonVectorCollection", ["-impact", "-pretokenized"], prepare,
                   threads, heap, optimize, overwrite, inputs)
-
-
-def _count_records(path: Path) -> int:
-    with open_text(path) as fh:
-        return sum(1 for line in fh if line.strip())
 
 
 def flat_index_inputs(corpus_fingerprint: str) -> dict:
@@ -413,6 +201,31 @@ def build_flat_index(docs: Iterable[tuple[str, str]], index_dir, threads: int = 
 
 
 # ---- searching ----------------------------------------------------------------------------------------------------
+
+def read_query_vectors(path) -> dict[str, dict[str, int]]:
+    """``{"id", "vector": {token: int}}`` lines as a dict, each vector checked like :func:`search_impact` does."""
+    vectors: dict[str, dict[str, int]] = {}
+    for lineno, rec in read_jsonl(path, required=("id", "vector")):
+        try:
+            qid = check_id("query", str(rec["id"]))
+            check_vector(rec["vector"], query=True)
+        except ValueError as err:
+            raise InputError(path, str(err), lineno, fix="write whitespace-free tokens with integer weights") from None
+        if qid in vectors:
+            raise InputError(path, f"duplicate query id {qid!r}", lineno, fix="keep one line per query")
+        vectors[qid] = rec["vector"]
+    return vectors
+
+
+def sanitize_query(text: str) -> str:
+    """Query text fit for one ``TsvString`` line: tabs and line breaks become spaces."""
+    return re.sub(r"[\t\r\n]", " ", text)
+
+
+def _blank(text: str) -> bool:
+    # Java's String.trim() removes every char <= ' '; a topic with nothing left makes TsvString fail.
+    return all(c <= " " for c in text)
+
 
 def _search_seconds(log: str) -> float | None:
     """Search time from SearchCollection's "N queries processed in HH:MM:SS = ~X q/s" line(s)."""

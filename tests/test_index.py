@@ -15,17 +15,16 @@ import pytest
 from index.__main__ import main
 from kit.formats import read_beir_corpus, read_topics_tsv
 from index.anserini import (
-    _log_problems,
     _parse_counters,
     _search_seconds,
     build_flat_index,
     build_impact_index,
-    impact_query_text,
-    index_stats,
     sanitize_query,
     search_bm25,
     search_impact,
 )
+from index.lucene import _log_problems, index_stats
+from index.vectors import impact_query_text
 from kit.errors import InputError
 
 # Wordpieces, BERT's special tokens, punctuation and case: all must reach the index and the query unchanged.
