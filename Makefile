@@ -63,6 +63,7 @@ bench: setup
 # missing). SCALE=smoke: a few steps on a SciFact slice, about two minutes per target, to check the pipeline; SCALE=full:
 # the recipe's steps, SciFact + vaswani + cacm. Results go to work/results/ (UPDATE=1: the stored results/).
 SCALE ?= full
+COMMA := ,
 # their Anserini calls go to one JVM per process when `make setup` compiled the server (kit/java.py); KIT_ANSERINI_SERVER=0 turns it off
 SERVER = KIT_ANSERINI_SERVER=$(or $(KIT_ANSERINI_SERVER),auto)
 TRAIN_FILE := work/train/scifact-train.bm25-neg7.minilm+splade-tiny.jsonl
@@ -70,10 +71,14 @@ TRAIN_FILE := work/train/scifact-train.bm25-neg7.minilm+splade-tiny.jsonl
 $(TRAIN_FILE): | setup
 	$(PYTHON) -m train.data mine-offline
 
+# Tables 2-3 are the study files recipes/studies/table2.yaml and table3.yaml (TABLES=2 or TABLES=3: one of them).
+TABLES ?= 2 3
 ablation: setup $(TRAIN_FILE)
-	$(SERVER) $(PYTHON) -m eval.ablation tables --scale $(SCALE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(TABLES),--tables $(TABLES)) \
-	  $(if $(UPDATE),--update) \
-	  $(if $(DRY_RUN),--dry-run)
+	@for n in $(subst $(COMMA), ,$(TABLES)); do \
+	  case $$n in 2|3) ;; *) echo "error: TABLES=$(TABLES): the ablation tables are 2 and 3 (fix: TABLES=2, 3 or \"2 3\")" >&2; exit 2;; esac; \
+	  $(SERVER) $(PYTHON) -m eval.study table$$n --scale $(SCALE) $(if $(SEEDS),--seeds $(SEEDS)) \
+	    $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run) || exit $$?; \
+	done
 
 figures: setup $(TRAIN_FILE)
 	$(SERVER) $(PYTHON) -m eval.ablation figures --scale $(SCALE) $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)
@@ -91,10 +96,10 @@ study: setup $(TRAIN_FILE)
 regime: setup $(TRAIN_FILE)
 	$(SERVER) $(PYTHON) -m eval.regime --scale $(SCALE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)
 
-# The teacher ceiling (recipes/teachers.yaml): each teacher, min-max fusions of them and the kit's l0 student on SciFact
-# train and test, with the student's paired differences -> work/results/teachers.* (UPDATE=1: results/).
+# The teacher ceiling (recipes/studies/teachers.yaml): each teacher, min-max fusions of them and the kit's l0 student on
+# SciFact train and test, with the student's paired differences -> work/results/teachers.* (UPDATE=1: results/).
 teachers: setup $(TRAIN_FILE)
-	$(PYTHON) -m eval.teachers $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)
+	$(PYTHON) -m eval.study teachers $(if $(SEEDS),--seeds $(SEEDS)) $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)
 
 # Compare a new system with the stored results (deltas, paired t-test + Wilcoxon, Holm, win/tie/loss), or re-verify them:
 # make compare RUN=my.trec DATASET=scifact | METRICS=my-system.json | RECIPE=recipes/x.yaml | WITHIN=results/table2.json

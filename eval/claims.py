@@ -21,7 +21,6 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from eval.paper import load_paper_table
 from eval.stats import ALPHA, CORRECTION, TESTS, holm, paired_summary, verdict
 
 NO_EFFECT = {"nDCG@10": 0.1, "FLOPS": 0.01, "Doc_Len": 1.0}
@@ -118,42 +117,26 @@ def markdown(claims: pd.DataFrame, title: str, describe: bool = True) -> list[st
     return lines + [""]
 
 
+def dataset_label(dataset: str) -> str:
+    """How a dataset is named in a verdict line: ``SciFact``; a split after it, ``SciFact train``."""
+    name, _, split = dataset.partition("/")
+    return f"{DATASET_LABELS.get(name, name)} {split}".strip()
+
+
 def summary(claims: pd.DataFrame) -> list[str]:
     """One line per (row, measure): its verdict on each dataset, for the README and the report."""
     lines = []
     for (label, versus, measure), group in claims.groupby(["label", "versus", "measure"], sort=False):
-        parts = [f"{DATASET_LABELS.get(r['dataset'], r['dataset'])} {_value(measure, r['delta'])} "
+        parts = [f"{dataset_label(r['dataset'])} {_value(measure, r['delta'])} "
                  f"(p_Holm {r['p_holm']:.2g}): {r['verdict']}" for r in group.to_dict("records")]
-        claim = group.iloc[0]["claim"]
-        lines.append(f"- **{label}** vs {VERSUS_LABELS.get(versus, versus)}, {measure} (paper: {claim}): " + "; ".join(parts))
+        first = group.iloc[0]
+        # a study's comparison names its source: the paper's claims say "paper", the kit's own ("ours") "claimed"
+        who = "paper" if str(first.get("source", "paper")).startswith("paper") else "claimed"
+        lines.append(f"- **{label}** vs {VERSUS_LABELS.get(versus, versus)}, {measure} ({who}: {first['claim']}): "
+                     + "; ".join(parts))
     return lines
 
 
 def counts(claims: pd.DataFrame) -> dict[str, int]:
     """How many claims got each verdict."""
     return {str(k): int(v) for k, v in claims["verdict"].value_counts().items()}
-
-
-def stored_claims(results, n: int) -> tuple[pd.DataFrame, list[str]]:
-    """The claims of a stored Table ``n`` file (:class:`eval.schema.Results`) and what could not be tested.
-
-    A file written with its ``claims`` gives them as stored; an older one (one seed, nDCG@10 per query only) is
-    tested here on what its per-query file holds: each row against the baseline on nDCG@10, and against BM25 where the
-    file has BM25's per-query values."""
-    if results.meta.get("claims"):
-        return pd.DataFrame(results.meta["claims"], columns=COLUMNS), []
-    pq = results.per_query
-    if pq is None:
-        return pd.DataFrame(columns=COLUMNS), ["every claim (the file has no per-query values)"]
-    paper = load_paper_table(n)
-    present = set(pq["measure"])
-    measures = [m for m in ("nDCG@10", "FLOPS", "Doc_Len") if m in present]
-    untested = [f"{m} against the baseline (no per-item {m} values in {results.path.name})"
-                for m in ("FLOPS", "Doc_Len") if m not in present]
-    datasets = list(results.meta.get("datasets") or dict.fromkeys(pq["dataset"]))
-    frames = [against_baseline(paper, pq, datasets, f"table{n} vs baseline", measures=measures)]
-    if "bm25-flat" in set(pq["system"]):
-        frames.append(against_reference(dict(zip(paper["system"], paper["label"])), pq, datasets, f"table{n} vs BM25"))
-    else:
-        untested.append(f"each row against BM25 (no BM25 per-query values in {results.path.name})")
-    return pd.concat(frames, ignore_index=True), untested

@@ -26,7 +26,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from eval.claims import VERSUS_LABELS, stored_claims
+from eval.claims import COLUMNS as CLAIM_COLUMNS, VERSUS_LABELS
 from eval.docs import BENCHMARKS
 from eval.paper import DATASET_LABELS, SUMMARY_ROWS, SYSTEMS, load_errata, load_paper_table
 from eval.report_html import (IMAGE_PROBE, STYLE, code, delta, esc, num, provenance as _provenance,
@@ -168,21 +168,18 @@ class Report:
         self.sections.append("\n".join(out))
 
     def claims(self, path: Path, n: int) -> str:
-        """The paper's directions tested on a stored ablation table (:func:`eval.claims.stored_claims`)."""
-        if not path.is_file():
+        """The verdicts of a stored table's comparisons (``claims`` in its record, re-derived by ``compare --check``)."""
+        stored = _read_json(path).get("claims") if path.is_file() else None
+        if not stored:
             return ""
-        claims, untested = stored_claims(load_results(path), n)
-        if claims.empty:
-            return ""
+        claims = pd.DataFrame(stored, columns=CLAIM_COLUMNS)
         rows = [[esc(r["label"]), esc(r["measure"]), esc(r["dataset"]), esc(VERSUS_LABELS.get(r["versus"], r["versus"])),
                  delta(r["paper_delta"], 2), delta(100 * r["delta"] if r["measure"] == "nDCG@10" else r["delta"], 2),
                  f"{r['wins']}/{r['ties']}/{r['losses']}", esc(f"{r['p_holm']:.2g}"), esc(r["verdict"])]
                 for r in claims.to_dict("records")]
-        note = (f"<p class='note'>Paired tests over the per-item (seed-mean) values, Holm-corrected per family; a direction "
-                f"is reproduced only when significant at α = {ALPHA}.")
-        note += (" Not tested from this file: " + esc("; ".join(untested)) + ".</p>") if untested else "</p>"
         return table(["row", "measure", "dataset", "versus", "paper Δ", "kit Δ", "W/T/L", "p (Holm)", "verdict"],
-                     rows) + note
+                     rows) + (f"<p class='note'>Paired tests over the per-item (seed-mean) values, Holm-corrected per "
+                              f"family; a direction is reproduced only when significant at α = {ALPHA}.</p>")
 
     # -- Figures 1-3
     def figures(self) -> None:
@@ -210,8 +207,9 @@ class Report:
             if path.parent.name == "bench" or path.name in OWN_SECTIONS or not _is_record(path):
                 continue
             results = load_results(path)
-            kind = results.meta.get("kind") or path.stem
-            title, anchor = STUDY_TITLES.get(kind, path.stem), esc(kind)
+            study = results.meta.get("study") if results.meta.get("kind") == "study" else None
+            name = Path(study).stem if study else results.meta.get("kind") or path.stem
+            title, anchor = STUDY_TITLES.get(name, name), esc(name)
             self.sections.append("\n".join([
                 f"<h2 id='{anchor}'>{esc(title)} <small><code>{esc(path.relative_to(self.results).as_posix())}</code>"
                 "</small></h2>", f'<p class="note">Regenerate: {code(results.meta.get("command", "?"))}</p>',

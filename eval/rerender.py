@@ -5,7 +5,7 @@ A record (``results/<stem>.json``, kit-results/1) names its ``kind``, the runner
 each kind to two functions, so :mod:`eval.check` treats every record alike:
 
 - ``expectations(record)``: ``{(dataset, system): (scores, tolerance)}`` from where the kind keeps them (a table
-  recipe, the condition files, the figure points, the regime, the teacher report); empty for a record written at a
+  recipe, the figure points, the regime, a study file); empty for a record written at a
   scale or with seeds its expectations were not measured at;
 - ``render(record)``: :class:`Rendered`, from the record's rows (the numbers the runner measured: seed rows, reference
   rows, FLOPS and Doc_Len) and its per-query values (the claims' paired tests), plus the wall-time columns of the
@@ -24,8 +24,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
-from eval import ablation, figures, lilsr, regime, reproduce, teachers
-from eval.ablator import REFERENCES, SCALES, Measured, Scale, seed_system
+from eval import ablation, figures, lilsr, regime, reproduce
+from eval.ablator import REFERENCES, Measured, seed_system
 from eval.claims import counts
 from eval.recipe import System, load_recipe
 from eval.results import json_records
@@ -33,7 +33,6 @@ from eval.schema import Results
 from eval.study.derive import RAW_COLUMNS, derive, runs_of
 from eval.study.spec import load_study
 from kit.errors import InputError
-from kit.paths import dataset_slug
 from train.conditions import CONDITIONS, FIGURES, REGIME, Condition, load_condition as _load_condition, load_points, \
     load_regime
 
@@ -170,10 +169,6 @@ def _regime_spec(path: Path):
     return _read_once(load_regime, path)
 
 
-def _report(path: Path):
-    return _read_once(teachers.load_teacher_report, path)
-
-
 def _systems_expected(systems, checked: bool = True) -> Expectations:
     return {(d, s.id): (e, s.tolerance) for s in systems for d, e in s.expected.items()} if checked else {}
 
@@ -198,7 +193,7 @@ def _table1(rec: Record) -> Rendered:
     return Rendered(table, reproduce.render_markdown(recipe, table, datasets, rec.meta["command"]), {})
 
 
-# ---- Tables 2-3 (eval.ablation tables) -----------------------------------------------------------------------------
+# ---- seed rows (the regime) -------------------------------------------------------------------------------------------
 
 def _measured(rec: Record, conditions, datasets) -> dict[str, list[Measured]]:
     """Each condition's seeds as the runner measured them: the record's ``<condition>@seed<n>`` rows."""
@@ -215,28 +210,6 @@ def _references(rec: Record, datasets) -> dict[tuple[str, str], float]:
 def _seconds(rec: Record):
     """The stored wall times of a condition (``train_s``, ``eval_s``: measured, not re-derivable)."""
     return lambda runs: {k: rec.raw(k, runs[0].condition) for k in ablation.RAW_COLUMNS}
-
-
-def _conditions(rec: Record) -> dict:
-    return {c: load_condition(rec.root / rel) for c, rel in (rec.meta.get("conditions") or {}).items()}
-
-
-def _ablation_expected(rec: Record) -> Expectations:
-    return {(d, c.id): (e, c.tolerance) for c in _conditions(rec).values() for d, e in c.expected.items()}
-
-
-def _ablation(rec: Record) -> Rendered:
-    n, datasets, ids = rec.meta["table"], rec.meta["datasets"], rec.meta["systems"]
-    conditions = _conditions(rec) or {c: load_condition(c) for c in ids}
-    measured, references = _measured(rec, ids, datasets), _references(rec, datasets)
-    checked = rec.meta.get("conditions") is not None
-    table = ablation.build_table(n, conditions, measured, datasets, references, checked, seconds=_seconds(rec))
-    claims = _claims(rec, ("ablation", n, tuple(ids), tuple(datasets)), lambda: ablation.table_claims(
-        n, table, rec.subset([*ids, *(s.id for s in REFERENCES)]), datasets))
-    scale = SCALES.get(rec.meta["scale"]) or Scale(rec.meta["scale"], queries=rec.meta.get("scale_queries"))
-    markdown = ablation.render_markdown(n, table, datasets, references, rec.meta["command"], scale, claims,
-                                        rec.meta.get("machine"))
-    return Rendered(table, markdown, {"claims": json_records(claims), "claim_counts": counts(claims)})
 
 
 # ---- Figures 1-3 (eval.ablation figures) ---------------------------------------------------------------------------
@@ -285,33 +258,6 @@ def _regime(rec: Record) -> Rendered:
         table, rec.subset([*ids, *(s.id for s in REFERENCES)]), d))
     markdown = regime.render_markdown(spec, table, references, rec.meta["command"], claims, rec.meta["scale"])
     return Rendered(table, markdown, {"claims": json_records(claims), "claim_counts": counts(claims)})
-
-
-# ---- the teacher report (eval.teachers) ----------------------------------------------------------------------------
-
-def _teachers_expected(rec: Record) -> Expectations:
-    report = _report(rec.expectations_file())
-    return {(dataset_slug(report.splits[split]), sid): (e, report.tolerance)
-            for sid, by_split in report.expected.items() for split, e in by_split.items()}
-
-
-def _teachers(rec: Record) -> Rendered:
-    report = rec.named(_report(rec.file()))
-    rows = []
-    for label, spec in report.splits.items():
-        key = dataset_slug(spec)
-        split = [{"system": r["system"], "label": r.get("label", r["system"]),
-                  "kind": "student" if r["system"] == report.student else
-                          "fusion" if r["system"] in report.fusions else "teacher",
-                  **{m: r["metrics"][m] for m in teachers.MEASURES}, "dataset": key, "split": label}
-                 for r in rec.results.rows if r["dataset"] == key]
-        pq = rec.results.per_query
-        tested = tuple(tuple(r.items()) for r in split)
-        rows += _claims(rec, ("teachers", report.student, label, tested), lambda: teachers.complete_split(
-            report, label, split, pq[pq["dataset"] == key]))
-    table = teachers.build_table(rows)
-    hits = _recipe(report.table).hits
-    return Rendered(table, teachers.render_markdown(report, table, rec.meta["command"], hits), {})
 
 
 # ---- Li-LSR (eval.lilsr) -------------------------------------------------------------------------------------------
@@ -379,8 +325,9 @@ def _study_spec(rec: Record):
 def _study_expected(rec: Record) -> Expectations:
     if not rec.meta.get("checked"):
         return {}
-    return {(d, c.id): (e, c.tolerance) for c in _study_spec(rec).conditions.values() for d, e in c.expected.items()
-            if d in rec.meta["datasets"]}
+    study = _study_spec(rec)
+    return {(d, c.id): (e, c.tolerance) for c in (*study.conditions.values(), *study.references)
+            for d, e in c.expected.items() if d in rec.meta["datasets"]}
 
 
 def _study(rec: Record) -> Rendered:
@@ -397,10 +344,8 @@ def _study(rec: Record) -> Rendered:
 KINDS: dict[str, Kind] = {
     "study": Kind(_study_expected, _study, lambda header: RAW_COLUMNS),
     "table1": Kind(_table1_expected, _table1),
-    "ablation": Kind(_ablation_expected, _ablation, _wall_times),
     "figures": Kind(_figures_expected, _figures, figures.timing_columns),
     "regime": Kind(_regime_expected, _regime, _wall_times),
-    "teachers": Kind(_teachers_expected, _teachers),
     "lilsr": Kind(_lilsr_expected, _lilsr, _lilsr_raw),
 }
 """Every kind of record a runner writes (the document's ``kind``), with what it re-derives to."""

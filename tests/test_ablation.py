@@ -1,5 +1,5 @@
-"""Ablation runner (Tables 2-3, Figures 1-3): row mapping, recipe overrides and cache keys, tables, collapse markers,
-and one end-to-end smoke run on a tiny slice."""
+"""The ablation (Tables 2-3 as study files, Figures 1-3): row mapping, recipe overrides and cache keys, the tables'
+cells, collapse markers, and one end-to-end smoke run on a tiny slice."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from conftest import stage_mined_file, write_training_file
 
 from eval import ablation
 from eval import figures
-from eval.ablation import build_table
 from eval.figures import is_collapsed, markers
-from eval.ablator import Ablator, Measured, Scale, get_scale, slice_dataset
+from eval.ablator import Ablator, Scale, get_scale, slice_dataset
 from eval.paper import load_paper_table
 from eval.stats import NOT_DISTINGUISHABLE, holm
+from eval.study.derive import Run, build_tables
+from eval.study.runner import measured as study_measured, run_study
+from eval.study.spec import load_study
 from kit.dataset import Dataset, Doc
 from kit.errors import InputError
 from train.cache import model_dir, recipe_hash
@@ -188,30 +190,30 @@ def test_collapsed_runs_get_an_x():
 
 # ---- tables and slices -----------------------------------------------------------------------------------------------
 
-def test_table_puts_seed_means_beside_the_paper_bm25_and_the_baseline():
+def test_table_puts_seed_means_beside_the_paper_and_bm25():
+    """Table 2's cells: each condition's mean and sd over its seeds, Δ BM25 on each dataset in points, the paper's
+    value as an annotation, and a FAIL where a checked mean misses its condition's expectation."""
+    study = load_study("table2")
     datasets = ["scifact", "cacm"]
-    conditions = {c: load_condition(c) for c in condition_ids(2)}
-    measured = {}
-    for i, c in enumerate(load_paper_table(2)["system"]):
-        measured[c] = [Measured(c, seed, conditions[c].recipe(seed), Path("m"),
-                                {"scifact": {"nDCG@10": 0.5 + i / 100 + d, "FLOPS": 1.0 + i, "Doc_Len": 10.0 * (i + 1)},
-                                 "cacm": {"nDCG@10": 0.25 + d, "FLOPS": 1.0, "Doc_Len": 5.0}}, pd.DataFrame())
-                       for seed, d in ((42, 0.0), (43, 0.02))]
-    references = {("scifact", "bm25-flat"): 0.6, ("cacm", "bm25-flat"): 0.3,
-                  ("scifact", "minilm-l6.dense"): 0.62, ("cacm", "minilm-l6.dense"): 0.2}
-    t = build_table(2, conditions, measured, datasets, references, checked=False).set_index("system")
+    runs = {c: [Run(c, seed, {"scifact": {"nDCG@10": 0.5 + i / 100 + d, "FLOPS": 1.0 + i, "Doc_Len": 10.0 * (i + 1)},
+                               "cacm": {"nDCG@10": 0.25 + d}})
+                for seed, d in ((42, 0.0), (43, 0.02))]
+            for i, c in enumerate(study.tables[0].rows)}
+    references = {(d, r): {"nDCG@10": v} for (d, r), v in {("scifact", "bm25-flat"): 0.6, ("cacm", "bm25-flat"): 0.3,
+                                                         ("scifact", "minilm-l6.dense"): 0.62,
+                                                         ("cacm", "minilm-l6.dense"): 0.2}.items()}
+    seconds = {c: {"train_s": 0.0, "eval_s": 0.0} for c in runs}
+    t = build_tables(study, runs, references, datasets, False, seconds).set_index("system")
     assert list(t.index) == ["baseline", "l0-mask", "l0-act", "l0-mask-l0-act"]
-    assert t.at["l0-act", "nDCG@10"] == 53.0 and t.at["l0-act", "nDCG@10_std"] == pytest.approx(1.414, abs=1e-3)
-    assert t.at["l0-act", "seeds"] == "42 43" and t.at["l0-act", "Doc_Len"] == 30.0
-    assert t.at["l0-act", "cacm_nDCG@10"] == 26.0 and t.at["l0-act", "cacm_Δ_bm25"] == -4.0
-    assert t.at["l0-act", "Δ_bm25"] == -7.0
-    assert t.at["l0-act", "paper_nDCG@10"] == 49.97
-    assert t.at["l0-act", "Δ_baseline"] == 2.0 and t.at["l0-act", "paper_Δ_baseline"] == pytest.approx(0.45)
+    assert t.at["l0-act", "scifact nDCG@10"] == pytest.approx(0.53)
+    assert t.at["l0-act", "scifact nDCG@10 sd"] == pytest.approx(0.014142, abs=1e-6)
+    assert t.at["l0-act", "seeds"] == "42 43" and t.at["l0-act", "scifact Doc_Len"] == 30.0
+    assert t.at["l0-act", "cacm nDCG@10"] == pytest.approx(0.26) and t.at["l0-act", "cacm nDCG@10 Δ BM25"] == -4.0
+    assert t.at["l0-act", "scifact nDCG@10 Δ BM25"] == -7.0
+    assert t.at["l0-act", "paper nDCG@10"] == 49.97
     assert (t["check"] == "").all()
-    checked = build_table(2, conditions, measured, datasets, references, checked=True).set_index("system")
+    checked = build_tables(study, runs, references, datasets, True, seconds).set_index("system")
     assert (checked["check"] == "FAIL").all() and "scifact: nDCG@10" in checked.at["baseline", "check_detail"]
-    with pytest.raises(ValueError):
-        build_table(1, conditions, measured, datasets, references, checked=False)
 
 
 def test_slice_keeps_judged_queries_their_relevant_docs_and_a_prefix():
@@ -229,8 +231,8 @@ def test_slice_keeps_judged_queries_their_relevant_docs_and_a_prefix():
 
 @pytest.mark.integration
 def test_smoke_run_writes_tables_and_figures(tmp_path, scifact_dir, monkeypatch, capsys):
-    """The condition files at a one-step scale on a SciFact slice, through the same code make ablation runs: Table 2
-    (four conditions, two seeds) and the figures; every file kit-results/1, every stored number its per-query mean."""
+    """The condition files at a one-step scale on a SciFact slice, through the same code make ablation runs: the Table 2
+    study (four conditions, two seeds) and the figures; every file kit-results/1, every stored number re-derived."""
     from train.conditions import load_condition as lc
 
     monkeypatch.setenv("KIT_WORK", str(tmp_path / "work"))
@@ -238,14 +240,17 @@ def test_smoke_run_writes_tables_and_figures(tmp_path, scifact_dir, monkeypatch,
     stage_mined_file(data, scifact_dir, n_queries=4, docs_each=3, score=lambda q, i: 9.0 - 3 * i)
     scale = Scale("test", max_steps=1, max_length=32, batch_size=2, eval_max_length=32, queries=3, docs=20,
                   zero_shot=(), lambdas=(0.01,), thresholds=(50.0, 150.0), checked=False)
-    ablator = Ablator(scale, root=tmp_path / "work" / "ablation")
+    study = load_study("table2")
+    ablator = Ablator(scale, root=tmp_path / "work" / "ablation", in_domain=study.in_domain, measures=study.measures)
     out = tmp_path / "results"
-    code = ablation.run_tables(ablator, out, "python -m eval.ablation tables --scale test", seeds=(42, 7), tables=(2,))
+    code = run_study(study, study_measured(study, ablator, (42, 7)), out, "python -m eval.study table2 --scale test",
+                     ablator.timer)
     assert code == 0
     table = pd.read_csv(out / "table2.csv")
     assert list(table["system"]) == ["baseline", "l0-mask", "l0-act", "l0-mask-l0-act"]
-    assert (table["seeds"] == "42 7").all() and table["nDCG@10_std"].notna().all()
-    assert table[["nDCG@10", "FLOPS", "Doc_Len", "paper_nDCG@10", "Δ_bm25"]].notna().all().all()
+    assert (table["seeds"] == "42 7").all() and table["scifact nDCG@10 sd"].notna().all()
+    assert table[["scifact nDCG@10", "scifact FLOPS", "scifact Doc_Len", "paper nDCG@10",
+                  "scifact nDCG@10 Δ BM25"]].notna().all().all()
     assert "4.4M-parameter" in (out / "table2.md").read_text() and "BM25" in (out / "table2.md").read_text()
     prov = json.loads((out / "table2.json").read_text())
     assert prov["scale"] == "test" and "commit" in prov and prov["seeds"]["baseline"] == [42, 7]
@@ -257,8 +262,7 @@ def test_smoke_run_writes_tables_and_figures(tmp_path, scifact_dir, monkeypatch,
 
     machine = prov["machine"]
     assert machine["cpu"] and machine["cpu_capability"] and machine["cpu_count"] >= 1
-    assert isinstance(machine["bf16_matrix_units"], bool)
-    assert f"Wall time per condition ({machine_line(machine)}; " in (out / "table2.md").read_text()
+    assert isinstance(machine["bf16_matrix_units"], bool) and machine_line(machine)
     from eval.compare import check
     from eval.schema import load_results
 
@@ -282,12 +286,12 @@ def test_smoke_run_writes_tables_and_figures(tmp_path, scifact_dir, monkeypatch,
                                       "consistent (no significant difference)", "differs (significantly higher)",
                                       "differs (significantly lower)"}
     assert sum(prov["claim_counts"].values()) == 13
-    assert "## What the tests say" in (out / "table2.md").read_text()
+    assert "## Comparisons" in (out / "table2.md").read_text()
     # run again from the caches alone (a resumed `make ablation`): the same per-query file, row for row, as the run
     # that computed everything (Doc_Len per document once came back in corpus order fresh, sorted from the cache)
     again = tmp_path / "again"
-    assert ablation.run_tables(Ablator(scale, root=tmp_path / "work" / "ablation"), again, "again", seeds=(42, 7),
-                               tables=(2,)) == 0
+    resumed = Ablator(scale, root=tmp_path / "work" / "ablation", in_domain=study.in_domain, measures=study.measures)
+    assert run_study(study, study_measured(study, resumed, (42, 7)), again, "again") == 0
     assert gzip.decompress((again / "per-query" / "table2.csv.gz").read_bytes()) == \
         gzip.decompress((out / "per-query" / "table2.csv.gz").read_bytes())
 
@@ -359,20 +363,21 @@ def test_measure_without_a_row_is_one_line_exit_2(capsys):
 
 
 def test_list_conditions_and_dry_run_print_the_commands(capsys, tmp_path, monkeypatch):
+    from eval.study.__main__ import main as study
+
     monkeypatch.setenv("KIT_WORK", str(tmp_path))
-    assert ablation.main(["tables", "--list-conditions", "--seeds", "42,43"]) == 0
+    assert study(["table3", "--list-conditions", "--seeds", "42,43"]) == 0
     out = capsys.readouterr().out
-    assert "python -m eval.ablation measure l0-mask-inv-de-l0-act --seed 43 --scale full" in out
-    assert out.count("--seed 42") == 10
+    assert out.count("seeds 42, 43;") == 9 and "l0-mask-inv-de-l0-act: l0-mask-inv-de-l0-act;" in out
     assert ablation.main(["figures", "--list-conditions"]) == 0
     assert "--set threshold=300 --no-zero-shot" in capsys.readouterr().out
-    # TABLES=2: Table 2's four conditions only; the smoke scale trains one seed unless SEEDS= says otherwise
-    assert ablation.main(["tables", "--tables", "2", "--dry-run", "--seeds", "42,43,44"]) == 0
+    # make ablation TABLES=2: Table 2's four conditions only; the smoke scale trains one seed unless SEEDS= says otherwise
+    assert study(["table2", "--dry-run", "--seeds", "42,43,44"]) == 0
     out = capsys.readouterr().out
     assert out.count("[to train]") + out.count("[cached]") == 12 and "de-l0-act" not in out
-    assert ablation.main(["tables", "--scale", "smoke", "--dry-run"]) == 0
+    assert study(["table2", "--scale", "smoke", "--dry-run"]) == 0
     assert capsys.readouterr().out.count("seed 43") == 0
-    with pytest.raises(SystemExit) as exit_:
-        ablation.main(["tables", "--tables", "4"])
-    assert exit_.value.code == 2
-    assert "--tables" in capsys.readouterr().err
+    assert study(["table4"]) == 2
+    assert "unknown study 'table4'" in capsys.readouterr().err
+    assert ablation.main(["measure", "--list-conditions"]) == 2
+    assert "python -m eval.study <study> --list-conditions" in capsys.readouterr().err

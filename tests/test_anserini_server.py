@@ -124,7 +124,7 @@ def test_the_modes(compiled, tmp_path, monkeypatch, capsys):
 def test_make_runs_the_long_targets_with_the_server(tmp_path):
     dry = subprocess.run(["make", "-n", "-C", str(REPO), "ablation", "figures", "regime", "lilsr", "SCALE=smoke",
                           f"VENV={tmp_path / 'venv'}", "PY=true"], capture_output=True, text=True)
-    commands = [line for line in dry.stdout.splitlines() if " -m eval." in line]
+    commands = [line.strip() for line in dry.stdout.splitlines() if " -m eval." in line]
     assert len(commands) == 4 and all(line.startswith("KIT_ANSERINI_SERVER=auto ") for line in commands), dry.stdout
 
 

@@ -130,9 +130,9 @@ def test_a_number_edited_in_a_markdown_table_fails(repo):
 
 
 def test_a_number_edited_in_the_display_table_of_table_2_fails(tmp_path):
-    """Tables 2-3's CSVs (one dataset, nDCG@10 x100) were skipped as display tables."""
+    """Tables 2-3's CSVs (a study's table: every cell re-derived from the record) are checked, not skipped."""
     root = _copy(tmp_path, ("table2.json", "table2.csv", "table2.md", "per-query/table2.csv.gz", "schema", "paper"), ())
-    edit(root / "results" / "table2.csv", "64.48,0.623", "64.84,0.623")
+    edit(root / "results" / "table2.csv", "0.644822,0.006232", "0.648422,0.006232")
     fails(check(root, "--against", root / "results" / "table2.json"), "table2.csv:2: differs from its rendering")
 
 
@@ -342,7 +342,7 @@ def test_check_expected_fails_a_missing_or_non_finite_score():
 
 
 DEFAULTS = {"table recipe": 0.0005, "condition": 0.002, "figure points": 0.002, "regime": 0.002,
-            "teacher report": 0.002}
+            "study reference": 0.002}
 """The documented default tolerances (docs/stored-results.md, "Default tolerances")."""
 
 
@@ -351,7 +351,7 @@ def test_default_tolerances_are_the_documented_ones(tmp_path):
     changed default would move every such check silently."""
     from eval.recipe import load_recipe
     from eval.results import check_expected
-    from eval.teachers import load_teacher_report
+    from eval.study.spec import load_study
     from train.conditions import load_condition, load_points, load_regime
 
     doc = (REPO / "docs" / "stored-results.md").read_text()
@@ -370,7 +370,8 @@ def test_default_tolerances_are_the_documented_ones(tmp_path):
            "condition": {load_condition(shutil.copy(without_tolerance(condition), tmp_path / "conditions")).tolerance},
            "figure points": {p.tolerance for p in load_points(without_tolerance(REPO / "recipes" / "figures.yaml"))},
            "regime": {load_regime(without_tolerance(REPO / "recipes" / "regime.yaml")).tolerance},
-           "teacher report": {load_teacher_report(without_tolerance(REPO / "recipes" / "teachers.yaml")).tolerance}}
+           "study reference": {r.tolerance for r in load_study(without_tolerance(REPO / "recipes" / "studies" /
+                                                                                 "teachers.yaml")).references}}
     assert got == {what: {value} for what, value in DEFAULTS.items()}
     assert check_expected({"nDCG@10": 0.5}, DEFAULTS["table recipe"], {"nDCG@10": 0.5004})[0] == "OK"
     assert check_expected({"nDCG@10": 0.5}, DEFAULTS["table recipe"], {"nDCG@10": 0.5006})[0] == "FAIL"

@@ -87,11 +87,10 @@ def test_a_key_given_twice_is_refused_in_training_condition_regime_and_teacher_f
     lineno = regime.read_text().splitlines().index("  l0-mask: {}") + 1
     one_line_error(run("eval.regime", "--regime", regime, "--list-conditions"),
                    f"{regime}:{lineno}: conditions.l0-mask: given twice")
-    teachers = write(root / "twice-teachers.yaml", (REPO / "recipes" / "teachers.yaml").read_text()
-                     + "tolerance: 0.5\n")
+    teachers = write(root / "twice-teachers.yaml", (REPO / "recipes" / "studies" / "teachers.yaml").read_text()
+                     + "in_domain: scifact\n")
     lineno = len(teachers.read_text().splitlines())
-    one_line_error(run("eval.teachers", "--recipe", teachers, "--list-conditions"),
-                   f"{teachers}:{lineno}: tolerance: given twice")
+    one_line_error(run("eval.study", teachers, "--list-conditions"), f"{teachers}:{lineno}: in_domain: given twice")
 
 
 def test_an_empty_system_list_is_refused(root, tiny):

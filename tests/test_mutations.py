@@ -14,9 +14,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from eval import ablation
+from eval.ablator import seed_system
+from eval.study.derive import Run, build_tables, record_rows
+from eval.study.runner import seed_means
+from eval.study.spec import load_study
 from eval.claims import against_baseline, against_reference
-from eval.paper import load_paper_table
 from eval.stats import NOT_DISTINGUISHABLE, holm, paired_summary, paired_tests, verdict, win_tie_loss
 from kit import io
 
@@ -168,48 +170,47 @@ def test_claims_refuse_sides_measured_on_other_items_of_the_same_count():
         against_reference({"gain": "Gain"}, pq, ["toy"], "r")
 
 
-# ---- eval.ablation: what a condition's own row holds -----------------------------------------------------------------
+# ---- eval.study: what a condition's own row holds -------------------------------------------------------------------
 
 SEEDS = {42: 0.0, 43: 0.01, 44: 0.08}  # seed: offset; mean 0.03, median 0.01
 
 
 def test_a_conditions_per_query_values_are_the_mean_over_its_seeds():
     """Three seeds with a skewed spread: the condition's per-query value is their mean (0.03 over the first seed),
-    not the median (0.01), the first or the largest seed. Mutations on ``seed_means_frame``."""
-    frame = pd.DataFrame([{"dataset": "toy", "system": ablation.seed_system("l0-act", seed), "query_id": q,
-                           "measure": "nDCG@10", "value": b + off}
+    not the median (0.01), the first or the largest seed. Mutations on ``eval.study.runner.seed_means``."""
+    frame = pd.DataFrame([{"dataset": "toy", "system": seed_system("l0-act", seed), "condition": "l0-act",
+                           "query_id": q, "measure": "nDCG@10", "value": b + off}
                           for seed, off in SEEDS.items() for q, b in zip(QUERIES, BASE)])
-    means = ablation.seed_means_frame(frame.sample(frac=1, random_state=3))
+    means = seed_means(frame.sample(frac=1, random_state=3))
     assert set(means["system"]) == {"l0-act"} and len(means) == 12
     got = means.set_index("query_id")["value"]
     assert [got[q] for q in QUERIES] == pytest.approx([b + 0.03 for b in BASE])
 
 
-def _measured() -> dict:
-    return {c: [ablation.Measured(c, seed, None, Path("m"),
-                                  {"scifact": {"nDCG@10": 0.5 + i / 100 + off, "FLOPS": 1.0 + i + 10 * off,
-                                               "Doc_Len": 10.0 * (i + 1) + 100 * off}}, pd.DataFrame())
+def _runs(study) -> dict:
+    return {c: [Run(c, seed, {"scifact": {"nDCG@10": 0.5 + i / 100 + off, "FLOPS": 1.0 + i + 10 * off,
+                                          "Doc_Len": 10.0 * (i + 1) + 100 * off}})
                 for seed, off in SEEDS.items()]
-            for i, c in enumerate(load_paper_table(2)["system"])}
+            for i, c in enumerate(study.tables[0].rows)}
 
 
 def test_a_conditions_own_row_is_the_mean_over_its_seeds():
     """The table's row and the kit-results/1 row of a condition hold the mean of its three seeds' scores (median,
     first seed or a dropped seed would differ), each seed's own row its own score. Mutations: ``mean_std`` and
-    ``schema_rows`` taking the median or the first seed."""
-    measured = _measured()
-    conditions = dict.fromkeys(measured)  # unchecked: a condition's expectations are not read
-    references = {("scifact", "bm25-flat"): 0.6, ("scifact", "minilm-l6.dense"): 0.62}
-    table = ablation.build_table(2, conditions, measured, ["scifact"], references, checked=False)
-    row = table.set_index("system").loc["l0-act"]  # the paper's third row: i = 2
-    assert row["nDCG@10"] == pytest.approx(100 * (0.52 + 0.03))
-    assert row["FLOPS"] == pytest.approx(3.0 + 0.3) and row["Doc_Len"] == pytest.approx(30.0 + 3.0)
+    ``record_rows`` taking the median or the first seed."""
+    study = load_study("table2")
+    runs = _runs(study)
+    references = {("scifact", r.id): {"nDCG@10": 0.6} for r in study.references}
+    table = build_tables(study, runs, references, ["scifact"], False,
+                         {c: {"train_s": 0.0, "eval_s": 0.0} for c in runs})
+    row = table.set_index("system").loc["l0-act"]  # Table 2's third row: i = 2
+    assert row["scifact nDCG@10"] == pytest.approx(0.52 + 0.03)
+    assert row["scifact FLOPS"] == pytest.approx(3.0 + 0.3) and row["scifact Doc_Len"] == pytest.approx(30.0 + 3.0)
     assert row["seeds"] == "42 43 44"
-    rows = {r["system"]: r["metrics"] for r in ablation.schema_rows(table, conditions, measured, ["scifact"],
-                                                                     references, checked=False)}
+    rows = {r["system"]: r["metrics"] for r in record_rows(study, runs, references, ["scifact"], checked=False)}
     assert rows["l0-act"]["nDCG@10"] == pytest.approx(0.55)
     assert rows["l0-act"]["FLOPS"] == pytest.approx(3.3) and rows["l0-act"]["Doc_Len"] == pytest.approx(33.0)
-    assert rows[ablation.seed_system("l0-act", 44)]["nDCG@10"] == pytest.approx(0.60)
+    assert rows[seed_system("l0-act", 44)]["nDCG@10"] == pytest.approx(0.60)
 
 
 # ---- kit.io: a live writer's temporaries -----------------------------------------------------------------------------

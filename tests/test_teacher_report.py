@@ -1,57 +1,68 @@
-"""The teacher-ceiling report (recipes/teachers.yaml, python -m eval.teachers): the recipe, the fusion (against a
-min-max sum computed by hand), the student's paired tests, and the stored report re-verified."""
+"""The teacher-ceiling study (recipes/studies/teachers.yaml, python -m eval.study teachers): references of any kind
+of Table 1, fusions of them, splits as datasets, a malformed file as one line at its key, the fusion (against a
+min-max sum computed by hand), and the stored record re-verified against the study file's expectations."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import pandas as pd
 import pytest
+from test_faults import one_line_error, run
 
-from eval import teachers
 from eval.compare import check
-from eval.stats import holm
+from eval.study.spec import load_study
 from kit.errors import InputError
 from kit.manifest import Artifact
 from kit.paths import REPO
+from pipeline.systems import Fusion, fusion_of
+
+STUDY = REPO / "recipes" / "studies" / "teachers.yaml"
 
 
-def test_the_recipe_names_table_1_systems_and_fusions_of_them():
-    report = teachers.load_teacher_report()
-    assert report.student == "kit-l0.splade-tiny" and "bm25-flat" in report.systems
-    assert set(report.splits.values()) == {"scifact", "scifact/train"}
-    assert report.fusions["minilm+splade-tiny"] == ("minilm-l6.dense", "splade-tiny.siamese")  # the training ensemble
+def test_the_study_names_table_1_systems_fusions_and_splits():
+    study = load_study("teachers")
+    refs = {r.id: r for r in study.references}
+    assert not study.conditions and study.datasets == ("scifact/train", "scifact")
+    assert refs["kit-l0.splade-tiny"].system.doc.trained == "l0-mask-l0-act"  # the student: resolved when measured
+    assert refs["minilm+splade-tiny"].members == ("minilm-l6.dense", "splade-tiny.siamese")  # the training ensemble
+    assert refs["bm25+minilm"].label == "BM25 + all-MiniLM-L6-v2 (fusion)"
+    families = {c.family for c in study.comparisons}
+    assert len(families) == 2 and {c.condition for c in study.comparisons} == {"kit-l0.splade-tiny"}
+    for family in families:  # the student against every other row, Holm within each split
+        versus = [c.versus for c in study.comparisons if c.family == family]
+        assert sorted(versus) == sorted(set(refs) - {"kit-l0.splade-tiny"})
+        assert len({c.datasets for c in study.comparisons if c.family == family}) == 1
 
 
-@pytest.mark.parametrize("change, message", [
-    ("systems: [bm25-flat, minilm-l6]", "'minilm-l6' is not a system of recipes/table1.yaml"),
-    ("fusions: {x: [bm25-flat]}", "at least two"),
-    ("expected: {bm25-flat: {dev: {nDCG@10: 0.5}}}", "expected.bm25-flat"),
+@pytest.mark.parametrize("old, new, needle", [
+    ("{id: minilm-l6.dense,", "{id: minilm-l6,", "references[1]: 'minilm-l6' is not a system of recipes/table1.yaml"),
+    ("members: [bm25-flat, minilm-l6.dense]\n", "members: [bm25-flat]\n", "fusions.bm25+minilm.members: a fusion lists at least two"),
+    ("datasets: [scifact/train, scifact]", "datasets: [scifact/dev, scifact]", "datasets: scifact has no 'dev' split"),
+    ("expected: {scifact/train: {nDCG@10: 0.6974}", "expected: {scifact/dev: {nDCG@10: 0.6974}",
+     "references[0].expected: 'scifact/dev' is not one of the study's datasets"),
+    ("versus: bm25+minilm,", "versus: bm25+minlm,", "comparisons[4].versus: 'bm25+minlm' is not another condition"),
 ])
-def test_a_bad_recipe_names_its_line(tmp_path, change, message):
-    key = change.split(":")[0]
-    lines = [line for line in (REPO / "recipes" / "teachers.yaml").read_text().splitlines()
-             if not line.startswith(f"{key}:") and not line.startswith("  ")]
+def test_a_bad_study_is_one_line_at_its_key(tmp_path, old, new, needle):
+    text = STUDY.read_text(encoding="utf-8")
+    assert old in text
     path = tmp_path / "teachers.yaml"
-    path.write_text("\n".join([*lines, change]) + "\n")
-    with pytest.raises(InputError, match=message) as err:
-        teachers.load_teacher_report(path)
-    assert f"{path}:" in str(err.value)
-    proc = subprocess.run([sys.executable, "-m", "eval.teachers", "--recipe", str(path), "--list-conditions"],
-                          cwd=REPO, capture_output=True, text=True)
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr and message.split("'")[0] in proc.stderr
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        load_study(path)
+    assert needle in str(err.value) and f"{path}:" in str(err.value), str(err.value)
+    line = str(err.value).split(f"{path}:", 1)[1].split(":", 1)[0]
+    assert new.splitlines()[0] in path.read_text().splitlines()[int(line) - 1]  # the line of the broken key
+    one_line_error(run("eval.study", path, "--list-conditions"), f"teachers.yaml:{line}: {needle.split(':')[0]}")
 
 
-def test_dry_run_prints_every_split_and_fusion_and_runs_nothing(capsys, tmp_path, monkeypatch):
-    monkeypatch.setenv("KIT_WORK", str(tmp_path))
-    assert teachers.main(["--dry-run"]) == 0
-    out = capsys.readouterr().out
-    assert "# scifact__train: 5183 documents, 809 queries" in out and "# scifact: 5183 documents, 300 queries" in out
-    assert out.count("bm25+minilm+splade-tiny: pyserini.fusion.normalize") == 2 and "[cached]" not in out
-    assert not (tmp_path / "results").exists()
+def test_dry_run_names_every_split_and_fusion_and_runs_nothing(tmp_path):
+    result = run("eval.study", "teachers", "--dry-run", env={"KIT_WORK": str(tmp_path)})
+    assert result.rc == 0, result.err[-2000:]
+    assert "references on each dataset (scifact/train, scifact): bm25-flat, minilm-l6.dense" in result.out
+    assert "bm25+minilm+splade-tiny: pyserini.fusion.normalize" in result.out
+    assert {p.name for p in tmp_path.iterdir()} <= {"logs"}  # nothing measured, loaded or downloaded
 
 
 def _write_run(path, rows):
@@ -62,17 +73,25 @@ def _write_run(path, rows):
 def test_fusion_is_the_sum_of_min_max_normalised_scores(tmp_path):
     a = {"q1": [("d1", 10.0), ("d2", 6.0), ("d3", 2.0)], "q2": [("d1", 3.0), ("d4", 1.0)]}
     b = {"q1": [("d3", 0.9), ("d2", 0.8), ("d4", 0.5)], "q2": [("d4", 0.7), ("d1", 0.2)]}
-    arts = []
+    arts = {}
     for name, rows in (("a", a), ("b", b)):
         art = Artifact.named(tmp_path / "runs", name, {"run": name}, suffix=".trec")
         art.path.parent.mkdir(parents=True, exist_ok=True)
         _write_run(art.path, rows)
         art.complete()
-        arts.append(art)
-    run = SimpleNamespace(root=tmp_path, settings=SimpleNamespace(hits=1000, force=False),
-                          run=lambda s: arts[s])
-    path = teachers.fused_run(run, "ab", [0, 1])
-    fused = pd.read_csv(path, sep=" ", header=None, names=["q", "q0", "d", "rank", "score", "tag"])
+        arts[name] = art
+    engine = SimpleNamespace(root=tmp_path, settings=SimpleNamespace(hits=1000, force=False),
+                             run=lambda s: arts[s.id])
+    members = [SimpleNamespace(id="a"), SimpleNamespace(id="b")]
+
+    def fused():
+        system, kind = fusion_of("ab", members), Fusion()
+        art = kind.run_artifact(engine, system)
+        kind.make(engine, system, art)
+        return art.path
+
+    path = fused()
+    frame = pd.read_csv(path, sep=" ", header=None, names=["q", "q0", "d", "rank", "score", "tag"])
 
     def minmax(ranked):
         lo, hi = min(s for _, s in ranked), max(s for _, s in ranked)
@@ -81,38 +100,55 @@ def test_fusion_is_the_sum_of_min_max_normalised_scores(tmp_path):
     for q in ("q1", "q2"):
         na, nb = minmax(a[q]), minmax(b[q])
         want = {d: na.get(d, 0.0) + nb.get(d, 0.0) for d in {*na, *nb}}
-        got = fused[fused["q"] == q].set_index("d")["score"].to_dict()
+        got = frame[frame["q"] == q].set_index("d")["score"].to_dict()
         assert got == pytest.approx(want)
-        assert list(fused[fused["q"] == q]["d"]) == sorted(want, key=lambda d: (-want[d], d))
-    assert teachers.fused_run(run, "ab", [0, 1]) == path  # cached by its runs' keys
+        assert list(frame[frame["q"] == q]["d"]) == sorted(want, key=lambda d: (-want[d], d))
+    assert fused() == path  # cached by its runs' keys
 
 
-def test_the_student_is_tested_against_every_other_row_with_holm():
-    pq = pd.DataFrame([{"dataset": "s", "system": sid, "query_id": q, "measure": "nDCG@10", "value": v}
-                       for sid, values in (("student", [0.5, 0.6, 0.7, 0.2]), ("bm25", [0.4, 0.6, 0.5, 0.1]),
-                                           ("fusion", [0.9, 0.8, 0.9, 0.6]))
-                       for q, v in zip("abcd", values)])
-    rows = [{"system": "student"}, {"system": "bm25"}, {"system": "fusion"}]
-    teachers.student_tests(rows, pq, "student")
-    assert "student_delta" not in rows[0]
-    assert rows[1]["student_delta"] == pytest.approx(0.1) and rows[2]["student_delta"] == pytest.approx(-0.3)
-    assert (rows[1]["student_wins"], rows[1]["student_ties"], rows[1]["student_losses"]) == (3, 1, 0)
-    assert [rows[1]["student_p_holm"], rows[2]["student_p_holm"]] == pytest.approx(
-        holm([rows[1]["student_p_t"], rows[2]["student_p_t"]]))
-
-
-def test_the_stored_report_is_its_per_query_means_and_meets_its_expectations(tmp_path):
+def test_the_stored_record_meets_the_study_files_expectations(tmp_path):
     stored = REPO / "results" / "teachers.json"
     meta = json.loads(stored.read_text())
-    assert meta["kind"] == "teachers" and set(meta["splits"]) == {"train", "test"}
-    assert meta["recipe"] == "recipes/teachers.yaml"
+    assert meta["kind"] == "study" and meta["study"] == "recipes/studies/teachers.yaml"
+    assert meta["datasets"] == ["scifact/train", "scifact"] and meta["checked"]
     assert check([stored]) == []
-    # the check reads the recipe's expectations, not the file's own copy: an edited expectation fails it
-    recipe = tmp_path / "teachers.yaml"
-    recipe.write_text((REPO / "recipes" / "teachers.yaml").read_text().replace(
-        "bm25-flat: {train: {nDCG@10: 0.6974}", "bm25-flat: {train: {nDCG@10: 0.6900}"))
-    failed = check([stored], recipe)  # the number, and the stored copy of the expectation
-    assert len(failed) == 2 and all("scifact__train bm25-flat" in f for f in failed)
-    expected = teachers.load_teacher_report().expected
+    # the check reads the study file's expectations, not the record's own copy: an edited expectation fails it
+    edited = tmp_path / "recipes" / "studies" / "teachers.yaml"
+    edited.parent.mkdir(parents=True)
+    edited.write_text(STUDY.read_text(encoding="utf-8").replace(
+        "{id: bm25-flat, expected: {scifact/train: {nDCG@10: 0.6974}", "{id: bm25-flat, expected: {scifact/train: "
+        "{nDCG@10: 0.6900}"), encoding="utf-8")
+    failed = check([stored], root=tmp_path)
+    assert len(failed) == 4 and all("bm25-flat" in f or "BM25 (flat)" in f for f in failed), failed
+    assert "scifact/train bm25-flat nDCG@10 = 0.697446, but its expectation is 0.69 ± 0.002" in failed[0]
+    assert "the copy {'nDCG@10': 0.6974} ± 0.002 is not the expectation" in failed[1]
     checked = [r for r in meta["rows"] if "expected" in r]
-    assert len(checked) == sum(len(v) for v in expected.values()) > 0
+    assert len(checked) == sum(len(r.expected) for r in load_study("teachers").references) == 14
+
+
+def test_replay_reads_a_record_that_names_splits_by_their_work_folder(tmp_path):
+    """--replay reads rows by (dataset, system): a record naming the train split ``scifact__train`` (as the work
+    folder does) re-derives the same claims as the stored one."""
+    from eval.results import write_results
+    from eval.schema import load_results
+    from eval.study.runner import replayed
+
+    stored = load_results(REPO / "results" / "teachers.json")
+    slug = {"scifact/train": "scifact__train", "scifact": "scifact"}
+    rows = [{**r, "dataset": slug[r["dataset"]]} for r in stored.rows]
+    meta = {k: v for k, v in stored.meta.items() if k not in ("format", "per_query", "sha256")}
+    write_results(tmp_path, "teachers", pd.read_csv(REPO / "results" / "teachers.csv"), "",
+                  stored.per_query.assign(dataset=stored.per_query["dataset"].map(slug)),
+                  {**meta, "rows": rows, "datasets": [slug[d] for d in meta["datasets"]]})
+    study = load_study("teachers")
+    old, new = replayed(study, tmp_path / "teachers.json"), replayed(study, REPO / "results" / "teachers.json")
+    assert old.datasets == new.datasets == ["scifact/train", "scifact"] and old.references == new.references
+    assert old.reference_pq.reset_index(drop=True).equals(new.reference_pq.reset_index(drop=True))
+
+
+def test_the_documented_study_of_references_validates(tmp_path):
+    page = (REPO / "docs" / "studies.md").read_text(encoding="utf-8")
+    path = tmp_path / "teachers.yaml"
+    path.write_text(page.split("```yaml\n")[2].split("```", 1)[0], encoding="utf-8")
+    study = load_study(path)
+    assert not study.conditions and study.reference("bm25+minilm+student").members[-1] == "kit-l0.splade-tiny"

@@ -1,5 +1,6 @@
 """Run a study: each condition at each of its seeds (trained once and cached, so a run resumes per condition-seed),
-its references on every dataset, then one record (kind ``study``) derived by :func:`eval.study.derive.derive`.
+its references and fusions on every dataset (:mod:`eval.study.references`), then one record (kind ``study``)
+derived by :func:`eval.study.derive.derive`.
 
 The measuring is :class:`eval.ablator.Ablator`'s (train, encode, index, search, score); the study decides what is
 measured and how it is reported.
@@ -20,16 +21,18 @@ from eval.schema import load_results
 from eval.results import json_records, report_checks, where_written, write_results
 from eval.claims import counts
 from eval.study.derive import RAW_COLUMNS, Run, derive, runs_of
+from eval.study.references import measure_references, plan_lines
 from eval.study.spec import Study, StudyCondition
 from kit.errors import InputError
-from kit.paths import repo_relative
+from kit.paths import dataset_slug, repo_relative
 from train.cache import read_seconds
 
 
 def datasets_at(study: Study, scale: Scale) -> list[str]:
-    """The datasets a scale evaluates on: the in-domain one first, then the others (a smoke scale: none)."""
-    others = [d for d in study.datasets if d != study.in_domain] if scale.zero_shot is None else list(scale.zero_shot)
-    return [study.in_domain, *others]
+    """The datasets a scale evaluates on, in the study's order: every one (a smoke scale: the in-domain one only)."""
+    if scale.zero_shot is None:
+        return list(study.datasets)
+    return [study.in_domain, *(d for d in scale.zero_shot if d != study.in_domain)]
 
 
 def jobs(study: Study, scale: Scale, seeds: tuple[int, ...] | None) -> list[tuple[StudyCondition, int]]:
@@ -44,8 +47,8 @@ def plan(study: Study, ablator: Ablator, seeds: tuple[int, ...] | None) -> None:
     for i, (c, seed) in enumerate(todo, 1):
         where, state = ablator.model_state(c.base, seed, **c.changes)
         print(f"[{i}/{len(todo)}] {c.id} seed {seed}: model {where} [{state}]; evaluated on {', '.join(datasets)}")
-    if study.references:
-        print(f"references on each dataset: {', '.join(r.id for r in study.references)}")
+    for line in plan_lines(study, datasets):
+        print(line)
 
 
 def measure(study: Study, ablator: Ablator, seeds: tuple[int, ...] | None
@@ -64,12 +67,11 @@ def measure(study: Study, ablator: Ablator, seeds: tuple[int, ...] | None
         times[c.id]["train_s"] += spent.get("train", 0.0)
         times[c.id]["eval_s"] += sum(v for k, v in spent.items() if k.startswith("eval_"))
     seconds = {c: {k: round(v, 1) for k, v in t.items()} for c, t in times.items()}
-    return runs, pd.concat(frames, ignore_index=True), seconds
+    per_seed = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*PER_QUERY, "condition"])
+    return runs, per_seed, seconds
 
 
-def measure_references(study: Study, ablator: Ablator) -> tuple[dict[tuple[str, str], dict], pd.DataFrame]:
-    """Every reference system on every dataset: ``{(dataset, id): scores}`` and their per-query values."""
-    return ablator.reference_scores(datasets_at(study, ablator.scale), study.references)
+PER_QUERY = ["dataset", "system", "query_id", "measure", "value"]
 
 
 def seed_means(per_seed: pd.DataFrame) -> pd.DataFrame:
@@ -96,38 +98,52 @@ class Measurements:
 
 def measured(study: Study, ablator: Ablator, seeds: tuple[int, ...] | None) -> Measurements:
     runs, per_seed, seconds = measure(study, ablator, seeds)
-    references, reference_pq = measure_references(study, ablator)
+    datasets = datasets_at(study, ablator.scale)
+    references, reference_pq = measure_references(study, ablator, datasets)
     return Measurements(runs, seed_means(per_seed), per_seed[per_seed["measure"] != "Doc_Len"].drop(columns="condition"),
-                        seconds, references, reference_pq, datasets_at(study, ablator.scale), ablator.scale.name,
-                        ablator.scale.checked)
+                        seconds, references, reference_pq, datasets, ablator.scale.name, ablator.scale.checked)
 
 
 def replayed(study: Study, record: Path) -> Measurements:
-    """The measurements of a stored record of the same conditions (``--replay``): a study's tables and comparisons
-    re-derived without training, e.g. after a comparison is added to the study file."""
+    """The measurements of a stored record of the same conditions and references (``--replay``): a study's tables
+    and comparisons re-derived without training, e.g. after a comparison is added to the study file. Rows are read by
+    (dataset, system); a dataset the record names by its work-folder slug (``scifact__train``) is read back as the
+    study names it (``scifact/train``)."""
     res = load_results(record)
-    seeds_of = res.meta.get("seeds")
-    if not isinstance(seeds_of, dict) or res.per_query is None:
-        raise InputError(record, "not a record of trained conditions with their seeds and per-query values",
+    seeds_of = res.meta.get("seeds") or {}
+    if res.per_query is None or (study.conditions and not isinstance(res.meta.get("seeds"), dict)):
+        raise InputError(record, "not a record of the study's rows with their seeds and per-query values",
                          fix="replay a record written by python -m eval.study or eval.ablation tables")
     missing = [c for c in study.conditions if c not in seeds_of]
     if missing:
         raise InputError(record, f"has no runs of {', '.join(missing)}", fix="replay a record of the same conditions")
-    metrics = {(r["dataset"], r["system"]): r["metrics"] for r in res.rows}
-    datasets = list(res.meta["datasets"])
+    slugs = {dataset_slug(d): d for d in study.datasets}
+    renamed = {d: slugs[d] for d in res.meta["datasets"] if d not in study.datasets and d in slugs}
+    metrics = {(renamed.get(r["dataset"], r["dataset"]), r["system"]): r["metrics"] for r in res.rows}
+    datasets = [renamed.get(d, d) for d in res.meta["datasets"]]
     try:
         runs, references = runs_of(study, metrics, seeds_of, datasets, res.meta.get("models") or {})
     except KeyError as exc:
         raise InputError(record, f"has no row or measure {exc.args[0]}", fix="replay a record of the same study") from None
-    table = pd.read_csv(record.with_suffix(".csv"))
-    timing = table.drop_duplicates("system").set_index("system")
-    seconds = {c: {k: float(timing.loc[c, k]) for k in RAW_COLUMNS} for c in study.conditions}
+    seconds = {}
+    if study.conditions:
+        timing = pd.read_csv(record.with_suffix(".csv")).drop_duplicates("system").set_index("system")
+        seconds = {c: {k: float(timing.loc[c, k]) for k in RAW_COLUMNS} for c in study.conditions}
     pq = res.per_query
+    if renamed:
+        pq = pq.assign(dataset=pq["dataset"].replace(renamed))
     seed_names = {seed_system(c, r.seed) for c, rs in runs.items() for r in rs}
+    reference_pq = pq[pq["system"].isin([r.id for r in study.references]) & pq["measure"].isin(list(study.measures))]
+    # a record without a scale was measured at full scale, where the expectations apply
+    checked = bool(res.meta.get("conditions") or res.meta.get("checked")) or not {"scale", "checked"} & set(res.meta)
     return Measurements(runs, pq[pq["system"].isin(list(study.conditions))], pq[pq["system"].isin(seed_names)],
-                        seconds, references, pq[pq["system"].isin([r.id for r in study.references])], datasets,
-                        res.meta.get("scale") or "full", bool(res.meta.get("conditions") or res.meta.get("checked")),
-                        res.meta["command"])
+                        seconds, references, reference_pq, datasets, res.meta.get("scale") or "full", checked,
+                        res.meta.get("measured_by") or res.meta["command"])
+
+
+def _concat(*frames: pd.DataFrame) -> pd.DataFrame:
+    """Per-item frames one after the other (an empty one, e.g. the seeds of a study of references, left out)."""
+    return pd.concat([f for f in frames if not f.empty] or [pd.DataFrame(columns=PER_QUERY)], ignore_index=True)
 
 
 def run_study(study: Study, m: Measurements, out: Path, command: str, timer=None) -> int:
@@ -135,10 +151,10 @@ def run_study(study: Study, m: Measurements, out: Path, command: str, timer=None
     expectation."""
     started = time.perf_counter()
     prov = provenance(command=command.split())
-    per_query = pd.concat([m.means, m.seeds, m.reference_pq], ignore_index=True)
+    per_query = _concat(m.means, m.seeds, m.reference_pq)
     runs, datasets, checked = m.runs, m.datasets, m.checked
-    d = derive(study, runs, m.references, pd.concat([m.means, m.reference_pq], ignore_index=True), datasets, checked,
-               command, m.scale, m.seconds)
+    d = derive(study, runs, m.references, _concat(m.means, m.reference_pq), datasets, checked, command, m.scale,
+               m.seconds)
     write_results(out, study.id, d.table, d.markdown, per_query, {
         "kind": "study", "study": repo_relative(study.path), "measures": list(study.measures), **prov, "recipe": None,
         **({"measured_by": m.measured_by} if m.measured_by else {}),
@@ -156,9 +172,13 @@ def run_study(study: Study, m: Measurements, out: Path, command: str, timer=None
 
 
 def list_conditions(study: Study, scale: Scale, seeds: tuple[int, ...] | None) -> None:
-    """``--list-conditions``: each condition, what it changes, its seeds and expectations."""
+    """``--list-conditions``: each condition, what it changes, its seeds and expectations; each reference and fusion."""
     for c in study.conditions.values():
         expected = "; ".join(f"{d} " + ", ".join(f"{m} {v:g}" for m, v in e.items()) for d, e in c.expected.items())
         changes = f" with {dict(c.changes)}" if c.changes else ""
         print(f"{c.id}: {c.base.id}{changes}; seeds {', '.join(map(str, c.run_seeds(seeds or scale.seeds)))}; "
               f"expected {expected or 'none'} (± {c.tolerance:g})")
+    for r in study.references:
+        expected = "; ".join(f"{d} " + ", ".join(f"{m} {v:g}" for m, v in e.items()) for d, e in r.expected.items())
+        what = f"fusion of {', '.join(r.members)}" if r.members else f"{r.system.type} system of Table 1"
+        print(f"{r.id}: {what}; one run per dataset; expected {expected or 'none'} (± {r.tolerance:g})")

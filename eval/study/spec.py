@@ -8,8 +8,14 @@ seeds are data (the condition's, or the base condition's), overridden only by ``
 A **table** lists condition ids as rows and, per dataset, the measures it shows; the paper's numbers are an optional
 annotation (``paper``: the number of the paper table transcribed in ``results/paper/``), never the source of the rows. A **comparison**
 is one claimed direction (``higher``, ``lower``, ``no difference``) of a condition against another condition or a
-reference system, on one measure and some datasets, within a Holm family, with its ``source`` (the paper's table,
+reference, on one measure and some datasets, within a Holm family, with its ``source`` (the paper's table,
 figure or sentence, or ``ours``).
+
+A **reference** is a system of Table 1's recipe measured once per dataset (no seeds): BM25, a dense model, a sparse
+one (a trained one resolved to its condition's model when measured); a **fusion** is the min-max fusion of some
+references' runs (``pipeline.systems.Fusion``). Both may carry ``expected`` scores with a ``tolerance``, and both may be
+table rows and comparison sides. A dataset may name a split (``scifact/train``): it shares its collection's work
+folder, and its runs are keyed by its queries.
 """
 
 from __future__ import annotations
@@ -21,14 +27,17 @@ from typing import Any, Mapping
 
 from eval.recipe import System, load_recipe
 from kit import validate as V
+from kit.data import LOCAL_DATASETS
 from kit.errors import InputError
-from kit.paths import REPO
+from kit.paths import REPO, shared_dir
+from pipeline.systems import fusion_of
 from train.conditions import Condition, _changes, condition_ids, expected_scores, load_condition
 from train.recipe import TrainRecipe
 
 STUDIES = REPO / "recipes" / "studies"
 REFERENCE_RECIPE = REPO / "recipes" / "table1.yaml"
 """Where reference systems (``references: [bm25-flat, ...]``) are declared: Table 1's systems, one definition each."""
+REFERENCE_TOLERANCE = 0.002
 SPARSITY = ("FLOPS", "Doc_Len")
 """Measured from the document vectors on the study's in-domain dataset only."""
 CLAIMS = {"higher": 1, "lower": -1, "no difference": 0}
@@ -51,6 +60,23 @@ class StudyCondition:
 
     def recipe(self, seed: int, **scale_changes: Any) -> TrainRecipe:
         return self.base.recipe(seed, **{**scale_changes, **self.changes})
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A system measured once per dataset beside the conditions: one of :data:`REFERENCE_RECIPE` (``system``), or the
+    fusion of other references (``system.members``), with the scores it is expected to reach."""
+
+    id: str
+    label: str
+    system: System
+    expected: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    tolerance: float = REFERENCE_TOLERANCE
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """The ids of the references a fusion fuses (empty for a single system)."""
+        return tuple(m.id for m in self.system.members) if self.system.type == "fusion" else ()
 
 
 @dataclass(frozen=True)
@@ -87,7 +113,7 @@ class Study:
     datasets: tuple[str, ...]
     measures: tuple[str, ...]
     conditions: Mapping[str, StudyCondition]
-    references: tuple[System, ...]
+    references: tuple[Reference, ...]  # Table 1's systems, then the fusions of them
     tables: tuple[Table, ...]
     comparisons: tuple[Comparison, ...]
     caveat: str = ""
@@ -98,8 +124,11 @@ class Study:
         return (*self.measures, *(SPARSITY if dataset == self.in_domain else ()))
 
     def known(self) -> set[str]:
-        """Every row a table or comparison may name: conditions and references."""
+        """Every row a table or comparison may name: conditions, references and fusions."""
         return set(self.conditions) | {r.id for r in self.references}
+
+    def reference(self, rid: str) -> Reference | None:
+        return next((r for r in self.references if r.id == rid), None)
 
 
 def _condition(recipe: V.Recipe, i: int, raw: Any) -> StudyCondition:
@@ -137,7 +166,7 @@ def _table(recipe: V.Recipe, i: int, raw: Any, study_datasets: tuple[str, ...]) 
 
 def _comparison(recipe: V.Recipe, i: int, raw: Any) -> Comparison:
     values = V.fields(recipe, raw, {"family": V.text, "condition": V.text, "versus": V.text,
-                                    "measure": V.expected_measure, "datasets": V.dataset_list,
+                                    "measure": V.expected_measure, "datasets": _datasets,
                                     "claim": V.choice(list(CLAIMS)), "source": V.text,
                                     "paper_delta": _finite},
                       f"comparisons[{i}]", required=("family", "condition", "versus", "measure", "datasets", "claim",
@@ -152,15 +181,77 @@ def _finite(value: Any) -> float:
     return float(value)
 
 
-def _references(recipe: V.Recipe, raw: Any) -> tuple[System, ...]:
+def _expected(values: Mapping[str, Any]) -> dict:
+    return {"expected": values.get("expected", {}), "tolerance": values.get("tolerance", REFERENCE_TOLERANCE)}
+
+
+REFERENCE_KEYS = {"id": V.text, "label": V.text, "expected": expected_scores, "tolerance": V.number(0)}
+
+
+def _references(recipe: V.Recipe, raw: Any) -> list[Reference]:
+    """``references``: ids of :data:`REFERENCE_RECIPE`'s systems, or ``{id, label, expected, tolerance}``."""
     systems = {s.id: s for s in load_recipe(REFERENCE_RECIPE).systems}
+    if not isinstance(raw, list):
+        raise recipe.error("references", "expected a list of system ids or {id, expected, tolerance} mappings")
     out = []
-    for i, sid in enumerate(_convert(recipe, "references", V.string_list, raw)):
-        if sid not in systems or systems[sid].type not in ("bm25", "dense"):
-            raise recipe.error(f"references[{i}]", f"{sid!r} is not a BM25 or dense system of {REFERENCE_RECIPE.name}",
-                               fix=f"one of {', '.join(s for s, x in systems.items() if x.type in ('bm25', 'dense'))}")
-        out.append(systems[sid])
-    return tuple(out)
+    for i, item in enumerate(raw):
+        where = f"references[{i}]"
+        values = V.fields(recipe, {"id": item} if isinstance(item, str) else item, REFERENCE_KEYS, where,
+                          required=("id",))
+        sid = values["id"]
+        if sid not in systems:
+            raise recipe.error(where, f"{sid!r} is not a system of {REFERENCE_RECIPE.relative_to(REPO)}",
+                               fix=f"one of {', '.join(systems)}")
+        out.append(Reference(sid, values.get("label", systems[sid].label), systems[sid], **_expected(values)))
+    return out
+
+
+def _fusions(recipe: V.Recipe, raw: Any, references: list[Reference]) -> list[Reference]:
+    """``fusions``: ``{id: [reference ids]}`` or ``{id: {members, label, expected, tolerance}}``."""
+    if not isinstance(raw, dict):
+        raise recipe.error("fusions", "expected a mapping of fusion id -> [reference ids]")
+    known = {r.id: r for r in references}
+    out = []
+    for fid, item in raw.items():
+        where = f"fusions.{fid}"
+        values = V.fields(recipe, {"members": item} if isinstance(item, list) else item,
+                          {**REFERENCE_KEYS, "members": V.anything}, where, required=("members",))
+        members = values["members"]
+        if (not isinstance(members, list) or len(members) < 2 or len(set(members)) != len(members)
+                or not all(isinstance(m, str) and m in known for m in members)):
+            raise recipe.error(f"{where}.members" if isinstance(item, dict) else where,
+                               f"a fusion lists at least two distinct references, got {members!r}",
+                               fix=f"choose from {', '.join(known) or 'the references (none declared)'}")
+        if str(fid) in known or str(fid) in {f.id for f in out}:
+            raise recipe.error(where, f"{fid!r} is already a reference or fusion", fix="give the fusion its own id")
+        label = values.get("label", " + ".join(known[m].label.split(" (")[0] for m in members) + " (fusion)")
+        out.append(Reference(str(fid), label, fusion_of(str(fid), [known[m].system for m in members], label),
+                             **_expected(values)))
+    return out
+
+
+def split_dataset(value: Any) -> str:
+    """A dataset (:func:`kit.validate.dataset`) or a split of an offline BEIR collection, ``<name>/<split>`` (e.g.
+    ``scifact/train``: its ``qrels/<split>.tsv``); nothing is loaded."""
+    name = V.text(value)
+    base, _, split = name.partition("/")
+    if split and base in LOCAL_DATASETS:
+        beir = shared_dir() / "data" / "beir" / base
+        splits = sorted(p.stem for p in (beir / "qrels").glob("*.tsv")) if beir.is_dir() else ["test"]
+        if split not in splits:
+            raise ValueError(f"{base} has no {split!r} split (it has {', '.join(splits)})")
+        return name
+    return V.dataset(name)
+
+
+def _datasets(value: Any) -> list[str]:
+    return [split_dataset(d) for d in V.string_list(value)]
+
+
+def is_split(dataset: str) -> bool:
+    """Whether ``dataset`` names a split of an offline collection (:func:`split_dataset`) rather than a collection."""
+    base, _, split = dataset.partition("/")
+    return bool(split) and base in LOCAL_DATASETS
 
 
 def resolve(name_or_path: str | Path) -> Path:
@@ -182,25 +273,29 @@ def load_study(name_or_path: str | Path) -> Study:
     path = resolve(name_or_path)
     recipe = V.load_mapping(path, "study", fix="see docs/studies.md")
     values = V.fields(recipe, recipe.data, {
-        "study": V.text, "title": V.text, "description": V.text, "caveat": V.text, "in_domain": V.dataset,
-        "datasets": V.dataset_list, "measures": V.anything, "conditions": V.anything, "references": V.anything,
-        "tables": V.anything, "comparisons": V.anything},
-        required=("study", "title", "in_domain", "datasets", "conditions", "tables"))
+        "study": V.text, "title": V.text, "description": V.text, "caveat": V.text, "in_domain": split_dataset,
+        "datasets": _datasets, "measures": V.anything,
+        "conditions": V.anything, "references": V.anything, "fusions": V.anything, "tables": V.anything,
+        "comparisons": V.anything},
+        required=("study", "title", "in_domain", "datasets", "tables"))
     datasets = tuple(values["datasets"])
     if values["in_domain"] not in datasets:
         raise recipe.error("in_domain", f"{values['in_domain']!r} is not one of the datasets", fix="list it in datasets")
     measures = _convert(recipe, "measures", lambda v: tuple(V.measure(m) for m in V.string_list(v)),
                         values.get("measures", ["nDCG@10"]))
-    if not isinstance(values["conditions"], list) or not values["conditions"]:
-        raise recipe.error("conditions", "expected a non-empty list of condition ids or mappings")
+    references = _references(recipe, values.get("references", []))
+    references += _fusions(recipe, values.get("fusions", {}), references)
+    raw_conditions = values.get("conditions", [])
+    if not isinstance(raw_conditions, list) or not (raw_conditions or references):
+        raise recipe.error("conditions", "expected a list of condition ids or mappings (empty only beside references)")
     conditions: dict[str, StudyCondition] = {}
-    for i, raw in enumerate(values["conditions"]):
+    for i, raw in enumerate(raw_conditions):
         c = _condition(recipe, i, raw)
         if c.id in conditions:
             raise recipe.error(f"conditions[{i}]", f"condition {c.id!r} is declared twice")
         conditions[c.id] = c
     study = Study(values["study"], values["title"], values.get("description", ""), values["in_domain"], datasets,
-                  measures, conditions, _references(recipe, values.get("references", [])),
+                  measures, conditions, tuple(references),
                   tuple(_table(recipe, i, t, datasets) for i, t in enumerate(_list(recipe, values, "tables"))),
                   tuple(_comparison(recipe, i, c) for i, c in enumerate(_list(recipe, values, "comparisons"))),
                   values.get("caveat", ""), path)
@@ -233,23 +328,36 @@ def _cross_check(recipe: V.Recipe, study: Study) -> None:
                 raise recipe.error(f"conditions[{i}].expected", f"{dataset!r} is not one of the study's datasets")
             V.measured_only(recipe, f"conditions[{i}].expected.{dataset}", scores, study.measured(dataset),
                             f"this study on {dataset}")
+    splits = [d for d in study.datasets if is_split(d)]
+    if splits and study.conditions:
+        raise recipe.error("datasets", f"{splits[0]} is a split: the conditions are evaluated on test collections only",
+                           fix="measure splits in a study of references, or list the collection itself")
+    for i, r in enumerate(study.references):
+        where = f"references[{i}]" if not r.members else f"fusions.{r.id}"
+        if r.id in study.conditions:
+            raise recipe.error(where, f"{r.id!r} is also a condition of the study", fix="give each row its own id")
+        for dataset, scores in r.expected.items():
+            if dataset not in study.datasets:
+                raise recipe.error(f"{where}.expected", f"{dataset!r} is not one of the study's datasets",
+                                   fix=f"one of {', '.join(study.datasets)}")
+            V.measured_only(recipe, f"{where}.expected.{dataset}", scores, study.measures, "a reference")
     for i, t in enumerate(study.tables):
         for j, row in enumerate(t.rows):
-            if row not in study.conditions:
-                raise recipe.error(f"tables[{i}].rows[{j}]", f"{row!r} is not a condition of the study",
-                                   fix=f"one of {', '.join(study.conditions)}")
+            if row not in study.known():
+                raise recipe.error(f"tables[{i}].rows[{j}]", f"{row!r} is not a condition or reference of the study",
+                                   fix=f"one of {', '.join(sorted(study.known()))}")
         for dataset, measures in t.columns.items():
             V.measured_only(recipe, f"tables[{i}].columns.{dataset}", dict.fromkeys(measures, 0.0),
                             study.measured(dataset), f"this study on {dataset}")
     for i, c in enumerate(study.comparisons):
         where = f"comparisons[{i}]"
-        if c.condition not in study.conditions:
-            raise recipe.error(f"{where}.condition", f"{c.condition!r} is not a condition of the study")
+        if c.condition not in study.known():
+            raise recipe.error(f"{where}.condition", f"{c.condition!r} is not a condition or reference of the study")
         if c.versus not in study.known() or c.versus == c.condition:
             raise recipe.error(f"{where}.versus", f"{c.versus!r} is not another condition or a reference of the study")
         for dataset in c.datasets:
             if dataset not in study.datasets or c.measure not in study.measured(dataset):
                 raise recipe.error(f"{where}.measure", f"{c.measure} is not measured on {dataset} in this study",
                                    fix=f"on {dataset}: {', '.join(study.measured(dataset)) if dataset in study.datasets else 'not a dataset of the study'}")
-            if c.versus not in study.conditions and c.measure in SPARSITY:
+            if c.measure in SPARSITY and not {c.condition, c.versus} <= set(study.conditions):
                 raise recipe.error(f"{where}.versus", f"a reference has no {c.measure}", fix="compare with a condition")
