@@ -58,10 +58,11 @@ bench: setup
 	$(PYTHON) -m bench.e2e
 	$(PYTHON) -m bench.summary
 
-# Paper Tables 2-3 and Figures 1-3 (Section 5.3): one SPLADE-tiny per condition (recipes/conditions/*.yaml, figure points
-# recipes/figures.yaml) and seed, trained and cached under work/ablation/ (the SciFact training file is mined first when
-# missing). SCALE=smoke: a few steps on a SciFact slice, about two minutes per target, to check the pipeline; SCALE=full:
-# the recipe's steps, SciFact + vaswani + cacm. Results go to work/results/ (UPDATE=1: the stored results/).
+# Paper Tables 2-3 and Figures 1-3 (Section 5.3), the study files recipes/studies/{table2,table3,figures}.yaml: one
+# SPLADE-tiny per condition (recipes/conditions/*.yaml, or a sweep's point) and seed, trained and cached under
+# work/ablation/ (the SciFact training file is mined first when missing). SCALE=smoke: a few steps on a SciFact slice, to
+# check the pipeline; SCALE=full: the recipe's steps, SciFact + vaswani + cacm. Results go to work/results/ (UPDATE=1:
+# the stored results/).
 SCALE ?= full
 COMMA := ,
 # their Anserini calls go to one JVM per process when `make setup` compiled the server (kit/java.py); KIT_ANSERINI_SERVER=0 turns it off
@@ -81,7 +82,7 @@ ablation: setup $(TRAIN_FILE)
 	done
 
 figures: setup $(TRAIN_FILE)
-	$(SERVER) $(PYTHON) -m eval.ablation figures --scale $(SCALE) $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)
+	$(SERVER) $(PYTHON) -m eval.study figures --scale $(SCALE) $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)
 
 # Any study file (recipes/studies/<id>.yaml or a path; format in docs/studies.md): its conditions x seeds trained
 # (cached, resumable), its tables and comparisons -> work/results/<id>.* (UPDATE=1: results/). REPLAY=<record>: re-derive

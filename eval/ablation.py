@@ -1,23 +1,15 @@
-"""Figures 1-3 and single trained conditions of the paper's ablation, at the kit's scale.
+"""One trained condition of the paper's ablation, measured at the kit's scale: the command for a single model.
 
-    python -m eval.ablation figures [--scale smoke|full] [--update]                      # Figures 1-3
-    python -m eval.ablation figures --list-conditions | --dry-run
-    python -m eval.ablation measure l0-mask-l0-act [--seed 43] [--set lambda_d=0.1]      # one condition
+    python -m eval.ablation measure l0-mask-l0-act [--seed 43] [--set lambda_d=0.1] [--no-zero-shot]
     python -m eval.ablation measure l0-mask --dry-run                                    # that one model's plan
 
-Tables 2 and 3 are studies (``recipes/studies/table{2,3}.yaml``, run by ``python -m eval.study``; ``make ablation``).
-Section 5.3 of "Exploring ℓ0 Sparsification for Inference-free Sparse Retrievers" (SIGIR 2025) trains one
-IDF-SPLADE-doc model per condition: the FLOPS regularizer with or without the ℓ0 mask (eq. 5, threshold t), and the
-ℓ0 approximation activation (eq. 6) or one of its variants (Table 3). Each condition is a file
-``recipes/conditions/<id>.yaml`` (:mod:`train.conditions`); each figure point is a line of ``recipes/figures.yaml``
-(a condition with one field changed). Every model is trained once per seed and cached (:mod:`train.cache`; an
-interrupted training resumes), then evaluated by the pipeline (:mod:`pipeline`) as :class:`eval.ablator.Ablator`
-measures it.
-
-Results go to ``work/results/`` (``--update``: the stored reference ``results/``); a point outside its expected score's
-tolerance prints ``FAIL`` and the command exits 1. ``--scale smoke`` trains a few steps on a slice (a pipeline check;
-no expectations). The kit's model is a 4.4M-parameter SPLADE-tiny trained minutes on SciFact, not the paper's
-BERT-base on MS MARCO: only directions can be compared.
+Every study (Tables 2-3, Figures 1-3, the teachers: ``recipes/studies/``) is run by ``python -m eval.study``; this
+command trains (cached) and evaluates one condition of ``recipes/conditions/<id>.yaml`` with any training-recipe field
+changed, and prints its scores as JSON: what a new condition is tried with before it goes into a study file. The
+model is trained once per training key and cached (:mod:`train.cache`; an interrupted training resumes), then
+evaluated as :class:`eval.ablator.Ablator` measures it: nDCG@10 on the in-domain dataset with FLOPS and Doc_Len
+(Section 5.1.3), zero-shot on the condition's other datasets. Seed means and wall times of several models
+(:func:`seed_means`, :func:`wall_seconds`) are shared with the regime's runner.
 """
 
 from __future__ import annotations
@@ -30,9 +22,7 @@ import pandas as pd
 import yaml
 
 from eval.ablator import SCALES, Ablator, Measured, Scale, get_scale
-from eval.figures import figure_points, run_figures
-from eval.results import output_folder
-from kit.argtypes import ArgumentParser, add_runner_options
+from kit.argtypes import ArgumentParser
 from kit.errors import InputError, cli
 from train.cache import read_seconds, training_key
 from train.conditions import Condition, condition_ids, load_condition
@@ -89,20 +79,8 @@ def measure_command(condition: str, seed: int, scale: Scale, changes: Mapping[st
             + ("" if zero_shot else " --no-zero-shot"))
 
 
-def list_conditions(scale: Scale) -> None:
-    """``figures --list-conditions``: each figure point, its expectations and the command that measures it."""
-    for p in figure_points(scale):
-        expected = ", ".join(f"{d} {e}" for d, e in p.expected.items()) or "none"
-        print(f"{p.id}: {p.condition} with {p.changes}; expected {expected} (± {p.tolerance:g})")
-        print(f"    {measure_command(p.condition, load_condition(p.condition).run_seeds()[0], scale, p.changes, False)}")
-
-
-def dry_run(ablator: Ablator, jobs: Sequence[tuple[Condition, int, dict, list[str]]] | None = None) -> None:
-    """``--dry-run``: each model to train or reuse (its cache folder), and the datasets each is evaluated on; ``jobs``
-    (``measure``: its one ``(condition, seed, changes, datasets)``) instead of the figures' points."""
-    if jobs is None:
-        jobs = [(load_condition(p.condition), load_condition(p.condition).run_seeds()[0], dict(p.changes), ["scifact"])
-                for p in figure_points(ablator.scale)]
+def dry_run(ablator: Ablator, jobs: Sequence[tuple[Condition, int, dict, list[str]]]) -> None:
+    """``--dry-run``: each model to train or reuse (its cache folder), and the datasets each is evaluated on."""
     for condition, seed, changes, datasets in jobs:
         where, state = ablator.model_state(condition, seed, **changes)
         print(f"{condition.id} seed {seed}{' ' + str(changes) if changes else ''}: model {where} [{state}]; "
@@ -115,46 +93,32 @@ def dry_run(ablator: Ablator, jobs: Sequence[tuple[Condition, int, dict, list[st
 @cli
 def main(argv: Sequence[str] | None = None) -> int:
     p = ArgumentParser(prog="python -m eval.ablation", description=__doc__.splitlines()[0])
-    p.add_argument("target", choices=["figures", "measure"],
-                   help="measure: one condition (ROW, with --set overrides), its scores printed as JSON")
+    p.add_argument("target", choices=["measure"], help="one condition (ROW, with --set overrides), its scores printed as JSON")
     p.add_argument("row", nargs="?", help="measure: a condition, e.g. l0-mask-l0-act (recipes/conditions/)")
     p.add_argument("--set", dest="changes", action="append", default=[], metavar="FIELD=VALUE",
                    help="measure: override a training-recipe field (repeatable), e.g. --set lambda_d=0.1")
     p.add_argument("--seed", type=int, default=None, help="measure: the training seed (default: the condition's first)")
     p.add_argument("--no-zero-shot", action="store_true", help="measure: SciFact only")
     p.add_argument("--scale", default="full", choices=list(SCALES))
-    add_runner_options(p)
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--dry-run", action="store_true", help="print the model to train or reuse, run nothing")
     args = p.parse_args(argv)
-    scale = get_scale(args.scale)
-    if args.list_conditions:
-        if args.target != "figures":
-            raise InputError(None, "--list-conditions lists the figures' points",
-                             fix="python -m eval.study <study> --list-conditions for a study's conditions")
-        list_conditions(scale)
+    ablator = Ablator(get_scale(args.scale), device=args.device)
+    if args.row is None:
+        raise InputError(None, "measure needs a condition", fix=f"one of {', '.join(condition_ids())}")
+    condition = load_condition(args.row)
+    changes = parse_changes(args.changes)
+    seed = args.seed if args.seed is not None else condition.run_seeds()[0]
+    datasets = ablator.datasets(condition, not args.no_zero_shot)
+    if args.dry_run:  # the one model this command trains or reuses
+        dry_run(ablator, [(condition, seed, changes, datasets)])
         return 0
-    ablator = Ablator(scale, device=args.device)
-    if args.target == "measure":
-        if args.row is None:
-            raise InputError(None, "measure needs a condition", fix=f"one of {', '.join(condition_ids())}")
-        condition = load_condition(args.row)
-        changes = parse_changes(args.changes)
-        seed = args.seed if args.seed is not None else condition.run_seeds()[0]
-        datasets = ablator.datasets(condition, not args.no_zero_shot)
-        if args.dry_run:  # the one model this command trains or reuses
-            dry_run(ablator, [(condition, seed, changes, datasets)])
-            return 0
-        m = ablator.measure(condition, seed, datasets, **changes)
-        print(json.dumps({"condition": m.condition, "seed": m.seed, "training_key": training_key(m.recipe),
-                          "model": str(m.model), "changes": changes, "scores": m.scores,
-                          "seconds": read_seconds(m.model), "stage_seconds": ablator.timer.rounded()},
-                         default=str))
-        return 0
-    if args.dry_run:
-        dry_run(ablator)
-        return 0
-    command = " ".join(["python -m eval.ablation", *(argv if argv is not None else sys.argv[1:])])
-    return run_figures(ablator, output_folder(args.out, args.update), command)
-
+    m = ablator.measure(condition, seed, datasets, **changes)
+    print(json.dumps({"condition": m.condition, "seed": m.seed, "training_key": training_key(m.recipe),
+                      "model": str(m.model), "changes": changes, "scores": m.scores,
+                      "seconds": read_seconds(m.model), "stage_seconds": ablator.timer.rounded()},
+                     default=str))
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -45,7 +45,7 @@ class Scale:
     ``max_steps`` / ``max_length`` / ``batch_size`` ``None`` keep the recipe's values; ``queries`` / ``docs`` ``None``
     evaluate on the whole SciFact test set, otherwise on its first ``queries`` judged queries with their relevant
     documents plus the corpus's first ``docs`` documents. ``zero_shot``: the other datasets a condition is evaluated on
-    (None: the condition's own). ``lambdas`` / ``thresholds``: the figure points run (None: all). ``checked``: whether
+    (None: the condition's own). ``lambdas`` / ``thresholds``: the points of a λ_d or t sweep run (None: all). ``checked``: whether
     the conditions' expected scores apply (they were measured at full scale).
     """
 
@@ -62,6 +62,13 @@ class Scale:
     checked: bool = True
     overrides: dict = field(default_factory=dict)
     seeds: tuple[int, ...] | None = None  # None: each condition's own seeds (SEEDS= overrides either)
+
+    def runs_point(self, swept: tuple[str, float] | None) -> bool:
+        """Whether this scale runs a sweep's point (``swept``: its field and value; None: not a sweep's point)."""
+        if swept is None:
+            return True
+        allowed = {"lambda_d": self.lambdas, "threshold": self.thresholds}.get(swept[0])
+        return allowed is None or float(swept[1]) in allowed
 
     def recipe_changes(self) -> dict:
         """The training-recipe fields this scale overrides."""

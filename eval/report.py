@@ -47,6 +47,8 @@ STUDIES = {"lilsr.json": "make lilsr", "teachers.json": "make teachers", "regime
 STUDY_TITLES = {"lilsr": "Li-LSR: learned query weights vs BoW × IDF, Seismic vs Anserini",
                 "teachers": "The teacher ceiling: teachers, their fusions and the ℓ0 student",
                 "regime": "A FLOPS-dominated regime (λ_d 1)", "figures": "Figures 1–3: the points"}
+ANCHORS = {"figures": "figure-points"}
+"""A study's anchor where its name is a section of its own (the figures' PNGs)."""
 README_SCREENSHOT = REPO / "docs" / "report.png"
 """The tracked screenshot docs/stored-results.md shows; replaced only with ``--readme-screenshot``."""
 OWN_SECTIONS = {"table1.json", "table2.json", "table3.json"}
@@ -185,8 +187,8 @@ class Report:
     def figures(self) -> None:
         captions = {1: "Figure 1: nDCG@10 vs FLOPS, varying λ_d", 2: "Figure 2: Doc_Len vs λ_d",
                     3: "Figure 3: nDCG@10 vs Doc_Len, varying the threshold t"}
-        folder = self.results / "figures"
-        meta = _read_json(folder / "figures.json") if (folder / "figures.json").is_file() else {}
+        folder = self.results / "figures"  # the PNGs of the figures study, beside its record results/figures.json
+        meta = _read_json(self.results / "figures.json") if (self.results / "figures.json").is_file() else {}
         command = meta.get("command", FIGURES_COMMAND)
         out = ["<h2 id='figures'>Figures 1–3</h2>"]
         for n, caption in captions.items():
@@ -209,7 +211,7 @@ class Report:
             results = load_results(path)
             study = results.meta.get("study") if results.meta.get("kind") == "study" else None
             name = Path(study).stem if study else results.meta.get("kind") or path.stem
-            title, anchor = STUDY_TITLES.get(name, name), esc(name)
+            title, anchor = STUDY_TITLES.get(name, name), esc(ANCHORS.get(name, name))
             self.sections.append("\n".join([
                 f"<h2 id='{anchor}'>{esc(title)} <small><code>{esc(path.relative_to(self.results).as_posix())}</code>"
                 "</small></h2>", f'<p class="note">Regenerate: {code(results.meta.get("command", "?"))}</p>',

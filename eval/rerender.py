@@ -5,7 +5,7 @@ A record (``results/<stem>.json``, kit-results/1) names its ``kind``, the runner
 each kind to two functions, so :mod:`eval.check` treats every record alike:
 
 - ``expectations(record)``: ``{(dataset, system): (scores, tolerance)}`` from where the kind keeps them (a table
-  recipe, the figure points, the regime, a study file); empty for a record written at a
+  recipe, the regime, a study file); empty for a record written at a
   scale or with seeds its expectations were not measured at;
 - ``render(record)``: :class:`Rendered`, from the record's rows (the numbers the runner measured: seed rows, reference
   rows, FLOPS and Doc_Len) and its per-query values (the claims' paired tests), plus the wall-time columns of the
@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
-from eval import ablation, figures, lilsr, regime, reproduce
+from eval import ablation, lilsr, regime, reproduce
 from eval.ablator import REFERENCES, Measured, seed_system
 from eval.claims import counts
 from eval.recipe import System, load_recipe
@@ -33,8 +33,7 @@ from eval.schema import Results
 from eval.study.derive import RAW_COLUMNS, derive, runs_of
 from eval.study.spec import load_study
 from kit.errors import InputError
-from train.conditions import CONDITIONS, FIGURES, REGIME, Condition, load_condition as _load_condition, load_points, \
-    load_regime
+from train.conditions import REGIME, load_regime
 
 Expectations = dict[tuple[str, str], tuple[Mapping[str, float], float]]
 
@@ -47,13 +46,6 @@ def _read_once(load: Callable, path: Path):
 @lru_cache(maxsize=128)
 def _read(load: Callable, path: str, content: bytes):
     return load(Path(path))
-
-
-def load_condition(name_or_path: str | Path) -> Condition:
-    """:func:`train.conditions.load_condition`, read once per file content (a figure sweep names one condition 22
-    times, and each reads its training recipe)."""
-    path = Path(name_or_path) if Path(name_or_path).suffix in (".yaml", ".yml") else CONDITIONS / f"{name_or_path}.yaml"
-    return _read_once(_load_condition, path) if path.is_file() else _load_condition(name_or_path)
 
 
 @dataclass
@@ -161,10 +153,6 @@ def _recipe(path: Path):
     return _read_once(load_recipe, path)
 
 
-def _points(path: Path):
-    return _read_once(load_points, path)
-
-
 def _regime_spec(path: Path):
     return _read_once(load_regime, path)
 
@@ -210,34 +198,6 @@ def _references(rec: Record, datasets) -> dict[tuple[str, str], float]:
 def _seconds(rec: Record):
     """The stored wall times of a condition (``train_s``, ``eval_s``: measured, not re-derivable)."""
     return lambda runs: {k: rec.raw(k, runs[0].condition) for k in ablation.RAW_COLUMNS}
-
-
-# ---- Figures 1-3 (eval.ablation figures) ---------------------------------------------------------------------------
-
-def _figures_expected(rec: Record) -> Expectations:
-    if rec.meta.get("recipe") is None:
-        return {}
-    return {(d, p.id): (e, p.tolerance) for p in _points(rec.expectations_file()) for d, e in p.expected.items()}
-
-
-def _figures(rec: Record) -> Rendered:
-    checked = rec.meta.get("recipe") is not None
-    points = {p.id: p for p in _points(rec.file() or FIGURES)}
-    unknown = [s for s in rec.meta["systems"] if s not in points]
-    if unknown:
-        raise InputError(rec.results.path, f"point {unknown[0]!r} is not in {rec.meta.get('recipe') or FIGURES}")
-    chosen = [points[s] for s in rec.meta["systems"]]
-    timings = figures.timing_columns(rec.header)
-    rows = []
-    for p in chosen:
-        condition = load_condition(p.condition)
-        seed = condition.run_seeds()[0]
-        seconds = {k: v for k in timings if (v := rec.raw(k, p.id)) is not None}
-        rows.append(figures.point_row(p, seed, condition.recipe(seed, **p.changes),
-                                       rec.metrics("scifact", p.id, ("nDCG@10", "FLOPS", "Doc_Len")), checked, seconds))
-    references = _references(rec, ["scifact"])
-    table = figures.figures_table(rows, references)
-    return Rendered(table, figures.figures_markdown(table, references, rec.meta["command"], rec.meta["scale"]), {})
 
 
 # ---- the regime (eval.regime) --------------------------------------------------------------------------------------
@@ -344,7 +304,6 @@ def _study(rec: Record) -> Rendered:
 KINDS: dict[str, Kind] = {
     "study": Kind(_study_expected, _study, lambda header: RAW_COLUMNS),
     "table1": Kind(_table1_expected, _table1),
-    "figures": Kind(_figures_expected, _figures, figures.timing_columns),
     "regime": Kind(_regime_expected, _regime, _wall_times),
     "lilsr": Kind(_lilsr_expected, _lilsr, _lilsr_raw),
 }

@@ -134,7 +134,7 @@ def write_results(out: Path, stem: str, table: pd.DataFrame, markdown: str, per_
     ``sha256`` (:func:`seal_record`) are filled in here. ``raw``: the table's columns measured outside the record
     (wall times), sealed by their digest."""
     if not document.get("kind"):
-        raise ValueError("a results document names its kind (study, table1, figures, regime, lilsr)")
+        raise ValueError("a results document names its kind (study, table1, regime, lilsr)")
     out = Path(out)
     files = [out / f"{stem}.csv", out / "per-query" / f"{stem}.csv.gz", out / f"{stem}.md", out / f"{stem}.json"]
     csv_text, pq_text = table.to_csv(index=False), per_query.to_csv(index=False)

@@ -12,18 +12,17 @@ import pytest
 from conftest import stage_mined_file, write_training_file
 
 from eval import ablation
-from eval import figures
-from eval.figures import is_collapsed, markers
 from eval.ablator import Ablator, Scale, get_scale, slice_dataset
 from eval.paper import load_paper_table
 from eval.stats import NOT_DISTINGUISHABLE, holm
 from eval.study.derive import Run, build_tables
-from eval.study.runner import measured as study_measured, run_study
+from eval.study.runner import jobs, measured as study_measured, run_study
+from eval.study.sweeps import draw_plots
 from eval.study.spec import load_study
 from kit.dataset import Dataset, Doc
 from kit.errors import InputError
 from train.cache import model_dir, recipe_hash
-from train.conditions import condition_ids, load_condition, load_points
+from train.conditions import condition_ids, load_condition
 from train.recipe import TrainRecipe
 
 
@@ -88,15 +87,18 @@ def test_condition_changes_seeds_and_bad_files(tmp_path):
 
 
 def test_figure_points_are_conditions_with_one_field_changed():
-    points = load_points()
-    assert len(points) == 22 and len({p.id for p in points}) == 22
-    lam = [p for p in points if p.sweep == "lambda"]
-    thr = [p for p in points if p.sweep == "threshold"]
-    assert {p.condition for p in lam} == {"baseline", "l0-mask", "l0-act", "l0-mask-l0-act"} and len(lam) == 16
-    assert {p.condition for p in thr} == {"l0-mask", "l0-mask-l0-act"} and len(thr) == 6
-    assert all(set(p.expected) == {"scifact"} for p in points)
-    smoke = figures.figure_points(get_scale("smoke"))
-    assert {float(next(iter(p.changes.values()))) for p in smoke} <= {0.01, 0.1, 50.0, 150.0}
+    study = load_study("figures")
+    points = [c for c in study.conditions.values() if c.swept]
+    assert len(points) == len(study.conditions) == 22
+    lam = [c for c in points if c.swept[0] == "lambda_d"]
+    thr = [c for c in points if c.swept[0] == "threshold"]
+    assert {c.base.id for c in lam} == {"baseline", "l0-mask", "l0-act", "l0-mask-l0-act"} and len(lam) == 16
+    assert {c.base.id for c in thr} == {"l0-mask", "l0-mask-l0-act"} and len(thr) == 6
+    assert all(set(c.expected) == {"scifact"} and c.seeds == (42,) and len(c.changes) == 1 for c in points)
+    # a point's model is its condition file's with one field set: the λ 0.01 / t 150 points are Table 2's seed 42
+    assert study.conditions["lambda.l0-mask.0.01"].recipe(42) == load_condition("l0-mask").recipe(42)
+    smoke = jobs(study, get_scale("smoke"), None)
+    assert {float(c.swept[1]) for c, _ in smoke} == {0.01, 0.1, 50.0, 150.0} and len(smoke) == 4 * 2 + 2 * 2
 
 
 def test_scale_overrides_reach_the_effective_recipe():
@@ -177,15 +179,6 @@ def test_a_model_another_process_is_training_is_waited_for_not_trained_twice(tmp
         fcntl.flock(held, fcntl.LOCK_UN)
     waiter.join(timeout=30)
     assert returned == [out]
-
-
-# ---- collapse markers ------------------------------------------------------------------------------------------------
-
-def test_collapsed_runs_get_an_x():
-    assert is_collapsed(0.0) and is_collapsed(0.99)
-    assert not is_collapsed(1.0) and not is_collapsed(327.2)
-    assert markers([0.5, 1.0, 275.0, 0.0]) == ["x", "o", "o", "x"]
-    assert markers([2.0], normal="s") == ["s"]
 
 
 # ---- tables and slices -----------------------------------------------------------------------------------------------
@@ -301,28 +294,35 @@ def test_smoke_run_writes_tables_and_figures(tmp_path, scifact_dir, monkeypatch,
     trained = []
     real = train.cache.train
     monkeypatch.setattr(train.cache, "train", lambda r, o, **k: trained.append(o) or real(r, o, **k))
-    assert figures.run_figures(ablator, out, "python -m eval.ablation figures --scale test") == 0
+    fig = load_study("figures")
+    sweeper = Ablator(scale, root=tmp_path / "work" / "ablation", in_domain=fig.in_domain, measures=fig.measures)
+    assert run_study(fig, study_measured(fig, sweeper, None), out, "python -m eval.study figures --scale test") == 0
     assert len(trained) == 2
     for n in (1, 2, 3):
         assert (out / "figures" / f"figure{n}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    points = pd.read_csv(out / "figures" / "figures.csv")
-    assert len(points) == 4 + 4 and set(points["sweep"]) == {"lambda", "threshold"}
-    bm25 = json.loads((out / "figures" / "figures.json").read_text())
+    points = pd.read_csv(out / "figures.csv")
+    assert len(points) == 4 + 4 and set(points["table"]) == {"lambda", "threshold"}
+    bm25 = json.loads((out / "figures.json").read_text())
     bm25 = next(r["metrics"]["nDCG@10"] for r in bm25["rows"] if r["system"] == "bm25-flat")
-    assert points["Δ_bm25"].tolist() == pytest.approx([round(100 * (v - bm25), 2) for v in points["nDCG@10"]])
-    assert "| Δ BM25 (points) |" in (out / "figures" / "figures.md").read_text()
-    assert check([out / "figures" / "figures.json"]) == []
+    assert points["scifact nDCG@10 Δ BM25"].tolist() == pytest.approx(
+        [round(100 * (v - bm25), 2) for v in points["scifact nDCG@10"]])
+    assert "| scifact nDCG@10 Δ BM25 |" in (out / "figures.md").read_text()
+    assert check([out / "figures.json"]) == []
 
 
 def test_figures_draw_a_collapsed_run_with_an_x(tmp_path, monkeypatch):
+    """The figures study's plots: one line per method, BM25 and MiniLM as reference lines on the nDCG@10 plots only,
+    a collapsed point (Doc_Len < 1) drawn as an x."""
     from matplotlib.axes import Axes
 
-    points = pd.DataFrame([
-        {"sweep": "lambda", "method": m, "lambda_d": lam, "threshold": None, "nDCG@10": 0.5, "FLOPS": 1.0 / lam,
-         "Doc_Len": doc_len}
-        for m in ("baseline", "l0-mask-l0-act") for lam, doc_len in ((0.01, 120.0), (1.0, 0.25))
-    ] + [{"sweep": "threshold", "method": "l0-mask", "lambda_d": 0.01, "threshold": t, "nDCG@10": 0.4 + t / 1000,
-          "FLOPS": 1.0, "Doc_Len": t / 2} for t in (50.0, 150.0)])
+    study = load_study("figures")
+    base = {"lambda": {0.001: (0.5, 120.0), 0.01: (0.5, 120.0), 0.1: (0.5, 120.0), 1: (0.5, 0.25)},
+            "threshold": {50: (0.45, 1.0), 150: (0.5, 75.0), 300: (0.55, 150.0)}}  # Doc_Len 1: not collapsed
+    runs = {}
+    for sweep in study.sweeps:
+        for pid, method, value in sweep.points():
+            ndcg, doc_len = base[sweep.id][value]
+            runs[pid] = [Run(pid, 42, {"scifact": {"nDCG@10": ndcg, "FLOPS": 1.0 / float(value), "Doc_Len": doc_len}})]
     drawn: list[tuple[float, str]] = []  # (y, marker) of every single-point marker drawn
     real_plot = Axes.plot
 
@@ -336,14 +336,17 @@ def test_figures_draw_a_collapsed_run_with_an_x(tmp_path, monkeypatch):
     monkeypatch.setattr(Axes, "plot", spy)
     monkeypatch.setattr(Axes, "axhline", lambda self, y, **kw: lines.append((y, kw["label"])) or
                         real_axhline(self, y, **kw))
-    paths = figures.plot_figures(points, tmp_path, {"BM25": 0.6789, "MiniLM (dense)": 0.6239})
+    references = {("scifact", "bm25-flat"): {"nDCG@10": 0.6789}, ("scifact", "minilm-l6.dense"): {"nDCG@10": 0.6239}}
+    paths = draw_plots(study, runs, references, tmp_path)
     assert [p.name for p in paths] == ["figure1.png", "figure2.png", "figure3.png"]
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths)
     # BM25 and MiniLM beside the learned points on both nDCG@10 figures (1 and 3), not on Figure 2 (Doc_Len)
-    assert lines == [(0.6789, "BM25 0.6789"), (0.6239, "MiniLM (dense) 0.6239")] * 2
-    # y = 0.5: Figure 1 (nDCG@10); y = Doc_Len 120 / 0.25: Figure 2; y = 0.45 / 0.55: Figure 3
-    assert sorted(drawn) == [(0.25, "x"), (0.25, "x"), (0.45, "o"), (0.5, "o"), (0.5, "o"), (0.5, "o"), (0.5, "o"),
-                             (0.55, "o"), (120.0, "o"), (120.0, "o")]
+    labels = [r.label for r in study.references]
+    assert lines == [(0.6789, f"{labels[0]} 0.6789"), (0.6239, f"{labels[1]} 0.6239")] * 2
+    # Figure 1: 16 points at 0.5; Figure 2: 4 methods x (3 at Doc_Len 120, one collapsed at 0.25); Figure 3: 6. A
+    # collapsed model is an x wherever it is drawn (λ_d 1: at nDCG@10 0.5 in Figure 1, at Doc_Len 0.25 in Figure 2)
+    assert sorted(d for d in drawn if d[1] == "x") == [(0.25, "x")] * 4 + [(0.5, "x")] * 4
+    assert len(drawn) == 16 + 16 + 6 and sorted(y for y, _ in drawn[32:]) == [0.45, 0.45, 0.5, 0.5, 0.55, 0.55]
 
 
 def test_measure_overrides_are_validated_recipe_fields():
@@ -369,8 +372,8 @@ def test_list_conditions_and_dry_run_print_the_commands(capsys, tmp_path, monkey
     assert study(["table3", "--list-conditions", "--seeds", "42,43"]) == 0
     out = capsys.readouterr().out
     assert out.count("seeds 42, 43;") == 9 and "l0-mask-inv-de-l0-act: l0-mask-inv-de-l0-act;" in out
-    assert ablation.main(["figures", "--list-conditions"]) == 0
-    assert "--set threshold=300 --no-zero-shot" in capsys.readouterr().out
+    assert study(["figures", "--list-conditions"]) == 0
+    assert "threshold.l0-mask.300: l0-mask with {'threshold': 300.0}; seeds 42;" in capsys.readouterr().out
     # make ablation TABLES=2: Table 2's four conditions only; the smoke scale trains one seed unless SEEDS= says otherwise
     assert study(["table2", "--dry-run", "--seeds", "42,43,44"]) == 0
     out = capsys.readouterr().out
@@ -379,5 +382,5 @@ def test_list_conditions_and_dry_run_print_the_commands(capsys, tmp_path, monkey
     assert capsys.readouterr().out.count("seed 43") == 0
     assert study(["table4"]) == 2
     assert "unknown study 'table4'" in capsys.readouterr().err
-    assert ablation.main(["measure", "--list-conditions"]) == 2
-    assert "python -m eval.study <study> --list-conditions" in capsys.readouterr().err
+    assert ablation.main(["measure", "l0-mask", "--dry-run"]) == 0
+    assert "python -m eval.ablation measure l0-mask --seed 42 --scale full" in capsys.readouterr().out

@@ -304,12 +304,12 @@ def test_the_check_covers_every_stored_table_the_li_lsr_table_and_the_figure_poi
     stored = {p.relative_to(REPO / "results").as_posix(): json.loads(p.read_text()).get("kind")
               for p in (REPO / "results").rglob("*.json") if p.relative_to(REPO / "results").as_posix() not in sealed}
     kinds = {"table1.json": "table1", "table2.json": "study", "table3.json": "study", "lilsr.json": "lilsr",
-             "figures/figures.json": "figures", "regime/regime.json": "regime", "teachers.json": "study"}
+             "figures.json": "study", "regime/regime.json": "regime", "teachers.json": "study"}
     assert stored == kinds
     assert set(stored.values()) == set(KINDS)  # every kind the check knows has a stored record
-    figures = load_results(REPO / "results" / "figures" / "figures.json")
-    assert figures.meta["recipe"] == "recipes/figures.yaml" and figures.per_query is not None
-    assert sum("expected" in r for r in figures.rows) == 22
+    figures = load_results(REPO / "results" / "figures.json")
+    assert figures.meta["study"] == "recipes/studies/figures.yaml" and figures.per_query is not None
+    assert sum("expected" in r for r in figures.rows) == 22  # each point's expectation, from the study file
     lilsr = load_results(REPO / "results" / "lilsr.json")
     assert lilsr.meta["recipe"] == "recipes/lilsr.yaml" and lilsr.per_query is not None
     assert lilsr.meta["seeds"] == [42, 43, 44] and lilsr.meta["claims"]  # seeds and paired tests

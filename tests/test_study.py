@@ -16,7 +16,7 @@ from eval.schema import load_results
 from eval.ablator import seed_system
 from eval.study.derive import RAW_COLUMNS, Run, comparisons, derive
 from eval.results import json_records
-from eval.study.runner import replayed
+from eval.study.replay import replayed
 from eval.study.spec import STUDIES, load_study
 from kit.errors import InputError
 from kit.paths import REPO
@@ -99,6 +99,75 @@ def test_a_malformed_study_is_one_line_at_its_key(tmp_path):
         assert needle in str(err.value), (needle, str(err.value))
     path.write_text(good.replace("versus: relu", "versus: nope"))
     one_line_error(run("eval.study", path, "--dry-run"), "bad.yaml:27: comparisons[0].versus")
+
+
+SWEEP_STUDY = """\
+study: bad
+title: a sweep
+in_domain: scifact
+datasets: [scifact]
+sweeps:
+  - id: lam
+    field: lambda_d
+    values: [0.01, 0.1]
+    conditions: [baseline, l0-mask]
+    expected:
+      lam.baseline.0.01: {scifact: {nDCG@10: 0.64}}
+tables:
+  - {id: t, rows: [lam], columns: {scifact: [nDCG@10, Doc_Len]}}
+plots:
+  - {id: p, sweep: lam, x: FLOPS, y: nDCG@10}
+"""
+
+
+def test_a_sweep_declares_its_points_and_a_malformed_one_is_one_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(SWEEP_STUDY)
+    study = load_study(path)
+    assert list(study.conditions) == ["lam.baseline.0.01", "lam.baseline.0.1", "lam.l0-mask.0.01", "lam.l0-mask.0.1"]
+    assert study.tables[0].rows == tuple(study.conditions)
+    assert study.conditions["lam.l0-mask.0.1"].changes == {"lambda_d": 0.1}
+    assert study.conditions["lam.baseline.0.01"].expected == {"scifact": {"nDCG@10": 0.64}}
+    cases = [("field: lambda_d", "field: lambda", ":7: sweeps[0].field: "),
+             ("values: [0.01, 0.1]", "values: [0.01, 0.01]", ":8: sweeps[0].values: a value is listed twice"),
+             ("conditions: [baseline, l0-mask]", "conditions: [baseline, l0-masks]",
+              ":9: sweeps[0].conditions[1]: 'l0-masks' is not a condition file"),
+             ("lam.baseline.0.01: {", "lam.baseline.0.02: {", ":11: sweeps[0].expected.lam.baseline.0.02: "),
+             ("x: FLOPS", "x: threshold", ":15: plots[0].x: 'threshold' is neither a measure nor the swept field"),
+             ("sweep: lam,", "sweep: lambda,", ":15: plots[0].sweep: ")]
+    for old, new, needle in cases:
+        path.write_text(SWEEP_STUDY.replace(old, new))
+        with pytest.raises(InputError) as err:
+            load_study(path)
+        assert needle in str(err.value), (needle, str(err.value))
+    path.write_text(SWEEP_STUDY.replace("x: FLOPS", "x: threshold"))
+    one_line_error(run("eval.study", path, "--dry-run"), "bad.yaml:15: plots[0].x")
+
+
+def test_replay_reads_a_record_of_single_seed_conditions_named_by_their_ids(tmp_path):
+    """The figure points' former layout: no ``seeds`` map, each point's one run under its own id, wall times as a
+    model's timing.json columns; replayed, it gives the stored figures record's rows and seed means."""
+    import gzip
+
+    from eval.study.replay import replayed
+
+    doc = json.loads((REPO / "results" / "figures.json").read_text())
+    old = {k: v for k, v in doc.items() if k not in ("seeds", "study", "checked")}
+    old.update(kind="figures", recipe="recipes/figures.yaml", rows=[r for r in doc["rows"] if "seed" not in r])
+    (tmp_path / "figures.json").write_text(json.dumps(old))
+    table = pd.read_csv(REPO / "results" / "figures.csv").rename(columns={"train_s": "train", "eval_s": "eval_scifact"})
+    table.to_csv(tmp_path / "figures.csv", index=False)
+    (tmp_path / "per-query").mkdir()
+    pq = pd.read_csv(REPO / "results" / "per-query" / "figures.csv.gz")
+    with gzip.open(tmp_path / "per-query" / "figures.csv.gz", "wt") as fh:
+        pq[~pq["system"].str.contains("@seed")].to_csv(fh, index=False)
+    study = load_study("figures")
+    m = replayed(study, tmp_path / "figures.json")
+    assert m.checked and all([r.seed for r in m.runs[c]] == [42] for c in study.conditions)
+    stored = {(r["dataset"], r["system"]): r["metrics"] for r in doc["rows"]}
+    assert all(stored[("scifact", c)] == m.runs[c][0].scores["scifact"] for c in study.conditions)
+    assert m.seconds["lambda.baseline.0.001"] == {"train_s": 569.2, "eval_s": 1137.7}
+    assert len(m.seeds) == len(pq[pq["system"].str.contains("@seed")])  # each point's run, under its seed's name
 
 
 def test_a_yaml_only_study_runs_at_smoke_scale_and_checks(tmp_path, scifact_dir):

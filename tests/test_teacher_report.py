@@ -131,7 +131,7 @@ def test_replay_reads_a_record_that_names_splits_by_their_work_folder(tmp_path):
     folder does) re-derives the same claims as the stored one."""
     from eval.results import write_results
     from eval.schema import load_results
-    from eval.study.runner import replayed
+    from eval.study.replay import replayed
 
     stored = load_results(REPO / "results" / "teachers.json")
     slug = {"scifact/train": "scifact__train", "scifact": "scifact"}

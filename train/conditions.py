@@ -30,7 +30,6 @@ from train.cache import train_cached
 from train.recipe import TRAIN_FIELDS, TrainRecipe, load_train_recipe
 
 CONDITIONS = REPO / "recipes" / "conditions"
-FIGURES = REPO / "recipes" / "figures.yaml"
 
 MEASURED = ("nDCG@10",)
 """What ``eval.ablation`` measures for a condition on each dataset it is evaluated on; on :data:`SPARSITY_DATASET`
@@ -40,7 +39,7 @@ SPARSITY = ("FLOPS", "Doc_Len")
 
 
 def measured(dataset: str) -> tuple[str, ...]:
-    """The measures ``eval.ablation`` (Tables 2-3, figures, regime) reports for a trained model on ``dataset``."""
+    """The measures ``eval.ablation`` (Tables 2-3, the figures, the regime) reports for a trained model on ``dataset``."""
     return (*MEASURED, *(SPARSITY if dataset == SPARSITY_DATASET else ()))
 
 
@@ -154,46 +153,6 @@ def trained_model(condition: str | Condition, seed: int | None = None) -> tuple[
     condition = condition if isinstance(condition, Condition) else load_condition(condition)
     recipe = condition.recipe(seed)
     return train_cached(condition.id, recipe), recipe.activation
-
-
-# ---- figure points: a condition with one field changed ---------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Point:
-    """One point of Figures 1-3: a condition with one training field changed (``recipes/figures.yaml``)."""
-
-    id: str
-    figures: tuple[int, ...]
-    condition: str
-    changes: Mapping[str, Any]
-    expected: Mapping[str, Mapping[str, float]]
-    tolerance: float
-
-    @property
-    def sweep(self) -> str:
-        return "lambda" if "lambda_d" in self.changes else "threshold"
-
-
-def load_points(path: Path = FIGURES) -> list[Point]:
-    """The figure points; InputError (file:line) on anything malformed."""
-    recipe = V.load_mapping(path, "figures recipe")
-    top = V.fields(recipe, recipe.data, {"tolerance": V.number(0), "points": V.anything}, required=("points",))
-    points = []
-    for i, raw in enumerate(top["points"]):
-        values = V.fields(recipe, raw, {"id": V.text, "figures": V.anything, "condition": V.choice(condition_ids()),
-                                        "set": _changes, "expected": expected_scores}, f"points[{i}]",
-                          required=("id", "figures", "condition", "set"))
-        if set(values["set"]) - {"lambda_d", "threshold"} or len(values["set"]) != 1:
-            raise recipe.error(f"points[{i}].set", "a point changes exactly one of lambda_d, threshold")
-        for dataset, scores in values.get("expected", {}).items():
-            V.measured_only(recipe, f"points[{i}].expected.{dataset}", scores,
-                            measured(dataset) if dataset == SPARSITY_DATASET else (), f"a figure point on {dataset}")
-        points.append(Point(values["id"], tuple(values["figures"]), values["condition"], values["set"],
-                            values.get("expected", {}), top.get("tolerance", 0.002)))
-    ids = [p.id for p in points]
-    if len(set(ids)) != len(ids):
-        raise recipe.error("points", "duplicate point ids")
-    return points
 
 
 # ---- the regime: Table 2's conditions with fields changed, every seed ------------------------------------------------

@@ -19,7 +19,8 @@ from typing import Sequence
 
 from eval.ablator import SCALES, Ablator, get_scale
 from eval.results import output_folder
-from eval.study.runner import list_conditions, measured, plan, replayed, run_study
+from eval.study.replay import replayed
+from eval.study.runner import list_conditions, measured, plan, run_study
 from eval.study.spec import STUDIES, load_study
 from kit.argtypes import ArgumentParser, add_runner_options
 from kit.errors import InputError, cli

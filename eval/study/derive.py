@@ -51,9 +51,10 @@ class Derived:
 def runs_of(study: Study, metrics: Mapping[tuple[str, str], Mapping[str, float]], seeds: Mapping[str, Sequence[int]],
             datasets: Sequence[str], models: Mapping[str, str]) -> tuple[dict[str, list[Run]], dict]:
     """A record's measurements read back from its rows (``{(dataset, system): metrics}``): each condition's runs at
-    ``seeds`` and each reference's scores; KeyError names a row or measure the record lacks."""
+    ``seeds`` and each reference's scores; KeyError names a row or measure the record lacks. A sweep's point may be
+    absent (a smoke scale runs some of them: :meth:`eval.ablator.Scale.runs_point`); every other condition is there."""
     runs = {c: [Run(c, s, {d: metrics[(d, seed_system(c, s))] for d in datasets}, models.get(seed_system(c, s), ""))
-                for s in seeds[c]] for c in study.conditions}
+                for s in seeds[c]] for c, declared in study.conditions.items() if c in seeds or not declared.swept}
     references = {(d, r.id): {m: metrics[(d, r.id)][m] for m in study.measures}
                   for d in datasets for r in study.references}
     return runs, references
@@ -76,7 +77,7 @@ def build_tables(study: Study, runs: Mapping[str, Sequence[Run]], references: Ma
     for t in study.tables:
         paper = load_paper_table(t.paper).set_index("system") if t.paper else None
         columns = {d: m for d, m in t.columns.items() if d in datasets}
-        for cid in t.rows:
+        for cid in (r for r in t.rows if r in runs or r not in study.conditions):  # a sweep's points: those run
             c, seeds = _row_runs(study, cid, runs, references, datasets)
             row: dict[str, Any] = {"table": t.id, "system": cid, "label": c.label,
                                    "seeds": " ".join(str(r.seed) for r in seeds) if cid in study.conditions else ""}
@@ -115,13 +116,16 @@ def _check(c, seeds: Sequence[Run], datasets: Sequence[str], checked: bool) -> t
     return status, "; ".join(f"{d}: {x}" for d, (s, x) in verdicts if s == "FAIL")
 
 
-def comparisons(study: Study, per_query: pd.DataFrame, datasets: Sequence[str]) -> pd.DataFrame:
-    """Each comparison of the study tested on the per-item values (seed means), Holm within each family."""
+def comparisons(study: Study, per_query: pd.DataFrame, datasets: Sequence[str],
+                runs: Mapping[str, Sequence[Run]] | None = None) -> pd.DataFrame:
+    """Each comparison of the study tested on the per-item values (seed means), Holm within each family; one of
+    sweep points a scale did not run (``runs``) is left out."""
     labels = {**{c.id: c.label for c in study.conditions.values()}, **{r.id: r.label for r in study.references}}
     families: dict[str, list[dict]] = {}
+    present = set(labels) - (set(study.conditions) - set(runs if runs is not None else study.conditions))
     for c in study.comparisons:
         for d in c.datasets:
-            if d in datasets:
+            if d in datasets and {c.condition, c.versus} <= present:
                 families.setdefault(c.family, []).append(
                     {"system": c.condition, "label": labels[c.condition], "versus": c.versus, "measure": c.measure,
                      "dataset": d, "paper_delta": c.paper_delta, "sign": c.sign, "_source": c.source})
@@ -199,6 +203,9 @@ def render_markdown(study: Study, table: pd.DataFrame, claims: pd.DataFrame, ref
         if t.paper:
             lines += [f"`paper` columns: the paper's Table {t.paper} (BERT-base on MS MARCO, BEIR averages; an "
                       "annotation, not a target).", ""]
+    if study.plots:
+        lines += [f"Plots, in `{study.id}/` beside this file: "
+                  + "; ".join(f"`{p.id}.png` ({p.title}: {p.y} against {p.x})" for p in study.plots) + ".", ""]
     beside = [r for r in study.references if r.id not in rows]
     if beside:
         refs = "; ".join(f"{d}: " + ", ".join(f"{r.label} {100 * references[(d, r.id)][study.measures[0]]:.2f}"
@@ -222,6 +229,6 @@ def derive(study: Study, runs: Mapping[str, Sequence[Run]], references: Mapping[
     """Tables, claims, record rows and Markdown of a study from its measurements (module docstring); ``seconds``:
     each condition's wall times over its seeds (:data:`RAW_COLUMNS`)."""
     table = build_tables(study, runs, references, datasets, checked, seconds)
-    claims = comparisons(study, per_query, datasets)
+    claims = comparisons(study, per_query, datasets, runs)
     return Derived(table, render_markdown(study, table, claims, references, datasets, command, scale), claims,
                    record_rows(study, runs, references, datasets, checked))

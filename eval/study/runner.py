@@ -17,14 +17,13 @@ from tqdm.auto import tqdm
 
 from eval.ablator import Ablator, Scale, seed_system
 from eval.provenance import provenance
-from eval.schema import load_results
-from eval.results import json_records, report_checks, where_written, write_results
+from eval.results import json_records, report_checks, seal, where_written, write_results
 from eval.claims import counts
-from eval.study.derive import RAW_COLUMNS, Run, derive, runs_of
+from eval.study.derive import RAW_COLUMNS, Run, derive
 from eval.study.references import measure_references, plan_lines
 from eval.study.spec import Study, StudyCondition
-from kit.errors import InputError
-from kit.paths import dataset_slug, repo_relative
+from eval.study.sweeps import draw_plots
+from kit.paths import repo_relative
 from train.cache import read_seconds
 
 
@@ -36,8 +35,10 @@ def datasets_at(study: Study, scale: Scale) -> list[str]:
 
 
 def jobs(study: Study, scale: Scale, seeds: tuple[int, ...] | None) -> list[tuple[StudyCondition, int]]:
-    """Every (condition, seed) the study trains: ``--seeds``, else the scale's, else each condition's own."""
-    return [(c, seed) for c in study.conditions.values() for seed in c.run_seeds(seeds or scale.seeds)]
+    """Every (condition, seed) the study trains: ``--seeds``, else the scale's, else each condition's own; of a sweep,
+    the points the scale runs (:meth:`eval.ablator.Scale.runs_point`)."""
+    return [(c, seed) for c in study.conditions.values() if scale.runs_point(c.swept)
+            for seed in c.run_seeds(seeds or scale.seeds)]
 
 
 def plan(study: Study, ablator: Ablator, seeds: tuple[int, ...] | None) -> None:
@@ -56,8 +57,8 @@ def measure(study: Study, ablator: Ablator, seeds: tuple[int, ...] | None
     """Each condition's runs, their per-item values (rows named by :func:`eval.ablator.seed_system`) and wall times."""
     datasets = datasets_at(study, ablator.scale)
     todo = jobs(study, ablator.scale, seeds)
-    runs: dict[str, list[Run]] = {c: [] for c in study.conditions}
-    frames, times = [], {c: {k: 0.0 for k in RAW_COLUMNS} for c in study.conditions}
+    runs: dict[str, list[Run]] = {c.id: [] for c, _ in todo}
+    frames, times = [], {c.id: {k: 0.0 for k in RAW_COLUMNS} for c, _ in todo}
     for i, (c, seed) in enumerate(tqdm(todo, desc=f"{study.id}: models", unit="model"), 1):
         tqdm.write(f"[{i}/{len(todo)}] {c.id} seed {seed}: train (cached) and evaluate on {', '.join(datasets)}")
         m = ablator.measure(c.base, seed, datasets, **c.changes)
@@ -104,43 +105,6 @@ def measured(study: Study, ablator: Ablator, seeds: tuple[int, ...] | None) -> M
                         seconds, references, reference_pq, datasets, ablator.scale.name, ablator.scale.checked)
 
 
-def replayed(study: Study, record: Path) -> Measurements:
-    """The measurements of a stored record of the same conditions and references (``--replay``): a study's tables
-    and comparisons re-derived without training, e.g. after a comparison is added to the study file. Rows are read by
-    (dataset, system); a dataset the record names by its work-folder slug (``scifact__train``) is read back as the
-    study names it (``scifact/train``)."""
-    res = load_results(record)
-    seeds_of = res.meta.get("seeds") or {}
-    if res.per_query is None or (study.conditions and not isinstance(res.meta.get("seeds"), dict)):
-        raise InputError(record, "not a record of the study's rows with their seeds and per-query values",
-                         fix="replay a record written by python -m eval.study or eval.ablation tables")
-    missing = [c for c in study.conditions if c not in seeds_of]
-    if missing:
-        raise InputError(record, f"has no runs of {', '.join(missing)}", fix="replay a record of the same conditions")
-    slugs = {dataset_slug(d): d for d in study.datasets}
-    renamed = {d: slugs[d] for d in res.meta["datasets"] if d not in study.datasets and d in slugs}
-    metrics = {(renamed.get(r["dataset"], r["dataset"]), r["system"]): r["metrics"] for r in res.rows}
-    datasets = [renamed.get(d, d) for d in res.meta["datasets"]]
-    try:
-        runs, references = runs_of(study, metrics, seeds_of, datasets, res.meta.get("models") or {})
-    except KeyError as exc:
-        raise InputError(record, f"has no row or measure {exc.args[0]}", fix="replay a record of the same study") from None
-    seconds = {}
-    if study.conditions:
-        timing = pd.read_csv(record.with_suffix(".csv")).drop_duplicates("system").set_index("system")
-        seconds = {c: {k: float(timing.loc[c, k]) for k in RAW_COLUMNS} for c in study.conditions}
-    pq = res.per_query
-    if renamed:
-        pq = pq.assign(dataset=pq["dataset"].replace(renamed))
-    seed_names = {seed_system(c, r.seed) for c, rs in runs.items() for r in rs}
-    reference_pq = pq[pq["system"].isin([r.id for r in study.references]) & pq["measure"].isin(list(study.measures))]
-    # a record without a scale was measured at full scale, where the expectations apply
-    checked = bool(res.meta.get("conditions") or res.meta.get("checked")) or not {"scale", "checked"} & set(res.meta)
-    return Measurements(runs, pq[pq["system"].isin(list(study.conditions))], pq[pq["system"].isin(seed_names)],
-                        seconds, references, reference_pq, datasets, res.meta.get("scale") or "full", checked,
-                        res.meta.get("measured_by") or res.meta["command"])
-
-
 def _concat(*frames: pd.DataFrame) -> pd.DataFrame:
     """Per-item frames one after the other (an empty one, e.g. the seeds of a study of references, left out)."""
     return pd.concat([f for f in frames if not f.empty] or [pd.DataFrame(columns=PER_QUERY)], ignore_index=True)
@@ -166,6 +130,10 @@ def run_study(study: Study, m: Measurements, out: Path, command: str, timer=None
         "total_seconds": round(time.perf_counter() - started, 1),
         **({"stage_seconds": timer.rounded()} if timer else {})}, raw=RAW_COLUMNS)
     print(where_written(out, study.id))
+    if study.plots:
+        drawn = draw_plots(study, runs, m.references, out / study.id)
+        seal(drawn)  # raw files, listed in results/SHA256SUMS when written there
+        print(f"drew {', '.join(repo_relative(p) for p in drawn)}")
     if timer:
         print(timer.line())
     return 1 if report_checks(d.table, study.id) else 0

@@ -1,4 +1,5 @@
-"""The study file: conditions, references, tables and comparisons (``docs/studies.md`` documents every key).
+"""The study file: conditions, sweeps, references, tables, comparisons and plots (``docs/studies.md`` documents
+every key).
 
 A **condition** is a trained model declared once: a bare id names ``recipes/conditions/<id>.yaml`` (training recipe,
 changed fields, seeds, expected seed means); a mapping derives a new condition from one (``from``) with more training
@@ -10,6 +11,9 @@ annotation (``paper``: the number of the paper table transcribed in ``results/pa
 is one claimed direction (``higher``, ``lower``, ``no difference``) of a condition against another condition or a
 reference, on one measure and some datasets, within a Holm family, with its ``source`` (the paper's table,
 figure or sentence, or ``ours``).
+
+A **sweep** (:mod:`eval.study.sweeps`) declares one condition per (condition file, value of one training field),
+``<sweep id>.<condition>.<value>``; a **plot** draws a sweep's points.
 
 A **reference** is a system of Table 1's recipe measured once per dataset (no seeds): BM25, a dense model, a sparse
 one (a trained one resolved to its condition's model when measured); a **fusion** is the min-max fusion of some
@@ -30,6 +34,7 @@ from kit import validate as V
 from kit.data import LOCAL_DATASETS
 from kit.errors import InputError
 from kit.paths import REPO, shared_dir
+from eval.study.sweeps import Plot, Sweep, parse_plot, parse_sweep
 from pipeline.systems import fusion_of
 from train.conditions import Condition, _changes, condition_ids, expected_scores, load_condition
 from train.recipe import TrainRecipe
@@ -54,6 +59,7 @@ class StudyCondition:
     seeds: tuple[int, ...] = ()
     expected: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     tolerance: float = 0.002
+    swept: tuple[str, Any] | None = None  # a sweep's point: (field, value)
 
     def run_seeds(self, override: tuple[int, ...] | None = None) -> tuple[int, ...]:
         return override or self.seeds or self.base.run_seeds()
@@ -118,6 +124,8 @@ class Study:
     comparisons: tuple[Comparison, ...]
     caveat: str = ""
     path: Path | None = None
+    sweeps: tuple[Sweep, ...] = ()
+    plots: tuple[Plot, ...] = ()
 
     def measured(self, dataset: str) -> tuple[str, ...]:
         """What the runner measures for a condition on ``dataset``."""
@@ -147,7 +155,21 @@ def _condition(recipe: V.Recipe, i: int, raw: Any) -> StudyCondition:
                           tolerance=values.get("tolerance", base.tolerance))
 
 
-def _table(recipe: V.Recipe, i: int, raw: Any, study_datasets: tuple[str, ...]) -> Table:
+def _sweep_points(sweep: Sweep) -> list[StudyCondition]:
+    """A sweep's points as conditions: the condition file ``base`` with ``field`` set to each value."""
+    points = []
+    for pid, base_id, value in sweep.points():
+        base = load_condition(base_id)
+        label = f"{sweep.labels.get(base_id, base_id)} {sweep.field}={value:g}"
+        points.append(StudyCondition(id=pid, label=label, base=base, changes=_changes({sweep.field: value}),
+                                     seeds=sweep.seeds or base.seeds, expected=sweep.expected.get(pid, {}),
+                                     tolerance=sweep.tolerance if sweep.tolerance is not None else base.tolerance,
+                                     swept=(sweep.field, value)))
+    return points
+
+
+def _table(recipe: V.Recipe, i: int, raw: Any, study_datasets: tuple[str, ...],
+           sweeps: Mapping[str, Sweep] | None = None) -> Table:
     where = f"tables[{i}]"
     values = V.fields(recipe, raw, {"id": V.text, "title": V.text, "rows": V.string_list, "columns": V.anything,
                                     "paper": V.integer(2, 3)}, where, required=("id", "rows", "columns"))
@@ -161,7 +183,9 @@ def _table(recipe: V.Recipe, i: int, raw: Any, study_datasets: tuple[str, ...]) 
                                fix=f"one of {', '.join(study_datasets)}")
         columns[dataset] = _convert(recipe, f"{where}.columns.{dataset}",
                                     lambda v: tuple(V.expected_measure(m) for m in V.string_list(v)), measures)
-    return Table(values["id"], values.get("title", values["id"]), tuple(values["rows"]), columns, values.get("paper"))
+    rows = [p for row in values["rows"] for p in ([p for p, _, _ in sweeps[row].points()] if row in (sweeps or {})
+                                                  else [row])]  # a sweep's id: its points
+    return Table(values["id"], values.get("title", values["id"]), tuple(rows), columns, values.get("paper"))
 
 
 def _comparison(recipe: V.Recipe, i: int, raw: Any) -> Comparison:
@@ -276,7 +300,7 @@ def load_study(name_or_path: str | Path) -> Study:
         "study": V.text, "title": V.text, "description": V.text, "caveat": V.text, "in_domain": split_dataset,
         "datasets": _datasets, "measures": V.anything,
         "conditions": V.anything, "references": V.anything, "fusions": V.anything, "tables": V.anything,
-        "comparisons": V.anything},
+        "comparisons": V.anything, "sweeps": V.anything, "plots": V.anything},
         required=("study", "title", "in_domain", "datasets", "tables"))
     datasets = tuple(values["datasets"])
     if values["in_domain"] not in datasets:
@@ -286,19 +310,33 @@ def load_study(name_or_path: str | Path) -> Study:
     references = _references(recipe, values.get("references", []))
     references += _fusions(recipe, values.get("fusions", {}), references)
     raw_conditions = values.get("conditions", [])
-    if not isinstance(raw_conditions, list) or not (raw_conditions or references):
-        raise recipe.error("conditions", "expected a list of condition ids or mappings (empty only beside references)")
+    if not isinstance(raw_conditions, list):
+        raise recipe.error("conditions", "expected a list of condition ids or mappings")
     conditions: dict[str, StudyCondition] = {}
     for i, raw in enumerate(raw_conditions):
         c = _condition(recipe, i, raw)
         if c.id in conditions:
             raise recipe.error(f"conditions[{i}]", f"condition {c.id!r} is declared twice")
         conditions[c.id] = c
+    sweeps = {}
+    for i, raw in enumerate(_list(recipe, values, "sweeps")):
+        sweep = parse_sweep(recipe, i, raw, condition_ids(), expected_scores)
+        if sweep.id in sweeps:
+            raise recipe.error(f"sweeps[{i}].id", f"sweep {sweep.id!r} is declared twice")
+        sweeps[sweep.id] = sweep
+        for c in _sweep_points(sweep):
+            if c.id in conditions:
+                raise recipe.error(f"sweeps[{i}]", f"point {c.id!r} is also a condition of the study")
+            conditions[c.id] = c
+    if not (conditions or references):
+        raise recipe.error("conditions", "a study trains conditions or sweeps, or measures references")
+    plots = tuple(parse_plot(recipe, i, raw, sweeps, (*measures, *SPARSITY))
+                  for i, raw in enumerate(_list(recipe, values, "plots")))
     study = Study(values["study"], values["title"], values.get("description", ""), values["in_domain"], datasets,
                   measures, conditions, tuple(references),
-                  tuple(_table(recipe, i, t, datasets) for i, t in enumerate(_list(recipe, values, "tables"))),
+                  tuple(_table(recipe, i, t, datasets, sweeps) for i, t in enumerate(_list(recipe, values, "tables"))),
                   tuple(_comparison(recipe, i, c) for i, c in enumerate(_list(recipe, values, "comparisons"))),
-                  values.get("caveat", ""), path)
+                  values.get("caveat", ""), path, tuple(sweeps.values()), plots)
     _cross_check(recipe, study)
     return study
 

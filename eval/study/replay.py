@@ -1,0 +1,88 @@
+"""``--replay RECORD``: a study's measurements read back from a stored record of the same conditions and references,
+so its tables, comparisons and plots are re-derived without training (e.g. after a comparison is added to the study
+file, or to re-express a record written by an earlier runner).
+
+Rows are read by (dataset, system). Two older layouts are read as what they are:
+
+- a dataset named by its work-folder slug (``scifact__train``) is read back as the study names it (``scifact/train``);
+- a record of single-seed conditions without a ``seeds`` map names each condition's one run by the condition's id
+  (the figure points' record): the run is read as the condition's one declared seed, and its wall times from the
+  model's ``timing.json`` columns (``train``, ``eval_<dataset>``), summed as the runner sums them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from eval.ablator import seed_system
+from eval.schema import load_results
+from eval.study.derive import RAW_COLUMNS, runs_of
+from eval.study.runner import Measurements
+from eval.study.spec import Study
+from kit.errors import InputError
+from kit.paths import dataset_slug
+
+FIX = "replay a record of the same study (written by python -m eval.study, or the runner it replaced)"
+
+
+def _single_seed_runs(study: Study, record: Path, systems: set[str]) -> dict[str, list[int]]:
+    """The seeds of a record without a ``seeds`` map: each condition's own single seed, its run under its id."""
+    seeds = {c.id: list(c.run_seeds()) for c in study.conditions.values()}
+    several = [c for c, s in seeds.items() if len(s) != 1]
+    if several or not set(seeds) <= systems:
+        raise InputError(record, "names no seeds (a record of single-seed conditions by their ids), but "
+                         + (f"{several[0]} has {len(seeds[several[0]])} seeds" if several
+                            else f"has no run of {sorted(set(seeds) - systems)[0]}"), fix=FIX)
+    return seeds
+
+
+def _wall_times(conditions, table: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Each of ``conditions``' ``train_s`` and ``eval_s`` from the record's table: its own columns, or a model's
+    ``timing.json`` columns (``train``, ``eval_<dataset>``) as the runner sums them."""
+    timing = table.drop_duplicates("system").set_index("system")
+    if set(RAW_COLUMNS) <= set(timing.columns):
+        return {c: {k: float(timing.loc[c, k]) for k in RAW_COLUMNS} for c in conditions}
+    evals = [k for k in timing.columns if k.startswith("eval_")]
+    return {c: {"train_s": round(float(timing.loc[c, "train"]), 1),
+                "eval_s": round(float(timing.loc[c, evals].fillna(0.0).sum()), 1)} for c in conditions}
+
+
+def replayed(study: Study, record: Path) -> Measurements:
+    """The measurements of ``record`` (module docstring); InputError when it lacks a row, a measure or a seed."""
+    res = load_results(record)
+    if res.per_query is None:
+        raise InputError(record, "has no per-query values to re-derive the comparisons from", fix=FIX)
+    seeds_of = res.meta.get("seeds")
+    by_id = not isinstance(seeds_of, dict)
+    if by_id:
+        seeds_of = _single_seed_runs(study, record, {r["system"] for r in res.rows}) if study.conditions else {}
+    missing = [c for c, declared in study.conditions.items() if c not in seeds_of and not declared.swept]
+    if missing:
+        raise InputError(record, f"has no runs of {', '.join(missing)}", fix=FIX)
+    slugs = {dataset_slug(d): d for d in study.datasets}
+    renamed = {d: slugs[d] for d in res.meta["datasets"] if d not in study.datasets and d in slugs}
+    metrics = {(renamed.get(r["dataset"], r["dataset"]), r["system"]): r["metrics"] for r in res.rows}
+    pq = res.per_query
+    if renamed:
+        pq = pq.assign(dataset=pq["dataset"].replace(renamed))
+    if by_id:  # each condition's one run, under its seed's name too
+        alias = {c: seed_system(c, s[0]) for c, s in seeds_of.items()}
+        metrics.update({(d, alias[c]): v for (d, c), v in list(metrics.items()) if c in alias})
+        own = pq[pq["system"].isin(list(alias)) & (pq["measure"] != "Doc_Len")]
+        pq = pd.concat([pq, own.assign(system=own["system"].map(alias))], ignore_index=True)
+    datasets = [renamed.get(d, d) for d in res.meta["datasets"]]
+    try:
+        runs, references = runs_of(study, metrics, seeds_of, datasets, res.meta.get("models") or {})
+    except KeyError as exc:
+        raise InputError(record, f"has no row or measure {exc.args[0]}", fix=FIX) from None
+    seconds = _wall_times(list(runs), pd.read_csv(record.with_suffix(".csv"))) if runs else {}
+    seed_names = {seed_system(c, r.seed) for c, rs in runs.items() for r in rs}
+    reference_pq = pq[pq["system"].isin([r.id for r in study.references]) & pq["measure"].isin(list(study.measures))]
+    # checked: a record naming where its expectations live, or without a scale (measured at full scale)
+    meta = res.meta
+    checked = bool(meta.get("conditions") or meta.get("checked") or meta.get("recipe")) or not {"scale", "checked"} & set(meta)
+    return Measurements(runs, pq[pq["system"].isin(list(study.conditions))], pq[pq["system"].isin(seed_names)],
+                        seconds, references, reference_pq, datasets, res.meta.get("scale") or "full", checked,
+                        res.meta.get("measured_by") or res.meta["command"])

@@ -1,0 +1,173 @@
+"""Sweeps and plots of a study file: one training field varied over several values, and figures drawn from the points.
+
+A **sweep** (``sweeps:``) expands into one condition per (base condition, value): the condition file ``<base>`` with
+``<field>: <value>`` set, its id ``<sweep id>.<base>.<value>`` (``lambda.l0-mask.0.01``), its label
+``<base label> <field>=<value>``. Its points are ordinary conditions of the study: tables may list them, comparisons
+may name them, and each is trained at each of its seeds and cached like any other.
+
+A **plot** (``plots:``) draws one PNG from a sweep's points: ``x`` and ``y`` are measures of the in-domain dataset or
+the swept field, one line per base condition, each point its seed mean with the swept value written beside it, the
+references' scores as dashed lines when ``y`` is an effectiveness measure, and a point whose Doc_Len is under
+:data:`COLLAPSE_DOC_LEN` drawn as an ``x`` (a collapsed model).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+
+from kit import validate as V
+from kit.io import atomic_write
+
+SWEEPABLE = ("lambda_d", "threshold", "max_steps", "lr", "warmup_T", "doc_anchor", "query_anchor", "teacher_scale",
+             "max_length", "docs_per_query", "batch_size")
+"""The training fields a sweep may vary (each one number of the training recipe)."""
+COLLAPSE_DOC_LEN = 1.0
+"""A model whose documents keep fewer than this many non-zero tokens on average has collapsed (drawn as ``x``)."""
+
+
+@dataclass(frozen=True)
+class Sweep:
+    id: str
+    field: str
+    values: tuple[float, ...]  # as written (an integer field keeps integers)
+    bases: tuple[str, ...]  # condition files
+    seeds: tuple[int, ...] = ()
+    expected: Mapping[str, Mapping[str, Mapping[str, float]]] = field(default_factory=dict)  # point -> dataset -> ...
+    labels: Mapping[str, str] = field(default_factory=dict)  # base condition -> its name in labels and legends
+    tolerance: float | None = None  # None: each base condition's
+
+    def point_id(self, base: str, value: float) -> str:
+        return f"{self.id}.{base}.{value:g}"
+
+    def points(self) -> list[tuple[str, str, float]]:
+        """``(point id, base condition, value)`` for every point, base by base."""
+        return [(self.point_id(b, v), b, v) for b in self.bases for v in self.values]
+
+
+@dataclass(frozen=True)
+class Plot:
+    id: str
+    title: str
+    sweep: str
+    x: str
+    y: str
+    log_x: bool = False
+
+
+def parse_sweep(recipe: V.Recipe, i: int, raw: Any, conditions: Sequence[str], expected_scores) -> Sweep:
+    """``sweeps[i]``: validated at its line; ``conditions``: the condition files a sweep may start from."""
+    where = f"sweeps[{i}]"
+    values = V.fields(recipe, raw, {"id": V.text, "field": V.choice(SWEEPABLE), "values": V.anything,
+                                    "conditions": V.string_list, "seeds": V.seeds, "expected": V.anything,
+                                    "labels": V.anything, "tolerance": V.number(0)},
+                      where, required=("id", "field", "values", "conditions"))
+    numbers = values["values"]
+    if (not isinstance(numbers, list) or not numbers
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers)):
+        raise recipe.error(f"{where}.values", "expected a non-empty list of numbers")
+    if len(set(numbers)) != len(numbers):
+        raise recipe.error(f"{where}.values", "a value is listed twice")
+    for j, base in enumerate(values["conditions"]):
+        if base not in conditions:
+            raise recipe.error(f"{where}.conditions[{j}]", f"{base!r} is not a condition file",
+                               fix=f"one of {', '.join(conditions)}")
+    labels = values.get("labels") or {}
+    if not isinstance(labels, dict) or not set(labels) <= set(values["conditions"]):
+        raise recipe.error(f"{where}.labels", "expected a mapping of the sweep's conditions -> their names")
+    sweep = Sweep(values["id"], values["field"], tuple(numbers), tuple(values["conditions"]),
+                  values.get("seeds", ()), {}, {str(k): str(v) for k, v in labels.items()}, values.get("tolerance"))
+    raw_expected = values.get("expected") or {}
+    if not isinstance(raw_expected, dict):
+        raise recipe.error(f"{where}.expected", "expected a mapping of point id -> {dataset: {measure: value}}")
+    ids = {p for p, _, _ in sweep.points()}
+    expected = {}
+    for point, scores in raw_expected.items():
+        if point not in ids:
+            raise recipe.error(f"{where}.expected.{point}", f"{point!r} is not a point of this sweep",
+                               fix=f"one of {', '.join(sorted(ids))}")
+        try:
+            expected[point] = expected_scores(scores)
+        except ValueError as err:
+            raise recipe.error(f"{where}.expected.{point}", str(err)) from None
+    return replace(sweep, expected=expected)
+
+
+def parse_plot(recipe: V.Recipe, i: int, raw: Any, sweeps: Mapping[str, Sweep], measures: Sequence[str]) -> Plot:
+    """``plots[i]``: its sweep declared, its axes measures of the in-domain dataset or the swept field."""
+    where = f"plots[{i}]"
+    values = V.fields(recipe, raw, {"id": V.text, "title": V.text, "sweep": V.choice(list(sweeps)), "x": V.text,
+                                    "y": V.text, "log_x": V.flag}, where, required=("id", "sweep", "x", "y"))
+    axes = (*measures, sweeps[values["sweep"]].field)
+    for axis in ("x", "y"):
+        if values[axis] not in axes:
+            raise recipe.error(f"{where}.{axis}", f"{values[axis]!r} is neither a measure nor the swept field",
+                               fix=f"one of {', '.join(axes)}")
+    return Plot(values["id"], values.get("title", values["id"]), values["sweep"], values["x"], values["y"],
+                values.get("log_x", False))
+
+
+def points_frame(sweep: Sweep, means: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
+    """One row per point of ``sweep`` that ``means`` holds (point -> measure -> seed mean on the in-domain dataset),
+    with its base and its swept value."""
+    return pd.DataFrame([{"point": p, "base": b, sweep.field: v, **means[p]} for p, b, v in sweep.points() if p in means])
+
+
+def draw(plot: Plot, sweep: Sweep, points: pd.DataFrame, labels: Mapping[str, str], out: Path,
+         references: Mapping[str, float] | None = None) -> Path:
+    """``<out>/<plot id>.png``: one line per base condition (``labels``: base -> legend label); ``references``:
+    label -> score, dashed lines on an effectiveness axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for base in sweep.bases:
+        group = points[points["base"] == base].sort_values(plot.x)
+        line = ax.plot(group[plot.x], group[plot.y], "-", label=labels.get(base, base))[0]
+        for xv, yv, dl, value in zip(group[plot.x], group[plot.y], group["Doc_Len"], group[sweep.field]):
+            marker = "x" if dl < COLLAPSE_DOC_LEN else "o"
+            ax.plot([xv], [yv], marker=marker, color=line.get_color(), markersize=7 if marker == "x" else 4)
+            if plot.x != sweep.field:
+                ax.annotate(f"{value:g}", (xv, yv), textcoords="offset points", xytext=(3, 3), fontsize=6,
+                            color=line.get_color())
+    if plot.y not in ("FLOPS", "Doc_Len", sweep.field):
+        for (ref, value), style in zip((references or {}).items(), ("--", ":")):
+            ax.axhline(value, linestyle=style, color="0.35", linewidth=1, label=f"{ref} {value:.4f}")
+    if plot.log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(plot.x)
+    ax.set_ylabel(plot.y)
+    seeds = f"{len(sweep.seeds)} training seed{'s' if len(sweep.seeds) != 1 else ''}" if sweep.seeds else "seed means"
+    ax.set_title(f"{plot.title}\n{seeds} per point; x: a collapsed model (Doc_Len < {COLLAPSE_DOC_LEN:g})", fontsize=8)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = out / f"{plot.id}.png"
+    with atomic_write(path, mode="wb") as fh:
+        fig.savefig(fh, format="png", dpi=120)
+    plt.close(fig)
+    return path
+
+
+def draw_plots(study, runs: Mapping[str, Sequence], references: Mapping[tuple[str, str], Mapping[str, float]],
+               folder: Path) -> list[Path]:
+    """Every plot of ``study`` (:class:`eval.study.spec.Study`) as ``<folder>/<plot id>.png``, from the seed means of
+    the points ``runs`` holds on the in-domain dataset; the single references' first measure as reference lines."""
+    d = study.in_domain
+    lines = {r.label: references[(d, r.id)][study.measures[0]] for r in study.references
+             if not r.members and (d, r.id) in references}
+    sweeps = {s.id: s for s in study.sweeps}
+    paths = []
+    for plot in study.plots:
+        sweep = sweeps[plot.sweep]
+        means = {p: {m: sum(r.scores[d][m] for r in runs[p]) / len(runs[p]) for m in runs[p][0].scores[d]}
+                 for p, _, _ in sweep.points() if runs.get(p)}
+        if not means:
+            continue
+        frame = points_frame(sweep, means)
+        paths.append(draw(plot, sweep, frame, sweep.labels, folder, lines if plot.y == study.measures[0] else None))
+    return paths
