@@ -22,6 +22,8 @@ from pathlib import Path
 from kit.log import command_log
 
 EXIT_BAD_INPUT = 2
+EXIT_BROKEN_PIPE = 141
+"""The status of a command whose output pipe closed (128 + SIGPIPE, what a shell reports for one killed by it)."""
 
 #: Write failures caused by the storage rather than by the data.
 WRITE_FAULTS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
@@ -141,6 +143,9 @@ def _run(main, argv, command: bool):
     except InputError as err:
         print(err.format(), file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # the reader went away (`... | head`): stop quietly, as a shell tool does on SIGPIPE
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot raise again
+        return EXIT_BROKEN_PIPE
     except OSError as exc:  # the environment (disk full, permissions) rather than a kit bug: one line too
         print(os_fault(None, exc).format(), file=sys.stderr)
         return EXIT_BAD_INPUT

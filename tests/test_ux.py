@@ -125,3 +125,18 @@ def test_bench_summary_prints_the_summary_it_writes(tmp_path):
     table = next(line for line in written.splitlines() if line.startswith("| "))
     assert table in result.stdout and "**encode_docs** — `python -m bench.encode_docs`" in result.stdout
     assert result.stdout.startswith(written.split("\n\n", 1)[1])  # the page, its generated-by comment aside
+
+
+def test_a_listing_piped_into_head_stops_quietly():
+    """``python -m eval.study figures --list-conditions | head -1``: the reader closes the pipe; the command stops
+    without an error line (it printed "error: Broken pipe (fix: check the path and the disk)")."""
+    import subprocess
+    import sys
+
+    from kit.paths import REPO
+
+    proc = subprocess.Popen([sys.executable, "-m", "eval.study", "figures", "--list-conditions"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "KIT_LOG": "0"})
+    proc.stdout.close()  # the reader is gone before the command writes its first line
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 141 and err == "", err
