@@ -92,10 +92,11 @@ study: setup $(TRAIN_FILE)
 	$(SERVER) $(PYTHON) -m eval.study $(STUDY) --scale $(SCALE) $(if $(SEEDS),--seeds $(SEEDS)) \
 	  $(if $(REPLAY),--replay $(REPLAY)) $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)
 
-# A FLOPS-dominated regime (recipes/regime.yaml: Table 2's conditions at lambda_d 1, seeds 42-44, SciFact test): are the
-# l0 rows sparser than the baseline there? Loss terms, seed means and paired tests -> work/results/regime/ (UPDATE=1: results/).
+# A FLOPS-dominated regime (recipes/studies/regime.yaml: Table 2's conditions at lambda_d 1, seeds 42-44, SciFact test):
+# are the l0 rows sparser than the baseline there? Loss terms, seed means and paired tests -> work/results/regime.*
+# (UPDATE=1: results/).
 regime: setup $(TRAIN_FILE)
-	$(SERVER) $(PYTHON) -m eval.regime --scale $(SCALE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)
+	$(SERVER) $(PYTHON) -m eval.study regime --scale $(SCALE) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)
 
 # The teacher ceiling (recipes/studies/teachers.yaml): each teacher, min-max fusions of them and the kit's l0 student on
 # SciFact train and test, with the student's paired differences -> work/results/teachers.* (UPDATE=1: results/).

@@ -8,8 +8,7 @@ command trains (cached) and evaluates one condition of ``recipes/conditions/<id>
 changed, and prints its scores as JSON: what a new condition is tried with before it goes into a study file. The
 model is trained once per training key and cached (:mod:`train.cache`; an interrupted training resumes), then
 evaluated as :class:`eval.ablator.Ablator` measures it: nDCG@10 on the in-domain dataset with FLOPS and Doc_Len
-(Section 5.1.3), zero-shot on the condition's other datasets. Seed means and wall times of several models
-(:func:`seed_means`, :func:`wall_seconds`) are shared with the regime's runner.
+(Section 5.1.3), zero-shot on the condition's other datasets. :func:`seed_means_frame` averages seed rows (Li-LSR).
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 import yaml
 
-from eval.ablator import SCALES, Ablator, Measured, Scale, get_scale
+from eval.ablator import SCALES, Ablator, Scale, get_scale
 from kit.argtypes import ArgumentParser
 from kit.errors import InputError, cli
 from train.cache import read_seconds, training_key
@@ -29,23 +28,7 @@ from train.conditions import Condition, condition_ids, load_condition
 from train.recipe import TRAIN_FIELDS
 
 
-# ---- seed means and wall times ------------------------------------------------------------------------------------------------
-
-RAW_COLUMNS = ("train_s", "eval_s")
-"""The table columns measured outside the record (wall times), sealed by their digest (:func:`eval.results.seal_record`)."""
-
-
-def wall_seconds(runs: Sequence[Measured]) -> dict[str, float]:
-    """``train_s`` and ``eval_s``: the wall time of a condition's models, all seeds, from their ``timing.json``."""
-    seconds = [read_seconds(m.model) for m in runs]
-    return {"train_s": round(sum(s.get("train", 0.0) for s in seconds), 1),
-            "eval_s": round(sum(v for s in seconds for k, v in s.items() if k.startswith("eval_")), 1)}
-
-
-def seed_means(measured: Sequence[Measured]) -> pd.DataFrame:
-    """Per-query values of each condition averaged over its seeds, named by the condition (what is compared)."""
-    return seed_means_frame(pd.concat([m.per_query for m in measured], ignore_index=True))
-
+# ---- seed means -----------------------------------------------------------------------------------------------------
 
 def seed_means_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Per-query values named ``<system>@seed<n>`` averaged over the seeds, named ``<system>``."""

@@ -42,7 +42,7 @@ RESULTS = REPO / "results"
 TABLE1_COMMAND = "make reproduce-table1"
 ABLATION_COMMAND = "make ablation"
 FIGURES_COMMAND = "make figures"
-STUDIES = {"lilsr.json": "make lilsr", "teachers.json": "make teachers", "regime/regime.json": "make regime"}
+STUDIES = {"lilsr.json": "make lilsr", "teachers.json": "make teachers", "regime.json": "make regime"}
 """The stored studies other than Tables 1-3, with the command that produces each."""
 STUDY_TITLES = {"lilsr": "Li-LSR: learned query weights vs BoW × IDF, Seismic vs Anserini",
                 "teachers": "The teacher ceiling: teachers, their fusions and the ℓ0 student",

@@ -5,7 +5,7 @@ A record (``results/<stem>.json``, kit-results/1) names its ``kind``, the runner
 each kind to two functions, so :mod:`eval.check` treats every record alike:
 
 - ``expectations(record)``: ``{(dataset, system): (scores, tolerance)}`` from where the kind keeps them (a table
-  recipe, the regime, a study file); empty for a record written at a
+  recipe or a study file); empty for a record written at a
   scale or with seeds its expectations were not measured at;
 - ``render(record)``: :class:`Rendered`, from the record's rows (the numbers the runner measured: seed rows, reference
   rows, FLOPS and Doc_Len) and its per-query values (the claims' paired tests), plus the wall-time columns of the
@@ -24,8 +24,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
-from eval import ablation, lilsr, regime, reproduce
-from eval.ablator import REFERENCES, Measured, seed_system
+from eval import lilsr, reproduce
+from eval.ablator import seed_system
 from eval.claims import counts
 from eval.recipe import System, load_recipe
 from eval.results import json_records
@@ -33,7 +33,6 @@ from eval.schema import Results
 from eval.study.derive import RAW_COLUMNS, derive, runs_of
 from eval.study.spec import load_study
 from kit.errors import InputError
-from train.conditions import REGIME, load_regime
 
 Expectations = dict[tuple[str, str], tuple[Mapping[str, float], float]]
 
@@ -153,10 +152,6 @@ def _recipe(path: Path):
     return _read_once(load_recipe, path)
 
 
-def _regime_spec(path: Path):
-    return _read_once(load_regime, path)
-
-
 def _systems_expected(systems, checked: bool = True) -> Expectations:
     return {(d, s.id): (e, s.tolerance) for s in systems for d, e in s.expected.items()} if checked else {}
 
@@ -179,45 +174,6 @@ def _table1(rec: Record) -> Rendered:
                for d in datasets for s in systems}
     table = reproduce.build_table(recipe, datasets, systems, results)
     return Rendered(table, reproduce.render_markdown(recipe, table, datasets, rec.meta["command"]), {})
-
-
-# ---- seed rows (the regime) -------------------------------------------------------------------------------------------
-
-def _measured(rec: Record, conditions, datasets) -> dict[str, list[Measured]]:
-    """Each condition's seeds as the runner measured them: the record's ``<condition>@seed<n>`` rows."""
-    models = rec.meta.get("models") or {}
-    return {c: [Measured(c, seed, None, Path(models.get(seed_system(c, seed), "")),
-                         {d: rec.metrics(d, seed_system(c, seed), ("nDCG@10", "FLOPS", "Doc_Len")) for d in datasets},
-                         None) for seed in rec.meta["seeds"][c]] for c in conditions}
-
-
-def _references(rec: Record, datasets) -> dict[tuple[str, str], float]:
-    return {(d, s.id): rec.metrics(d, s.id)["nDCG@10"] for d in datasets for s in REFERENCES}
-
-
-def _seconds(rec: Record):
-    """The stored wall times of a condition (``train_s``, ``eval_s``: measured, not re-derivable)."""
-    return lambda runs: {k: rec.raw(k, runs[0].condition) for k in ablation.RAW_COLUMNS}
-
-
-# ---- the regime (eval.regime) --------------------------------------------------------------------------------------
-
-def _regime_expected(rec: Record) -> Expectations:
-    if rec.meta.get("recipe") is None:
-        return {}
-    spec = _regime_spec(rec.expectations_file())
-    return {(spec.dataset, c): (e, spec.tolerance) for c, e in spec.expected.items()}
-
-
-def _regime(rec: Record) -> Rendered:
-    spec, ids = rec.named(_regime_spec(rec.file() or REGIME)), rec.meta["systems"]
-    d, checked = spec.dataset, rec.meta.get("recipe") is not None
-    measured, references = _measured(rec, ids, [d]), _references(rec, [d])
-    table = regime.build_table(spec, measured, references, rec.meta["loss_terms"], checked, seconds=_seconds(rec))
-    claims = _claims(rec, ("regime", tuple(ids), d), lambda: regime.regime_claims(
-        table, rec.subset([*ids, *(s.id for s in REFERENCES)]), d))
-    markdown = regime.render_markdown(spec, table, references, rec.meta["command"], claims, rec.meta["scale"])
-    return Rendered(table, markdown, {"claims": json_records(claims), "claim_counts": counts(claims)})
 
 
 # ---- Li-LSR (eval.lilsr) -------------------------------------------------------------------------------------------
@@ -268,10 +224,6 @@ def _lilsr(rec: Record) -> Rendered:
                                       "claim_counts": counts(claims) if not claims.empty else {}})
 
 
-def _wall_times(header: Sequence[str]) -> tuple[str, ...]:
-    return ablation.RAW_COLUMNS
-
-
 def _lilsr_raw(header: Sequence[str]) -> tuple[str, ...]:
     return tuple(c for c in lilsr.RAW_COLUMNS if c in header)
 
@@ -304,7 +256,6 @@ def _study(rec: Record) -> Rendered:
 KINDS: dict[str, Kind] = {
     "study": Kind(_study_expected, _study, lambda header: RAW_COLUMNS),
     "table1": Kind(_table1_expected, _table1),
-    "regime": Kind(_regime_expected, _regime, _wall_times),
     "lilsr": Kind(_lilsr_expected, _lilsr, _lilsr_raw),
 }
 """Every kind of record a runner writes (the document's ``kind``), with what it re-derives to."""

@@ -35,6 +35,8 @@ SCHEMA_PATH = REPO / "results" / "schema" / "kit-results-1.schema.json"
 PER_QUERY_COLUMNS = ("dataset", "system", "query_id", "measure", "value")
 EFFICIENCY_METRICS = ("FLOPS", "Doc_Len", "Query_Len")
 """Row metrics that are not ir-measures names (Section 5.1.3 of the paper)."""
+TRAINING_METRICS = ("flops_term", "ranking", "flops_over_ranking", "masked_fraction", "doc_l0")
+"""Row metrics of a trained model's own training log, one value per model (:mod:`eval.study.training`)."""
 
 _FIX_JSON = "see results/SCHEMA.md for the kit-results/1 layout"
 _FIX_CSV = f"a per-query file has the header {','.join(PER_QUERY_COLUMNS)} and one numeric value per line"
@@ -75,9 +77,10 @@ def _known_measure(name: str) -> bool:
 
 
 def _check_measure(path: Path, name: str, where: str, line: int | None = None) -> None:
-    if name not in EFFICIENCY_METRICS and not _known_measure(name):
+    if name not in EFFICIENCY_METRICS and name not in TRAINING_METRICS and not _known_measure(name):
         raise InputError(path, f"{where}: unknown measure {name!r}", line,
-                         fix=f"use ir-measures names (nDCG@10, R@100, RR@10) or one of {', '.join(EFFICIENCY_METRICS)}")
+                         fix=f"use ir-measures names (nDCG@10, R@100, RR@10) or one of "
+                             f"{', '.join((*EFFICIENCY_METRICS, *TRAINING_METRICS))}")
 
 
 def _field(error) -> str:

@@ -341,7 +341,7 @@ def test_check_expected_fails_a_missing_or_non_finite_score():
     assert not within(2.005, "FLOPS", 2.0, 0.002)
 
 
-DEFAULTS = {"table recipe": 0.0005, "condition": 0.002, "regime": 0.002,
+DEFAULTS = {"table recipe": 0.0005, "condition": 0.002,
             "study reference": 0.002}
 """The documented default tolerances (docs/stored-results.md, "Default tolerances")."""
 
@@ -352,7 +352,7 @@ def test_default_tolerances_are_the_documented_ones(tmp_path):
     from eval.recipe import load_recipe
     from eval.results import check_expected
     from eval.study.spec import load_study
-    from train.conditions import load_condition, load_regime
+    from train.conditions import load_condition
 
     doc = (REPO / "docs" / "stored-results.md").read_text()
     for what, value in DEFAULTS.items():
@@ -368,7 +368,6 @@ def test_default_tolerances_are_the_documented_ones(tmp_path):
     condition = REPO / "recipes" / "conditions" / "baseline.yaml"
     got = {"table recipe": {s.tolerance for s in load_recipe(without_tolerance(REPO / "recipes" / "table1.yaml")).systems},
            "condition": {load_condition(shutil.copy(without_tolerance(condition), tmp_path / "conditions")).tolerance},
-           "regime": {load_regime(without_tolerance(REPO / "recipes" / "regime.yaml")).tolerance},
            "study reference": {r.tolerance for r in load_study(without_tolerance(REPO / "recipes" / "studies" /
                                                                                  "teachers.yaml")).references}}
     assert got == {what: {value} for what, value in DEFAULTS.items()}

@@ -112,7 +112,7 @@ def test_list_conditions_names_the_seeds():
     assert "seeds: 7, 8" in proc.stdout and "lilsr-anchor" in proc.stdout
 
 
-@pytest.mark.parametrize("runner", ["eval.lilsr", "eval.regime", "eval.study"])
+@pytest.mark.parametrize("runner", ["eval.lilsr", "eval.study"])
 def test_bad_seeds_on_the_command_line_are_one_usage_line(runner):
     args = ["table2"] if runner == "eval.study" else []
     proc = subprocess.run([sys.executable, "-m", runner, *args, "--seeds", "4,4", "--list-conditions"],

@@ -1,144 +1,121 @@
-"""The FLOPS-dominated regime (recipes/regime.yaml, python -m eval.regime): the file, the loss terms that show the
-regime, and one end-to-end run at a one-step scale with two seeds through the code make regime runs."""
+"""The FLOPS-dominated regime (recipes/studies/regime.yaml, python -m eval.study regime): the study, the training
+measures that show the regime, and one end-to-end run at a two-step scale with two seeds through the code make regime
+runs."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 from conftest import stage_mined_file
+from test_faults import one_line_error, run
 
-from eval import regime as regime_cli
-from eval.ablator import Ablator, Scale
+from eval.ablator import Ablator, Scale, seed_system
 from eval.compare import check
-from eval.schema import load_results
 from eval.stats import holm
+from eval.study.runner import measured, run_study
+from eval.study.spec import load_study
+from eval.study.training import last_window
 from kit.errors import InputError
 from kit.paths import REPO
-from train.conditions import REGIME, load_condition, load_regime
+from train.conditions import load_condition
+
+REGIME_STUDY = """\
+study: regime-test
+title: a regime
+in_domain: scifact
+datasets: [scifact]
+training: [flops_term, ranking, flops_over_ranking]
+references: [bm25-flat]
+conditions:
+  - {id: baseline, from: baseline, set: {lambda_d: 1}, seeds: [42, 7]}
+  - {id: l0, from: l0-mask-l0-act, set: {lambda_d: 1}, seeds: [42, 7], expected: {scifact: {nDCG@10: 0.0}}}
+tables:
+  - {id: t, rows: [baseline, l0], columns: {scifact: [nDCG@10, Doc_Len, flops_term, flops_over_ranking]}}
+comparisons:
+  - {family: f, condition: l0, versus: baseline, measure: Doc_Len, datasets: [scifact], claim: lower, source: ours}
+  - {family: f, condition: l0, versus: bm25-flat, measure: nDCG@10, datasets: [scifact], claim: higher, source: ours}
+"""
 
 
-def test_the_regime_file_declares_table_2s_conditions_with_seeds():
-    regime = load_regime()
-    assert regime.conditions == ("baseline", "l0-mask", "l0-act", "l0-mask-l0-act")
-    assert len(regime.seeds) >= 3 and regime.changes["lambda_d"] > load_condition("baseline").recipe().lambda_d
-    assert set(regime.expected) <= set(regime.conditions)
-
-
-@pytest.mark.parametrize("body, message", [
-    ("set: {lambda_d: 1}\nseeds: [42]\nconditions:\n  baselin: {}\n", "'baselin' is not a condition of Table 2"),
-    ("set: {lambda_d: 1}\nseeds: [42]\nconditions:\n  baseline: {}\n  de-l0-act: {}\n", "'de-l0-act' is not a"),
-    ("set: {lambda_d: 1}\nseeds: [42]\nconditions:\n  l0-mask: {}\n", "baseline, which is missing"),
-    ("set: {lambda_d: 1}\nseeds: [42, 42]\nconditions:\n  baseline: {}\n", "distinct"),
-    ("set: {lamda_d: 1}\nseeds: [42]\nconditions:\n  baseline: {}\n", "lamda_d"),
-    ("set: {lambda_d: 1}\nseeds: [42]\nconditions:\n  baseline: {expected: {nDCG@10: -1}}\n", "expected: must be a finite"),
-])
-def test_a_bad_regime_file_names_its_line(tmp_path, body, message):
-    path = tmp_path / "regime.yaml"
-    path.write_text(body)
-    with pytest.raises(InputError, match=message) as err:
-        load_regime(path)
-    assert str(path) in str(err.value)
-
-
-def test_a_bad_regime_file_is_one_line_from_the_command_line(tmp_path):
-    path = tmp_path / "regime.yaml"
-    path.write_text("set: {lambda_d: 1}\nseeds: [42]\nconditions:\n  baselin: {}\n")
-    proc = subprocess.run([sys.executable, "-m", "eval.regime", "--regime", str(path), "--list-conditions"],
-                          cwd=REPO, capture_output=True, text=True)
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert f"{path}:4" in proc.stderr and "is not a condition of Table 2" in proc.stderr
+def test_the_regime_study_is_table_2s_conditions_at_a_larger_lambda_with_seeds():
+    study = load_study("regime")
+    assert list(study.conditions) == ["baseline", "l0-mask", "l0-act", "l0-mask-l0-act"]
+    for c in study.conditions.values():
+        assert len(c.seeds) >= 3 and c.changes == {"lambda_d": 1.0} and c.expected["scifact"]["nDCG@10"] > 0
+        assert c.recipe(42).lambda_d > load_condition(c.base.id).recipe(42).lambda_d
+    assert study.training == ("flops_term", "ranking", "flops_over_ranking")
 
 
 def test_loss_terms_are_the_last_logged_step(tmp_path):
     (tmp_path / "log_history.json").write_text(json.dumps([
         {"step": 10, "lambda": 0.1, "flops": 20.0, "ranking": 2.0, "loss": 4.0},
-        {"step": 20, "lambda": 1.0, "flops": 4.5, "ranking": 1.5, "loss": 6.0},
+        {"step": 20, "lambda": 1.0, "flops": 4.5, "ranking": 1.5, "loss": 6.0, "masked_fraction": 0.5},
         {"step": 20, "train_loss": 5.0}]))
-    terms = regime_cli.loss_terms(tmp_path)
-    assert terms == {"step": 20, "flops_term": 4.5, "ranking": 1.5, "flops_over_ranking": 3.0}
+    terms = last_window(tmp_path)
+    assert terms == {"step": 20, "flops_term": 4.5, "ranking": 1.5, "flops_over_ranking": 3.0, "masked_fraction": 0.5}
     (tmp_path / "log_history.json").write_text("[]")
     with pytest.raises(InputError, match="no logged loss terms"):
-        regime_cli.loss_terms(tmp_path)
+        last_window(tmp_path)
 
 
-def test_list_conditions_and_dry_run_print_every_seed(capsys, tmp_path, monkeypatch):
-    monkeypatch.setenv("KIT_WORK", str(tmp_path))
-    assert regime_cli.main(["--list-conditions"]) == 0
-    out = capsys.readouterr().out
-    for cid in ("baseline", "l0-mask", "l0-act", "l0-mask-l0-act"):
-        for seed in load_regime().seeds:
-            assert f"measure {cid} --seed {seed} --scale full --set lambda_d=1 --no-zero-shot" in out
-    assert regime_cli.main(["--dry-run", "--seeds", "42,43"]) == 0
-    out = capsys.readouterr().out
-    assert out.count("[to train]") + out.count("[cached]") == 8
+def test_a_training_measure_is_named_and_never_compared(tmp_path):
+    path = tmp_path / "bad.yaml"
+    for old, new, needle in [("training: [flops_term,", "training: [flops_trem,", ":5: training: "),
+                             ("measure: Doc_Len", "measure: flops_term", ":13: comparisons[0].measure: flops_term is one "
+                                                                        "value per model")]:
+        path.write_text(REGIME_STUDY.replace("study: regime-test", "study: bad").replace(old, new))
+        with pytest.raises(InputError) as err:
+            load_study(path)
+        assert needle in str(err.value), (needle, str(err.value))
+    one_line_error(run("eval.study", path, "--dry-run"), "bad.yaml:13: comparisons[0].measure")
 
 
-def test_regime_run_reports_loss_terms_seed_counts_and_tests(tmp_path, scifact_dir, monkeypatch):
-    """Two conditions, two seeds, two training steps: the table has each condition's seed means, the loss terms of its
-    models' last logging window, the seed counts, BM25 beside it; the claims are tested; every stored number is its
-    per-item mean."""
+def test_regime_run_reports_training_measures_seed_means_and_tests(tmp_path, scifact_dir, monkeypatch):
+    """Two conditions, two seeds, two training steps: the table has each condition's seed means and its models' last
+    logging window; the claims are tested; every stored number is re-derived by the check, and the missed expectation
+    of the study file fails it."""
     monkeypatch.setenv("KIT_WORK", str(tmp_path / "work"))
     data = load_condition("baseline").recipe().data
     stage_mined_file(data, scifact_dir, n_queries=4, docs_each=3, score=lambda q, i: 9.0 - 3 * i)
-    path = tmp_path / "regime.yaml"
-    path.write_text("set: {lambda_d: 1}\nseeds: [42, 7]\ntolerance: 0.002\n"
-                    "conditions:\n  baseline: {}\n  l0-mask-l0-act: {expected: {nDCG@10: 0.0}}\n")
+    path = tmp_path / "regime-test.yaml"
+    path.write_text(REGIME_STUDY)
+    study = load_study(path)
     scale = Scale("test", max_steps=2, max_length=32, batch_size=2, eval_max_length=32, queries=3, docs=20,
                   zero_shot=(), checked=True, overrides={"logging_steps": 1})
-    ablator = Ablator(scale, root=tmp_path / "work" / "ablation")
+    ablator = Ablator(scale, root=tmp_path / "work" / "ablation", in_domain=study.in_domain, measures=study.measures)
     out = tmp_path / "results"
-    code = regime_cli.run_regime(ablator, out, "python -m eval.regime --scale test", regime=load_regime(path))
-    table = pd.read_csv(out / "regime" / "regime.csv")
-    assert list(table["system"]) == ["baseline", "l0-mask-l0-act"] and (table["seeds"] == "42 7").all()
+    m = measured(study, ablator, None)
+    code = run_study(study, m, out, "python -m eval.study regime-test --scale test")
+    table = pd.read_csv(out / "regime-test.csv").set_index("system")
+    assert list(table.index) == ["baseline", "l0"] and (table["seeds"] == "42 7").all()
     # the expectation 0.0 is missed: the row fails, and so does the command
     assert code == 1 and list(table["check"].fillna("")) == ["", "FAIL"]
-    meta = json.loads((out / "regime" / "regime.json").read_text())
-    assert set(meta["loss_terms"]) == {"baseline@seed42", "baseline@seed7", "l0-mask-l0-act@seed42",
-                                       "l0-mask-l0-act@seed7"}
-    for cid in table["system"]:
-        terms = [meta["loss_terms"][f"{cid}@seed{s}"] for s in (42, 7)]
-        assert all(t["step"] == 2 for t in terms)
-        row = table.set_index("system").loc[cid]
-        assert row["flops_term"] == pytest.approx(sum(t["flops_term"] for t in terms) / 2)
-        assert row["seeds_flops_dominant"] == sum(t["flops_over_ranking"] > 1 for t in terms)
-    bm25 = next(r["metrics"]["nDCG@10"] for r in meta["rows"] if r["system"] == "bm25-flat")
-    assert table["Δ_bm25"].tolist() == pytest.approx([round(100 * (v - bm25), 2) for v in table["nDCG@10"]])
-    seed_lens = {s: next(r["metrics"]["Doc_Len"] for r in meta["rows"] if r["system"] == f"l0-mask-l0-act@seed{s}")
-                 for s in (42, 7)}
-    base_len = table.set_index("system").loc["baseline", "Doc_Len"]
-    assert table.set_index("system").loc["l0-mask-l0-act", "seeds_shorter_than_baseline"] == \
-        sum(v < base_len for v in seed_lens.values())
+    for cid, runs in m.runs.items():
+        logged = [last_window(r.model) for r in runs]
+        assert all(t["step"] == 2 for t in logged)
+        assert table.loc[cid, "scifact flops_term"] == pytest.approx(sum(t["flops_term"] for t in logged) / 2, abs=1e-6)
+    meta = json.loads((out / "regime-test.json").read_text())
+    rows = {r["system"]: r["metrics"] for r in meta["rows"]}
+    assert rows[seed_system("l0", 7)]["flops_over_ranking"] == last_window(m.runs["l0"][1].model)["flops_over_ranking"]
     claims = pd.DataFrame(meta["claims"])
-    assert claims.groupby("family").size().to_dict() == {"regime vs baseline": 3, "regime vs BM25": 2}
-    for _, family in claims.groupby("family"):
-        assert family["p_holm"].tolist() == pytest.approx(holm(family["p_t"].tolist()))
-    md = (out / "regime" / "regime.md").read_text()
-    assert "λ·FLOPS (last window)" in md and "## What the tests say" in md and "BM25" in md
-    stored = load_results(out / "regime" / "regime.json")
-    assert stored.per_query["measure"].eq("Doc_Len").any()
-    # its stored numbers are their per-item means, its table and Markdown what they render to; only the missed
-    # expectation of the regime file fails
-    (failed,) = check([out / "regime" / "regime.json"])
-    assert "regime.json: rows[" in failed and "scifact l0-mask-l0-act nDCG@10" in failed
-    assert "its expectation is 0 ± 0.002" in failed
+    assert len(claims) == 2 and claims["p_holm"].tolist() == pytest.approx(holm(claims["p_t"].tolist()))
+    md = (out / "regime-test.md").read_text()
+    assert "scifact flops_term" in md and "Training columns" in md and "## Comparisons" in md
+    (failed,) = check([out / "regime-test.json"])
+    assert "regime-test.json: rows[" in failed and "scifact l0 nDCG@10" in failed and "its expectation is 0 ± 0.002" in failed
 
 
-def test_the_stored_regime_is_checked_against_the_regime_file():
-    stored = REPO / "results" / "regime" / "regime.json"
+def test_the_stored_regime_is_checked_against_the_study_file():
+    stored = REPO / "results" / "regime.json"
     meta = json.loads(stored.read_text())
-    assert meta["recipe"] == str(REGIME.relative_to(REPO))
+    assert meta["study"] == "recipes/studies/regime.yaml" and meta["measured_by"].startswith("python -m eval.regime")
     assert check([stored]) == []
 
 
-def test_a_run_writing_a_subfolder_of_results_says_it_changed_the_stored_reference(tmp_path):
-    """make figures/regime UPDATE=1 write results/figures/ and results/regime/: their last line must not claim the
-    stored reference is unchanged (it did, for the figures)."""
+def test_a_run_writing_results_says_it_changed_the_stored_reference(tmp_path):
     from eval.results import STORED, where_written
 
-    assert "unchanged" not in where_written(STORED / "regime", "regime")
-    assert "unchanged" not in where_written(STORED, "table1")
-    assert "stored reference in results/ is unchanged" in where_written(tmp_path / "results" / "regime", "regime")
+    assert "unchanged" not in where_written(STORED, "regime")
+    assert "stored reference in results/ is unchanged" in where_written(tmp_path / "results", "regime")

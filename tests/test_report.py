@@ -97,7 +97,7 @@ def test_studies_are_tables_of_their_records_not_csv_dumps(tmp_path):
     from eval.schema import load_results
 
     page = build_report(REPO / "results", tmp_path)[0].read_text()
-    for anchor, record in (("lilsr", "lilsr.json"), ("teachers", "teachers.json"), ("regime", "regime/regime.json")):
+    for anchor, record in (("lilsr", "lilsr.json"), ("teachers", "teachers.json"), ("regime", "regime.json")):
         section = _section(page, anchor)
         heads = re.findall(r"<th[^>]*>([^<]*)</th>", section[:section.index("</thead>")])
         assert heads[:3] == ["condition", "dataset", "nDCG@10"] and {"expected", "check"} <= set(heads), (anchor, heads)

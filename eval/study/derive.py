@@ -24,6 +24,7 @@ from eval.paper import load_paper_table
 from eval.results import check_expected, markdown_table, points_over
 from eval.stats import ALPHA, NOT_DISTINGUISHABLE, mean_std
 from eval.study.spec import SPARSITY, Study
+from eval.study.training import TRAINING_MEASURES
 
 RAW_COLUMNS = ("train_s", "eval_s")
 """The table's wall-time columns: measured outside the record, sealed by their digest."""
@@ -62,7 +63,12 @@ def runs_of(study: Study, metrics: Mapping[tuple[str, str], Mapping[str, float]]
 
 def scaled(measure: str) -> float:
     """How a measure is printed: effectiveness ×100 (as the paper prints it), FLOPS and lengths as they are."""
-    return 1.0 if measure in SPARSITY else 100.0
+    return 100.0 if is_effectiveness(measure) else 1.0
+
+
+def is_effectiveness(measure: str) -> bool:
+    """An ir-measures measure (nDCG@10, R@100): not FLOPS, Doc_Len or a training measure."""
+    return measure not in SPARSITY and measure not in TRAINING_MEASURES
 
 
 def _r(value: float | None, digits: int = 6) -> float | None:
@@ -85,7 +91,7 @@ def build_tables(study: Study, runs: Mapping[str, Sequence[Run]], references: Ma
                 for m in measures:
                     mean, sd = mean_std([r.scores[d][m] for r in seeds])
                     row[f"{d} {m}"], row[f"{d} {m} sd"] = _r(mean), _r(sd)
-                    if m not in SPARSITY and (d, BM25) in references:
+                    if is_effectiveness(m) and (d, BM25) in references:
                         row[f"{d} {m} Δ BM25"] = points_over(mean, references[(d, BM25)][m])
             if paper is not None:
                 for m in ("nDCG@10", "FLOPS", "Doc_Len"):
@@ -183,6 +189,9 @@ def render_markdown(study: Study, table: pd.DataFrame, claims: pd.DataFrame, ref
     else:
         lines += [f"Scale `{scale}`. Each cell is one run (no training seeds), effectiveness ×100. Δ BM25 = row − BM25 "
                   "on the same dataset, in points.", ""]
+    if study.training:
+        lines += ["Training columns, from each model's log at its last logging window (mean ± sd over the seeds): "
+                  + "; ".join(f"`{m}`: {TRAINING_MEASURES[m]}" for m in study.training) + ".", ""]
     for t in study.tables:
         part = table[table["table"] == t.id].to_dict("records")
         cols = [(f"{d} {m}", scaled(m)) for d, ms in t.columns.items() if d in datasets for m in ms]

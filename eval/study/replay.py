@@ -2,9 +2,11 @@
 so its tables, comparisons and plots are re-derived without training (e.g. after a comparison is added to the study
 file, or to re-express a record written by an earlier runner).
 
-Rows are read by (dataset, system). Two older layouts are read as what they are:
+Rows are read by (dataset, system). Older layouts are read as what they are:
 
 - a dataset named by its work-folder slug (``scifact__train``) is read back as the study names it (``scifact/train``);
+- a record that keeps its models' training measures in ``loss_terms`` (``{<condition>@seed<n>: {term: value}}``, the
+  regime's) has them read into its seed rows;
 - a record of single-seed conditions without a ``seeds`` map names each condition's one run by the condition's id
   (the figure points' record): the run is read as the condition's one declared seed, and its wall times from the
   model's ``timing.json`` columns (``train``, ``eval_<dataset>``), summed as the runner sums them.
@@ -72,6 +74,11 @@ def replayed(study: Study, record: Path) -> Measurements:
         metrics.update({(d, alias[c]): v for (d, c), v in list(metrics.items()) if c in alias})
         own = pq[pq["system"].isin(list(alias)) & (pq["measure"] != "Doc_Len")]
         pq = pd.concat([pq, own.assign(system=own["system"].map(alias))], ignore_index=True)
+    logged = res.meta.get("loss_terms") or {}
+    for name, terms in logged.items():  # the regime's former record keeps its training measures beside the rows
+        key = (study.in_domain, name)
+        if key in metrics:
+            metrics[key] = {**metrics[key], **{k: terms[k] for k in study.training if k in terms}}
     datasets = [renamed.get(d, d) for d in res.meta["datasets"]]
     try:
         runs, references = runs_of(study, metrics, seeds_of, datasets, res.meta.get("models") or {})

@@ -23,6 +23,8 @@ from eval.study.derive import RAW_COLUMNS, Run, derive
 from eval.study.references import measure_references, plan_lines
 from eval.study.spec import Study, StudyCondition
 from eval.study.sweeps import draw_plots
+from eval.study.training import last_window
+from kit.errors import InputError
 from kit.paths import repo_relative
 from train.cache import read_seconds
 
@@ -62,7 +64,15 @@ def measure(study: Study, ablator: Ablator, seeds: tuple[int, ...] | None
     for i, (c, seed) in enumerate(tqdm(todo, desc=f"{study.id}: models", unit="model"), 1):
         tqdm.write(f"[{i}/{len(todo)}] {c.id} seed {seed}: train (cached) and evaluate on {', '.join(datasets)}")
         m = ablator.measure(c.base, seed, datasets, **c.changes)
-        runs[c.id].append(Run(c.id, seed, m.scores, str(m.model)))
+        scores = {d: dict(s) for d, s in m.scores.items()}
+        if study.training:  # one value per model, from its training log, on the in-domain dataset's row
+            terms = last_window(m.model)
+            absent = [k for k in study.training if k not in terms]
+            if absent:
+                raise InputError(m.model / "log_history.json", f"logs no {absent[0]} (training: of {study.path})",
+                                 fix="leave it out of the study's training measures, or retrain with it logged")
+            scores[study.in_domain].update({k: terms[k] for k in study.training})
+        runs[c.id].append(Run(c.id, seed, scores, str(m.model)))
         frames.append(m.per_query.assign(system=seed_system(c.id, seed), condition=c.id))
         spent = read_seconds(m.model)
         times[c.id]["train_s"] += spent.get("train", 0.0)

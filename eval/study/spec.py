@@ -35,6 +35,7 @@ from kit.data import LOCAL_DATASETS
 from kit.errors import InputError
 from kit.paths import REPO, shared_dir
 from eval.study.sweeps import Plot, Sweep, parse_plot, parse_sweep
+from eval.study.training import TRAINING_MEASURES
 from pipeline.systems import fusion_of
 from train.conditions import Condition, _changes, condition_ids, expected_scores, load_condition
 from train.recipe import TrainRecipe
@@ -126,10 +127,11 @@ class Study:
     path: Path | None = None
     sweeps: tuple[Sweep, ...] = ()
     plots: tuple[Plot, ...] = ()
+    training: tuple[str, ...] = ()  # training measures (eval.study.training), on the in-domain dataset's row
 
     def measured(self, dataset: str) -> tuple[str, ...]:
         """What the runner measures for a condition on ``dataset``."""
-        return (*self.measures, *(SPARSITY if dataset == self.in_domain else ()))
+        return (*self.measures, *((*SPARSITY, *self.training) if dataset == self.in_domain else ()))
 
     def known(self) -> set[str]:
         """Every row a table or comparison may name: conditions, references and fusions."""
@@ -182,7 +184,7 @@ def _table(recipe: V.Recipe, i: int, raw: Any, study_datasets: tuple[str, ...],
             raise recipe.error(f"{where}.columns.{dataset}", f"{dataset!r} is not one of the study's datasets",
                                fix=f"one of {', '.join(study_datasets)}")
         columns[dataset] = _convert(recipe, f"{where}.columns.{dataset}",
-                                    lambda v: tuple(V.expected_measure(m) for m in V.string_list(v)), measures)
+                                    lambda v: tuple(_measure(m) for m in V.string_list(v)), measures)
     rows = [p for row in values["rows"] for p in ([p for p, _, _ in sweeps[row].points()] if row in (sweeps or {})
                                                   else [row])]  # a sweep's id: its points
     return Table(values["id"], values.get("title", values["id"]), tuple(rows), columns, values.get("paper"))
@@ -190,13 +192,19 @@ def _table(recipe: V.Recipe, i: int, raw: Any, study_datasets: tuple[str, ...],
 
 def _comparison(recipe: V.Recipe, i: int, raw: Any) -> Comparison:
     values = V.fields(recipe, raw, {"family": V.text, "condition": V.text, "versus": V.text,
-                                    "measure": V.expected_measure, "datasets": _datasets,
+                                    "measure": _measure, "datasets": _datasets,
                                     "claim": V.choice(list(CLAIMS)), "source": V.text,
                                     "paper_delta": _finite},
                       f"comparisons[{i}]", required=("family", "condition", "versus", "measure", "datasets", "claim",
                                                      "source"))
     return Comparison(values["family"], values["condition"], values["versus"], values["measure"],
                       tuple(values["datasets"]), values["claim"], values["source"], values.get("paper_delta"))
+
+
+def _measure(value: Any) -> str:
+    """A measure a table or comparison may name: an expectation's (:func:`kit.validate.expected_measure`) or a
+    training measure (:mod:`eval.study.training`)."""
+    return value if value in TRAINING_MEASURES else V.expected_measure(value)
 
 
 def _finite(value: Any) -> float:
@@ -300,7 +308,7 @@ def load_study(name_or_path: str | Path) -> Study:
         "study": V.text, "title": V.text, "description": V.text, "caveat": V.text, "in_domain": split_dataset,
         "datasets": _datasets, "measures": V.anything,
         "conditions": V.anything, "references": V.anything, "fusions": V.anything, "tables": V.anything,
-        "comparisons": V.anything, "sweeps": V.anything, "plots": V.anything},
+        "comparisons": V.anything, "sweeps": V.anything, "plots": V.anything, "training": V.anything},
         required=("study", "title", "in_domain", "datasets", "tables"))
     datasets = tuple(values["datasets"])
     if values["in_domain"] not in datasets:
@@ -330,13 +338,15 @@ def load_study(name_or_path: str | Path) -> Study:
             conditions[c.id] = c
     if not (conditions or references):
         raise recipe.error("conditions", "a study trains conditions or sweeps, or measures references")
-    plots = tuple(parse_plot(recipe, i, raw, sweeps, (*measures, *SPARSITY))
+    training = (_convert(recipe, "training", lambda v: tuple(V.choice(list(TRAINING_MEASURES))(m) for m in V.string_list(v)),
+                         values["training"]) if "training" in values else ())
+    plots = tuple(parse_plot(recipe, i, raw, sweeps, (*measures, *SPARSITY, *training))
                   for i, raw in enumerate(_list(recipe, values, "plots")))
     study = Study(values["study"], values["title"], values.get("description", ""), values["in_domain"], datasets,
                   measures, conditions, tuple(references),
                   tuple(_table(recipe, i, t, datasets, sweeps) for i, t in enumerate(_list(recipe, values, "tables"))),
                   tuple(_comparison(recipe, i, c) for i, c in enumerate(_list(recipe, values, "comparisons"))),
-                  values.get("caveat", ""), path, tuple(sweeps.values()), plots)
+                  values.get("caveat", ""), path, tuple(sweeps.values()), plots, training)
     _cross_check(recipe, study)
     return study
 
@@ -397,5 +407,8 @@ def _cross_check(recipe: V.Recipe, study: Study) -> None:
             if dataset not in study.datasets or c.measure not in study.measured(dataset):
                 raise recipe.error(f"{where}.measure", f"{c.measure} is not measured on {dataset} in this study",
                                    fix=f"on {dataset}: {', '.join(study.measured(dataset)) if dataset in study.datasets else 'not a dataset of the study'}")
+            if c.measure in study.training:
+                raise recipe.error(f"{where}.measure", f"{c.measure} is one value per model, with no per-item values "
+                                   "to pair", fix="compare nDCG@10, FLOPS or Doc_Len")
             if c.measure in SPARSITY and not {c.condition, c.versus} <= set(study.conditions):
                 raise recipe.error(f"{where}.versus", f"a reference has no {c.measure}", fix="compare with a condition")
