@@ -53,6 +53,13 @@ LOCAL_DATASETS = ("scifact", "vaswani", "cacm")
 
 # ---- BEIR layout -----------------------------------------------------------------------------------------------------
 
+def is_split(name: str) -> bool:
+    """Whether ``name`` is a split of an offline collection, ``<name>/<split>`` (``scifact/train``), rather than a
+    collection (:func:`kit.validate.dataset_or_split`)."""
+    base, _, split = name.partition("/")
+    return bool(split) and base in LOCAL_DATASETS
+
+
 def _existing(root: Path, *names: str) -> Path:
     for name in names:
         if (root / name).is_file():

@@ -24,6 +24,7 @@ from kit.data import BEIR_DATASETS, LOCAL_DATASETS
 from kit.errors import InputError
 from kit.io import read_yaml
 from kit.nanobeir import NANOBEIR_DATASETS
+from kit.paths import shared_dir
 
 Converter = Callable[[Any], Any]
 
@@ -244,6 +245,20 @@ def dataset(value: Any) -> str:
     raise ValueError(f"unknown dataset {name!r}" + (f" (did you mean {close[0]}?)" if close else "")
                      + f"; the kit loads {', '.join(LOCAL_DATASETS)} offline, the BEIR names, nanobeir/<name>, "
                        "a directory in BEIR layout or an ir_datasets id")
+
+
+def dataset_or_split(value: Any) -> str:
+    """A dataset (:func:`dataset`) or a split of an offline BEIR collection, ``<name>/<split>`` (e.g.
+    ``scifact/train``: its ``qrels/<split>.tsv``); nothing is loaded."""
+    name = text(value)
+    base, _, split = name.partition("/")
+    if split and base in LOCAL_DATASETS:
+        beir = shared_dir() / "data" / "beir" / base
+        splits = sorted(p.stem for p in (beir / "qrels").glob("*.tsv")) if beir.is_dir() else ["test"]
+        if split not in splits:
+            raise ValueError(f"{base} has no {split!r} split (it has {', '.join(splits)})")
+        return name
+    return dataset(name)
 
 
 def dataset_list(value: Any) -> list[str]:

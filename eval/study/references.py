@@ -14,8 +14,8 @@ import pandas as pd
 
 from eval.ablator import Ablator, slice_dataset
 from eval.recipe import System
-from eval.study.spec import Reference, Study, is_split
-from kit.data import load_dataset
+from eval.study.spec import Reference, Study
+from kit.data import is_split, load_dataset
 from kit.errors import InputError
 from kit.paths import dataset_slug, work_dir
 from pipeline.dataset import DatasetRun

@@ -31,9 +31,9 @@ from typing import Any, Mapping
 
 from eval.recipe import System, load_recipe
 from kit import validate as V
-from kit.data import LOCAL_DATASETS
+from kit.data import is_split
 from kit.errors import InputError
-from kit.paths import REPO, shared_dir
+from kit.paths import REPO
 from eval.study.sweeps import Plot, Sweep, parse_plot, parse_sweep
 from eval.study.training import TRAINING_MEASURES
 from pipeline.systems import fusion_of
@@ -262,28 +262,8 @@ def _fusions(recipe: V.Recipe, raw: Any, references: list[Reference]) -> list[Re
     return out
 
 
-def split_dataset(value: Any) -> str:
-    """A dataset (:func:`kit.validate.dataset`) or a split of an offline BEIR collection, ``<name>/<split>`` (e.g.
-    ``scifact/train``: its ``qrels/<split>.tsv``); nothing is loaded."""
-    name = V.text(value)
-    base, _, split = name.partition("/")
-    if split and base in LOCAL_DATASETS:
-        beir = shared_dir() / "data" / "beir" / base
-        splits = sorted(p.stem for p in (beir / "qrels").glob("*.tsv")) if beir.is_dir() else ["test"]
-        if split not in splits:
-            raise ValueError(f"{base} has no {split!r} split (it has {', '.join(splits)})")
-        return name
-    return V.dataset(name)
-
-
 def _datasets(value: Any) -> list[str]:
-    return [split_dataset(d) for d in V.string_list(value)]
-
-
-def is_split(dataset: str) -> bool:
-    """Whether ``dataset`` names a split of an offline collection (:func:`split_dataset`) rather than a collection."""
-    base, _, split = dataset.partition("/")
-    return bool(split) and base in LOCAL_DATASETS
+    return [V.dataset_or_split(d) for d in V.string_list(value)]
 
 
 def resolve(name_or_path: str | Path) -> Path:
@@ -305,7 +285,7 @@ def load_study(name_or_path: str | Path) -> Study:
     path = resolve(name_or_path)
     recipe = V.load_mapping(path, "study", fix="see docs/studies.md")
     values = V.fields(recipe, recipe.data, {
-        "study": V.text, "title": V.text, "description": V.text, "caveat": V.text, "in_domain": split_dataset,
+        "study": V.text, "title": V.text, "description": V.text, "caveat": V.text, "in_domain": V.dataset_or_split,
         "datasets": _datasets, "measures": V.anything,
         "conditions": V.anything, "references": V.anything, "fusions": V.anything, "tables": V.anything,
         "comparisons": V.anything, "sweeps": V.anything, "plots": V.anything, "training": V.anything},
