@@ -15,10 +15,10 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from eval.recipe import DenseSpec, DocSpec, QuerySpec, System
-from kit.data import load_dataset
+from kit.data import is_split, load_dataset
 from kit.dataset import Dataset
 from kit.errors import InputError
-from kit.paths import work_dir
+from kit.paths import dataset_slug, work_dir
 from pipeline.dataset import DatasetRun
 from pipeline.metrics import query_flops
 from pipeline.settings import Settings, Timer
@@ -111,6 +111,11 @@ def slice_dataset(ds: Dataset, queries: int | None, docs: int | None) -> Dataset
                    qrels=qrels, docs=lambda: iter(kept), num_docs=len(kept), source=ds.source)
 
 
+def collection(name: str) -> str:
+    """The collection a dataset name is of: ``scifact`` for ``scifact/dev`` and for ``scifact``."""
+    return name.split("/", 1)[0] if is_split(name) else name
+
+
 def seed_system(condition: str, seed: int) -> str:
     """How one seed's model is named in tables and per-query files (the condition's own id holds the seed mean)."""
     return f"{condition}@seed{seed}"
@@ -175,13 +180,15 @@ class Ablator:
         self._datasets: dict[str, Dataset] = {}
 
     def dataset(self, name: str) -> Dataset:
+        """A dataset as studies name it: a collection, or a split of one (``scifact/dev``, :func:`kit.data.is_split`);
+        the in-domain collection and its splits sliced at a scale that slices."""
         if name not in self._datasets:
             try:
-                ds = load_dataset(name)
+                ds = load_dataset(*name.split("/", 1)) if is_split(name) else load_dataset(name)
             except ValueError as exc:
                 raise InputError(None, f"evaluate: {exc}") from None
-            self._datasets[name] = (slice_dataset(ds, self.scale.queries, self.scale.docs) if name == self.in_domain
-                                    else ds)
+            self._datasets[name] = (slice_dataset(ds, self.scale.queries, self.scale.docs)
+                                    if collection(name) == collection(self.in_domain) else ds)
         return self._datasets[name]
 
     def datasets(self, condition: Condition, zero_shot: bool = True) -> list[str]:
@@ -214,10 +221,14 @@ class Ablator:
         scores, frames = {}, []
         for name in datasets:
             ds = self.dataset(name)
-            # Tables 2-3 report FLOPS and Doc_Len on SciFact only: elsewhere the documents are encoded over the
-            # queries' terms alone, which gives the same runs at a fraction of the encoding time
-            cut = system if name != self.in_domain else None
-            run = DatasetRun(ds, self.settings, self.timer, root=model.parent / "eval" / ds.name, query_terms=cut)
+            # FLOPS and Doc_Len are reported on the in-domain collection only: elsewhere the documents are encoded over
+            # the queries' terms alone, which gives the same runs at a fraction of the encoding time. A split of the
+            # in-domain collection (scifact/dev) shares its folder and whole document vectors; its runs are its own.
+            same = collection(name) == collection(self.in_domain)
+            folder = self.dataset(self.in_domain).name if same and is_split(name) else ds.name
+            run = DatasetRun(ds, self.settings, self.timer, root=model.parent / "eval" / folder,
+                             name=dataset_slug(ds.name) if is_split(name) else None,
+                             query_terms=None if same else system)
             started = time.perf_counter()
             run.encode_docs([doc])
             result = run.run_system(system)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -53,6 +54,19 @@ LOCAL_DATASETS = ("scifact", "vaswani", "cacm")
 
 # ---- BEIR layout -----------------------------------------------------------------------------------------------------
 
+DERIVED_SPLITS = {"dev": "train", "fit": "train"}
+"""Splits the kit derives from a collection's own split where the collection has no such qrels file: ``dev`` is a
+fixed one in :data:`DEV_SHARE` of the train split's judged queries (chosen by the sha256 of the query id: never by
+file order, machine or seed), held out from training; ``fit`` is the rest, what a recipe selected on ``dev`` trains
+on. Every choice of a recipe is made on ``dev``; the test split only reports."""
+DEV_SHARE = 5
+
+
+def in_dev(query_id: str) -> bool:
+    """Whether a train query belongs to the ``dev`` split (:data:`DERIVED_SPLITS`)."""
+    return int(hashlib.sha256(f"dev:{query_id}".encode()).hexdigest(), 16) % DEV_SHARE == 0
+
+
 def is_split(name: str) -> bool:
     """Whether ``name`` is a split of an offline collection, ``<name>/<split>`` (``scifact/train``), rather than a
     collection (:func:`kit.validate.dataset_or_split`)."""
@@ -76,12 +90,20 @@ def _count_records(path: Path) -> int:
 
 
 def load_beir_local(root: str | Path, split: str = "test") -> Dataset:
-    """A directory in BEIR layout; queries are restricted to those judged in ``qrels/<split>.tsv`` (as BEIR does)."""
+    """A directory in BEIR layout; queries are restricted to those judged in ``qrels/<split>.tsv`` (as BEIR does), or,
+    for a split the directory lacks, to those of :data:`DERIVED_SPLITS` (``dev``, ``fit``: parts of ``train``)."""
     root = Path(root)
     if not root.is_dir():
         raise InputError(root, "not a directory", fix="pass a directory holding corpus.jsonl, queries.jsonl, qrels/")
     splits = sorted(p.name.split(".")[0] for p in (root / "qrels").glob("*.tsv*"))
+    if split not in splits and DERIVED_SPLITS.get(split) in splits:  # dev / fit: a fixed part of train (in_dev)
+        whole = load_beir_local(root, DERIVED_SPLITS[split])
+        keep = [q for q in whole.queries if in_dev(q) == (split == "dev")]
+        return Dataset(name=f"{root.name}/{split}", queries={q: whole.queries[q] for q in keep},
+                       qrels={q: whole.qrels[q] for q in keep}, docs=whole.docs, num_docs=whole.num_docs,
+                       source=whole.source, corpus_key=whole.corpus_key)
     if split not in splits:
+        splits += [d for d, source in DERIVED_SPLITS.items() if source in splits]
         raise ValueError(f"split {split!r} not found in {root / 'qrels'}; choose from {', '.join(splits) or '(none)'}")
     corpus = _existing(root, "corpus.jsonl", "corpus.jsonl.gz")
     queries_path = _existing(root, "queries.jsonl", "queries.jsonl.gz")

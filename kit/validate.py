@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from kit.data import BEIR_DATASETS, LOCAL_DATASETS
+from kit.data import BEIR_DATASETS, DERIVED_SPLITS, LOCAL_DATASETS
 from kit.errors import InputError
 from kit.io import read_yaml
 from kit.nanobeir import NANOBEIR_DATASETS
@@ -249,12 +249,14 @@ def dataset(value: Any) -> str:
 
 def dataset_or_split(value: Any) -> str:
     """A dataset (:func:`dataset`) or a split of an offline BEIR collection, ``<name>/<split>`` (e.g.
-    ``scifact/train``: its ``qrels/<split>.tsv``); nothing is loaded."""
+    ``scifact/train``: its ``qrels/<split>.tsv``; ``scifact/dev`` and ``scifact/fit``: :data:`kit.data.DERIVED_SPLITS`);
+    nothing is loaded."""
     name = text(value)
     base, _, split = name.partition("/")
     if split and base in LOCAL_DATASETS:
         beir = shared_dir() / "data" / "beir" / base
         splits = sorted(p.stem for p in (beir / "qrels").glob("*.tsv")) if beir.is_dir() else ["test"]
+        splits += [d for d, source in DERIVED_SPLITS.items() if source in splits]
         if split not in splits:
             raise ValueError(f"{base} has no {split!r} split (it has {', '.join(splits)})")
         return name

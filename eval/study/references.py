@@ -12,11 +12,10 @@ from typing import Sequence
 
 import pandas as pd
 
-from eval.ablator import Ablator, slice_dataset
+from eval.ablator import Ablator, collection
 from eval.recipe import System
 from eval.study.spec import Reference, Study
-from kit.data import is_split, load_dataset
-from kit.errors import InputError
+from kit.data import is_split
 from kit.paths import dataset_slug, work_dir
 from pipeline.dataset import DatasetRun
 from pipeline.plan import resolve_trained
@@ -25,16 +24,10 @@ from pipeline.systems import fusion_of
 
 def dataset_run(ablator: Ablator, name: str) -> DatasetRun:
     """The engine on one dataset of a study, ``name`` as the study spells it (a collection or a split of one)."""
+    ds = ablator.dataset(name)  # sliced as the conditions' runs of the same name are
     if not is_split(name):
-        ds = ablator.dataset(name)
         return DatasetRun(ds, ablator.settings, ablator.timer, name=ds.name)
-    base, _, split = name.partition("/")
-    try:
-        whole = load_dataset(base, split)
-    except ValueError as exc:
-        raise InputError(None, f"{name}: {exc}") from None
-    ds = slice_dataset(whole, ablator.scale.queries, ablator.scale.docs) if name == ablator.in_domain else whole
-    root = work_dir() / dataset_slug(base) if ds is whole else None
+    root = work_dir() / dataset_slug(collection(name)) if ds.name == name else None  # unsliced: the corpus's folder
     return DatasetRun(ds, ablator.settings, ablator.timer, root=root, name=dataset_slug(ds.name))
 
 

@@ -31,7 +31,6 @@ from typing import Any, Mapping
 
 from eval.recipe import System, load_recipe
 from kit import validate as V
-from kit.data import is_split
 from kit.errors import InputError
 from kit.paths import REPO
 from eval.study.sweeps import Plot, Sweep, parse_plot, parse_sweep
@@ -320,7 +319,7 @@ def load_study(name_or_path: str | Path) -> Study:
         raise recipe.error("conditions", "a study trains conditions or sweeps, or measures references")
     training = (_convert(recipe, "training", lambda v: tuple(V.choice(list(TRAINING_MEASURES))(m) for m in V.string_list(v)),
                          values["training"]) if "training" in values else ())
-    plots = tuple(parse_plot(recipe, i, raw, sweeps, (*measures, *SPARSITY, *training))
+    plots = tuple(parse_plot(recipe, i, raw, sweeps, (*measures, *SPARSITY, *training), datasets, measures)
                   for i, raw in enumerate(_list(recipe, values, "plots")))
     study = Study(values["study"], values["title"], values.get("description", ""), values["in_domain"], datasets,
                   measures, conditions, tuple(references),
@@ -356,10 +355,6 @@ def _cross_check(recipe: V.Recipe, study: Study) -> None:
                 raise recipe.error(f"conditions[{i}].expected", f"{dataset!r} is not one of the study's datasets")
             V.measured_only(recipe, f"conditions[{i}].expected.{dataset}", scores, study.measured(dataset),
                             f"this study on {dataset}")
-    splits = [d for d in study.datasets if is_split(d)]
-    if splits and study.conditions:
-        raise recipe.error("datasets", f"{splits[0]} is a split: the conditions are evaluated on test collections only",
-                           fix="measure splits in a study of references, or list the collection itself")
     for i, r in enumerate(study.references):
         where = f"references[{i}]" if not r.members else f"fusions.{r.id}"
         if r.id in study.conditions:

@@ -56,6 +56,7 @@ class Plot:
     x: str
     y: str
     log_x: bool = False
+    datasets: tuple[str, ...] = ()  # draw y on each of these datasets (against the swept field)
 
 
 def parse_sweep(recipe: V.Recipe, i: int, raw: Any, conditions: Sequence[str], expected_scores) -> Sweep:
@@ -96,29 +97,44 @@ def parse_sweep(recipe: V.Recipe, i: int, raw: Any, conditions: Sequence[str], e
     return replace(sweep, expected=expected)
 
 
-def parse_plot(recipe: V.Recipe, i: int, raw: Any, sweeps: Mapping[str, Sweep], measures: Sequence[str]) -> Plot:
-    """``plots[i]``: its sweep declared, its axes measures of the in-domain dataset or the swept field."""
+def parse_plot(recipe: V.Recipe, i: int, raw: Any, sweeps: Mapping[str, Sweep], measures: Sequence[str],
+               datasets: Sequence[str] = (), effectiveness: Sequence[str] = ()) -> Plot:
+    """``plots[i]``: its sweep declared, its axes measures of the in-domain dataset or the swept field; with
+    ``datasets`` (of the study), ``y`` an effectiveness measure drawn on each of them against the swept field."""
     where = f"plots[{i}]"
     values = V.fields(recipe, raw, {"id": V.text, "title": V.text, "sweep": V.choice(list(sweeps)), "x": V.text,
-                                    "y": V.text, "log_x": V.flag}, where, required=("id", "sweep", "x", "y"))
-    axes = (*measures, sweeps[values["sweep"]].field)
+                                    "y": V.text, "log_x": V.flag, "datasets": V.string_list}, where,
+                      required=("id", "sweep", "x", "y"))
+    field = sweeps[values["sweep"]].field
+    axes = (*measures, field)
     for axis in ("x", "y"):
         if values[axis] not in axes:
             raise recipe.error(f"{where}.{axis}", f"{values[axis]!r} is neither a measure nor the swept field",
                                fix=f"one of {', '.join(axes)}")
+    on = tuple(values.get("datasets", ()))
+    for j, d in enumerate(on):
+        if d not in datasets:
+            raise recipe.error(f"{where}.datasets[{j}]", f"{d!r} is not one of the study's datasets",
+                               fix=f"one of {', '.join(datasets)}")
+    if on and (values["x"] != field or values["y"] not in effectiveness):
+        raise recipe.error(f"{where}.datasets", "a plot over datasets draws an effectiveness measure (y) against the "
+                           "swept field (x)", fix=f"x: {field}, y: one of {', '.join(effectiveness)}")
     return Plot(values["id"], values.get("title", values["id"]), values["sweep"], values["x"], values["y"],
-                values.get("log_x", False))
+                values.get("log_x", False), on)
 
 
-def points_frame(sweep: Sweep, means: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
-    """One row per point of ``sweep`` that ``means`` holds (point -> measure -> seed mean on the in-domain dataset),
-    with its base and its swept value."""
-    return pd.DataFrame([{"point": p, "base": b, sweep.field: v, **means[p]} for p, b, v in sweep.points() if p in means])
+def points_frame(sweep: Sweep, means: Mapping[str, Mapping[str, float]], labels: Mapping[str, str] | None = None,
+                 dataset: str = "") -> pd.DataFrame:
+    """One row per point of ``sweep`` that ``means`` holds (point -> measure -> seed mean), with its swept value and
+    its ``series``: its base condition's label (``labels``), and ``dataset`` when given."""
+    name = (labels or {}).get
+    return pd.DataFrame([{"point": p, "series": f"{name(b, b)} {dataset}".strip(), sweep.field: v, **means[p]}
+                         for p, b, v in sweep.points() if p in means])
 
 
-def draw(plot: Plot, sweep: Sweep, points: pd.DataFrame, labels: Mapping[str, str], out: Path,
+def draw(plot: Plot, sweep: Sweep, points: pd.DataFrame, out: Path,
          references: Mapping[str, float] | None = None) -> Path:
-    """``<out>/<plot id>.png``: one line per base condition (``labels``: base -> legend label); ``references``:
+    """``<out>/<plot id>.png``: one line per ``series`` of ``points`` (:func:`points_frame`); ``references``:
     label -> score, dashed lines on an effectiveness axis."""
     import matplotlib
 
@@ -126,18 +142,17 @@ def draw(plot: Plot, sweep: Sweep, points: pd.DataFrame, labels: Mapping[str, st
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 4))
-    for base in sweep.bases:
-        group = points[points["base"] == base].sort_values(plot.x)
-        line = ax.plot(group[plot.x], group[plot.y], "-", label=labels.get(base, base))[0]
+    for series, group in points.groupby("series", sort=False):
+        group = group.sort_values(plot.x)
+        line = ax.plot(group[plot.x], group[plot.y], "-", label=series)[0]
         for xv, yv, dl, value in zip(group[plot.x], group[plot.y], group["Doc_Len"], group[sweep.field]):
             marker = "x" if dl < COLLAPSE_DOC_LEN else "o"
             ax.plot([xv], [yv], marker=marker, color=line.get_color(), markersize=7 if marker == "x" else 4)
             if plot.x != sweep.field:
                 ax.annotate(f"{value:g}", (xv, yv), textcoords="offset points", xytext=(3, 3), fontsize=6,
                             color=line.get_color())
-    if plot.y not in ("FLOPS", "Doc_Len", sweep.field):
-        for (ref, value), style in zip((references or {}).items(), ("--", ":")):
-            ax.axhline(value, linestyle=style, color="0.35", linewidth=1, label=f"{ref} {value:.4f}")
+    for (ref, value), style in zip((references or {}).items(), ("--", ":", "-.", (0, (1, 3)))):
+        ax.axhline(value, linestyle=style, color="0.35", linewidth=1, label=f"{ref} {value:.4f}")
     if plot.log_x:
         ax.set_xscale("log")
     ax.set_xlabel(plot.x)
@@ -156,18 +171,26 @@ def draw(plot: Plot, sweep: Sweep, points: pd.DataFrame, labels: Mapping[str, st
 def draw_plots(study, runs: Mapping[str, Sequence], references: Mapping[tuple[str, str], Mapping[str, float]],
                folder: Path) -> list[Path]:
     """Every plot of ``study`` (:class:`eval.study.spec.Study`) as ``<folder>/<plot id>.png``, from the seed means of
-    the points ``runs`` holds on the in-domain dataset; the single references' first measure as reference lines."""
-    d = study.in_domain
-    lines = {r.label: references[(d, r.id)][study.measures[0]] for r in study.references
-             if not r.members and (d, r.id) in references}
+    the points ``runs`` holds: on the in-domain dataset, or on each of a plot's ``datasets`` (each point's Doc_Len,
+    which marks a collapsed model, is the in-domain one); the single references' score of ``y`` as reference lines."""
+    home = study.in_domain
     sweeps = {s.id: s for s in study.sweeps}
+
+    def means(d: str, points) -> dict:
+        return {p: {m: sum(r.scores[d][m] for r in runs[p]) / len(runs[p]) for m in runs[p][0].scores[d]}
+                for p, _, _ in points if runs.get(p)}
+
     paths = []
     for plot in study.plots:
         sweep = sweeps[plot.sweep]
-        means = {p: {m: sum(r.scores[d][m] for r in runs[p]) / len(runs[p]) for m in runs[p][0].scores[d]}
-                 for p, _, _ in sweep.points() if runs.get(p)}
-        if not means:
+        own = means(home, sweep.points())
+        if not own:
             continue
-        frame = points_frame(sweep, means)
-        paths.append(draw(plot, sweep, frame, sweep.labels, folder, lines if plot.y == study.measures[0] else None))
+        frames, lines = [], {}
+        for d in plot.datasets or (home,):
+            on = {p: {**v, "Doc_Len": own[p]["Doc_Len"]} for p, v in means(d, sweep.points()).items()}
+            frames.append(points_frame(sweep, on, sweep.labels, d if plot.datasets else ""))
+            lines.update({f"{r.label} {d}".strip() if plot.datasets else r.label: references[(d, r.id)][plot.y]
+                          for r in study.references if not r.members and plot.y in references.get((d, r.id), {})})
+        paths.append(draw(plot, sweep, pd.concat(frames, ignore_index=True), folder, lines))
     return paths
