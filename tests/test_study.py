@@ -111,6 +111,7 @@ sweeps:
     field: lambda_d
     values: [0.01, 0.1]
     conditions: [baseline, l0-mask]
+    set: {max_steps: 120}
     expected:
       lam.baseline.0.01: {scifact: {nDCG@10: 0.64}}
 tables:
@@ -126,22 +127,23 @@ def test_a_sweep_declares_its_points_and_a_malformed_one_is_one_line(tmp_path):
     study = load_study(path)
     assert list(study.conditions) == ["lam.baseline.0.01", "lam.baseline.0.1", "lam.l0-mask.0.01", "lam.l0-mask.0.1"]
     assert study.tables[0].rows == tuple(study.conditions)
-    assert study.conditions["lam.l0-mask.0.1"].changes == {"lambda_d": 0.1}
+    assert study.conditions["lam.l0-mask.0.1"].changes == {"max_steps": 120, "lambda_d": 0.1}
     assert study.conditions["lam.baseline.0.01"].expected == {"scifact": {"nDCG@10": 0.64}}
     cases = [("field: lambda_d", "field: lambda", ":7: sweeps[0].field: "),
              ("values: [0.01, 0.1]", "values: [0.01, 0.01]", ":8: sweeps[0].values: a value is listed twice"),
              ("conditions: [baseline, l0-mask]", "conditions: [baseline, l0-masks]",
               ":9: sweeps[0].conditions[1]: 'l0-masks' is not a condition file"),
-             ("lam.baseline.0.01: {", "lam.baseline.0.02: {", ":11: sweeps[0].expected.lam.baseline.0.02: "),
-             ("x: FLOPS", "x: threshold", ":15: plots[0].x: 'threshold' is neither a measure nor the swept field"),
-             ("sweep: lam,", "sweep: lambda,", ":15: plots[0].sweep: ")]
+             ("lam.baseline.0.01: {", "lam.baseline.0.02: {", ":12: sweeps[0].expected.lam.baseline.0.02: "),
+             ("set: {max_steps: 120}", "set: {lambda_d: 0.5}", ":10: sweeps[0].set: lambda_d is the swept field"),
+             ("x: FLOPS", "x: threshold", ":16: plots[0].x: 'threshold' is neither a measure nor the swept field"),
+             ("sweep: lam,", "sweep: lambda,", ":16: plots[0].sweep: ")]
     for old, new, needle in cases:
         path.write_text(SWEEP_STUDY.replace(old, new))
         with pytest.raises(InputError) as err:
             load_study(path)
         assert needle in str(err.value), (needle, str(err.value))
     path.write_text(SWEEP_STUDY.replace("x: FLOPS", "x: threshold"))
-    one_line_error(run("eval.study", path, "--dry-run"), "bad.yaml:15: plots[0].x")
+    one_line_error(run("eval.study", path, "--dry-run"), "bad.yaml:16: plots[0].x")
 
 
 def test_replay_reads_a_record_of_single_seed_conditions_named_by_their_ids(tmp_path):

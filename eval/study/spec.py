@@ -162,7 +162,8 @@ def _sweep_points(sweep: Sweep) -> list[StudyCondition]:
     for pid, base_id, value in sweep.points():
         base = load_condition(base_id)
         label = f"{sweep.labels.get(base_id, base_id)} {sweep.field}={value:g}"
-        points.append(StudyCondition(id=pid, label=label, base=base, changes=_changes({sweep.field: value}),
+        points.append(StudyCondition(id=pid, label=label, base=base,
+                                     changes={**sweep.changes, **_changes({sweep.field: value})},
                                      seeds=sweep.seeds or base.seeds, expected=sweep.expected.get(pid, {}),
                                      tolerance=sweep.tolerance if sweep.tolerance is not None else base.tolerance,
                                      swept=(sweep.field, value)))
@@ -307,7 +308,7 @@ def load_study(name_or_path: str | Path) -> Study:
         conditions[c.id] = c
     sweeps = {}
     for i, raw in enumerate(_list(recipe, values, "sweeps")):
-        sweep = parse_sweep(recipe, i, raw, condition_ids(), expected_scores)
+        sweep = parse_sweep(recipe, i, raw, condition_ids(), expected_scores, _changes)
         if sweep.id in sweeps:
             raise recipe.error(f"sweeps[{i}].id", f"sweep {sweep.id!r} is declared twice")
         sweeps[sweep.id] = sweep

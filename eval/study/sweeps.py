@@ -39,6 +39,7 @@ class Sweep:
     expected: Mapping[str, Mapping[str, Mapping[str, float]]] = field(default_factory=dict)  # point -> dataset -> ...
     labels: Mapping[str, str] = field(default_factory=dict)  # base condition -> its name in labels and legends
     tolerance: float | None = None  # None: each base condition's
+    changes: Mapping[str, Any] = field(default_factory=dict)  # training fields set at every point (``set``)
 
     def point_id(self, base: str, value: float) -> str:
         return f"{self.id}.{base}.{value:g}"
@@ -59,12 +60,13 @@ class Plot:
     datasets: tuple[str, ...] = ()  # draw y on each of these datasets (against the swept field)
 
 
-def parse_sweep(recipe: V.Recipe, i: int, raw: Any, conditions: Sequence[str], expected_scores) -> Sweep:
-    """``sweeps[i]``: validated at its line; ``conditions``: the condition files a sweep may start from."""
+def parse_sweep(recipe: V.Recipe, i: int, raw: Any, conditions: Sequence[str], expected_scores, changes) -> Sweep:
+    """``sweeps[i]``: validated at its line; ``conditions``: the condition files a sweep may start from;
+    ``changes``: the converter of ``set`` (training fields every point changes besides the swept one)."""
     where = f"sweeps[{i}]"
     values = V.fields(recipe, raw, {"id": V.text, "field": V.choice(SWEEPABLE), "values": V.anything,
                                     "conditions": V.string_list, "seeds": V.seeds, "expected": V.anything,
-                                    "labels": V.anything, "tolerance": V.number(0)},
+                                    "labels": V.anything, "tolerance": V.number(0), "set": changes},
                       where, required=("id", "field", "values", "conditions"))
     numbers = values["values"]
     if (not isinstance(numbers, list) or not numbers
@@ -80,7 +82,10 @@ def parse_sweep(recipe: V.Recipe, i: int, raw: Any, conditions: Sequence[str], e
     if not isinstance(labels, dict) or not set(labels) <= set(values["conditions"]):
         raise recipe.error(f"{where}.labels", "expected a mapping of the sweep's conditions -> their names")
     sweep = Sweep(values["id"], values["field"], tuple(numbers), tuple(values["conditions"]),
-                  values.get("seeds", ()), {}, {str(k): str(v) for k, v in labels.items()}, values.get("tolerance"))
+                  values.get("seeds", ()), {}, {str(k): str(v) for k, v in labels.items()}, values.get("tolerance"),
+                  values.get("set", {}))
+    if sweep.field in sweep.changes:
+        raise recipe.error(f"{where}.set", f"{sweep.field} is the swept field", fix="leave it out of set")
     raw_expected = values.get("expected") or {}
     if not isinstance(raw_expected, dict):
         raise recipe.error(f"{where}.expected", "expected a mapping of point id -> {dataset: {measure: value}}")
@@ -155,6 +160,11 @@ def draw(plot: Plot, sweep: Sweep, points: pd.DataFrame, out: Path,
         ax.axhline(value, linestyle=style, color="0.35", linewidth=1, label=f"{ref} {value:.4f}")
     if plot.log_x:
         ax.set_xscale("log")
+    if plot.x == sweep.field:  # the swept values themselves as the ticks, written as in the study file
+        from matplotlib.ticker import NullLocator
+
+        ax.set_xticks([float(v) for v in sweep.values], [f"{v:g}" for v in sweep.values])
+        ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel(plot.x)
     ax.set_ylabel(plot.y)
     seeds = f"{len(sweep.seeds)} training seed{'s' if len(sweep.seeds) != 1 else ''}" if sweep.seeds else "seed means"
