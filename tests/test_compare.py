@@ -304,7 +304,8 @@ def test_the_check_covers_every_stored_table_the_li_lsr_table_and_the_figure_poi
     stored = {p.relative_to(REPO / "results").as_posix(): json.loads(p.read_text()).get("kind")
               for p in (REPO / "results").rglob("*.json") if p.relative_to(REPO / "results").as_posix() not in sealed}
     kinds = {"table1.json": "table1", "table2.json": "study", "table3.json": "study", "lilsr.json": "lilsr",
-             "figures.json": "study", "regime.json": "study", "teachers.json": "study"}
+             "figures.json": "study", "regime.json": "study", "teachers.json": "study",
+             "learning-curve.json": "study", "why-training-hurts.json": "study"}
     assert stored == kinds
     assert set(stored.values()) == set(KINDS)  # every kind the check knows has a stored record
     figures = load_results(REPO / "results" / "figures.json")
