@@ -172,6 +172,18 @@ def test_replay_reads_a_record_of_single_seed_conditions_named_by_their_ids(tmp_
     assert len(m.seeds) == len(pq[pq["system"].str.contains("@seed")])  # each point's run, under its seed's name
 
 
+def test_expectations_apply_only_at_the_declared_seeds():
+    """An expectation is a seed mean over the declared seeds: ``--seeds 42`` alone is measured, not checked (it printed
+    FAIL against Table 2's three-seed means and exited 1); the declared seeds, or none given, are checked."""
+    from eval.ablator import get_scale
+    from eval.study.runner import checked_at
+
+    study, full = load_study("table2"), get_scale("full")
+    assert checked_at(study, full, None) and checked_at(study, full, (42, 43, 44))
+    assert not checked_at(study, full, (42,)) and not checked_at(study, full, (44, 43, 42))
+    assert not checked_at(study, get_scale("smoke"), None)
+
+
 def test_a_yaml_only_study_runs_at_smoke_scale_and_checks(tmp_path, scifact_dir):
     """Two conditions and one comparison, written only as YAML: trained, measured, tabulated, tested and written
     by python -m eval.study; compare --check re-derives every number of the record from the study file."""

@@ -112,7 +112,15 @@ def measured(study: Study, ablator: Ablator, seeds: tuple[int, ...] | None) -> M
     datasets = datasets_at(study, ablator.scale)
     references, reference_pq = measure_references(study, ablator, datasets)
     return Measurements(runs, seed_means(per_seed), per_seed[per_seed["measure"] != "Doc_Len"].drop(columns="condition"),
-                        seconds, references, reference_pq, datasets, ablator.scale.name, ablator.scale.checked)
+                        seconds, references, reference_pq, datasets, ablator.scale.name,
+                        checked_at(study, ablator.scale, seeds))
+
+
+def checked_at(study: Study, scale: Scale, seeds: tuple[int, ...] | None) -> bool:
+    """Whether the study's expectations apply to a run: at the scale they were measured at, and with each condition's
+    declared seeds (an expectation is a mean over them: ``--seeds 42`` alone is measured, not checked, and it printed
+    FAIL against the three-seed means)."""
+    return scale.checked and all(c.run_seeds(seeds) == c.run_seeds() for c in study.conditions.values())
 
 
 def _concat(*frames: pd.DataFrame) -> pd.DataFrame:
