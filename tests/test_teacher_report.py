@@ -39,7 +39,7 @@ def test_the_study_names_table_1_systems_fusions_and_splits():
 @pytest.mark.parametrize("old, new, needle", [
     ("{id: minilm-l6.dense,", "{id: minilm-l6,", "references[1]: 'minilm-l6' is not a system of recipes/table1.yaml"),
     ("members: [bm25-flat, minilm-l6.dense]\n", "members: [bm25-flat]\n", "fusions.bm25+minilm.members: a fusion lists at least two"),
-    ("datasets: [scifact/train, scifact]", "datasets: [scifact/dev, scifact]", "datasets: scifact has no 'dev' split"),
+    ("datasets: [scifact/train, scifact]", "datasets: [scifact/trian, scifact]", "datasets: scifact has no 'trian' split"),
     ("expected: {scifact/train: {nDCG@10: 0.6974}", "expected: {scifact/dev: {nDCG@10: 0.6974}",
      "references[0].expected: 'scifact/dev' is not one of the study's datasets"),
     ("versus: bm25+minilm,", "versus: bm25+minlm,", "comparisons[4].versus: 'bm25+minlm' is not another condition"),
