@@ -14,7 +14,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from eval.recipe import DenseSpec, DocSpec, QuerySpec, System
+from eval.recipe import DocSpec, QuerySpec, System
 from kit.data import is_split, load_dataset
 from kit.dataset import Dataset
 from kit.errors import InputError
@@ -25,16 +25,6 @@ from pipeline.settings import Settings, Timer
 from train.cache import model_dir, record_seconds, train_cached
 from train.conditions import Condition
 from train.recipe import TrainRecipe
-
-CAVEAT = ("These numbers come from a 4.4M-parameter SPLADE-tiny trained for minutes on SciFact (BoW × IDF queries, "
-          "CPU), not the paper's BERT-base trained on MS MARCO and averaged over 13 BEIR datasets: only the directions "
-          "of the effects (better or worse than the baseline, sparser or denser) can be compared with the paper.")
-
-REFERENCES = (System(id="bm25-flat", label="BM25 (flat)", type="bm25"),
-              System(id="minilm-l6.dense", label="all-MiniLM-L6-v2 (dense)", type="dense",
-                     dense=DenseSpec("all-MiniLM-L6-v2", 128)))
-"""Measured beside every learned model, on every dataset (the same systems as Table 1's reference rows)."""
-
 
 # ---- scales ----------------------------------------------------------------------------------------------------------
 
@@ -238,21 +228,3 @@ class Ablator:
                 frames.append(sparsity_items(run, system).assign(dataset=name, system=seed_system(condition.id, seed)))
             scores[name] = {k: float(result[k]) for k in (*self.settings.measures, "FLOPS", "Doc_Len") if k in result}
         return Measured(condition.id, seed, recipe, model, scores, pd.concat(frames, ignore_index=True))
-
-    def reference_scores(self, names: Sequence[str], systems: Sequence[System] = REFERENCES
-                         ) -> tuple[dict[tuple[str, str], dict[str, float]], pd.DataFrame]:
-        """``systems`` (default: BM25 and MiniLM, Table 1's reference systems) on each dataset: ``{(dataset, system):
-        {measure: score}}`` over the settings' measures, and their per-query values."""
-        scores, frames = {}, []
-        for name in names:
-            run = DatasetRun(self.dataset(name), self.settings, self.timer, name=self.dataset(name).name)
-            for system in systems:
-                result = run.run_system(system)
-                frames.append(result.pop("_per_query").assign(dataset=name, system=system.id))
-                scores[(name, system.id)] = {m: float(result[m]) for m in self.settings.measures}
-        return scores, (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame())
-
-    def references(self, names: Sequence[str]) -> tuple[dict[tuple[str, str], float], pd.DataFrame]:
-        """BM25 and MiniLM on each dataset: ``{(dataset, system): nDCG@10}`` and their per-query values."""
-        scores, per_query = self.reference_scores(names)
-        return {key: values["nDCG@10"] for key, values in scores.items()}, per_query
