@@ -125,9 +125,9 @@ endif
 report: setup
 	$(PYTHON) -m eval.report --screenshot $(if $(README_SCREENSHOT),--readme-screenshot)
 
-# Li-LSR learned query weights vs BoW x IDF, and Seismic vs Anserini on the same vectors (recipes/lilsr.yaml: SciFact
-# test, vaswani, cacm); the models are the conditions l0-mask-l0-act, lilsr and lilsr-anchor, each trained with every
-# seed of the recipe (SEEDS=42,43 overrides; cached and resumable per condition-seed); writes work/results/lilsr.*
-# (UPDATE=1: results/).
+# Li-LSR learned query weights vs BoW x IDF (the study recipes/studies/lilsr.yaml: SciFact test, vaswani, cacm); the
+# models are the conditions l0-mask-l0-act, lilsr and lilsr-anchor at each of the study's seeds (SEEDS=42,43 overrides;
+# cached and resumable per condition-seed); writes work/results/lilsr.* (UPDATE=1: results/). Seismic vs Anserini on
+# the same vectors: python -m bench.seismic (make bench).
 lilsr: setup $(TRAIN_FILE)
-	$(SERVER) $(PYTHON) -m eval.lilsr $(if $(SEEDS),--seeds $(SEEDS)) $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)
+	$(SERVER) $(PYTHON) -m eval.study lilsr $(if $(SEEDS),--seeds $(SEEDS)) $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)

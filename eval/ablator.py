@@ -1,8 +1,7 @@
 """Trained conditions measured at a scale: each model trained once per (condition, seed, changes) and cached, then
 evaluated by the pipeline on the in-domain dataset (nDCG@10 with FLOPS and Doc_Len, Section 5.1.3) and zero-shot
 elsewhere (nDCG@10, the documents encoded over the queries' terms alone: the same runs at a fraction of the encoding
-time). :class:`Ablator` is what every study measures with (:mod:`eval.study`, :mod:`eval.ablation`,
-:mod:`eval.lilsr`).
+time). :class:`Ablator` is what every study measures with (:mod:`eval.study`, :mod:`eval.ablation`).
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ from encode.activations import ACTIVATIONS
 from encode.quantize import MAX_FACTOR
 from encode.registry import QUERY_ENCODERS as REGISTERED_QUERY_ENCODERS
 from index.backends import BACKENDS
-from index.seismic import SeismicParams
 from kit import validate as V
 from kit.errors import InputError
 from pipeline.specs import CORPUS_IDF_TABLE, TRAINED_PREFIX, DenseSpec, DocSpec, IndexSpec, QuerySpec, System
@@ -37,22 +36,7 @@ class Recipe:
     factor: float
     systems: list[System]
     index: "IndexSpec | None" = None  # None = Anserini impact index
-    backends: "BackendComparison | None" = None  # eval.lilsr: the system whose run is timed on each backend
-    # eval.lilsr: the training seeds of the systems' trained documents (doc.trained), each system measured once per
-    # seed; `expected` then holds the seed means. Empty: each condition's own (first) seed.
-    seeds: tuple[int, ...] = ()
     source: V.Recipe | None = field(default=None, repr=False, compare=False)  # the parsed file (key lines)
-
-
-@dataclass(frozen=True)
-class BackendComparison:
-    """The recipe's ``backends:`` block (``eval.lilsr``): one system's vectors and queries searched by every
-    backend, with these thread counts, the fastest of ``repeat`` searches timed; ``seismic``: its parameters."""
-
-    system: str
-    threads: tuple[int, ...] = (1, 2)
-    repeat: int = 5
-    seismic: tuple[tuple[str, Any], ...] = ()
 
 
 _SYSTEM_KEYS = ("id", "label", "type", "paper", "doc", "query", "dense", "expected", "tolerance")
@@ -72,20 +56,6 @@ def _index(recipe: V.Recipe, raw: Any) -> IndexSpec:
     return spec
 
 
-def _backends(recipe: V.Recipe, raw: Any, systems: list[System]) -> BackendComparison:
-    values = V.fields(recipe, raw, {"system": V.choice([s.id for s in systems]), "threads": V.anything,
-                                    "repeat": V.integer(1), "seismic": V.anything}, "backends", required=("system",))
-    threads = values.get("threads", [1, 2])
-    if not isinstance(threads, list) or not threads or not all(isinstance(t, int) and t >= 1 for t in threads):
-        raise recipe.error("backends.threads", f"must be a list of thread counts >= 1, got {threads!r}")
-    seismic = values.get("seismic") or {}
-    try:
-        SeismicParams.from_options(seismic)
-    except (ValueError, TypeError) as exc:
-        raise recipe.error("backends.seismic", str(exc)) from None
-    return BackendComparison(values["system"], tuple(threads), values.get("repeat", 5), tuple(sorted(seismic.items())))
-
-
 def _measures(value: Any) -> list[str]:
     """ir-measures names in their canonical spelling (ValueError naming the first that is not), each once."""
     names = [V.measure(name) for name in V.string_list(value)]
@@ -102,6 +72,21 @@ def _factor(value: Any) -> float:
                          "under 0.5 / factor rounds to 0 and is dropped, so most documents would be empty "
                          "(100 is the usual choice)")
     return factor
+
+
+def query_spec(recipe: V.Recipe, where: str, raw: Any) -> QuerySpec:
+    """A sparse system's query side (``{encoder, idf, table}``) validated at ``where``: a table only for ``lilsr``,
+    and one that exists (a file or model folder) or is the corpus IDF."""
+    q = V.fields(recipe, raw, {"encoder": V.choice(QUERY_ENCODERS), "idf": V.choice(IDF_SOURCES), "table": V.text},
+                 where, required=("encoder",))
+    query = QuerySpec(encoder=q["encoder"], idf=q.get("idf", "corpus"), table=q.get("table"))
+    if query.table is not None and query.encoder != "lilsr":
+        raise recipe.error(f"{where}.table", "only the lilsr encoder reads a table",
+                           fix="remove `table` or set `encoder: lilsr`")
+    if query.table is not None and query.table != CORPUS_IDF_TABLE and not Path(query.table).exists():
+        raise recipe.error(f"{where}.table", f"{query.table} not found",
+                           fix=f"a lookup table file or model folder, or {CORPUS_IDF_TABLE}")
+    return query
 
 
 def _system(recipe: V.Recipe, i: int, raw: Any) -> System:
@@ -124,16 +109,7 @@ def _system(recipe: V.Recipe, i: int, raw: Any) -> System:
                                                "or doc: {trained: <ablation row>, activation: ...}")
         model = spec["model"] if "model" in spec else TRAINED_PREFIX + spec["trained"]
         doc = DocSpec(model=model, activation=spec.get("activation", "relu"))
-        q = V.fields(recipe, raw.get("query") or {}, {"encoder": V.choice(QUERY_ENCODERS),
-                                                      "idf": V.choice(IDF_SOURCES), "table": V.text},
-                     f"{where}.query", required=("encoder",))
-        query = QuerySpec(encoder=q["encoder"], idf=q.get("idf", "corpus"), table=q.get("table"))
-        if query.table is not None and query.encoder != "lilsr":
-            raise recipe.error(f"{where}.query.table", "only the lilsr encoder reads a table",
-                               fix="remove `table` or set `encoder: lilsr`")
-        if query.table is not None and query.table != CORPUS_IDF_TABLE and not Path(query.table).exists():
-            raise recipe.error(f"{where}.query.table", f"{query.table} not found",
-                               fix=f"a lookup table file or model folder, or {CORPUS_IDF_TABLE}")
+        query = query_spec(recipe, f"{where}.query", raw.get("query") or {})
     for key, kind in (("doc", "sparse"), ("query", "sparse"), ("dense", "dense")):
         if key in raw and stype != kind:
             raise recipe.error(f"{where}.{key}", f"a {stype} system takes no {key}", fix=f"remove `{key}`")
@@ -151,7 +127,7 @@ def load_recipe(path: str | Path, table: int | None = None) -> Recipe:
     top = V.fields(recipe, data, {
         "table": V.integer(0), "datasets": V.string_list, "measures": _measures, "hits": V.integer(1, 100_000),
         "max_length": V.integer(2, 8192), "factor": _factor,
-        "systems": V.anything, "index": V.anything, "backends": V.anything, "seeds": V.seeds},
+        "systems": V.anything, "index": V.anything},
         required=("datasets", "systems"))
     if table is not None and top.get("table", 1) != table:
         raise recipe.error("table", f"this runner makes Table {table}, not Table {top.get('table', 1)}",
@@ -171,9 +147,7 @@ def load_recipe(path: str | Path, table: int | None = None) -> Recipe:
     return Recipe(path=Path(path), table=top.get("table", 1), datasets=top["datasets"],
                   measures=measures, hits=top.get("hits", 1000),
                   max_length=top.get("max_length", 512), factor=top.get("factor", 100.0), systems=systems,
-                  index=_index(recipe, data["index"]) if "index" in data else None,
-                  backends=_backends(recipe, data["backends"], systems) if "backends" in data else None,
-                  seeds=top.get("seeds", ()), source=recipe)
+                  index=_index(recipe, data["index"]) if "index" in data else None, source=recipe)
 
 
 def check_datasets(recipe: Recipe, names: Sequence[str], option: str | None = None) -> None:

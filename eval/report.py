@@ -44,7 +44,7 @@ ABLATION_COMMAND = "make ablation"
 FIGURES_COMMAND = "make figures"
 STUDIES = {"lilsr.json": "make lilsr", "teachers.json": "make teachers", "regime.json": "make regime"}
 """The stored studies other than Tables 1-3, with the command that produces each."""
-STUDY_TITLES = {"lilsr": "Li-LSR: learned query weights vs BoW × IDF, Seismic vs Anserini",
+STUDY_TITLES = {"lilsr": "Li-LSR: learned query weights vs BoW × IDF",
                 "teachers": "The teacher ceiling: teachers, their fusions and the ℓ0 student",
                 "regime": "A FLOPS-dominated regime (λ_d 1)", "figures": "Figures 1–3: the points"}
 ANCHORS = {"figures": "figure-points"}

@@ -24,8 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
-from eval import lilsr, reproduce
-from eval.ablator import seed_system
+from eval import reproduce
 from eval.claims import counts
 from eval.recipe import System, load_recipe
 from eval.results import json_records
@@ -115,20 +114,6 @@ class Record:
         return pq[pq["system"].isin(list(systems))]
 
 
-_CLAIMS: dict[tuple, pd.DataFrame] = {}
-
-
-def _claims(rec: Record, key: tuple, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
-    """The claims ``compute`` gives, once per per-query content (the record's digest of it, which :mod:`eval.check`
-    has verified before rendering) and ``key`` (what is tested): they are the slow part of a rendering."""
-    digest = (rec.document.get("sha256") or {}).get("per_query")
-    if digest is None:
-        return compute()
-    if (digest, *key) not in _CLAIMS:
-        _CLAIMS[(digest, *key)] = compute()
-    return _CLAIMS[(digest, *key)]
-
-
 @dataclass(frozen=True)
 class Rendered:
     table: pd.DataFrame
@@ -152,8 +137,8 @@ def _recipe(path: Path):
     return _read_once(load_recipe, path)
 
 
-def _systems_expected(systems, checked: bool = True) -> Expectations:
-    return {(d, s.id): (e, s.tolerance) for s in systems for d, e in s.expected.items()} if checked else {}
+def _systems_expected(systems) -> Expectations:
+    return {(d, s.id): (e, s.tolerance) for s in systems for d, e in s.expected.items()}
 
 
 # ---- Table 1 (eval.reproduce) ------------------------------------------------------------------------------------------
@@ -174,58 +159,6 @@ def _table1(rec: Record) -> Rendered:
                for d in datasets for s in systems}
     table = reproduce.build_table(recipe, datasets, systems, results)
     return Rendered(table, reproduce.render_markdown(recipe, table, datasets, rec.meta["command"]), {})
-
-
-# ---- Li-LSR (eval.lilsr) -------------------------------------------------------------------------------------------
-
-def _lilsr_checked(rec: Record, recipe) -> bool:
-    return tuple(rec.meta.get("seeds") or ()) == tuple(recipe.seeds)
-
-
-def _lilsr_expected(rec: Record) -> Expectations:
-    recipe = _recipe(rec.expectations_file())
-    return _systems_expected(recipe.systems, _lilsr_checked(rec, _recipe(rec.file())))
-
-
-def _lilsr(rec: Record) -> Rendered:
-    recipe = rec.named(_recipe(rec.file()))
-    shown, datasets = tuple(rec.meta.get("seeds") or ()), rec.meta["datasets"]
-    seeds = shown or (None,)
-    measures = (*recipe.measures, *lilsr.SCORES[:3])
-    seed_rows, backend_rows = [], []
-    for d in datasets:
-        for seed in seeds:
-            for s in recipe.systems:
-                name = s.id if seed is None else seed_system(s.id, seed)
-                label = rec.label(d, s.id)
-                seed_rows.append({"part": "seed", "dataset": d, "system": s.id, "seed": seed, "label": label,
-                                  **{m: rec.metrics(d, name)[m] for m in measures},
-                                  "query_us": rec.raw("query_us", name, d)})
-        if recipe.backends:
-            for backend in ("anserini", "seismic"):
-                for n in recipe.backends.threads:
-                    bid = f"{recipe.backends.system}@{backend}.t{n}"
-                    backend_rows.append({"part": "backends", "dataset": d, "system": bid, "backend": backend,
-                                         "threads": n, **{m: rec.metrics(d, bid)[m] for m in recipe.measures},
-                                         "queries": int(rec.raw("queries", bid, d)),
-                                         **{k: rec.raw(k, bid, d) for k in lilsr.RAW_COLUMNS[2:]}})
-    rows = (lilsr.seed_summary(recipe, seed_rows, _lilsr_checked(rec, recipe))
-            + ([lilsr.seed_row(r) for r in seed_rows] if shown else []) + backend_rows)
-    means = rec.subset([s.id for s in recipe.systems])
-    ids = {s.id for s in recipe.systems}
-    tested = tuple((s.id, s.label, s.query.encoder, s.query.table) for s in recipe.systems)
-    claims = (_claims(rec, ("lilsr", tested, tuple(datasets)), lambda: lilsr.lilsr_claims(recipe, means, datasets))
-              if lilsr.VERSUS in ids else pd.DataFrame())
-    summary = lilsr.checks(rows, recipe, claims)
-    backend_seed = seeds[0] if recipe.backends else None
-    markdown = lilsr.render_markdown(recipe, rows, summary, rec.meta["command"], claims, seeds, backend_seed)
-    table = pd.DataFrame(rows, columns=list(dict.fromkeys(k for r in rows for k in r)))
-    return Rendered(table, markdown, {"checks": summary, "claims": json_records(claims) if not claims.empty else [],
-                                      "claim_counts": counts(claims) if not claims.empty else {}})
-
-
-def _lilsr_raw(header: Sequence[str]) -> tuple[str, ...]:
-    return tuple(c for c in lilsr.RAW_COLUMNS if c in header)
 
 
 # ---- studies (eval.study): everything from the study file the record names -------------------------------------------
@@ -256,6 +189,5 @@ def _study(rec: Record) -> Rendered:
 KINDS: dict[str, Kind] = {
     "study": Kind(_study_expected, _study, lambda header: RAW_COLUMNS),
     "table1": Kind(_table1_expected, _table1),
-    "lilsr": Kind(_lilsr_expected, _lilsr, _lilsr_raw),
 }
 """Every kind of record a runner writes (the document's ``kind``), with what it re-derives to."""

@@ -49,7 +49,7 @@ class SeismicParams:
     and ``heap_factor`` (a block is evaluated if its summary score exceeds ``heap_factor ×`` the k-th best score so
     far; 1.0 = only blocks that can still enter the top-k by their summary). Defaults: Seismic's own MS MARCO
     build settings, no query cut, and ``heap_factor`` 0.9, which on SciFact, Vaswani and CACM returns exactly
-    Anserini's runs at 27-55x its speed (``python -m eval.lilsr``, results/lilsr.md).
+    Anserini's runs at 27-55x its speed (``python -m bench.seismic``, results/bench/seismic.json).
     """
 
     n_postings: int = 3500

@@ -48,7 +48,7 @@ def seed_list(text: str) -> tuple[int, ...]:
 def add_runner_options(parser: argparse.ArgumentParser, *, seeds: str | None = None, device: bool = True,
                        listed: str = "the conditions and their commands",
                        planned: str = "the models to train or reuse, run nothing") -> None:
-    """The options every results runner (``eval.study``, ``eval.ablation``, ``regime``, ``lilsr``) shares: ``--seeds``
+    """The options every results runner (``eval.study``, ``eval.ablation``) shares: ``--seeds``
     (when ``seeds``, its help), ``--out``, ``--update``, ``--device`` (when ``device``), ``--list-conditions`` (prints
     ``listed``) and ``--dry-run`` (prints ``planned``)."""
     if seeds is not None:

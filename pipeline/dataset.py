@@ -1,7 +1,7 @@
 """The engine: one dataset's stages -- encode, index, query, search, score -- each a cached artifact.
 
-Every runner drives it: the Table 1 runner (:mod:`eval.reproduce`), the ablation (:mod:`eval.ablation`), Li-LSR
-(:mod:`eval.lilsr`), the study runner (:mod:`eval.study`) and ``compare --recipe``. Its inputs are explicit:
+Every runner drives it: the Table 1 runner (:mod:`eval.reproduce`), the ablation (:mod:`eval.ablation`), the
+study runner (:mod:`eval.study`) and ``compare --recipe``. Its inputs are explicit:
 
 - a :class:`kit.dataset.Dataset`;
 - :class:`pipeline.settings.Settings`: what the recipe fixes (measures, hits, max length, quantization factor,

@@ -272,7 +272,7 @@ def test_the_command_lines_import_without_torch():
     import subprocess
     import sys
 
-    runners = ["eval.compare", "eval.reproduce", "eval.ablation", "eval.study.__main__", "eval.lilsr", "eval.docs", "eval.report",
+    runners = ["eval.compare", "eval.reproduce", "eval.ablation", "eval.study.__main__", "eval.docs", "eval.report",
                "train.__main__", "train.recipe", "train.conditions", "train.cache", "train.data", "encode.__main__",
                "index.__main__"]
     code = (f"import sys, {', '.join(runners)}\n"

@@ -101,7 +101,7 @@ def test_trained_doc_encoder_is_resolved_to_the_ablation_model(tmp_path, monkeyp
     resolved = resolve_trained(kit)
     assert resolved.doc.model == str(tmp_path / "l0-mask-l0-act" / "seedNone") and resolved.doc.trained is None
     assert resolved.id == kit.id and resolved.query == kit.query
-    # a seeded run (eval.lilsr's seeds) resolves each seed's model
+    # a seeded run (a study condition-seed) resolves each seed's model
     assert resolve_trained(kit, 43).doc.model == str(tmp_path / "l0-mask-l0-act" / "seed43")
     monkeypatch.setattr(pipeline.plan, "trained_model", lambda row, seed: (tmp_path / "m", "relu"))
     with pytest.raises(InputError, match="set doc.activation: relu"):

@@ -152,3 +152,32 @@ def test_the_documented_study_of_references_validates(tmp_path):
     path.write_text(page.split("```yaml\n")[2].split("```", 1)[0], encoding="utf-8")
     study = load_study(path)
     assert not study.conditions and study.reference("bm25+minilm+student").members[-1] == "kit-l0.splade-tiny"
+
+
+def test_replay_measures_the_references_no_record_holds(tmp_path):
+    """--replay of a record without a reference's rows measures that reference (and only it) instead of failing; the
+    record says so in ``measured_by``."""
+    from eval.results import write_results
+    from eval.schema import load_results
+    from eval.study.replay import replayed
+
+    stored = load_results(REPO / "results" / "teachers.json")
+    meta = {k: v for k, v in stored.meta.items() if k not in ("format", "per_query", "sha256")}
+    write_results(tmp_path, "teachers", pd.read_csv(REPO / "results" / "teachers.csv"), "",
+                  stored.per_query[stored.per_query["system"] != "bm25-flat"],
+                  {**meta, "rows": [r for r in stored.rows if r["system"] != "bm25-flat"]})
+    study = load_study("teachers")
+    with pytest.raises(InputError, match="bm25-flat"):
+        replayed(study, tmp_path / "teachers.json")
+    asked = []
+
+    def measure_missing(references, datasets):  # what the stored record holds for them, as a live run would measure
+        asked.append(([r.id for r in references], datasets))
+        rows = {(r["dataset"], r["system"]): r["metrics"] for r in stored.rows}
+        return ({(d, r.id): rows[(d, r.id)] for d in datasets for r in references},
+                stored.per_query[stored.per_query["system"] == "bm25-flat"])
+
+    new, old = replayed(study, tmp_path / "teachers.json", measure_missing=measure_missing), replayed(
+        study, REPO / "results" / "teachers.json")
+    assert asked == [(["bm25-flat"], ["scifact/train", "scifact"])]
+    assert new.references == old.references and "bm25-flat measured by the replay itself" in new.measured_by

@@ -2,7 +2,7 @@
 
     python -m eval.study <study id or file> [--scale smoke|full] [--seeds 42,43] [--update] [--out DIR]
     python -m eval.study <study> --list-conditions | --dry-run
-    python -m eval.study <study> --replay results/<id>.json   # re-derive from stored measurements, no training
+    python -m eval.study <study> --replay results/<id>.json [more.json]   # re-derive from stored measurements
     python -m eval.study --list
 
 A study file (``recipes/studies/<id>.yaml``, format in ``docs/studies.md``) names its conditions, tables and
@@ -13,12 +13,14 @@ expected score prints ``FAIL`` and the command exits 1.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from eval.ablator import SCALES, Ablator, get_scale
 from eval.results import output_folder
+from eval.study.references import measure_references
 from eval.study.replay import replayed
 from eval.study.runner import list_conditions, measured, plan, run_study
 from eval.study.spec import STUDIES, load_study
@@ -32,8 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("study", nargs="?", help="a study id (recipes/studies/<id>.yaml) or a study file")
     p.add_argument("--list", action="store_true", help="list the stored studies")
     p.add_argument("--scale", default="full", choices=list(SCALES))
-    p.add_argument("--replay", metavar="RECORD", help="derive the tables and comparisons from the measurements of a "
-                                                      "stored record of the same conditions instead of measuring")
+    p.add_argument("--replay", metavar="RECORD", nargs="+",
+                   help="derive the tables and comparisons from the measurements of a stored record of the same "
+                        "conditions instead of measuring; records after the first add the rows it lacks")
     add_runner_options(p, seeds="the training seeds of every condition, e.g. 42,43,44 (default: each condition's)")
     args = p.parse_args(argv)
     if args.list:
@@ -54,7 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = " ".join(["python -m eval.study", *(argv if argv is not None else sys.argv[1:])])
     out = output_folder(args.out, args.update)
     if args.replay:
-        return run_study(study, replayed(study, Path(args.replay)), out, command)
+        first, *beside = map(Path, args.replay)
+        def measure_missing(references, datasets):
+            return measure_references(dataclasses.replace(study, references=tuple(references)), ablator, datasets)
+
+        return run_study(study, replayed(study, first, beside, measure_missing), out, command)
     return run_study(study, measured(study, ablator, args.seeds), out, command, ablator.timer)
 
 

@@ -23,7 +23,7 @@ from eval.claims import COLUMNS as CLAIM_COLUMNS, markdown as claims_markdown, s
 from eval.paper import load_paper_table
 from eval.results import check_expected, markdown_table, points_over
 from eval.stats import ALPHA, NOT_DISTINGUISHABLE, mean_std
-from eval.study.spec import SPARSITY, Study
+from eval.study.spec import ALL_DATASETS, SYSTEM_SPARSITY, Study
 from eval.study.training import TRAINING_MEASURES
 
 RAW_COLUMNS = ("train_s", "eval_s")
@@ -67,8 +67,8 @@ def scaled(measure: str) -> float:
 
 
 def is_effectiveness(measure: str) -> bool:
-    """An ir-measures measure (nDCG@10, R@100): not FLOPS, Doc_Len or a training measure."""
-    return measure not in SPARSITY and measure not in TRAINING_MEASURES
+    """An ir-measures measure (nDCG@10, R@100): not FLOPS, Doc_Len, Query_Len or a training measure."""
+    return measure not in SYSTEM_SPARSITY and measure not in TRAINING_MEASURES
 
 
 def _r(value: float | None, digits: int = 6) -> float | None:
@@ -183,8 +183,10 @@ def render_markdown(study: Study, table: pd.DataFrame, claims: pd.DataFrame, ref
     rows = {r for t in study.tables for r in t.rows}
     if study.conditions:
         lines += [f"Scale `{scale}`. Each cell is the mean ± standard deviation over the training seeds (`seeds`); "
-                  "effectiveness ×100, FLOPS and Doc_Len as measured on the document vectors of "
-                  f"{study.in_domain}. Δ BM25 = row − BM25 on the same dataset, in points."
+                  + ("effectiveness ×100, FLOPS, Doc_Len and Query_Len as measured on each dataset's document "
+                     "and query vectors (documents encoded whole)." if study.sparsity == ALL_DATASETS else
+                     f"effectiveness ×100, FLOPS and Doc_Len as measured on the document vectors of {study.in_domain}.")
+                  + " Δ BM25 = row − BM25 on the same dataset, in points."
                   + (" A reference row is one run (no seeds)." if rows - set(study.conditions) else ""), ""]
     else:
         lines += [f"Scale `{scale}`. Each cell is one run (no training seeds), effectiveness ×100. Δ BM25 = row − BM25 "

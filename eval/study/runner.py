@@ -21,7 +21,8 @@ from eval.results import json_records, report_checks, seal, where_written, write
 from eval.claims import counts
 from eval.study.derive import RAW_COLUMNS, Run, derive
 from eval.study.references import measure_references, plan_lines
-from eval.study.spec import Study, StudyCondition
+from eval.study.spec import ALL_DATASETS, Study, StudyCondition
+from eval.study.systems import measure_systems
 from eval.study.sweeps import draw_plots
 from eval.study.training import last_window
 from kit.errors import InputError
@@ -59,6 +60,8 @@ def measure(study: Study, ablator: Ablator, seeds: tuple[int, ...] | None
     """Each condition's runs, their per-item values (rows named by :func:`eval.ablator.seed_system`) and wall times."""
     datasets = datasets_at(study, ablator.scale)
     todo = jobs(study, ablator.scale, seeds)
+    if study.sparsity == ALL_DATASETS:  # each model a system with its own query side, documents whole everywhere
+        return measure_systems(study, ablator, todo, datasets)
     runs: dict[str, list[Run]] = {c.id: [] for c, _ in todo}
     frames, times = [], {c.id: {k: 0.0 for k in RAW_COLUMNS} for c, _ in todo}
     for i, (c, seed) in enumerate(tqdm(todo, desc=f"{study.id}: models", unit="model"), 1):

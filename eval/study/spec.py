@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from eval.recipe import System, load_recipe
+from eval.recipe import QuerySpec, System, load_recipe, query_spec
 from kit import validate as V
 from kit.errors import InputError
 from kit.paths import REPO
@@ -44,7 +44,10 @@ REFERENCE_RECIPE = REPO / "recipes" / "table1.yaml"
 """Where reference systems (``references: [bm25-flat, ...]``) are declared: Table 1's systems, one definition each."""
 REFERENCE_TOLERANCE = 0.002
 SPARSITY = ("FLOPS", "Doc_Len")
-"""Measured from the document vectors on the study's in-domain dataset only."""
+"""Measured from the document vectors on the study's in-domain dataset only (``sparsity: in-domain``)."""
+SYSTEM_SPARSITY = ("FLOPS", "Doc_Len", "Query_Len")
+"""Measured on every dataset when the study's ``sparsity`` is :data:`ALL_DATASETS`."""
+IN_DOMAIN, ALL_DATASETS = "in-domain", "all-datasets"
 CLAIMS = {"higher": 1, "lower": -1, "no difference": 0}
 
 
@@ -60,6 +63,7 @@ class StudyCondition:
     expected: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     tolerance: float = 0.002
     swept: tuple[str, Any] | None = None  # a sweep's point: (field, value)
+    query: QuerySpec | None = None  # its own query side (sparsity: all-datasets); None: the one it was trained with
 
     def run_seeds(self, override: tuple[int, ...] | None = None) -> tuple[int, ...]:
         return override or self.seeds or self.base.run_seeds()
@@ -127,10 +131,14 @@ class Study:
     sweeps: tuple[Sweep, ...] = ()
     plots: tuple[Plot, ...] = ()
     training: tuple[str, ...] = ()  # training measures (eval.study.training), on the in-domain dataset's row
+    sparsity: str = IN_DOMAIN  # ALL_DATASETS: documents encoded whole and SYSTEM_SPARSITY measured on every dataset
 
     def measured(self, dataset: str) -> tuple[str, ...]:
         """What the runner measures for a condition on ``dataset``."""
-        return (*self.measures, *((*SPARSITY, *self.training) if dataset == self.in_domain else ()))
+        training = self.training if dataset == self.in_domain else ()
+        if self.sparsity == ALL_DATASETS:
+            return (*self.measures, *SYSTEM_SPARSITY, *training)
+        return (*self.measures, *((*SPARSITY, *training) if dataset == self.in_domain else ()))
 
     def known(self) -> set[str]:
         """Every row a table or comparison may name: conditions, references and fusions."""
@@ -145,7 +153,8 @@ def _condition(recipe: V.Recipe, i: int, raw: Any) -> StudyCondition:
     if isinstance(raw, str):
         raw = {"id": raw, "from": raw}
     values = V.fields(recipe, raw, {"id": V.text, "from": V.choice(condition_ids()), "label": V.text, "set": _changes,
-                                    "seeds": V.seeds, "expected": expected_scores, "tolerance": V.number(0)},
+                                    "seeds": V.seeds, "expected": expected_scores, "tolerance": V.number(0),
+                                    "query": V.anything},
                       where, required=("id", "from"))
     base = load_condition(values["from"])
     changes = values.get("set", {})
@@ -153,7 +162,8 @@ def _condition(recipe: V.Recipe, i: int, raw: Any) -> StudyCondition:
     inherited = base.expected if not changes else {}
     return StudyCondition(id=values["id"], label=values.get("label", values["id"]), base=base, changes=changes,
                           seeds=values.get("seeds", base.seeds), expected=values.get("expected", inherited),
-                          tolerance=values.get("tolerance", base.tolerance))
+                          tolerance=values.get("tolerance", base.tolerance),
+                          query=query_spec(recipe, f"{where}.query", values["query"]) if "query" in values else None)
 
 
 def _sweep_points(sweep: Sweep) -> list[StudyCondition]:
@@ -288,7 +298,8 @@ def load_study(name_or_path: str | Path) -> Study:
         "study": V.text, "title": V.text, "description": V.text, "caveat": V.text, "in_domain": V.dataset_or_split,
         "datasets": _datasets, "measures": V.anything,
         "conditions": V.anything, "references": V.anything, "fusions": V.anything, "tables": V.anything,
-        "comparisons": V.anything, "sweeps": V.anything, "plots": V.anything, "training": V.anything},
+        "comparisons": V.anything, "sweeps": V.anything, "plots": V.anything, "training": V.anything,
+        "sparsity": V.choice([IN_DOMAIN, ALL_DATASETS])},
         required=("study", "title", "in_domain", "datasets", "tables"))
     datasets = tuple(values["datasets"])
     if values["in_domain"] not in datasets:
@@ -326,7 +337,8 @@ def load_study(name_or_path: str | Path) -> Study:
                   measures, conditions, tuple(references),
                   tuple(_table(recipe, i, t, datasets, sweeps) for i, t in enumerate(_list(recipe, values, "tables"))),
                   tuple(_comparison(recipe, i, c) for i, c in enumerate(_list(recipe, values, "comparisons"))),
-                  values.get("caveat", ""), path, tuple(sweeps.values()), plots, training)
+                  values.get("caveat", ""), path, tuple(sweeps.values()), plots, training,
+                  values.get("sparsity", IN_DOMAIN))
     _cross_check(recipe, study)
     return study
 
@@ -351,6 +363,9 @@ def _cross_check(recipe: V.Recipe, study: Study) -> None:
         raise recipe.error("study", f"{study.id!r} differs from the file name {Path(recipe.path).stem!r}",
                            fix="make them equal")
     for i, c in enumerate(study.conditions.values()):
+        if c.query is not None and study.sparsity != ALL_DATASETS:
+            raise recipe.error(f"conditions[{i}].query", "a condition's own query side is measured with its documents "
+                               "encoded whole on every dataset", fix=f"set sparsity: {ALL_DATASETS} in the study")
         for dataset, scores in c.expected.items():
             if dataset not in study.datasets:
                 raise recipe.error(f"conditions[{i}].expected", f"{dataset!r} is not one of the study's datasets")
@@ -386,5 +401,8 @@ def _cross_check(recipe: V.Recipe, study: Study) -> None:
             if c.measure in study.training:
                 raise recipe.error(f"{where}.measure", f"{c.measure} is one value per model, with no per-item values "
                                    "to pair", fix="compare nDCG@10, FLOPS or Doc_Len")
-            if c.measure in SPARSITY and not {c.condition, c.versus} <= set(study.conditions):
+            if c.measure == "Query_Len":
+                raise recipe.error(f"{where}.measure", "Query_Len has no per-item values to pair",
+                                   fix="compare nDCG@10, FLOPS or Doc_Len")
+            if c.measure in SYSTEM_SPARSITY and not {c.condition, c.versus} <= set(study.conditions):
                 raise recipe.error(f"{where}.versus", f"a reference has no {c.measure}", fix="compare with a condition")
