@@ -16,8 +16,8 @@ QUERY_ENCODERS: Mapping[str, str] = {
     "lilsr": "each token weighs its learned static weight, repeated tokens summed: inference-free (Li-LSR)",
     "splade": "the document encoder applied to the query: Siamese SPLADE, query-side inference",
 }
-TRAINABLE_QUERY_ENCODERS = ("bow-idf", "lilsr")
-"""The query sides ``python -m train`` learns with (``splade`` is a document encoder's own, not trained here)."""
+TRAINABLE_QUERY_ENCODERS = ("bow-idf", "lilsr", "splade")
+"""The query sides ``python -m train`` learns with (``splade``: the Siamese student of :mod:`train.siamese`)."""
 
 
 def query_encoder(kind: str, tokenizer=None, *, idf: Mapping[str, float] | None = None, missing_weight: float = 0.0,

@@ -51,6 +51,17 @@ def sentence_transformers_model(model_dir: str | Path, queries: BowIdfQueries | 
     return SparseEncoder(modules=[router], similarity_fn_name="dot")
 
 
+def siamese_sentence_transformers_model(model_dir: str | Path, activation: str):
+    """A Siamese sentence-transformers ``SparseEncoder`` (queries and documents: the masked LM and ``SpladePooling``)
+    over a saved model directory, for a ``query_encoder: splade`` recipe (:mod:`train.siamese`)."""
+    from sentence_transformers.sparse_encoder import SparseEncoder
+    from sentence_transformers.sparse_encoder.modules import MLMTransformer, SpladePooling
+
+    return SparseEncoder(modules=[MLMTransformer(str(model_dir)),
+                                  SpladePooling(pooling_strategy="max", activation_function=_ST_ACTIVATIONS[activation])],
+                         similarity_fn_name="dot")
+
+
 def export_model(model: SpladeDocModel, queries: Any, recipe: TrainRecipe, out_dir: str | Path,
                  extra: Mapping[str, Any] | None = None) -> Path:
     """Write the trained model directory.
@@ -68,25 +79,28 @@ def export_model(model: SpladeDocModel, queries: Any, recipe: TrainRecipe, out_d
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / MODEL_METADATA).unlink(missing_ok=True)
-    lilsr = recipe.query_encoder == "lilsr"
-    doc_model = model.doc if lilsr else model
+    lilsr, siamese = recipe.query_encoder == "lilsr", recipe.query_encoder == "splade"
+    doc_model = model.doc if lilsr or siamese else model
     doc_model.save_pretrained(out_dir)
     if lilsr:
         query_weights = model.query.table()
         query_files = save_lookup_table(query_weights, doc_model.tokenizer, out_dir)
-    else:
-        query_weights = queries.weights
-        save_idf_json(queries.idf_table(), out_dir / "idf.json")
+    else:  # a Siamese model keeps the IDF too: its documents can be searched with BoW x IDF queries as well
+        idf_queries = queries.idf_queries if siamese else queries
+        query_weights = idf_queries.weights
+        save_idf_json(idf_queries.idf_table(), out_dir / "idf.json")
         query_files = {"idf": "idf.json"}
     exported = recipe.activation in _ST_ACTIVATIONS
     if exported:
-        sentence_transformers_model(out_dir, query_weights, recipe.activation).save(str(out_dir),
-                                                                                  create_model_card=False)
+        st_model = (siamese_sentence_transformers_model(out_dir, recipe.activation) if siamese
+                    else sentence_transformers_model(out_dir, query_weights, recipe.activation))
+        st_model.save(str(out_dir), create_model_card=False)
     else:
         logger.warning("activation %s has no sentence-transformers equivalent; wrote no SparseEncoder layout",
                        recipe.activation)
     metadata = {
-        "kind": "li-lsr" if lilsr else "idf-splade-doc", "activation": recipe.activation, "variant": recipe.variant,
+        "kind": "li-lsr" if lilsr else "splade-siamese" if siamese else "idf-splade-doc",
+        "activation": recipe.activation, "variant": recipe.variant,
         "lambda_d": recipe.lambda_d, "threshold": recipe.threshold, "warmup_T": recipe.warmup_T,
         "regularizer": recipe.regularizer, "query_encoder": recipe.query_encoder, **query_files,
         "idf_source": "training documents" if recipe.idf == "train" else recipe.idf,

@@ -57,7 +57,7 @@ class TrainRecipe:
     max_grad_norm: float | None = 1.0  # gradient clipping; None = off (the authors' setting)
     fp16: bool = False         # mixed precision (CUDA only; ignored on CPU)
     regularizer: str = "flops"  # document regularizer: flops (eq. 3) | l1 (Li-LSR); threshold adds the ℓ0 mask to either
-    query_encoder: str = "bow-idf"  # bow-idf | lilsr (learned static query weights, train.lilsr)
+    query_encoder: str = "bow-idf"  # bow-idf | lilsr (learned static query weights, train.lilsr) | splade (Siamese)
     query_init: str = "idf"    # lilsr: start from s ≈ IDF (idf) or equal weights (uniform)
     query_lr_multiplier: float = 1.0  # lilsr: the query weights learn at lr × this
     query_train_embeddings: bool = True  # lilsr: learn the word embeddings E too, not only w and b

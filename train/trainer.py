@@ -38,6 +38,7 @@ from train.losses import SparseDistillLoss
 from train.model import BowIdfQueries, SpladeDocModel
 from train.progress import TrainingBar
 from train.recipe import TrainRecipe
+from train.siamese import SiameseModel, SiameseQueries
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,8 @@ class SparseDistillTrainer(Trainer):
             L2-SP (Li et al., 2018), which keeps the student near the model it starts from. 0: off.
 
     The model must be a :class:`~train.model.SpladeDocModel` (or, for ``query_encoder: lilsr``, a
-    :class:`train.lilsr.LiLsrModel`, which computes the query vectors from ``query_counts``) and the batches those of
+    :class:`train.lilsr.LiLsrModel`, which computes the query vectors from ``query_counts``; for ``splade``, a
+    :class:`train.siamese.SiameseModel`, which encodes the queries it is given) and the batches those of
     :class:`DistillCollator`.
     With several processes the loss is that of the global batch: every process gathers the max-pooled logits, query
     vectors and teacher scores of all processes (gradient flows through its own rows only) and scales its gradient
@@ -108,7 +110,7 @@ class SparseDistillTrainer(Trainer):
         inputs = dict(inputs)
         teacher = inputs.pop("teacher_scores")
         anchor = None
-        if "query_counts" in inputs:  # Li-LSR: the model computes the query vectors (train.lilsr.LiLsrModel)
+        if "query_vectors" not in inputs:  # Li-LSR or Siamese: the model computes the query vectors
             logits, queries, anchor = model(**inputs)
         else:
             queries = inputs.pop("query_vectors")
@@ -224,6 +226,8 @@ def build_trainer(recipe: TrainRecipe, output_dir: str | Path, *, examples: Sequ
     queries = BowIdfQueries(model.tokenizer, resolve_idf(recipe, examples, model.tokenizer), model.vocab_size)
     if recipe.query_encoder == "lilsr":
         model, queries = lilsr_model(model, recipe, queries.weights)
+    elif recipe.query_encoder == "splade":
+        model, queries = SiameseModel(model, recipe.variant), SiameseQueries(model.tokenizer, queries)
     try:
         dataset = DistillDataset(examples, queries.token_ids([ex.query for ex in examples]), recipe.docs_per_query,
                                  recipe.seed, recipe.teacher_scale)
