@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTHON := $(BIN)/python
 STAMP := $(VENV)/.setup-$(shell cat requirements.txt pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: setup chromium class-archive test reproduce-table1 bench ablation figures regime teachers compare report lilsr study
+.PHONY: setup chromium class-archive test reproduce-table1 bench ablation figures regime teachers compare report lilsr study adapt
 
 setup: $(STAMP) chromium class-archive
 
@@ -131,3 +131,10 @@ report: setup
 # the same vectors: python -m bench.seismic (make bench).
 lilsr: setup $(TRAIN_FILE)
 	$(SERVER) $(PYTHON) -m eval.study lilsr $(if $(SEEDS),--seeds $(SEEDS)) $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)
+
+# An l0 student for a corpus alone (train.adapt; docs/adapt.md): pseudo-queries cut from its documents, labelled by the
+# BM25 + MiniLM + SPLADE-tiny ensemble, recipes/train/adapt.yaml. CORPUS: a BEIR-layout folder holding corpus.jsonl, or
+# vaswani / cacm; OUT: the model folder to write (default: the cached one, printed); SCALE=smoke: a few steps.
+adapt: setup
+	@test -n "$(CORPUS)" || { echo "error: make adapt needs CORPUS=<folder holding corpus.jsonl> (fix: make adapt CORPUS=path/to/corpus)" >&2; exit 2; }
+	$(PYTHON) -m train.adapt --corpus $(CORPUS) --scale $(SCALE) $(if $(OUT),--out $(OUT)) $(if $(SEED),--seed $(SEED))

@@ -1,5 +1,9 @@
 """Offline distillation data (no network): BEIR SciFact's train split, BM25 hard negatives from the kit's Anserini
 flat index and the dense + sparse teacher ensemble of :mod:`train.teachers` (:func:`mine_offline`).
+
+:func:`label_examples` is the part that needs no judgments of its own: any queries with one positive each (SciFact's
+judged pairs, or :mod:`train.adapt`'s pseudo-queries and the documents they were cut from), BM25 candidates and the
+teachers' labels.
 """
 
 from __future__ import annotations
@@ -7,6 +11,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -139,32 +144,78 @@ def mine_offline(dataset: str = "scifact", split: str = "train", negatives: int 
     maximum is ln 8 = 2.08), 1.11 at 5, 0.59 at 10 and 0.33 at Geng et al.'s 30 (nearly one-hot).
     Returns the output path; an existing complete output made with the same options is reused.
     """
-    negatives = _count("negatives", negatives)
-    depth = _count("depth", depth)
-    if depth < negatives:
-        raise ValueError(f"depth ({depth}) must be at least negatives ({negatives})")
-    scale = _positive_number("scale", scale)
-    positive_rule = _choice("positive rule", positive_rule, POSITIVE_RULES)
-    lift_positive([1.0, 0.0], margin)  # validates the margin
-    teachers = tuple(teachers)
-    if not teachers or len(set(teachers)) != len(teachers) or not set(teachers) <= set(TEACHERS):
-        raise ValueError(f"teachers must be distinct names among {', '.join(TEACHERS)}, got {list(teachers)}")
-
-    out = Path(out) if out is not None else default_offline_path(dataset, split, negatives, teachers)
+    opts = MiningOptions(negatives, depth, scale, positive_rule, margin, tuple(teachers))
+    out = Path(out) if out is not None else default_offline_path(dataset, split, opts.negatives, opts.teachers)
     ds = load_dataset(dataset, split)
     index = default_flat_index(dataset, ds.corpus_fingerprint()) if index_dir is None else None
-    index_dir = Path(index_dir) if index_dir is not None else index.path
-    params = {"dataset": dataset, "split": split, "negatives": negatives, "depth": depth, "scale": scale,
-              "positive_rule": positive_rule, "margin": margin if positive_rule == "lift" else None,
-              "teachers": [_TEACHER_NAMES[t] for t in teachers],
+    params = {"dataset": dataset, "split": split, **opts.params(),
               # what the examples are made of: a changed corpus, split or teacher model is never served stale
               "fingerprints": {"corpus": ds.corpus_fingerprint(), "queries": ds.queries_fingerprint(),
-                               "qrels": ds.qrels_fingerprint(),
-                               "teachers": [model_fingerprint(local_model_dir(_TEACHER_MODELS[t]))
-                                            for t in teachers if t in _TEACHER_MODELS]}}
+                               "qrels": ds.qrels_fingerprint(), "teachers": teacher_fingerprints(opts.teachers)}}
     if _reusable(out, params, overwrite):
         return out
+    pairs = sum(1 for qid in ds.queries for rel in ds.qrels.get(qid, {}).values() if rel > 0)
+    return label_examples(
+        ds, out, opts, params, index=index, index_dir=index_dir, device=device, batch_size=batch_size,
+        threads=threads, command=command or (f"train.data.mine_offline(dataset={dataset!r}, split={split!r}, "
+                                             f"negatives={opts.negatives}, depth={opts.depth}, scale={opts.scale}, "
+                                             f"positive_rule={opts.positive_rule!r}, margin={margin})"),
+        describe={"split": split,
+                  "examples_per": "judged (query, positive) pair; positive first, then the best-ranked non-relevant "
+                                  "documents",
+                  "counts": {"queries": len(ds.queries), "judged_pairs": pairs}})
 
+
+@dataclass(frozen=True)
+class MiningOptions:
+    """How candidates are mined and labelled (validated on construction; ValueError names the bad option):
+    ``negatives`` per example from BM25's top ``depth``, the ``teachers`` ensemble times ``scale``, the positive
+    ``lift``-ed by ``margin`` or its score kept (``positive_rule``)."""
+
+    negatives: int = 7
+    depth: int = 100
+    scale: float = OFFLINE_SCALE
+    positive_rule: str = "lift"
+    margin: float = OFFLINE_MARGIN
+    teachers: tuple[str, ...] = DEFAULT_TEACHERS
+
+    def __post_init__(self) -> None:
+        _count("negatives", self.negatives)
+        _count("depth", self.depth)
+        if self.depth < self.negatives:
+            raise ValueError(f"depth ({self.depth}) must be at least negatives ({self.negatives})")
+        object.__setattr__(self, "scale", _positive_number("scale", self.scale))
+        _choice("positive rule", self.positive_rule, POSITIVE_RULES)
+        lift_positive([1.0, 0.0], self.margin)  # validates the margin
+        teachers = tuple(self.teachers)
+        if not teachers or len(set(teachers)) != len(teachers) or not set(teachers) <= set(TEACHERS):
+            raise ValueError(f"teachers must be distinct names among {', '.join(TEACHERS)}, got {list(teachers)}")
+        object.__setattr__(self, "teachers", teachers)
+
+    def params(self) -> dict:
+        """The options as a training file's sidecar records them (its ``params``)."""
+        return {"negatives": self.negatives, "depth": self.depth, "scale": self.scale,
+                "positive_rule": self.positive_rule, "margin": self.margin if self.positive_rule == "lift" else None,
+                "teachers": [_TEACHER_NAMES[t] for t in self.teachers]}
+
+
+def teacher_fingerprints(teachers: Sequence[str]) -> list[str]:
+    """The model files of each neural teacher (BM25 has none): a changed teacher model is a new training file."""
+    return [model_fingerprint(local_model_dir(_TEACHER_MODELS[t])) for t in teachers if t in _TEACHER_MODELS]
+
+
+def label_examples(ds, out: Path, opts: MiningOptions, params: dict, *, index: Artifact | None = None,
+                   index_dir: str | Path | None = None, device: str | None = None, batch_size: int = 32,
+                   threads: int = 2, command: str, describe: Mapping) -> Path:
+    """Write ``out`` and its sidecar: one example per judged (query, positive) pair of ``ds`` (its ``queries`` and
+    ``qrels``), the positive first, then the best-ranked non-relevant documents of a BM25 search of ``ds``'s corpus,
+    scored by the ``opts.teachers`` ensemble (steps 2-5 of :func:`mine_offline`).
+
+    The BM25 index is ``index`` (an artifact, built when not reusable) or the folder ``index_dir``. ``params`` is what
+    the sidecar records (what :func:`~train.examples._reusable` compares); ``describe`` adds ``split``,
+    ``examples_per`` and ``counts`` to it. Returns ``out``.
+    """
+    index_dir = Path(index_dir) if index is None else index.path
     seconds: dict[str, float] = {}
     start = clock = time.perf_counter()
 
@@ -175,19 +226,23 @@ def mine_offline(dataset: str = "scifact", split: str = "train", negatives: int 
         clock = now
 
     rebuild = index is not None and not index.reusable()  # the table runner's index, reused only once verified
-    groups, counts, bm25_scores = _bm25_groups(ds, index_dir, depth, negatives, threads, lap, rebuild)
+    groups, counts, bm25_scores = _bm25_groups(ds, index_dir, opts.depth, opts.negatives, threads, lap, rebuild)
     if rebuild:
         index.complete()
+    if not groups:
+        raise InputError(ds.source or ds.name, f"BM25 retrieved no document besides the positives for any of the "
+                                               f"{len(ds.queries)} queries, so no example has a negative",
+                         fix="a corpus needs more than one document that shares words with the queries")
     wanted = {d for _, ids in groups for d in ids}
-    texts = _doc_texts(ds.docs(), wanted, ds.source or dataset)
+    texts = _doc_texts(ds.docs(), wanted, ds.source or ds.name)
     lap("read texts")
     scored: dict[str, list[np.ndarray]] = {}
     infos = []
-    for teacher in teachers:
+    for teacher in opts.teachers:
         if teacher == "bm25":
             scored[teacher] = [np.array([bm25_scores.get(qid, {}).get(d, 0.0) for d in ids]) for qid, ids in groups]
             infos.append({"name": "bm25", "kind": "BM25 of the mining run (Anserini, k1 0.9, b 0.4); a candidate it "
-                                                  f"did not retrieve in its top {depth} scores 0"})
+                                                  f"did not retrieve in its top {opts.depth} scores 0"})
         else:
             score = dense_teacher_scores if teacher == "minilm" else sparse_teacher_scores
             scored[teacher], info = score(groups, ds.queries, texts, model=_TEACHER_MODELS[teacher], device=device,
@@ -195,34 +250,31 @@ def mine_offline(dataset: str = "scifact", split: str = "train", negatives: int 
             infos.append(info)
         lap(f"teacher {teacher}")
 
-    normalized = [ensemble_scores(per_teacher, 1.0) for per_teacher in zip(*(scored[t] for t in teachers))]
+    rule, margin = opts.positive_rule, opts.margin
+    normalized = [ensemble_scores(per_teacher, 1.0) for per_teacher in zip(*(scored[t] for t in opts.teachers))]
     examples = (TrainExample(qid, ds.queries[qid], ids, [texts[d] for d in ids],
-                             [round(float(x), 6) for x in _final_scores(n * scale, positive_rule, margin)])
+                             [round(float(x), 6) for x in _final_scores(n * opts.scale, rule, margin)])
                 for (qid, ids), n in zip(groups, normalized))
     stats = _write_examples(out, examples, total=len(groups))
     lap("write")
-    pairs = sum(1 for qid in ds.queries for rel in ds.qrels.get(qid, {}).values() if rel > 0)
     meta = {
         "format": FORMAT_VERSION, "params": params, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": command or (f"train.data.mine_offline(dataset={dataset!r}, split={split!r}, "
-                               f"negatives={negatives}, depth={depth}, scale={scale}, "
-                               f"positive_rule={positive_rule!r}, margin={margin})"),
-        "dataset": ds.name, "split": split, "source": ds.source,
-        "examples_per": "judged (query, positive) pair; positive first, then the best-ranked non-relevant documents",
-        "negatives": {"source": "bm25", "index": str(index_dir), "k1": 0.9, "b": 0.4, "depth": depth,
-                      "per_example": negatives, "excluded": "every document the query judges relevant"},
+        "command": command, "dataset": ds.name, "split": describe.get("split"), "source": ds.source,
+        "examples_per": describe.get("examples_per"),
+        "negatives": {"source": "bm25", "index": str(index_dir), "k1": 0.9, "b": 0.4, "depth": opts.depth,
+                      "per_example": opts.negatives, "excluded": "every document the query judges relevant"},
         "teachers": infos,
         "normalization": "per example, each teacher min-max over the example's candidates "
                          f"((s - min) / (max - min + {MINMAX_EPS:g})), then the mean over teachers (Geng et al., 2024)",
-        "scale": scale,
+        "scale": opts.scale,
         "positive_rule": ({"rule": "lift", "margin": margin,
                            "definition": "score[0] = max(score[0], max(score[1:]) + margin) after scaling"}
-                          if positive_rule == "lift" else {"rule": "keep"}),
-        "counts": {"queries": len(ds.queries), "judged_pairs": pairs, **counts},
+                          if rule == "lift" else {"rule": "keep"}),
+        "counts": {**describe.get("counts", {}), **counts},
         "stats": {**stats,
                   "ensemble_positive_at_top": positive_at_top(normalized),
-                  **{f"{t}_positive_at_top": positive_at_top(scored[t]) for t in teachers},
-                  "entropy_by_scale": entropy_by_scale(normalized, (1, 2, 5, 10, 20, 30), positive_rule, margin)},
+                  **{f"{t}_positive_at_top": positive_at_top(scored[t]) for t in opts.teachers},
+                  "entropy_by_scale": entropy_by_scale(normalized, (1, 2, 5, 10, 20, 30), rule, margin)},
         "seconds": {**seconds, "total": round(time.perf_counter() - start, 3)},
     }
     write_meta(out, meta)
