@@ -40,9 +40,10 @@ test: setup
 
 # make reproduce-table1 [DATASETS=all|nanobeir|scifact,nfcorpus] [MODEL=<hub id or dir>] [ACTIVATION=relu|l0] [IDF=corpus]
 #                       [DEVICE=cuda] [FORCE=1] [UPDATE=1] [DRY_RUN=1]
+# The study recipes/studies/table1.yaml (python -m eval.study table1; systems in recipes/table1.yaml).
 # Writes work/results/table1.*; UPDATE=1 writes the stored reference results/table1.* instead.
 reproduce-table1: setup
-	$(PYTHON) -m eval.reproduce --recipe recipes/table1.yaml \
+	$(PYTHON) -m eval.study table1 \
 	  $(if $(DATASETS),--datasets $(DATASETS)) $(if $(MODEL),--model $(MODEL)) \
 	  $(if $(ACTIVATION),--activation $(ACTIVATION)) $(if $(IDF),--idf $(IDF)) $(if $(DEVICE),--device $(DEVICE)) \
 	  $(if $(FORCE),--force) $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)

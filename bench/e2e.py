@@ -17,14 +17,13 @@ from unittest import mock
 
 from bench.common import report
 from eval.reproduce import main as reproduce
-from kit.paths import REPO
 
 
 def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         with mock.patch.dict(os.environ, {"KIT_WORK": str(Path(tmp) / "work")}):  # the caller's KIT_WORK is kept
-            code = reproduce(["--recipe", str(REPO / "recipes" / "table1.yaml"), "--out", str(Path(tmp) / "results")])
+            code = reproduce(["--out", str(Path(tmp) / "results")])  # the study recipes/studies/table1.yaml
         total = time.perf_counter() - start
         meta = json.loads((Path(tmp) / "results" / "table1.json").read_text())
     stages = meta["stage_seconds"]

@@ -170,6 +170,19 @@ def _same_queries(new: Results, stored: Results, dataset: str, system: str, base
                          fix="score the dataset's test topics and qrels (a judged query without results counts as 0)")
 
 
+def _named_as(new: Results, stored: Results) -> Results:
+    """``new`` with each dataset the stored side names otherwise spelt as it does: a run's dataset is keyed by its
+    work-folder name (:func:`kit.paths.dataset_slug`: ``tiny`` for a folder, ``nanobeir__scifact``), a study's record
+    by the name it was run with (``path/to/tiny``, ``nanobeir/scifact``)."""
+    names = {dataset_slug(d): d for d in stored.datasets}
+    renamed = {d: names[d] for d in new.datasets if d not in stored.datasets and d in names}
+    if not renamed:
+        return new
+    rows = [{**r, "dataset": renamed.get(r["dataset"], r["dataset"])} for r in new.rows]
+    pq = None if new.per_query is None else new.per_query.assign(dataset=new.per_query["dataset"].replace(renamed))
+    return Results(new.path, new.meta, rows, pq)
+
+
 def compare(new: Results, stored: Results, baselines: Sequence[str] | None = None,
             measures: Sequence[str] | None = None, restrict: bool = False) -> pd.DataFrame:
     """One row per (dataset, new system, stored baseline, measure): means, delta, paired tests, wins/ties/losses.
@@ -181,6 +194,7 @@ def compare(new: Results, stored: Results, baselines: Sequence[str] | None = Non
         if side.per_query is None:
             raise InputError(side.path, "no per-query values, so no significance test",
                              fix="name a per-query CSV in per_query, or give each row per_query values")
+    new = _named_as(new, stored)
     missing = [d for d in new.datasets if d not in stored.datasets]
     if missing:
         raise InputError(new.path, f"dataset {missing[0]!r} is not in the stored results {stored.path} "
@@ -321,8 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--baseline", action="append",
                    help="stored system id to compare with (repeatable; default: all; --within: the file's first)")
     p.add_argument("--measures", help="comma-separated measures (default: all the new side reports)")
-    p.add_argument("--expected-from", metavar="RECIPE",
-                   help="--check: recipe holding the expected scores (default: the one each record names)")
+    p.add_argument("--expected-from", metavar="STUDY",
+                   help="--check: a study file holding the expected scores (default: the one each record names)")
     p.add_argument("--device", default=None, help="--recipe: cpu or cuda")
     p.add_argument("--out", help="also write the comparison as CSV here")
     args = p.parse_args(argv)

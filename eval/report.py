@@ -92,30 +92,20 @@ class Report:
         csv, meta_path = self.results / "table1.csv", self.results / "table1.json"
         out = ["<h2 id='table1'>Table 1: nDCG@10 on BEIR, measured beside the paper</h2>"]
         measured: dict[tuple[str, str], tuple[float, str]] = {}
-        if csv.is_file():
-            meta = _read_json(meta_path) if meta_path.is_file() else {}
+        if csv.is_file() and meta_path.is_file():
+            results = load_results(meta_path)
             df = pd.read_csv(csv)
-            measures = [m for m in meta.get("measures", ["nDCG@10", "R@100", "R@1000"]) if m in df.columns]
-            rows = []
-            for r in df.to_dict("records"):
-                check = r.get("check") if isinstance(r.get("check"), str) else ""
-                check_html = f'<span class="{"fail" if check == "FAIL" else "ok"}">{esc(check)}</span>' if check else "–"
-                col = r.get("paper_column") if isinstance(r.get("paper_column"), str) else ""
-                cmd = TABLE1_COMMAND + ("" if r["dataset"] == "scifact" else f" DATASETS={r['dataset']}")
-                rows.append([esc(r["dataset"]), esc(r["label"]), *(num(r[m]) for m in measures), num(r.get("FLOPS"), 2),
-                             num(r.get("Doc_Len"), 1), check_html, delta(r.get("delta_expected")),
-                             esc(SYSTEMS[col]["name"]) if col in SYSTEMS else "–", num(r.get("paper_nDCG@10"), 3),
-                             delta(r.get("delta_paper")), code(cmd)])
-                if col:
-                    measured[(r["dataset"], col)] = (float(r["nDCG@10"]), r["label"])
-            out.append(table(["dataset", "system", *measures, "FLOPS", "Doc_Len", "check", "Δ expected", "paper column",
-                              "paper nDCG@10", "Δ paper", "reproduce"], rows, left=2))
-            out.append(f'<p class="note">Check: the recipe\'s regression value within its tolerance '
+            for r in df.to_dict("records"):  # the study's layout: one row per system, "<dataset> <measure>" columns
+                col = r.get("paper column") if isinstance(r.get("paper column"), str) else ""
+                for ds in results.meta["datasets"]:
+                    if col and pd.notna(r.get(f"{ds} nDCG@10")):
+                        measured[(ds, col)] = (float(r[f"{ds} nDCG@10"]), r["label"])
+            out.append(f'<p class="note">Regenerate: {code(TABLE1_COMMAND)} (the study recipes/studies/table1.yaml). '
+                       f'Check: each row\'s expected scores within its tolerance '
                        f'({code("python -m eval.compare --check")} re-verifies every stored number against its per-query '
-                       f'file and the recipe). Compare a new system with these rows: '
+                       f'file and the study file). Compare a new system with these rows: '
                        f'{code("python -m eval.compare --run RUN --dataset scifact")}.</p>')
-            if meta:
-                out.append(_provenance(meta))
+            out += [study_table(results), _provenance(results.meta)]
         else:
             self.missing.append(("results/table1.csv", TABLE1_COMMAND))
         # the paper's grid, with measured cells filled in beside the printed value

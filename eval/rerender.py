@@ -4,8 +4,8 @@ its numbers are checked against, computed by the runner's own functions from the
 A record (``results/<stem>.json``, kit-results/1) names its ``kind``, the runner that wrote it; :data:`KINDS` maps
 each kind to two functions, so :mod:`eval.check` treats every record alike:
 
-- ``expectations(record)``: ``{(dataset, system): (scores, tolerance)}`` from where the kind keeps them (a table
-  recipe or a study file); empty for a record written at a
+- ``expectations(record)``: ``{(dataset, system): (scores, tolerance)}`` from where the kind keeps them (the study
+  file, or ``--expected-from`` another); empty for a record written at a
   scale or with seeds its expectations were not measured at;
 - ``render(record)``: :class:`Rendered`, from the record's rows (the numbers the runner measured: seed rows, reference
   rows, FLOPS and Doc_Len) and its per-query values (the claims' paired tests), plus the wall-time columns of the
@@ -24,12 +24,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
-from eval import reproduce
 from eval.claims import counts
-from eval.recipe import System, load_recipe
 from eval.results import json_records
 from eval.schema import Results
 from eval.study.derive import RAW_COLUMNS, derive, runs_of
+from eval.study.regression import recorded_study
 from eval.study.spec import load_study
 from kit.errors import InputError
 
@@ -54,14 +53,14 @@ class Record:
     results: Results
     document: dict[str, Any]
     table_text: str
-    expected_from: Path | None = None  # --expected-from: another recipe of expectations
+    expected_from: Path | None = None  # --expected-from: another study file of expectations
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
     def meta(self) -> dict[str, Any]:
         return self.results.meta
 
-    def file(self, key: str = "recipe") -> Path | None:
+    def file(self, key: str = "study") -> Path | None:
         """The file a field names, relative to the repository; InputError when it does not exist."""
         name = self.meta.get(key)
         if name is None:
@@ -76,14 +75,6 @@ class Record:
     def header(self) -> list[str]:
         """The stored table's columns."""
         return next(csv.reader(io.StringIO(self.table_text)), [])
-
-    def named(self, spec, key: str = "recipe"):
-        """``spec`` (a recipe read from :meth:`file`) named as the record names it (``recipes/x.yaml``), as the runner
-        prints it, also when the record lies in a copy of the repository."""
-        return dataclasses.replace(spec, path=Path(self.meta[key])) if self.meta.get(key) else spec
-
-    def expectations_file(self) -> Path | None:
-        return self.expected_from or self.file("recipe")
 
     def metrics(self, dataset: str, system: str, order: tuple[str, ...] = ()) -> dict[str, float]:
         """A row's metrics, ``order`` first (the order the runner measured them in; JSON keeps them sorted)."""
@@ -133,44 +124,20 @@ class Kind:
                                                            # from it (wall times; sealed by the record's digest)
 
 
-def _recipe(path: Path):
-    return _read_once(load_recipe, path)
-
-
-def _systems_expected(systems) -> Expectations:
-    return {(d, s.id): (e, s.tolerance) for s in systems for d, e in s.expected.items()}
-
-
-# ---- Table 1 (eval.reproduce) ------------------------------------------------------------------------------------------
-
-def _table1_expected(rec: Record) -> Expectations:
-    return _systems_expected(_recipe(rec.expectations_file()).systems)
-
-
-def _table1(rec: Record) -> Rendered:
-    recipe = rec.named(_recipe(rec.file()))
-    known = {s.id: s for s in recipe.systems}
-    datasets, means = rec.meta["datasets"], rec.results.per_query.groupby(["dataset", "system", "measure"])["value"]
-    means = means.mean().to_dict()
-    systems = [known.get(sid) or System(id=sid, label=rec.label(datasets[0], sid), type="sparse")
-               for sid in rec.meta["systems"]]
-    results = {(d, s.id): {**{m: means[(d, s.id, m)] for m in recipe.measures},
-                           **{k: v for k, v in rec.metrics(d, s.id).items() if k in ("FLOPS", "Doc_Len")}}
-               for d in datasets for s in systems}
-    table = reproduce.build_table(recipe, datasets, systems, results)
-    return Rendered(table, reproduce.render_markdown(recipe, table, datasets, rec.meta["command"]), {})
-
-
 # ---- studies (eval.study): everything from the study file the record names -------------------------------------------
 
 def _study_spec(rec: Record):
-    return dataclasses.replace(_read_once(load_study, rec.file("study")), path=Path(rec.meta["study"]))
+    """The study file the record names, as the runner ran it (:func:`eval.study.regression.recorded_study`)."""
+    study = dataclasses.replace(_read_once(load_study, rec.file("study")), path=Path(rec.meta["study"]))
+    rec.file("recipe")  # the systems' recipe a record measured with --recipe or --model must exist
+    labels = {r["system"]: r.get("label", r["system"]) for r in rec.results.rows}
+    return recorded_study(study, rec.meta, rec.root, labels)
 
 
 def _study_expected(rec: Record) -> Expectations:
     if not rec.meta.get("checked"):
         return {}
-    study = _study_spec(rec)
+    study = _read_once(load_study, rec.expected_from) if rec.expected_from else _study_spec(rec)
     return {(d, c.id): (e, c.tolerance) for c in (*study.conditions.values(), *study.references)
             for d, e in c.expected.items() if d in rec.meta["datasets"]}
 
@@ -188,6 +155,5 @@ def _study(rec: Record) -> Rendered:
 
 KINDS: dict[str, Kind] = {
     "study": Kind(_study_expected, _study, lambda header: RAW_COLUMNS),
-    "table1": Kind(_table1_expected, _table1),
 }
 """Every kind of record a runner writes (the document's ``kind``), with what it re-derives to."""

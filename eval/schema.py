@@ -224,21 +224,6 @@ def _check_coverage(path: Path, rows: list[dict], per_query: pd.DataFrame, pq_pa
                          fix="regenerate both files with the same command")
 
 
-def table_rows(table: pd.DataFrame, measures: Sequence[str], systems: Iterable) -> list[dict[str, Any]]:
-    """Schema rows for a Table-1 DataFrame (:func:`eval.reproduce.build_table`) and the recipe's systems."""
-    by_id = {s.id: s for s in systems}
-    rows = []
-    for r in table.to_dict("records"):
-        metrics = {m: float(r[m]) for m in (*measures, "FLOPS", "Doc_Len") if m in r and pd.notna(r[m])}
-        row: dict[str, Any] = {"dataset": r["dataset"], "system": r["system"], "label": r["label"], "metrics": metrics}
-        system = by_id.get(r["system"])
-        if system is not None and system.expected.get(r["dataset"]):
-            row["expected"] = dict(system.expected[r["dataset"]])
-            row["tolerance"] = system.tolerance
-        rows.append(row)
-    return rows
-
-
 @cli
 def main(argv: Sequence[str] | None = None) -> int:
     p = ArgumentParser(prog="python -m eval.schema", description=__doc__.splitlines()[0])

@@ -125,3 +125,40 @@ def stage_mined_file(path: Path, scifact_dir: Path, **kwargs) -> Path:
     write_training_file(path, scifact_dir, **kwargs)
     write_meta(path, {"staged_by": "tests"})
     return path
+
+
+def write_table1_record(folder: Path, values: dict[str, list[float]], expected_shift: float = 0.0,
+                        tolerance: float | None = None, shift: float = 0.0, drop: str | None = None,
+                        dataset: str = "toy") -> Path:
+    """A Table 1 record as ``python -m eval.study table1 --recipe toy.yaml`` writes it (the study runner's own
+    writer, sealed), from ``values``: each system's nDCG@10 on queries 1, 2, ... of ``dataset`` (toy.yaml's).
+
+    ``toy.yaml`` gives each system (type bm25) its stored score + ``expected_shift`` as expectation, at ``tolerance``
+    (None: the recipe's default); ``shift`` moves the first system's stored score away from its per-query mean;
+    ``drop`` leaves that query out of the last system's values. Stored scores have 4 decimals, as the old runner's."""
+    import pandas as pd
+
+    from eval.recipe import load_recipe
+    from eval.study.regression import with_systems
+    from eval.study.runner import PER_QUERY, Measurements, run_study
+    from eval.study.spec import load_study
+
+    last = list(values)[-1]
+    per_query = pd.DataFrame([(dataset, s, str(q), "nDCG@10", v) for s, vs in values.items()
+                              for q, v in enumerate(vs, start=1) if not (s == last and str(q) == drop)],
+                             columns=PER_QUERY)
+    means = per_query.groupby("system", sort=False)["value"].mean()
+    scores = {(dataset, s): {"nDCG@10": round(float(m), 4)} for s, m in means.items()}
+    first = next(iter(scores))
+    scores[first]["nDCG@10"] = round(scores[first]["nDCG@10"] + shift, 6)
+    recipe_path = folder / "toy.yaml"
+    recipe_path.write_text(f"table: 1\ndatasets: [{dataset}]\nmeasures: [nDCG@10]\nsystems:\n" + "".join(
+        f"  - {{id: {s}, type: bm25, expected: {{{dataset}: {{nDCG@10: {round(float(m), 4) + expected_shift:.6f}}}}}"
+        + ("" if tolerance is None else f", tolerance: {tolerance}") + "}\n" for s, m in means.items()))
+    recipe = load_recipe(recipe_path)
+    study = with_systems(load_study("table1"), recipe.systems, [dataset], recipe.measures)
+    empty = pd.DataFrame(columns=PER_QUERY)
+    command = f"python -m eval.study table1 --recipe {recipe_path}"
+    measured = Measurements({}, empty, empty, {}, scores, per_query, [dataset], "full", True)
+    run_study(study, measured, folder, command, meta={"recipe": str(recipe_path)})
+    return folder / "table1.json"

@@ -21,8 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
+from conftest import write_table1_record
 from test_faults import Result
 
 from kit.paths import REPO
@@ -125,8 +125,8 @@ def test_an_edited_or_added_flops_or_doc_len_fails(repo, system, measure, value,
 
 
 def test_a_number_edited_in_a_markdown_table_fails(repo):
-    edit(repo / "results" / "table1.md", "| 0.6239 | 0.9227 |", "| 0.6293 | 0.9227 |")
-    fails(check(repo), "table1.md:15: differs from its rendering", "0.6293")
+    edit(repo / "results" / "table1.md", "| 62.39 | -5.50 |", "| 62.93 | -5.50 |")
+    fails(check(repo), "table1.md:17: differs from its rendering", "62.93")
 
 
 def test_a_number_edited_in_the_display_table_of_table_2_fails(tmp_path):
@@ -154,9 +154,17 @@ def test_a_table_without_its_format_key_fails(repo):
     fails(check(repo), "table1.json: not a kit-results/1 record (no format field)")
 
 
-def test_a_recipe_field_naming_a_missing_file_fails(repo):
-    edit(repo / "results" / "table1.json", '"recipe": "recipes/table1.yaml"', '"recipe": "recipes/table1-old.yaml"')
-    fails(check(repo), "table1.json: field recipe: recipes/table1-old.yaml does not exist")
+def test_a_study_field_naming_a_missing_file_fails(repo):
+    edit(repo / "results" / "table1.json", '"study": "recipes/studies/table1.yaml"',
+         '"study": "recipes/studies/table1-old.yaml"')
+    fails(check(repo), "table1.json: field study: recipes/studies/table1-old.yaml does not exist")
+
+
+def test_a_recipe_field_naming_a_missing_file_fails(tmp_path):
+    """A record measured with ``--recipe`` names that recipe (its systems and expectations): it must exist."""
+    path = _toy_record(tmp_path)
+    edit(path, f'"recipe": "{tmp_path / "toy.yaml"}"', f'"recipe": "{tmp_path / "toy-old.yaml"}"')
+    fails(check(REPO, "--against", path), f"table1.json: field recipe: {tmp_path / 'toy-old.yaml'} does not exist")
 
 
 def test_an_unknown_stored_file_fails(repo):
@@ -165,8 +173,8 @@ def test_an_unknown_stored_file_fails(repo):
 
 
 def test_an_edited_generated_page_fails(repo):
-    edit(repo / "docs" / "table1.md", "| 0.6789 | 0.9253 |", "| 0.6798 | 0.9253 |")
-    fails(check(repo), "docs/table1.md:", "differs from its rendering", "0.6798")
+    edit(repo / "docs" / "table1.md", "| 67.89 | +0.00 | 92.53 |", "| 67.98 | +0.00 | 92.53 |")
+    fails(check(repo), "docs/table1.md:", "differs from its rendering", "67.98")
 
 
 def test_an_edited_benchmark_record_fails(repo):
@@ -279,33 +287,11 @@ def test_one_edited_digit_fails_the_real_command(repo, name):
 
 # ---- class 8: one-line bugs the check must not let through ---------------------------------------------------------
 
-def _toy_record(folder: Path, shift: float = 0.0, drop: str | None = None, tolerance: str = "") -> Path:
+def _toy_record(folder: Path, shift: float = 0.0, drop: str | None = None) -> Path:
     """A Table 1 record written by the kit's own writer (sealed): two systems on five queries; ``shift`` moves
     bm25's stored nDCG@10 away from its per-query mean, ``drop`` leaves that query out of dense's values."""
-    from eval.recipe import load_recipe
-    from eval.reproduce import build_table, render_markdown
-    from eval.results import write_results
-    from eval.schema import table_rows
-
     values = {"bm25": [0.5, 0.0, 1.0, 0.25, 0.76323], "dense": [0.6, 0.1, 0.9, 0.25, 0.8]}  # bm25: 0.502646
-    per_query = pd.DataFrame([("toy", s, str(q), "nDCG@10", v) for s, vs in values.items()
-                              for q, v in enumerate(vs, start=1) if not (s == "dense" and str(q) == drop)],
-                             columns=["dataset", "system", "query_id", "measure", "value"])
-    means = per_query.groupby("system")["value"].mean()
-    recipe_path = folder / "toy.yaml"
-    recipe_path.write_text("table: 1\ndatasets: [toy]\nmeasures: [nDCG@10]\nsystems:\n" + "".join(
-        f"  - {{id: {s}, type: bm25, expected: {{toy: {{nDCG@10: {round(means[s], 4)}}}}}{tolerance}}}\n"
-        for s in values))
-    recipe = load_recipe(recipe_path)
-    table = build_table(recipe, ["toy"], recipe.systems, {("toy", s): {"nDCG@10": m} for s, m in means.items()})
-    rows = table_rows(table, recipe.measures, recipe.systems)
-    rows[0]["metrics"]["nDCG@10"] = round(rows[0]["metrics"]["nDCG@10"] + shift, 6)
-    versions = {"torch": None, "transformers": None, "pyserini": None, "anserini": None, "java": None}
-    write_results(folder, "table1", table, render_markdown(recipe, table, ["toy"], "toy"), per_query, {
-        "kind": "table1", "table": 1, "measures": ["nDCG@10"], "rows": rows, "command": "toy", "commit": None,
-        "date": "2026-12-01", "machine": None, "versions": versions, "recipe": str(recipe_path), "datasets": ["toy"],
-        "systems": list(values)})
-    return folder / "table1.json"
+    return write_table1_record(folder, values, shift=shift, drop=drop)
 
 
 @pytest.mark.parametrize("shift, failed", [(0.0, False), (0.0001, True), (0.0003, True), (-0.0004, True)])

@@ -8,9 +8,9 @@ import shutil
 
 import pandas as pd
 import pytest
+from conftest import write_table1_record
 
 from eval.compare import check, compare, main as compare_main
-from eval.recipe import load_recipe
 from eval.stats import NOT_DISTINGUISHABLE, holm, paired_tests, verdict, win_tie_loss
 from eval.schema import load_results, main as schema_main
 from kit.errors import InputError
@@ -65,26 +65,10 @@ STORED = {"bm25": [0.5, 0.0, 1.0, 0.25, 0.75], "dense": [0.6, 0.1, 0.9, 0.25, 0.
 
 
 def _stored(tmp_path, recipe_tolerance: float = 0.002, expected_shift: float = 0.0):
-    """A results folder as make reproduce-table1 writes it (eval.reproduce's table and Markdown, eval.results' writer):
-    table1.{json,csv,md} + per-query file + its recipe, whose expected scores are the stored ones + ``expected_shift``."""
-    from eval.reproduce import build_table, render_markdown
-    from eval.results import write_results
-    from eval.schema import table_rows
-
-    per_query = pd.DataFrame([("toy", s, q, "nDCG@10", v) for s, values in STORED.items() for q, v in zip(QUERIES, values)],
-                             columns=["dataset", "system", "query_id", "measure", "value"])
-    means = {s: sum(v) / len(v) for s, v in STORED.items()}
-    (tmp_path / "recipe.yaml").write_text("table: 1\ndatasets: [toy]\nmeasures: [nDCG@10]\nsystems:\n" + "".join(
-        f"  - {{id: {s}, type: bm25, expected: {{toy: {{nDCG@10: {round(m, 4) + expected_shift:.6f}}}}}, "
-        f"tolerance: {recipe_tolerance}}}\n" for s, m in means.items()))
-    recipe = load_recipe(tmp_path / "recipe.yaml")
-    table = build_table(recipe, ["toy"], recipe.systems, {("toy", s): {"nDCG@10": m} for s, m in means.items()})
-    command = "python -m eval.reproduce --recipe recipe.yaml"
-    write_results(tmp_path, "table1", table, render_markdown(recipe, table, ["toy"], command), per_query, {
-        "kind": "table1", "table": 1, "measures": ["nDCG@10"], "rows": table_rows(table, recipe.measures, recipe.systems),
-        "command": command, "commit": "abc", "date": "2026-11-22T00:00:00+00:00", "machine": None, "versions": VERSIONS,
-        "recipe": str(tmp_path / "recipe.yaml"), "datasets": ["toy"], "systems": list(STORED)})
-    return tmp_path / "table1.json"
+    """A results folder as make reproduce-table1 writes it (the study runner's table, Markdown and writer):
+    table1.{json,csv,md} + per-query file + its recipe, whose expected scores are the stored ones +
+    ``expected_shift``."""
+    return write_table1_record(tmp_path, STORED, expected_shift=expected_shift, tolerance=recipe_tolerance)
 
 
 def _hand_written(tmp_path, values: dict[str, float]) -> str:
@@ -214,19 +198,33 @@ def test_compare_refuses_an_unknown_dataset(tmp_path):
         compare(other, stored)
 
 
+def test_a_run_on_a_folder_compares_with_a_record_naming_the_folder_by_its_path(tmp_path):
+    """A run's dataset is keyed by its folder's name (``toy``), a Table 1 record by the path it was run with
+    (``--datasets /x/toy``): the comparison takes them as one dataset and names it as the record does."""
+    folder = tmp_path / "toy"
+    folder.mkdir()
+    stored = load_results(_stored(tmp_path))
+    for r in stored.rows:
+        r["dataset"] = str(folder)
+    stored.per_query["dataset"] = str(folder)
+    mine = load_results(_hand_written(tmp_path, dict(zip(QUERIES, [1.0, 0.0, 1.0, 0.5, 0.5]))))
+    table = compare(mine, stored)
+    assert set(table["dataset"]) == {str(folder)} and table.set_index("baseline").at["bm25", "delta"] == pytest.approx(0.1)
+
+
 # ---- regression check -----------------------------------------------------------------------------------------------
 
 def test_check_passes_then_fails_on_an_edited_number(tmp_path, capsys):
     stored = _stored(tmp_path)
     assert compare_main(["--check", "--against", str(stored)]) == 0
     table = pd.read_csv(tmp_path / "table1.csv")
-    table.loc[1, "nDCG@10"] = 0.6  # stored dense 0.53 -> 0.6: beyond the recipe's 0.002 and the per-query mean
+    table.loc[1, "toy nDCG@10"] = 0.6  # stored dense 0.53 -> 0.6: beyond the recipe's 0.002 and the per-query mean
     table.to_csv(tmp_path / "table1.csv", index=False)
     capsys.readouterr()
     assert compare_main(["--check", "--against", str(stored)]) == 1
     err = capsys.readouterr().err
     assert f"FAIL {tmp_path / 'table1.csv'}:3: differs from its rendering from table1.json and its per-query values" in err
-    assert "stored 'toy,dense,dense,0.6," in err and "rendered 'toy,dense,dense,0.53," in err
+    assert "stored 'table1,dense,dense,,0.6," in err and "rendered 'table1,dense,dense,,0.53," in err
 
 
 def test_check_names_a_drift_in_the_json(tmp_path):
@@ -289,7 +287,8 @@ def test_repository_results_conform_and_pass_the_check(capsys):
     path = _repo_table()
     res = load_results(path)
     assert {"torch", "transformers", "pyserini", "anserini", "java"} <= set(res.meta["versions"])
-    assert res.meta["recipe"] and res.meta["commit"] and res.meta["command"].startswith("python -m eval.reproduce")
+    assert res.meta["study"] == "recipes/studies/table1.yaml" and res.meta["commit"]
+    assert res.meta["command"].startswith("python -m eval.study table1")
     assert check([path]) == []
 
 
@@ -303,7 +302,7 @@ def test_the_check_covers_every_stored_table_the_li_lsr_table_and_the_figure_poi
     sealed = set(read_sealed())
     stored = {p.relative_to(REPO / "results").as_posix(): json.loads(p.read_text()).get("kind")
               for p in (REPO / "results").rglob("*.json") if p.relative_to(REPO / "results").as_posix() not in sealed}
-    kinds = {"table1.json": "table1", "table2.json": "study", "table3.json": "study", "lilsr.json": "study",
+    kinds = {"table1.json": "study", "table2.json": "study", "table3.json": "study", "lilsr.json": "study",
              "figures.json": "study", "regime.json": "study", "teachers.json": "study",
              "learning-curve.json": "study", "why-training-hurts.json": "study"}
     assert stored == kinds
@@ -330,11 +329,11 @@ def test_edited_repository_number_fails_the_check(tmp_path):
     shutil.copy(src, tmp_path / "table1.json")
     shutil.copy(src.with_suffix(".md"), tmp_path / "table1.md")
     table = pd.read_csv(src.with_suffix(".csv"))
-    table.loc[0, "nDCG@10"] += 0.01
+    table.loc[0, "scifact nDCG@10"] += 0.01
     table.to_csv(tmp_path / "table1.csv", index=False)
-    failures = check([tmp_path / "table1.json"], expected_from=REPO / "recipes" / "table1.yaml")
+    failures = check([tmp_path / "table1.json"], expected_from=REPO / "recipes" / "studies" / "table1.yaml")
     assert len(failures) == 1 and f"{tmp_path / 'table1.csv'}:2: differs from its rendering" in failures[0]
-    assert "stored 'scifact,bm25-flat,BM25 (flat),0.6889," in failures[0]
+    assert "stored 'table1,bm25-flat,BM25 (flat),,0.6889," in failures[0]
 
 
 def test_run_file_errors_name_the_line(tmp_path):

@@ -82,7 +82,11 @@ def reproduce(recipe: Path, dataset: Path, out: Path, work: Path, *extra) -> Res
 
 
 def table(out: Path) -> pd.DataFrame:
-    return pd.read_csv(out / "table1.csv").set_index("system")
+    """The Table 1 a run of one dataset wrote to ``out``, by system, its ``<dataset> <measure>`` columns named by the
+    measure alone (``nDCG@10``, ``paper nDCG@10``)."""
+    (dataset,) = json.loads((out / "table1.json").read_text())["datasets"]
+    frame = pd.read_csv(out / "table1.csv").set_index("system")
+    return frame.rename(columns=lambda c: c.replace(f"{dataset} ", ""))
 
 
 # ---- data --------------------------------------------------------------------------------------------------------
@@ -627,7 +631,7 @@ def test_expected_score_just_outside_its_tolerance_fails_the_run(root, tiny_a, f
                                         f"{{tiny: {{nDCG@10: {measured + shift:.5f}}}}}, tolerance: 0.002}}"))
     result = reproduce(path, tiny_a, root / f"res-edge{shift}", root / "shared-work")
     assert result.rc == code, result.err[-2000:]
-    assert ("FAIL tiny bm25-flat" in result.err) == (code == 1)
+    assert (f"FAIL bm25-flat: {tiny_a}: nDCG@10" in result.err) == (code == 1)
     # a passing run says that it was checked, and against how many expectations, instead of staying silent
     ok, outside = (0, 1) if code else (1, 0)
     assert (f"table1: {ok} of 2 rows within their stored expectations, {outside} outside, 1 without one "

@@ -122,7 +122,8 @@ def test_flops_and_doc_len_may_be_expected_of_a_sparse_system(root, tiny):
     path = write(root / "sparse-flops.yaml", text)
     result = run("eval.reproduce", "--recipe", path, "--datasets", tiny, "--list-conditions")
     no_traceback_ok(result)
-    assert "tiny FLOPS 2.0000, Doc_Len 120.5000" in result.out
+    assert f"tiny.bow-idf.l0: sparse system of Table 1; one run per dataset; expected {tiny} FLOPS 2, Doc_Len 120.5" \
+        in result.out
 
 
 @pytest.mark.parametrize("measures, needle", [("[nDCG@10, MRR@10]", "ir-measures spells it RR@10"),

@@ -4,6 +4,7 @@ import json
 
 import pandas as pd
 import pytest
+from test_faults import table as one_dataset_table
 
 pytestmark = pytest.mark.integration
 
@@ -45,14 +46,14 @@ def reproduced(tmp_path_factory, scifact_slice):
 
 def test_table_has_every_system_with_scores_and_sparsity(reproduced):
     tmp, _, code = reproduced
-    table = pd.read_csv(tmp / "results" / "table1.csv")
-    assert list(table["system"]) == ["bm25-flat", "tiny.siamese", "tiny.bow-idf.l0"]
+    table = one_dataset_table(tmp / "results")
+    assert list(table.index) == ["bm25-flat", "tiny.siamese", "tiny.bow-idf.l0"]
     assert table["nDCG@10"].between(0.2, 1.0).all(), table
-    sparse = table[table["system"] != "bm25-flat"]
+    sparse = table.drop(index="bm25-flat")
     assert (sparse["FLOPS"] > 0).all() and (sparse["Doc_Len"] > 5).all()
     assert table["FLOPS"].isna().iloc[0]  # BM25 has no learned vectors
     # the deliberately wrong expected score (0.0, tolerance 0) must FAIL and the command must exit 1
-    assert table.set_index("system").at["tiny.bow-idf.l0", "check"] == "FAIL"
+    assert table.at["tiny.bow-idf.l0", "check"] == "FAIL"
     assert code == 1
 
 
@@ -77,8 +78,8 @@ def test_rerun_resumes_without_recomputing(reproduced, scifact_slice, monkeypatc
     monkeypatch.setenv("KIT_WORK", str(tmp / "work"))
     main(["--recipe", str(recipe), "--datasets", str(scifact_slice), "--out", str(tmp / "results2"), "--device", "cpu"])
     assert {p: p.stat().st_mtime_ns for p in parts} == before
-    a = pd.read_csv(tmp / "results" / "table1.csv")
-    b = pd.read_csv(tmp / "results2" / "table1.csv")
+    a = one_dataset_table(tmp / "results")
+    b = one_dataset_table(tmp / "results2")
     pd.testing.assert_series_equal(a["nDCG@10"], b["nDCG@10"])
 
 
@@ -93,8 +94,8 @@ def test_seismic_backend_from_the_recipe_matches_anserini(reproduced, scifact_sl
     monkeypatch.setenv("KIT_WORK", str(tmp / "work"))
     code = main(["--recipe", str(seismic), "--datasets", str(scifact_slice), "--out", str(tmp / "results-seismic"),
                  "--device", "cpu"])
-    anserini = pd.read_csv(tmp / "results" / "table1.csv").set_index("system")
-    table = pd.read_csv(tmp / "results-seismic" / "table1.csv").set_index("system")
+    anserini = one_dataset_table(tmp / "results")
+    table = one_dataset_table(tmp / "results-seismic")
     sparse = ["tiny.siamese", "tiny.bow-idf.l0"]
     assert code == 1  # the slice's deliberately impossible expected score still fails the run
     assert table.loc[sparse, "nDCG@10"].tolist() == pytest.approx(anserini.loc[sparse, "nDCG@10"].tolist(), abs=1e-3)

@@ -4,6 +4,9 @@
     python -m eval.study <study> --list-conditions | --dry-run
     python -m eval.study <study> --replay results/<id>.json [more.json]   # re-derive from stored measurements
     python -m eval.study --list
+    python -m eval.study table1 [--datasets all] [--model ID | --recipe FILE] [--backend seismic] [--force] ...
+
+Table 1's regression options (``--model``, ``--datasets`` ...) are :mod:`eval.study.regression`'s.
 
 A study file (``recipes/studies/<id>.yaml``, format in ``docs/studies.md``) names its conditions, tables and
 comparisons; the run trains each condition at each seed (cached, resumable), measures the references beside them,
@@ -20,12 +23,16 @@ from typing import Sequence
 
 from eval.ablator import SCALES, Ablator, get_scale
 from eval.results import output_folder
+from eval.schema import load_results
 from eval.study.references import measure_references
+from eval.study.regression import add_options, configure, engine_settings
 from eval.study.replay import replayed
 from eval.study.runner import list_conditions, measured, plan, run_study
 from eval.study.spec import STUDIES, load_study
 from kit.argtypes import ArgumentParser, add_runner_options
+from kit.data import is_split
 from kit.errors import InputError, cli
+from pipeline.plan import print_plans
 
 
 @cli
@@ -38,6 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="derive the tables and comparisons from the measurements of a stored record of the same "
                         "conditions instead of measuring; records after the first add the rows it lacks")
     add_runner_options(p, seeds="the training seeds of every condition, e.g. 42,43,44 (default: each condition's)")
+    add_options(p)
     args = p.parse_args(argv)
     if args.list:
         for path in sorted(STUDIES.glob("*.yaml")):
@@ -45,14 +53,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.study is None:
         raise InputError(None, "name a study", fix="python -m eval.study --list")
-    study = load_study(args.study)
+    study, recorded = configure(load_study(args.study), args)
     scale = get_scale(args.scale)
     if args.list_conditions:
         list_conditions(study, scale, args.seeds)
         return 0
     ablator = Ablator(scale, device=args.device, in_domain=study.in_domain, measures=study.measures)
+    ablator.settings = engine_settings(ablator.settings, args)
     if args.dry_run:
-        plan(study, ablator, args.seeds)
+        if study.conditions or any(is_split(d) or r.members for d in study.datasets for r in study.references):
+            plan(study, ablator, args.seeds)
+        else:  # every stage's artifact of every system, and the encode commands (in --shards)
+            print_plans(list(study.datasets), ablator.settings, ablator.timer, [r.system for r in study.references],
+                        args.shards)
         return 0
     command = " ".join(["python -m eval.study", *(argv if argv is not None else sys.argv[1:])])
     out = output_folder(args.out, args.update)
@@ -61,8 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         def measure_missing(references, datasets):
             return measure_references(dataclasses.replace(study, references=tuple(references)), ablator, datasets)
 
-        return run_study(study, replayed(study, first, beside, measure_missing), out, command)
-    return run_study(study, measured(study, ablator, args.seeds), out, command, ablator.timer)
+        stages = load_results(first).meta.get("stage_seconds")  # the measuring run's wall times, kept with its numbers
+        return run_study(study, replayed(study, first, beside, measure_missing), out, command,
+                         meta={**recorded, **({"stage_seconds": stages} if stages else {})})
+    return run_study(study, measured(study, ablator, args.seeds), out, command, ablator.timer, meta=recorded)
 
 
 if __name__ == "__main__":

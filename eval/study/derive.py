@@ -56,7 +56,7 @@ def runs_of(study: Study, metrics: Mapping[tuple[str, str], Mapping[str, float]]
     absent (a smoke scale runs some of them: :meth:`eval.ablator.Scale.runs_point`); every other condition is there."""
     runs = {c: [Run(c, s, {d: metrics[(d, seed_system(c, s))] for d in datasets}, models.get(seed_system(c, s), ""))
                 for s in seeds[c]] for c, declared in study.conditions.items() if c in seeds or not declared.swept}
-    references = {(d, r.id): {m: metrics[(d, r.id)][m] for m in study.measures}
+    references = {(d, r.id): {m: metrics[(d, r.id)][m] for m in study.reference_measures(r)}
                   for d in datasets for r in study.references}
     return runs, references
 
@@ -81,7 +81,8 @@ def build_tables(study: Study, runs: Mapping[str, Sequence[Run]], references: Ma
     over seeds, Δ BM25 beside each effectiveness mean, the paper's value when the table cites one, the check."""
     rows = []
     for t in study.tables:
-        paper = load_paper_table(t.paper).set_index("system") if t.paper else None
+        paper = (load_paper_table(1, corrected=True).set_index("dataset") if t.paper == 1
+                 else load_paper_table(t.paper).set_index("system") if t.paper else None)
         columns = {d: m for d, m in t.columns.items() if d in datasets}
         for cid in (r for r in t.rows if r in runs or r not in study.conditions):  # a sweep's points: those run
             c, seeds = _row_runs(study, cid, runs, references, datasets)
@@ -89,11 +90,14 @@ def build_tables(study: Study, runs: Mapping[str, Sequence[Run]], references: Ma
                                    "seeds": " ".join(str(r.seed) for r in seeds) if cid in study.conditions else ""}
             for d, measures in columns.items():
                 for m in measures:
-                    mean, sd = mean_std([r.scores[d][m] for r in seeds])
+                    values = [r.scores[d][m] for r in seeds if m in r.scores[d]]  # BM25 has no FLOPS
+                    mean, sd = mean_std(values) if values else (None, None)
                     row[f"{d} {m}"], row[f"{d} {m} sd"] = _r(mean), _r(sd)
                     if is_effectiveness(m) and (d, BM25) in references:
                         row[f"{d} {m} Δ BM25"] = points_over(mean, references[(d, BM25)][m])
-            if paper is not None:
+            if t.paper == 1:
+                row.update(_paper_columns(c, paper, columns))
+            elif paper is not None:
                 for m in ("nDCG@10", "FLOPS", "Doc_Len"):
                     if m in paper.columns:
                         row[f"paper {m}"] = float(paper.loc[cid, m]) if cid in paper.index else None
@@ -101,6 +105,25 @@ def build_tables(study: Study, runs: Mapping[str, Sequence[Run]], references: Ma
             row.update({k: seconds[cid][k] if cid in seconds else None for k in RAW_COLUMNS})
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _paper_columns(row, paper: pd.DataFrame, columns: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    """A Table 1 row's annotation: the paper's column its system names (``paper`` in recipes/table1.yaml) and that
+    column's nDCG@10 ×100 on each dataset the paper has, errata applied (:func:`eval.paper.load_paper_table`)."""
+    column = getattr(getattr(row, "system", None), "paper", None) or ""
+    cells = {"paper column": column}
+    for d in columns:
+        value = paper.at[d, column] if column and d in paper.index and column in paper.columns else None
+        cells[f"paper {d} nDCG@10"] = None if value is None or pd.isna(value) else float(value)
+    return cells
+
+
+def _paper_cell(value: Any, table: int | None) -> str:
+    """A ``paper`` cell as printed: the column's name, or its number (Table 1's nDCG@10 ×100 with the paper's one
+    decimal, 69.0; Tables 2-3 as transcribed); "–" when there is none."""
+    if isinstance(value, str) or value is None or pd.isna(value):
+        return value or "–" if isinstance(value, str) else "–"
+    return f"{value:.1f}" if table == 1 else f"{value:g}"
 
 
 def _row_runs(study: Study, rid: str, runs: Mapping[str, Sequence[Run]],
@@ -208,10 +231,14 @@ def render_markdown(study: Study, table: pd.DataFrame, claims: pd.DataFrame, ref
                 cells.append(_cell(r, name, factor))
                 if f"{name} Δ BM25" in table.columns:
                     cells.append(f"{r[f'{name} Δ BM25']:+.2f}")
-            cells += ["–" if r.get(p) is None or pd.isna(r.get(p)) else f"{r[p]:g}" for p in paper]
+            cells += [_paper_cell(r.get(p), t.paper) for p in paper]
             body.append([*cells, r["check"] or "–"])
         lines += [f"## {t.title}", "", *markdown_table([*head, *paper, "check"], body), ""]
-        if t.paper:
+        if t.paper == 1:
+            lines += ["`paper` columns: the paper's Table 1 column each system is set beside (`paper` in "
+                      "recipes/table1.yaml) and its nDCG@10 ×100 there, errata applied (results/paper/table1-errata.csv); "
+                      "full-size systems beside tiny offline ones: an annotation, not a target.", ""]
+        elif t.paper:
             lines += [f"`paper` columns: the paper's Table {t.paper} (BERT-base on MS MARCO, BEIR averages; an "
                       "annotation, not a target).", ""]
     if study.plots:

@@ -43,8 +43,8 @@ def resolved(references: Sequence[Reference]) -> dict[str, System]:
 
 def measure_references(study: Study, ablator: Ablator, datasets: Sequence[str]
                        ) -> tuple[dict[tuple[str, str], dict[str, float]], pd.DataFrame]:
-    """Every reference and fusion on every dataset: ``{(dataset, id): {measure: score}}`` over the study's measures,
-    and their per-query values (``dataset`` as the study names it)."""
+    """Every reference and fusion on every dataset: ``{(dataset, id): {measure: score}}`` over the study's measures
+    (a sparse reference's FLOPS and Doc_Len besides, when a table shows them), and their per-query values (``dataset`` as the study names it)."""
     systems = resolved(study.references) if study.references else {}
     scores, frames = {}, []
     for name in datasets:
@@ -52,7 +52,7 @@ def measure_references(study: Study, ablator: Ablator, datasets: Sequence[str]
         for r in study.references:
             result = run.run_system(systems[r.id])
             frames.append(result.pop("_per_query").assign(dataset=name, system=r.id))
-            scores[(name, r.id)] = {m: float(result[m]) for m in study.measures}
+            scores[(name, r.id)] = {m: float(result[m]) for m in study.reference_measures(r)}
     return scores, (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame())
 
 

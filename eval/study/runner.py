@@ -64,7 +64,7 @@ def measure(study: Study, ablator: Ablator, seeds: tuple[int, ...] | None
         return measure_systems(study, ablator, todo, datasets)
     runs: dict[str, list[Run]] = {c.id: [] for c, _ in todo}
     frames, times = [], {c.id: {k: 0.0 for k in RAW_COLUMNS} for c, _ in todo}
-    for i, (c, seed) in enumerate(tqdm(todo, desc=f"{study.id}: models", unit="model"), 1):
+    for i, (c, seed) in enumerate(tqdm(todo, desc=f"{study.id}: models", unit="model", disable=not todo), 1):
         tqdm.write(f"[{i}/{len(todo)}] {c.id} seed {seed}: train (cached) and evaluate on {', '.join(datasets)}")
         m = ablator.measure(c.base, seed, datasets, **c.changes)
         scores = {d: dict(s) for d, s in m.scores.items()}
@@ -131,9 +131,9 @@ def _concat(*frames: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([f for f in frames if not f.empty] or [pd.DataFrame(columns=PER_QUERY)], ignore_index=True)
 
 
-def run_study(study: Study, m: Measurements, out: Path, command: str, timer=None) -> int:
+def run_study(study: Study, m: Measurements, out: Path, command: str, timer=None, meta: dict | None = None) -> int:
     """Derive and write ``<out>/<study id>.{csv,md,json}`` and its per-query file; 1 when a condition misses its
-    expectation."""
+    expectation. ``meta``: what the record names besides (:func:`eval.study.regression.configure`)."""
     started = time.perf_counter()
     prov = provenance(command=command.split())
     per_query = _concat(m.means, m.seeds, m.reference_pq)
@@ -142,7 +142,7 @@ def run_study(study: Study, m: Measurements, out: Path, command: str, timer=None
                m.seconds)
     write_results(out, study.id, d.table, d.markdown, per_query, {
         "kind": "study", "study": repo_relative(study.path), "measures": list(study.measures), **prov, "recipe": None,
-        **({"measured_by": m.measured_by} if m.measured_by else {}),
+        **(meta or {}), **({"measured_by": m.measured_by} if m.measured_by else {}),
         "rows": d.rows, "scale": m.scale, "checked": checked, "datasets": datasets,
         "systems": [*study.conditions, *(r.id for r in study.references)],
         "seeds": {c: [r.seed for r in rs] for c, rs in runs.items()},

@@ -140,6 +140,13 @@ class Study:
             return (*self.measures, *SYSTEM_SPARSITY, *training)
         return (*self.measures, *((*SPARSITY, *training) if dataset == self.in_domain else ()))
 
+    def reference_measures(self, reference: "Reference") -> tuple[str, ...]:
+        """What is measured for a reference: the study's measures, and for a sparse one the sparsity measures
+        (:data:`SPARSITY`) a table shows (from its document and query vectors, as its kind measures them)."""
+        shown = {m for t in self.tables for ms in t.columns.values() for m in ms}
+        extra = tuple(m for m in SPARSITY if m in shown) if reference.system.type == "sparse" else ()
+        return (*self.measures, *extra)
+
     def known(self) -> set[str]:
         """Every row a table or comparison may name: conditions, references and fusions."""
         return set(self.conditions) | {r.id for r in self.references}
@@ -184,7 +191,7 @@ def _table(recipe: V.Recipe, i: int, raw: Any, study_datasets: tuple[str, ...],
            sweeps: Mapping[str, Sweep] | None = None) -> Table:
     where = f"tables[{i}]"
     values = V.fields(recipe, raw, {"id": V.text, "title": V.text, "rows": V.string_list, "columns": V.anything,
-                                    "paper": V.integer(2, 3)}, where, required=("id", "rows", "columns"))
+                                    "paper": V.integer(1, 3)}, where, required=("id", "rows", "columns"))
     cols = values["columns"]
     if not isinstance(cols, dict) or not cols:
         raise recipe.error(f"{where}.columns", "expected a mapping of dataset -> [measures]")
@@ -379,7 +386,8 @@ def _cross_check(recipe: V.Recipe, study: Study) -> None:
             if dataset not in study.datasets:
                 raise recipe.error(f"{where}.expected", f"{dataset!r} is not one of the study's datasets",
                                    fix=f"one of {', '.join(study.datasets)}")
-            V.measured_only(recipe, f"{where}.expected.{dataset}", scores, study.measures, "a reference")
+            V.measured_only(recipe, f"{where}.expected.{dataset}", scores, study.reference_measures(r),
+                            f"the {r.system.type} reference {r.id}")
     for i, t in enumerate(study.tables):
         for j, row in enumerate(t.rows):
             if row not in study.known():
