@@ -42,7 +42,7 @@ def test_every_paper_row_of_tables_2_and_3_is_a_condition_file():
             c = load_condition(row)
             assert n in c.tables and c.evaluate == ("scifact", "vaswani", "cacm")
             assert set(c.expected) == {"scifact", "vaswani", "cacm"} and c.tolerance == 0.002
-    assert set(condition_ids()) - set(condition_ids(2)) - set(condition_ids(3)) == {"lilsr", "lilsr-anchor", "l0-fit"}
+    assert set(condition_ids()) - set(condition_ids(2)) - set(condition_ids(3)) == {"lilsr", "lilsr-anchor", "l0-fit", "authors-kd"}
 
 
 @pytest.mark.parametrize("slug, variant, threshold", [

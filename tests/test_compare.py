@@ -304,7 +304,8 @@ def test_the_check_covers_every_stored_table_the_li_lsr_table_and_the_figure_poi
               for p in (REPO / "results").rglob("*.json") if p.relative_to(REPO / "results").as_posix() not in sealed}
     kinds = {"table1.json": "study", "table2.json": "study", "table3.json": "study", "lilsr.json": "study",
              "figures.json": "study", "regime.json": "study", "teachers.json": "study",
-             "learning-curve.json": "study", "why-training-hurts.json": "study"}
+             "learning-curve.json": "study", "why-training-hurts.json": "study",
+             "choose-recipe.json": "study", "architecture-gap.json": "study"}
     assert stored == kinds
     assert set(stored.values()) == set(KINDS)  # every kind the check knows has a stored record
     figures = load_results(REPO / "results" / "figures.json")
