@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from encode.lookup import TABLE_FILE, TABLE_JSON
 from kit.io import atomic_write, write_json
-from train.model import SpladeDocModel
+from train.model import SpladeDocModel, WithQuerySide
 
 #: The query module's full state inside training checkpoints (not exported: the table replaces it).
 QUERY_STATE_FILE = "lilsr_query.safetensors"
@@ -184,7 +184,7 @@ class LiLsrQueries:
         return {"query_counts": self.counts(token_ids)}
 
 
-class LiLsrModel(nn.Module):
+class LiLsrModel(WithQuerySide):
     """A :class:`~train.model.SpladeDocModel` and its :class:`LiLsrQueryWeights`, trained together.
 
     ``forward`` returns ``(doc_logits [N, V], query_vectors [Q, V])`` so the query side runs inside the module's
@@ -193,22 +193,13 @@ class LiLsrModel(nn.Module):
     """
 
     def __init__(self, doc: SpladeDocModel, query: LiLsrQueryWeights, anchor: float = 0.0) -> None:
-        super().__init__()
         if not anchor >= 0:
             raise ValueError(f"anchor must be >= 0, got {anchor}")
         if query.vocab_size != doc.vocab_size:
             raise ValueError(f"query weights cover {query.vocab_size} tokens, the document model {doc.vocab_size}")
-        self.doc = doc
+        super().__init__(doc)
         self.query = query
         self.anchor = float(anchor)
-
-    @property
-    def tokenizer(self):
-        return self.doc.tokenizer
-
-    @property
-    def vocab_size(self) -> int:
-        return self.doc.vocab_size
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None,
                 query_counts: Tensor | None = None) -> tuple[Tensor, Tensor | None, Tensor | None]:
@@ -222,14 +213,14 @@ class LiLsrModel(nn.Module):
     def save_pretrained(self, directory: str | Path) -> None:
         from safetensors.torch import save_file
 
-        self.doc.save_pretrained(directory)
+        super().save_pretrained(directory)
         state = {name: tensor.detach().contiguous().cpu() for name, tensor in self.query.state_dict().items()}
         save_file(state, str(Path(directory) / QUERY_STATE_FILE))
 
     def load_weights(self, directory: str | Path) -> None:
         from safetensors.torch import load_file
 
-        self.doc.load_weights(directory)
+        super().load_weights(directory)
         self.query.load_state_dict(load_file(str(Path(directory) / QUERY_STATE_FILE)))
 
 

@@ -83,6 +83,31 @@ class SpladeDocModel(nn.Module):
         self.mlm.load_state_dict(saved.state_dict())
 
 
+class WithQuerySide(nn.Module):
+    """A :class:`SpladeDocModel` (``doc``) with a trained query side of its own, whose ``forward`` returns
+    ``(doc logits, query vectors, penalty or None)`` (the query side inside the module's forward, as DDP requires):
+    :class:`train.lilsr.LiLsrModel`, :class:`train.siamese.SiameseModel`. The tokenizer and vocabulary are the
+    document model's; checkpoints hold the document model (a subclass adds what its query side needs)."""
+
+    def __init__(self, doc: SpladeDocModel) -> None:
+        super().__init__()
+        self.doc = doc
+
+    @property
+    def tokenizer(self):
+        return self.doc.tokenizer
+
+    @property
+    def vocab_size(self) -> int:
+        return self.doc.vocab_size
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        self.doc.save_pretrained(directory)
+
+    def load_weights(self, directory: str | Path) -> None:
+        self.doc.load_weights(directory)
+
+
 class BowIdfQueries:
     """Inference-free query vectors: ``q_j = IDF_j`` if token ``j`` occurs in the query, else 0 (paper, Section 3).
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from train.losses.variants import variant_vectors
-from train.model import SpladeDocModel
+from train.model import SpladeDocModel, WithQuerySide
 
 #: Query tokens the Siamese query side reads, special tokens included (SPLADE's usual query length).
 QUERY_MAX_LENGTH = 64
@@ -39,23 +39,13 @@ class SiameseQueries:
         return {"query_input_ids": padded["input_ids"], "query_attention_mask": padded["attention_mask"]}
 
 
-class SiameseModel(nn.Module):
+class SiameseModel(WithQuerySide):
     """One :class:`~train.model.SpladeDocModel` for documents and queries; ``forward`` returns ``(doc logits,
-    query vectors, None)`` (the query side inside the module's forward, as DDP requires, like
-    :class:`train.lilsr.LiLsrModel`). The query vectors are the ranking vectors of ``variant``."""
+    query vectors, None)``, the query vectors being the ranking vectors of ``variant``."""
 
     def __init__(self, doc: SpladeDocModel, variant: str) -> None:
-        super().__init__()
-        self.doc = doc
+        super().__init__(doc)
         self.variant = variant
-
-    @property
-    def tokenizer(self):
-        return self.doc.tokenizer
-
-    @property
-    def vocab_size(self) -> int:
-        return self.doc.vocab_size
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None,
                 query_input_ids: Tensor | None = None, query_attention_mask: Tensor | None = None
@@ -65,9 +55,3 @@ class SiameseModel(nn.Module):
             return logits, None, None
         queries, _ = variant_vectors(self.doc(query_input_ids, query_attention_mask).float(), self.variant)
         return logits, queries, None
-
-    def save_pretrained(self, directory) -> None:
-        self.doc.save_pretrained(directory)
-
-    def load_weights(self, directory) -> None:
-        self.doc.load_weights(directory)
