@@ -23,7 +23,6 @@ from typing import Sequence
 
 from eval.ablator import SCALES, Ablator, get_scale
 from eval.results import output_folder
-from eval.schema import load_results
 from eval.study.references import measure_references
 from eval.study.regression import add_options, configure, engine_settings
 from eval.study.replay import replayed
@@ -71,12 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = output_folder(args.out, args.update)
     if args.replay:
         first, *beside = map(Path, args.replay)
+
         def measure_missing(references, datasets):
             return measure_references(dataclasses.replace(study, references=tuple(references)), ablator, datasets)
 
-        stages = load_results(first).meta.get("stage_seconds")  # the measuring run's wall times, kept with its numbers
-        return run_study(study, replayed(study, first, beside, measure_missing), out, command,
-                         meta={**recorded, **({"stage_seconds": stages} if stages else {})})
+        return run_study(study, replayed(study, first, beside, measure_missing), out, command, meta=recorded)
     return run_study(study, measured(study, ablator, args.seeds), out, command, ablator.timer, meta=recorded)
 
 

@@ -121,8 +121,10 @@ def _paper_columns(row, paper: pd.DataFrame, columns: Mapping[str, Sequence[str]
 def _paper_cell(value: Any, table: int | None) -> str:
     """A ``paper`` cell as printed: the column's name, or its number (Table 1's nDCG@10 ×100 with the paper's one
     decimal, 69.0; Tables 2-3 as transcribed); "–" when there is none."""
-    if isinstance(value, str) or value is None or pd.isna(value):
-        return value or "–" if isinstance(value, str) else "–"
+    if isinstance(value, str):
+        return value or "–"
+    if value is None or pd.isna(value):
+        return "–"
     return f"{value:.1f}" if table == 1 else f"{value:g}"
 
 

@@ -127,4 +127,4 @@ def replayed(study: Study, record: Path, beside: Sequence[Path] = (), measure_mi
     checked = bool(meta.get("conditions") or meta.get("checked") or meta.get("recipe")) or not {"scale", "checked"} & set(meta)
     return Measurements(runs, pq[pq["system"].isin(list(study.conditions))], pq[pq["system"].isin(seed_names)],
                         seconds, references, reference_pq, datasets, res.meta.get("scale") or "full", checked,
-                        measured_by)
+                        measured_by, meta.get("stage_seconds"))

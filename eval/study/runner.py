@@ -108,6 +108,7 @@ class Measurements:
     scale: str
     checked: bool
     measured_by: str | None = None  # --replay: the command that measured them
+    stage_seconds: dict[str, float] | None = None  # each stage's wall time in the measuring run
 
 
 def measured(study: Study, ablator: Ablator, seeds: tuple[int, ...] | None) -> Measurements:
@@ -116,7 +117,7 @@ def measured(study: Study, ablator: Ablator, seeds: tuple[int, ...] | None) -> M
     references, reference_pq = measure_references(study, ablator, datasets)
     return Measurements(runs, seed_means(per_seed), per_seed[per_seed["measure"] != "Doc_Len"].drop(columns="condition"),
                         seconds, references, reference_pq, datasets, ablator.scale.name,
-                        checked_at(study, ablator.scale, seeds))
+                        checked_at(study, ablator.scale, seeds), stage_seconds=ablator.timer.rounded())
 
 
 def checked_at(study: Study, scale: Scale, seeds: tuple[int, ...] | None) -> bool:
@@ -149,7 +150,7 @@ def run_study(study: Study, m: Measurements, out: Path, command: str, timer=None
         "models": {seed_system(c, r.seed): r.model for c, rs in runs.items() for r in rs},
         "claims": json_records(d.claims), "claim_counts": counts(d.claims),
         "total_seconds": round(time.perf_counter() - started, 1),
-        **({"stage_seconds": timer.rounded()} if timer else {})}, raw=RAW_COLUMNS)
+        **({"stage_seconds": m.stage_seconds} if m.stage_seconds else {})}, raw=RAW_COLUMNS)
     print(where_written(out, study.id))
     if study.plots:
         drawn = draw_plots(study, runs, m.references, out / study.id)
