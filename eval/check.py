@@ -27,6 +27,8 @@ File by file:
   figures' PNGs (matplotlib's bytes vary by version), the paper's transcriptions (pinned to the paper's text by
   tests/test_paper_tables.py, which needs ../shared; the check must run without it) and the format's documentation.
 - **any other file** under ``results/`` fails: a file nothing checks could hold any number.
+- **a comparison two study files both test** (the same models, measure and dataset) fails: one verdict per comparison
+  (:func:`eval.study.consistency.shared_comparisons`).
 
 Each failure is one line ``FAIL <file>[:<line>]: <what> (fix: <how>)`` (:mod:`eval.check_numbers`); the command exits
 1 when there is one. This module walks the tree and seals files (``--seal``).
@@ -34,6 +36,7 @@ Each failure is one line ``FAIL <file>[:<line>]: <what> (fix: <how>)`` (:mod:`ev
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -41,6 +44,8 @@ from typing import Sequence
 from eval.check_numbers import RESTORE, UNREADABLE, _fail, _unreadable, compare_text
 from eval.check_record import check_record, siblings
 from eval.docs import bench_summary, render
+from eval.study.consistency import shared_comparisons
+from eval.study.spec import load_study
 from eval.results import SEALED, STORED, read_sealed, seal, sha256_text
 from kit.argtypes import ArgumentParser
 from kit.errors import InputError, cli
@@ -99,9 +104,25 @@ def check_tree(root: Path, expected_from: Path | None = None, quiet: bool = Fals
         else:
             failures += _guarded(page, lambda: compare_text(page, read_text(page), render(template, root),
                                                             f"its template and {results.relative_to(root)}/"))
+    failures += _one_verdict_each(root, [p for p in files if p.suffix == ".json" and p.parent == results])
     _say(quiet, f"{len(files)} files under {results} and {len(templates)} generated pages checked: "
                 f"{len(failures)} failures")
     return failures
+
+
+def _one_verdict_each(root: Path, records: Sequence[Path]) -> list[str]:
+    """No two stored studies test the same comparison of the same models: the same data gets one verdict. The study
+    files are those the stored records name (each already read by their own check)."""
+    studies = []
+    for path in records:
+        try:
+            named = json.loads(read_text(path)).get("study")
+            studies.append(load_study(root / named) if named else None)
+        except Exception:  # an unreadable record or study file already failed its own check, naming it
+            continue
+    return [_fail(root / "recipes" / "studies", line,
+                  fix="keep the comparison in one study's family and drop it from the other")
+            for line in shared_comparisons(s for s in studies if s is not None)]
 
 
 def _guarded(path: Path, compare) -> list[str]:

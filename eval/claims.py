@@ -1,120 +1,160 @@
-"""Which of the paper's claims the kit's measurements back, decided by paired tests rather than by eye.
+"""Which claims the kit's measurements back, decided by tests whose unit of replication is the training run.
 
-Each row of the paper's Tables 2-3 claims a direction against its Baseline row: nDCG@10 higher or lower, FLOPS and
-Doc_Len lower (sparser) or higher. :func:`against_baseline` tests each claim on the kit's per-item values, every model
-averaged over its training seeds first (the per-query file's condition rows):
+A claim is a direction (higher, lower, no difference) of one system against another on one measure and dataset, as a
+study file declares it (``comparisons``, :mod:`eval.study.spec`). :func:`judge_family` tests each claim of one family
+with :mod:`eval.stats` and corrects the family with Holm's method:
 
-- nDCG@10, on each evaluated dataset: paired over queries;
-- FLOPS (SciFact): paired over queries, a query's cost being ``Σ_{j ∈ q} p_d(j)`` (their mean is FLOPS);
-- Doc_Len (SciFact): paired over documents, a document's number of non-zero tokens (their mean is Doc_Len).
+- nDCG@10, R@k and FLOPS (a query's cost ``Σ_{j ∈ q} p_d(j)``, whose mean is FLOPS): seeds × queries, each side a
+  matrix of per-query values with one row per training seed (:func:`eval.stats.seeds_by_queries`);
+- Doc_Len and Query_Len: over the seeds' values (:func:`eval.stats.between_seeds`); documents are not replicates.
 
-The p-values of one table's claims form one family, Holm-corrected together (:mod:`eval.stats`); a direction counts as
-reproduced only when the measured difference has the paper's sign and is significant at :data:`eval.stats.ALPHA`, and
-is otherwise "not distinguishable at this scale" (or "opposite", when significant the other way). A paper difference
-smaller than :data:`NO_EFFECT` is a claim of no difference. :func:`against_reference` tests the paper's headline
-relation — a learned inference-free model ahead of BM25 — for every row and dataset the same way.
+Every claim carries its effect, the 95% CI, the seed-aware p-value, the equivalence test against its margin and the
+smallest effect the test could detect (:func:`eval.stats.mde`). The per-query paired t-test and Wilcoxon test over
+seed means stay beside them, as a description of the query level: "what a per-query test would have said".
 """
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Callable
 
+import numpy as np
 import pandas as pd
 
-from eval.stats import ALPHA, CORRECTION, TESTS, holm, paired_summary, verdict
+from eval.stats import (ALPHA, BETWEEN_SEEDS, CORRECTION, POWER, SEED_TESTS, between_seeds, holm, margin, mde,
+                        paired_summary, seeds_by_queries, tost, verdict)
 
-NO_EFFECT = {"nDCG@10": 0.1, "FLOPS": 0.01, "Doc_Len": 1.0}
-"""Paper differences smaller than this (nDCG@10 in points ×100, as printed) are read as the paper seeing none."""
-ITEMS = {"nDCG@10": "queries", "FLOPS": "queries", "Doc_Len": "documents"}
 DATASET_LABELS = {"scifact": "SciFact", "vaswani": "Vaswani", "cacm": "CACM"}
 VERSUS_LABELS = {"baseline": "Baseline", "bm25-flat": "BM25", "bow-idf": "BoW×IDF"}
-COLUMNS = ["family", "system", "label", "versus", "measure", "dataset", "claim", "paper_delta", "items", "mean",
-           "mean_versus", "delta", "t", "p_t", "p_wilcoxon", "wins", "ties", "losses", "p_holm", "verdict"]
+COLUMNS = ["family", "system", "label", "versus", "label_versus", "measure", "dataset", "claim", "paper_delta", "test", "items",
+           "seeds", "seeds_versus", "mean", "mean_versus", "delta", "ci_low", "ci_high", "se", "df", "p", "p_holm",
+           "margin", "p_tost", "p_tost_holm", "mde", "t", "p_t", "p_wilcoxon", "wins", "ties", "losses", "verdict"]
+CROSSED, RUNS, QUERIES_ONLY = "seeds × queries", "seeds", "queries only (one seed)"
 
 
-def values(per_query: pd.DataFrame, dataset: str, system: str, measure: str) -> pd.Series:
-    """Per-item values (index: query or document id) of one system, measure and dataset of a per-query frame."""
-    sel = per_query[(per_query["dataset"] == dataset) & (per_query["system"] == system)
-                    & (per_query["measure"] == measure)]
-    if sel.empty:
-        raise ValueError(f"no per-item {measure} values of {system} on {dataset}")
-    return sel.set_index("query_id")["value"]
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: per-item values, one row per training seed (index: seed; columns: query ids), or for a
+    measure of :data:`eval.stats.BETWEEN_SEEDS` one column of the seeds' values; ``seeded``: False for a reference,
+    whose single row is deterministic."""
+
+    values: pd.DataFrame
+    seeded: bool
+
+
+Sides = Callable[[str, str, str], Side]
+"""``(system, dataset, measure) -> Side``: where a family's values come from (:func:`eval.study.derive.sides`)."""
 
 
 def _claim(sign: int) -> str:
     return {1: "higher", -1: "lower", 0: "no difference"}[sign]
 
 
-def test_family(rows: list[dict], per_query: pd.DataFrame, family: str) -> pd.DataFrame:
-    """Test each claim (``system``, ``versus``, ``measure``, ``dataset``, ``sign``) on ``per_query`` and Holm-correct the
-    family; one row per claim with means, delta, both tests, wins/ties/losses, the corrected p-value and the verdict."""
+def test_one(new: Side, old: Side, measure: str) -> dict:
+    """One comparison of ``new`` against ``old`` on ``measure``: the seed-aware test, its equivalence test and power,
+    and the per-query description (None for a measure tested over the seeds)."""
+    if measure in BETWEEN_SEEDS:
+        a, b = new.values.iloc[:, 0].to_numpy(float), old.values.iloc[:, 0].to_numpy(float)
+        test = between_seeds(a, b, new.seeded, old.seeded)
+        described = dict.fromkeys(("t", "p_t", "p_wilcoxon", "wins", "ties", "losses"))
+        items = None
+    else:
+        if set(new.values.columns) != set(old.values.columns):
+            raise ValueError("the two sides are not measured on the same queries")
+        b_values = old.values[new.values.columns]
+        test = seeds_by_queries(new.values.to_numpy(float), b_values.to_numpy(float), new.seeded, old.seeded)
+        described = paired_summary(new.values.mean(axis=0).tolist(), b_values.mean(axis=0).tolist())
+        described.pop("delta")
+        items = new.values.shape[1]
+        a, b = new.values.to_numpy(float), b_values.to_numpy(float)
+    bound = margin(measure, float(np.mean(b)))
+    return {"test": (RUNS if measure in BETWEEN_SEEDS else CROSSED) if test["seeds_known"] else QUERIES_ONLY,
+            "items": items, "seeds": len(new.values) if new.seeded else 0,
+            "seeds_versus": len(old.values) if old.seeded else 0,
+            "mean": float(np.mean(a)), "mean_versus": float(np.mean(b)), "delta": test["delta"],
+            "ci_low": test["ci_low"], "ci_high": test["ci_high"], "se": test["se"], "df": test["df"],
+            "p": test["p"] if test["seeds_known"] else None, "margin": bound,
+            "p_tost": tost(test["delta"], test["se"], test["df"], bound) if test["seeds_known"] else None,
+            "mde": mde(test["se"], test["df"]) if test["seeds_known"] else None, **described}
+
+
+def judge_family(rows: list[dict], sides: Sides, family: str) -> pd.DataFrame:
+    """Test each claim (``system``, ``versus``, ``measure``, ``dataset``, ``sign`` and annotations) with
+    :func:`test_one` and Holm-correct the family (difference and equivalence tests each); one row per claim with
+    :data:`COLUMNS`."""
     out = []
     for r in rows:
-        new = values(per_query, r["dataset"], r["system"], r["measure"])
-        old = values(per_query, r["dataset"], r["versus"], r["measure"])
-        if set(new.index) != set(old.index):
-            raise ValueError(f"{r['dataset']} {r['measure']}: {r['system']} and {r['versus']} are not measured on the "
-                             f"same {ITEMS[r['measure']]}")
-        old = old.loc[new.index]
+        new, old = (sides(r[k], r["dataset"], r["measure"]) for k in ("system", "versus"))
+        try:
+            tested = test_one(new, old, r["measure"])
+        except ValueError as e:
+            raise ValueError(f"{r['dataset']} {r['measure']}: {r['system']} against {r['versus']}: {e}") from None
         out.append({"family": family, **{k: v for k, v in r.items() if k != "sign"}, "claim": _claim(r["sign"]),
-                    "items": len(new), "mean": float(new.mean()), "mean_versus": float(old.mean()),
-                    **paired_summary(new.tolist(), old.tolist()), "_sign": r["sign"]})
-    for r, p in zip(out, holm([r["p_t"] for r in out])):
-        r["p_holm"] = p
-        r["verdict"] = verdict(r.pop("_sign"), r["delta"], p)
+                    **tested, "_sign": r["sign"]})
+    for r, p, p_eq in zip(out, holm([r["p"] for r in out]), holm([r["p_tost"] for r in out])):
+        r["p_holm"], r["p_tost_holm"] = p, p_eq
+        r["verdict"] = verdict(r.pop("_sign"), r["delta"], p, p_eq)
     return pd.DataFrame(out, columns=COLUMNS)
 
 
-def against_baseline(paper: pd.DataFrame, per_query: pd.DataFrame, datasets: Sequence[str], family: str,
-                     baseline: str = "baseline", sparsity_dataset: str = "scifact",
-                     measures: Sequence[str] = ("nDCG@10", "FLOPS", "Doc_Len")) -> pd.DataFrame:
-    """The claims of one paper table (columns ``system``, ``label``, ``nDCG@10``, ``FLOPS``, ``Doc_Len``) against its
-    ``baseline`` row: nDCG@10 on every dataset, FLOPS and Doc_Len on ``sparsity_dataset`` (only ``measures``)."""
-    base = paper.set_index("system").loc[baseline]
-    rows = []
-    for p in paper.to_dict("records"):
-        if p["system"] == baseline:
-            continue
-        for measure in measures:
-            delta = float(p[measure] - base[measure])
-            sign = 0 if abs(delta) < NO_EFFECT[measure] else (1 if delta > 0 else -1)
-            for dataset in (datasets if measure == "nDCG@10" else [sparsity_dataset]):
-                rows.append({"system": p["system"], "label": p["label"], "versus": baseline, "measure": measure,
-                             "dataset": dataset, "paper_delta": round(delta, 2), "sign": sign})
-    return test_family(rows, per_query, family)
+def _value(measure: str, x: float | None) -> str:
+    if x is None or pd.isna(x):
+        return "–"
+    return f"{100 * x:+.2f}" if measure not in ("FLOPS", *BETWEEN_SEEDS) else (
+        f"{x:+.3f}" if measure == "FLOPS" else f"{x:+.1f}")
 
 
-def against_reference(systems: Mapping[str, str], per_query: pd.DataFrame, datasets: Sequence[str], family: str,
-                      reference: str = "bm25-flat") -> pd.DataFrame:
-    """Every learned model (``{system: label}``) against ``reference`` on every dataset (nDCG@10): the paper's
-    inference-free models lead BM25 on BEIR (Table 1), so the claimed direction is "higher"."""
-    rows = [{"system": s, "label": label, "versus": reference, "measure": "nDCG@10", "dataset": d, "paper_delta": None,
-             "sign": 1} for s, label in systems.items() for d in datasets]
-    return test_family(rows, per_query, family)
+def p_text(p: float | None) -> str:
+    """A p-value as printed: two significant digits, "–" when there is none."""
+    return "–" if p is None or pd.isna(p) else f"{p:.2g}"
 
 
-def _value(measure: str, x: float) -> str:
-    return f"{100 * x:+.2f}" if measure == "nDCG@10" else (f"{x:+.3f}" if measure == "FLOPS" else f"{x:+.1f}")
+def effect(r: dict) -> str:
+    """A claim's effect and 95% CI as printed: ``+1.23 [−0.40, +2.86]`` (nDCG ×100)."""
+    ci = ("" if r["ci_low"] is None or pd.isna(r["ci_low"])
+          else f" [{_value(r['measure'], r['ci_low'])}, {_value(r['measure'], r['ci_high'])}]")
+    return _value(r["measure"], r["delta"]) + ci
+
+
+def power_lines(claims: pd.DataFrame) -> list[str]:
+    """Per family and measure, the range of the smallest effects its tests detect at :data:`POWER` (α before Holm)."""
+    parts = []
+    for measure, g in claims.groupby("measure", sort=False):
+        values = g["mde"].dropna()
+        if len(values):
+            lo, hi = _value(measure, values.min()).lstrip("+"), _value(measure, values.max()).lstrip("+")
+            parts.append(f"{measure} {lo}" + ("" if lo == hi else f"–{hi}"))
+    return ([f"Smallest effect detectable at {POWER:.0%} power (α = {ALPHA}, before Holm): " + "; ".join(parts)
+             + " (nDCG ×100)."] if parts else [])
 
 
 def markdown(claims: pd.DataFrame, title: str, describe: bool = True) -> list[str]:
-    """The claims as Markdown lines: what is tested (unless ``describe`` is False: the caller says it), then one table
-    row per claim."""
+    """The claims as Markdown lines: what is tested (unless ``describe`` is False: the caller says it), the family's
+    power, then one table row per claim."""
     if claims.empty:
         return []
     lines = [f"### {title}", ""]
     if describe:
-        lines += [f"{len(claims)} comparisons, each over per-item seed means ({TESTS}); p (Holm): {CORRECTION}; a "
-                  f"direction counts as reproduced only when significant at α = {ALPHA} in the paper's direction. "
-                  "nDCG@10 ×100; FLOPS and Doc_Len on SciFact.", ""]
-    lines += ["| row | measure | dataset | versus | paper Δ | kit Δ | W/T/L | p (t-test) | p (Holm) | verdict |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [f"{len(claims)} comparisons ({SEED_TESTS}); p (Holm): {CORRECTION}; equivalence: two one-sided tests "
+                  "against the margin.", ""]
+    lines += [*power_lines(claims), ""] if power_lines(claims) else []
+    lines += ["| row | measure | dataset | versus | paper Δ | kit Δ [95% CI] | seeds | test | p (Holm) | margin | "
+              "p equivalent (Holm) | p per-query t | verdict |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in claims.to_dict("records"):
         paper = "–" if r["paper_delta"] is None or pd.isna(r["paper_delta"]) else f"{r['paper_delta']:+.2f}"
-        lines.append(f"| {r['label']} | {r['measure']} | {DATASET_LABELS.get(r['dataset'], r['dataset'])} | "
-                     f"{VERSUS_LABELS.get(r['versus'], r['versus'])} | {paper} | {_value(r['measure'], r['delta'])} | {r['wins']}/{r['ties']}/"
-                     f"{r['losses']} | {r['p_t']:.2g} | {r['p_holm']:.2g} | {r['verdict']} |")
+        seeds = f"{r['seeds'] or '–'} v {r['seeds_versus'] or '–'}"
+        lines.append(f"| {r['label']} | {r['measure']} | {dataset_label(r['dataset'])} | "
+                     f"{versus_label(r)} | {paper} | {effect(r)} | {seeds} | {r['test']} | "
+                     f"{p_text(r['p_holm'])} | ±{_value(r['measure'], r['margin']).lstrip('+')} | {p_text(r['p_tost_holm'])} | "
+                     f"{p_text(r['p_t'])} | {r['verdict']} |")
     return lines + [""]
+
+
+def versus_label(r) -> str:
+    """How the compared side of a claim is named: its label (``label_versus``), else a short name of its id."""
+    label = r.get("label_versus")
+    return label if isinstance(label, str) and label else VERSUS_LABELS.get(r["versus"], r["versus"])
 
 
 def dataset_label(dataset: str) -> str:
@@ -124,15 +164,15 @@ def dataset_label(dataset: str) -> str:
 
 
 def summary(claims: pd.DataFrame) -> list[str]:
-    """One line per (row, measure): its verdict on each dataset, for the README and the report."""
+    """One line per (row, measure): its effect, CI, p and verdict on each dataset, for the README and the report."""
     lines = []
-    for (label, versus, measure), group in claims.groupby(["label", "versus", "measure"], sort=False):
-        parts = [f"{dataset_label(r['dataset'])} {_value(measure, r['delta'])} "
-                 f"(p_Holm {r['p_holm']:.2g}): {r['verdict']}" for r in group.to_dict("records")]
+    for (label, _, measure), group in claims.groupby(["label", "versus", "measure"], sort=False):
+        parts = [f"{dataset_label(r['dataset'])} {effect(r)} (p_Holm {p_text(r['p_holm'])}): {r['verdict']}"
+                 for r in group.to_dict("records")]
         first = group.iloc[0]
         # a study's comparison names its source: the paper's claims say "paper", the kit's own ("ours") "claimed"
         who = "paper" if str(first.get("source", "paper")).startswith("paper") else "claimed"
-        lines.append(f"- **{label}** vs {VERSUS_LABELS.get(versus, versus)}, {measure} ({who}: {first['claim']}): "
+        lines.append(f"- **{label}** vs {versus_label(first)}, {measure} ({who}: {first['claim']}): "
                      + "; ".join(parts))
     return lines
 

@@ -26,13 +26,13 @@ from typing import Sequence
 
 import pandas as pd
 
-from eval.claims import COLUMNS as CLAIM_COLUMNS, VERSUS_LABELS
+from eval.claims import COLUMNS as CLAIM_COLUMNS, effect, p_text, versus_label
 from eval.docs import BENCHMARKS
 from eval.paper import DATASET_LABELS, SUMMARY_ROWS, SYSTEMS, load_errata, load_paper_table
 from eval.report_html import (IMAGE_PROBE, STYLE, code, delta, esc, num, provenance as _provenance,
                               study_table, table)
 from eval.schema import FORMAT, load_results
-from eval.stats import ALPHA
+from eval.stats import ALPHA, SEED_TESTS
 from kit.errors import InputError, cli
 from kit.io import atomic_write
 from kit.paths import REPO, work_dir
@@ -165,13 +165,15 @@ class Report:
         if not stored:
             return ""
         claims = pd.DataFrame(stored, columns=CLAIM_COLUMNS)
-        rows = [[esc(r["label"]), esc(r["measure"]), esc(r["dataset"]), esc(VERSUS_LABELS.get(r["versus"], r["versus"])),
-                 delta(r["paper_delta"], 2), delta(100 * r["delta"] if r["measure"] == "nDCG@10" else r["delta"], 2),
-                 f"{r['wins']}/{r['ties']}/{r['losses']}", esc(f"{r['p_holm']:.2g}"), esc(r["verdict"])]
+        rows = [[esc(r["label"]), esc(r["measure"]), esc(r["dataset"]), esc(versus_label(r)),
+                 delta(r["paper_delta"], 2), esc(effect(r)), esc(f"{r['seeds'] or '–'} v {r['seeds_versus'] or '–'}"),
+                 esc(p_text(r["p_holm"])), esc(r["verdict"])]
                 for r in claims.to_dict("records")]
-        return table(["row", "measure", "dataset", "versus", "paper Δ", "kit Δ", "W/T/L", "p (Holm)", "verdict"],
-                     rows) + (f"<p class='note'>Paired tests over the per-item (seed-mean) values, Holm-corrected per "
-                              f"family; a direction is reproduced only when significant at α = {ALPHA}.</p>")
+        return table(["row", "measure", "dataset", "versus", "paper Δ", "kit Δ [95% CI]", "seeds", "p (Holm)",
+                      "verdict"], rows) + (
+            f"<p class='note'>{esc(SEED_TESTS)}; Holm-corrected per family; a direction is reproduced only when "
+            f"significant at α = {ALPHA}, a difference is none only when equivalent (TOST), otherwise inconclusive."
+            "</p>")
 
     # -- Figures 1-3
     def figures(self) -> None:

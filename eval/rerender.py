@@ -99,11 +99,6 @@ class Record:
         raise InputError(self.results.path.with_suffix(".csv"), f"no row of {system} with its {column}",
                          fix="restore the table written with the record")
 
-    def subset(self, systems) -> pd.DataFrame:
-        """The per-query rows of ``systems`` in file order (what the runner tested its claims on)."""
-        pq = self.results.per_query
-        return pq[pq["system"].isin(list(systems))]
-
 
 @dataclass(frozen=True)
 class Rendered:
@@ -147,7 +142,7 @@ def _study(rec: Record) -> Rendered:
     metrics = {(r["dataset"], r["system"]): r["metrics"] for r in rec.results.rows}
     runs, references = runs_of(study, metrics, rec.meta["seeds"], datasets, rec.meta.get("models") or {})
     seconds = {c: {k: rec.raw(k, c) for k in RAW_COLUMNS} for c in runs}
-    per_query = rec.subset([*runs, *(r.id for r in study.references)])
+    per_query = rec.results.per_query  # every seed's, every seed mean's and every reference's values
     out = derive(study, runs, references, per_query, datasets, rec.meta["checked"], rec.meta["command"],
                  rec.meta["scale"], seconds)
     return Rendered(out.table, out.markdown, {"claims": json_records(out.claims), "claim_counts": counts(out.claims)})

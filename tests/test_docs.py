@@ -97,14 +97,16 @@ def test_ablation_verdicts_are_generated_from_the_tests_not_written(tmp_path):
     for line in summary(pd.DataFrame(stored["claims"])):
         assert line in page
 
-    # the stored mask row lifted by 0.2 on every SciFact query: re-derived, its SciFact direction is reproduced
+    # each seed of the stored mask row lifted by 0.2 on every SciFact query: re-derived, its SciFact direction is
+    # reproduced
     record = tmp_path / "table2.json"
     for name in ("table2.json", "table2.csv"):
         shutil.copy(REPO / "results" / name, tmp_path / name)
     (tmp_path / "per-query").mkdir()
     with gzip.open(REPO / "results" / "per-query" / "table2.csv.gz", "rt") as fh:
         lines = fh.read().splitlines()
-    edited = [line if not line.startswith("scifact,l0-mask,") else
+    lifted = ("scifact,l0-mask,", "scifact,l0-mask@seed")  # the seed mean and each seed, nDCG@10 only
+    edited = [line if not (line.startswith(lifted) and ",nDCG@10," in line) else
               ",".join([*line.split(",")[:-1], str(min(1.0, float(line.split(",")[-1]) + 0.2))]) for line in lines]
     with gzip.open(tmp_path / "per-query" / "table2.csv.gz", "wt") as fh:
         fh.write("\n".join(edited) + "\n")
@@ -115,7 +117,7 @@ def test_ablation_verdicts_are_generated_from_the_tests_not_written(tmp_path):
     mask = [line for line in after.splitlines() if line.startswith("- **+ℓ0 mask** vs Baseline, nDCG@10")][0]
     assert "SciFact +" in mask and "): reproduced;" in mask.split("Vaswani")[0]
     before = [line for line in page.splitlines() if line.startswith("- **+ℓ0 mask** vs Baseline, nDCG@10")][0]
-    assert "not distinguishable at this scale" in before.split("Vaswani")[0]
+    assert "): inconclusive;" in before.split("Vaswani")[0]
 
 def test_machine_line_names_the_machine_kind_of_new_and_old_records():
     """Timings are only comparable within a machine kind (the CPU, its vector unit, whether the bf16 screen runs):

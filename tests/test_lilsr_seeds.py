@@ -53,7 +53,7 @@ def test_the_stored_record_re_derives_from_the_study_file():
     study = load_study("lilsr")
     m = replayed(study, record)
     stored = json.loads(record.read_text())
-    per_query = pd.concat([m.means, m.reference_pq], ignore_index=True)
+    per_query = pd.concat([m.means, m.seeds, m.reference_pq], ignore_index=True)
     d = derive(study, m.runs, m.references, per_query, m.datasets, m.checked, "test", m.scale, m.seconds)
     assert json_records(d.claims) == stored["claims"]
     assert d.rows == stored["rows"] and sum("expected" in r for r in d.rows) == 15  # 5 conditions x 3 datasets
@@ -82,12 +82,21 @@ def test_a_query_side_without_whole_documents_is_one_line(tmp_path):
     assert "conditions[0].query" in err and "sparsity: all-datasets" in err
 
 
-def test_a_comparison_of_query_len_is_one_line(tmp_path):
+def test_a_comparison_listed_twice_is_refused_in_one_line(tmp_path):
+    """The same data gets one verdict: a comparison repeated (here in another family, sides swapped) is refused at
+    its line, naming the first listing. Query_Len, one value per model, is compared over the seeds like Doc_Len."""
+    text = STUDY.read_text(encoding="utf-8")
+    first = next(line for line in text.splitlines() if "versus: bow-idf, measure: FLOPS," in line)
+    condition = first.split("condition: ")[1].split(",")[0]
+    again = (first.replace("family: ", "family: again ").replace(f"condition: {condition}", "condition: bow-idf")
+             .replace("versus: bow-idf", f"versus: {condition}"))
     path = tmp_path / "lilsr.yaml"
-    path.write_text(STUDY.read_text(encoding="utf-8").replace("versus: bow-idf, measure: FLOPS,", "versus: bow-idf, "
-                                                              "measure: Query_Len,", 1), encoding="utf-8")
+    path.write_text(text.replace(first, f"{first}\n{again}", 1), encoding="utf-8")
     err = one_line_error(run("eval.study", str(path), "--list-conditions"), str(path))
-    assert "Query_Len has no per-item values" in err
+    assert "is already comparisons[" in err and "one comparison, one test, one verdict" in err
+    path.write_text(text.replace("versus: bow-idf, measure: FLOPS,", "versus: bow-idf, measure: Query_Len,", 1),
+                    encoding="utf-8")
+    assert any(c.measure == "Query_Len" for c in load_study(path).comparisons)
 
 
 def test_bad_seeds_in_the_study_are_one_line_naming_the_file(tmp_path):

@@ -18,8 +18,8 @@ from eval.ablator import seed_system
 from eval.study.derive import Run, build_tables, record_rows
 from eval.study.runner import seed_means
 from eval.study.spec import load_study
-from eval.claims import against_baseline, against_reference
-from eval.stats import NOT_DISTINGUISHABLE, holm, paired_summary, paired_tests, verdict, win_tie_loss
+from eval.claims import Side, judge_family
+from eval.stats import NOT_DISTINGUISHABLE, holm, paired_summary, paired_tests, seeds_by_queries, verdict, win_tie_loss
 from kit import io
 
 NAN, INF = float("nan"), float("inf")
@@ -60,12 +60,12 @@ def test_paired_tests_refuse_non_finite_values(bad, side):
 
 
 def test_a_nan_per_query_value_never_becomes_a_verdict():
-    """The same mutation, where it bites: one NaN among a system's per-query values stops the claims, instead of
-    a "reproduced" verdict."""
-    pq = _per_query({("bm25-flat", "nDCG@10"): BASE, ("baseline", "nDCG@10"): [b + 0.01 for b in BASE]})
-    pq.loc[(pq["system"] == "baseline") & (pq["query_id"] == "q5"), "value"] = NAN
+    """The same mutation, where it bites: one NaN among a seed's per-query values stops the claims, instead of a
+    "reproduced" verdict."""
+    new = [[b + 0.01 for b in BASE], [b + 0.02 for b in BASE]]
+    new[1][5] = NAN
     with pytest.raises(ValueError, match="finite"):
-        against_reference({"baseline": "Baseline"}, pq, ["toy"], "r")
+        seeds_by_queries(new, [BASE], True, False)
 
 
 def test_a_constant_difference_is_infinitely_significant_with_its_sign():
@@ -99,7 +99,7 @@ def test_holm_steps_down_and_stays_monotone():
 
 
 @pytest.mark.parametrize("sign, expected", [(1, NOT_DISTINGUISHABLE), (-1, NOT_DISTINGUISHABLE),
-                                            (0, "consistent (no significant difference)")])
+                                            (0, NOT_DISTINGUISHABLE)])
 def test_no_difference_is_never_significant(sign, expected):
     """Mutation: ``delta != 0`` dropped from what counts as significant (a zero difference with a small p would be
     "opposite", or "differs")."""
@@ -112,62 +112,56 @@ QUERIES = [f"q{i}" for i in (3, 10, 1, 7, 12, 5, 8, 2, 11, 4, 9, 6)]  # not in s
 BASE = [0.2, 0.4, 0.1, 0.6, 0.3, 0.5, 0.2, 0.7, 0.4, 0.3, 0.6, 0.1]
 NOISE = [0.031, -0.022, 0.0153, -0.0104, 0.0007, 0.0412, -0.0157, 0.0118, -0.0091, 0.0055, -0.0046, 0.0239]
 # no two differences of a comparison equal in size: scipy's Wilcoxon stays exact and fast (ties need permutations)
-PAPER = pd.DataFrame([{"system": "baseline", "label": "Baseline", "nDCG@10": 50.0, "FLOPS": 2.0, "Doc_Len": 100.0},
-                      {"system": "gain", "label": "Gain", "nDCG@10": 51.0, "FLOPS": 1.0, "Doc_Len": 101.0}])
 
 
-def _per_query(values: dict[tuple[str, str], list[float]]) -> pd.DataFrame:
-    return pd.DataFrame([{"dataset": "toy", "system": s, "query_id": q, "measure": m, "value": v}
-                         for (s, m), vs in values.items() for q, v in zip(QUERIES, vs)])
+def _sides(shuffle: str | None = None, rename: tuple[str, str] | None = None):
+    """Three seeds of "gain" and of "baseline" and BM25's single row over QUERIES; ``shuffle``: that system's columns
+    in another order; ``rename``: one of BM25's query ids exchanged."""
+    seeds = [42, 43, 44]
+    values = {"baseline": [[b + k * n for b, n in zip(BASE, NOISE)] for k in (0.0, 0.5, 1.0)],
+              "gain": [[b + 0.02 + k * n for b, n in zip(BASE, NOISE[::-1])] for k in (0.2, 0.7, 1.1)],
+              "bm25-flat": [[b - 0.05 + n for b, n in zip(BASE, NOISE)]]}
+    sides = {}
+    for system, rows in values.items():
+        frame = pd.DataFrame(rows, index=seeds if system != "bm25-flat" else [0], columns=QUERIES)
+        if system == shuffle:
+            frame = frame[random.Random(7).sample(QUERIES, len(QUERIES))]
+        if rename and system == "bm25-flat":
+            frame = frame.rename(columns=dict([rename]))
+        sides[system] = Side(frame, seeded=system != "bm25-flat")
+    return lambda system, dataset, measure: sides[system]
 
 
-def _claims_frame() -> pd.DataFrame:
-    return _per_query({
-        ("baseline", "nDCG@10"): BASE, ("baseline", "FLOPS"): [2.0 + n for n in NOISE],
-        ("baseline", "Doc_Len"): [100.0 + 10 * n for n in NOISE],
-        ("gain", "nDCG@10"): [b + 0.02 + n for b, n in zip(BASE, NOISE[::-1])],
-        ("gain", "FLOPS"): [1.5 + n for n in NOISE[::-1]], ("gain", "Doc_Len"): [101.0 + n for n in NOISE],
-        ("bm25-flat", "nDCG@10"): [b - 0.05 + n for b, n in zip(BASE, NOISE)]})
-
-
-def _all_claims(pq: pd.DataFrame) -> pd.DataFrame:
-    return pd.concat([against_baseline(PAPER, pq, ["toy"], "b", sparsity_dataset="toy"),
-                      against_reference({"gain": "Gain", "baseline": "Baseline"}, pq, ["toy"], "r")],
-                     ignore_index=True)
+ROWS = [{"system": "gain", "label": "Gain", "versus": "baseline", "measure": "nDCG@10", "dataset": "toy", "sign": 1},
+        {"system": "gain", "label": "Gain", "versus": "bm25-flat", "measure": "nDCG@10", "dataset": "toy", "sign": 1},
+        {"system": "baseline", "label": "Baseline", "versus": "bm25-flat", "measure": "nDCG@10", "dataset": "toy",
+         "sign": 1}]
 
 
 @pytest.mark.parametrize("system", ["baseline", "bm25-flat"])
-def test_claims_pair_the_items_by_id_not_by_row_order(system):
-    """One system's per-query rows shuffled: every claim -- deltas, p-values, W/T/L, verdicts -- is the same.
-    Mutations: the reference side not re-indexed to the other's query order (``old.loc[new.index]`` dropped, or
-    replaced by a sort of the ids)."""
-    pq = _claims_frame()
-    expected = _all_claims(pq)
-    rows = pq.index[pq["system"] == system].tolist()
-    shuffled = pq.loc[[i for i in pq.index if i not in set(rows)] + random.Random(7).sample(rows, len(rows))]
-    pd.testing.assert_frame_equal(_all_claims(shuffled.reset_index(drop=True)), expected)
+def test_claims_pair_the_items_by_id_not_by_column_order(system):
+    """One side's queries in another order: every claim -- deltas, CIs, p-values, W/T/L, verdicts -- is the same.
+    Mutation: the other side not re-indexed to the first's query order (``old.values[new.values.columns]``
+    dropped)."""
+    expected = judge_family(ROWS, _sides(), "f")
+    pd.testing.assert_frame_equal(judge_family(ROWS, _sides(shuffle=system), "f"), expected)
     assert (expected["wins"] + expected["ties"] + expected["losses"] == expected["items"]).all()
 
 
-def test_claims_report_each_sides_mean_and_the_paper_boundary():
-    """Mutations: ``mean_versus`` taken from the wrong side; a paper difference exactly at NO_EFFECT (Doc_Len +1.0)
-    read as no difference (``<=`` for ``<``)."""
-    claims = _all_claims(_claims_frame()).set_index(["family", "system", "measure"])
-    row = claims.loc[("b", "gain", "nDCG@10")]
-    assert row["mean"] == pytest.approx(sum(BASE) / 12 + 0.02 + sum(NOISE) / 12)
-    assert row["mean_versus"] == pytest.approx(sum(BASE) / 12)
+def test_claims_report_each_sides_mean_and_the_effect():
+    """Mutations: ``mean_versus`` taken from the wrong side; the effect from the first seed only."""
+    row = judge_family(ROWS, _sides(), "f").iloc[0]
+    assert row["mean"] == pytest.approx(sum(BASE) / 12 + 0.02 + (0.2 + 0.7 + 1.1) / 3 * sum(NOISE) / 12)
+    assert row["mean_versus"] == pytest.approx(sum(BASE) / 12 + 0.5 * sum(NOISE) / 12)
     assert row["delta"] == pytest.approx(row["mean"] - row["mean_versus"])
-    assert claims.loc[("b", "gain", "Doc_Len"), "claim"] == "higher"  # +1.0 is not smaller than NO_EFFECT's 1.0
-    assert claims.loc[("b", "gain", "FLOPS"), "verdict"] == "reproduced"
+    assert (row["seeds"], row["seeds_versus"]) == (3, 3)
 
 
 def test_claims_refuse_sides_measured_on_other_items_of_the_same_count():
     """Mutation: the same-items check comparing counts instead of ids (a side with q3 exchanged for another query
-    then fails deep in pandas, or pairs other queries)."""
-    pq = _claims_frame()
-    pq.loc[(pq["system"] == "bm25-flat") & (pq["query_id"] == "q3"), "query_id"] = "q99"
+    then pairs other queries)."""
     with pytest.raises(ValueError, match="not measured on the same queries"):
-        against_reference({"gain": "Gain"}, pq, ["toy"], "r")
+        judge_family(ROWS, _sides(rename=("q3", "q99")), "f")
 
 
 # ---- eval.study: what a condition's own row holds -------------------------------------------------------------------

@@ -63,8 +63,8 @@ def test_loss_terms_are_the_last_logged_step(tmp_path):
 def test_a_training_measure_is_named_and_never_compared(tmp_path):
     path = tmp_path / "bad.yaml"
     for old, new, needle in [("training: [flops_term,", "training: [flops_trem,", ":5: training: "),
-                             ("measure: Doc_Len", "measure: flops_term", ":13: comparisons[0].measure: flops_term is one "
-                                                                        "value per model")]:
+                             ("measure: Doc_Len", "measure: flops_term", ":13: comparisons[0].measure: flops_term is a "
+                                                                        "training log's value")]:
         path.write_text(REGIME_STUDY.replace("study: regime-test", "study: bad").replace(old, new))
         with pytest.raises(InputError) as err:
             load_study(path)
@@ -100,7 +100,7 @@ def test_regime_run_reports_training_measures_seed_means_and_tests(tmp_path, sci
     rows = {r["system"]: r["metrics"] for r in meta["rows"]}
     assert rows[seed_system("l0", 7)]["flops_over_ranking"] == last_window(m.runs["l0"][1].model)["flops_over_ranking"]
     claims = pd.DataFrame(meta["claims"])
-    assert len(claims) == 2 and claims["p_holm"].tolist() == pytest.approx(holm(claims["p_t"].tolist()))
+    assert len(claims) == 2 and claims["p_holm"].tolist() == pytest.approx(holm(claims["p"].tolist()))
     md = (out / "regime-test.md").read_text()
     assert "scifact flops_term" in md and "Training columns" in md and "## Comparisons" in md
     (failed,) = check([out / "regime-test.json"])

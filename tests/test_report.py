@@ -85,7 +85,7 @@ def test_report_shows_the_tested_verdicts_of_the_stored_ablation(tmp_path):
     page = build_report(REPO / "results", tmp_path)[0].read_text()
     table2 = page[page.index("id='table2'"):page.index("id='table3'")]
     assert "p (Holm)" in table2 and "verdict" in table2
-    assert "not distinguishable at this scale" in table2 and "reproduced" in table2
+    assert "inconclusive" in table2 and "reproduced" in table2
 
 
 def _section(page: str, anchor: str) -> str:

@@ -45,8 +45,7 @@ def _runs_of(record: Path, study) -> tuple[dict, dict, pd.DataFrame, list[str]]:
     runs = {c: [Run(c, s, {d: metrics[(d, seed_system(c, s))] for d in datasets}) for s in res.meta["seeds"][c]]
             for c in study.conditions}
     refs = {(d, r.id): metrics[(d, r.id)] for d in datasets for r in study.references}
-    pq = res.per_query[res.per_query["system"].isin([*study.conditions, *(r.id for r in study.references)])]
-    return runs, refs, pq, datasets
+    return runs, refs, res.per_query, datasets
 
 
 @pytest.mark.parametrize("n", [2, 3])
@@ -57,11 +56,11 @@ def test_table_studies_re_derive_the_stored_verdicts(n):
     study = load_study(f"table{n}")
     runs, refs, pq, datasets = _runs_of(record, study)
     stored = pd.DataFrame(json.loads(record.read_text())["claims"])
-    derived = comparisons(study, pq, datasets)
+    derived = comparisons(study, pq, datasets, runs, refs)
     assert len(derived) == len(stored)
-    for column in ("family", "system", "versus", "measure", "dataset", "claim", "verdict", "wins", "ties", "losses"):
+    for column in ("family", "system", "versus", "measure", "dataset", "claim", "verdict", "test", "seeds"):
         assert derived[column].tolist() == stored[column].tolist(), column
-    for column in ("delta", "p_t", "p_holm", "mean", "mean_versus"):
+    for column in ("delta", "ci_low", "ci_high", "p", "p_holm", "p_tost_holm", "mde", "mean", "mean_versus"):
         assert derived[column].tolist() == stored[column].tolist(), column  # bit-identical
     seconds = {c: dict.fromkeys(RAW_COLUMNS, 0.0) for c in runs}
     table = derive(study, runs, refs, pq, datasets, True, "test", "full", seconds).table
@@ -212,3 +211,17 @@ def test_a_yaml_only_study_runs_at_smoke_scale_and_checks(tmp_path, scifact_dir)
     edited = (out / "smoke-act.md").read_text().replace("| ReLU | 42 |", "| ReLU | 43 |")
     (out / "smoke-act.md").write_text(edited)
     assert run("eval.compare", "--check", "--against", out / "smoke-act.json", env=env).rc == 1
+
+
+def test_no_two_study_files_test_the_same_comparison(tmp_path):
+    """Table 3 used to re-test Table 2's rows against the Baseline in a family of its own, so the same models got two
+    verdicts. Stored study files share no comparison; a copy of Table 2 under another id shares all of its own."""
+    from eval.study.consistency import shared_comparisons
+
+    studies = [load_study(p) for p in sorted(STUDIES.glob("*.yaml"))]
+    assert shared_comparisons(studies) == []
+    copy = tmp_path / "table2-again.yaml"
+    copy.write_text((STUDIES / "table2.yaml").read_text().replace("study: table2", "study: table2-again"))
+    found = shared_comparisons([load_study("table2"), load_study(copy)])
+    assert len(found) == sum(len(c.datasets) for c in load_study("table2").comparisons)
+    assert found[0].startswith("table2-again: l0-mask against baseline on nDCG@10 (scifact) is also tested by table2")

@@ -5,8 +5,8 @@ and ``python -m eval.compare --check`` calls it on what a stored record holds (i
 so a record is re-derived from its study file with no knowledge of which study wrote it.
 
 Inputs: each condition's runs (one :class:`Run` per seed: its scores per dataset, its wall times), each reference's
-scores (a reference or fusion row is its single run: no seeds, no spread), and the per-item values (every condition's
-seed mean, every reference) the comparisons test.
+scores (a reference or fusion row is its single run: no seeds, no spread), and the per-item values (every seed's model, every
+condition's seed mean, every reference) the comparisons test.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from eval.ablator import seed_system
-from eval.claims import COLUMNS as CLAIM_COLUMNS, markdown as claims_markdown, summary, test_family
+from eval.claims import COLUMNS as CLAIM_COLUMNS, Side, Sides, markdown as claims_markdown, summary, judge_family
 from eval.paper import load_paper_table
 from eval.results import check_expected, markdown_table, points_over
-from eval.stats import ALPHA, NOT_DISTINGUISHABLE, mean_std
-from eval.study.spec import ALL_DATASETS, SYSTEM_SPARSITY, Study
+from eval.stats import ALPHA, BETWEEN_SEEDS, NOT_DISTINGUISHABLE, SEED_TESTS, mean_std
+from eval.study.model import ALL_DATASETS, SYSTEM_SPARSITY, Study
 from eval.study.training import TRAINING_MEASURES
 
 RAW_COLUMNS = ("train_s", "eval_s")
@@ -147,22 +147,59 @@ def _check(c, seeds: Sequence[Run], datasets: Sequence[str], checked: bool) -> t
     return status, "; ".join(f"{d}: {x}" for d, (s, x) in verdicts if s == "FAIL")
 
 
-def comparisons(study: Study, per_query: pd.DataFrame, datasets: Sequence[str],
-                runs: Mapping[str, Sequence[Run]] | None = None) -> pd.DataFrame:
-    """Each comparison of the study tested on the per-item values (seed means), Holm within each family; one of
-    sweep points a scale did not run (``runs``) is left out."""
+def trained(system) -> bool:
+    """Whether a reference's documents come from a model the kit trains (a fusion: any member's): one seed of it."""
+    if system.type == "fusion":
+        return any(trained(m) for m in system.members)
+    return bool(system.doc and system.doc.trained)
+
+
+def sides(study: Study, per_query: pd.DataFrame, runs: Mapping[str, Sequence[Run]],
+          references: Mapping[tuple[str, str], Mapping]) -> Sides:
+    """Where a study's comparisons take their values (:data:`eval.claims.Sides`): a condition's per-query rows of each
+    seed (``<condition>@seed<n>``) or, for a measure of :data:`eval.stats.BETWEEN_SEEDS`, its seeds' values; a
+    reference's single run (deterministic unless its model is one the kit trained)."""
+    items = {key: g.set_index("query_id")["value"]
+             for key, g in per_query.groupby(["dataset", "system", "measure"], sort=False)}
+
+    def series(dataset: str, system: str, measure: str) -> pd.Series:
+        if (dataset, system, measure) not in items:
+            raise ValueError(f"no per-item {measure} values of {system} on {dataset}")
+        return items[(dataset, system, measure)]
+
+    def side(system: str, dataset: str, measure: str) -> Side:
+        if system in study.conditions:
+            seeds = [r.seed for r in runs[system]]
+            if measure in BETWEEN_SEEDS:
+                return Side(pd.DataFrame({measure: [r.scores[dataset][measure] for r in runs[system]]}, index=seeds),
+                            seeded=True)
+            return Side(pd.DataFrame([series(dataset, seed_system(system, s), measure) for s in seeds], index=seeds),
+                        seeded=True)
+        seeded = trained(study.reference(system).system)
+        if measure in BETWEEN_SEEDS:
+            return Side(pd.DataFrame({measure: [references[(dataset, system)][measure]]}), seeded=seeded)
+        return Side(pd.DataFrame([series(dataset, system, measure)]), seeded=seeded)
+
+    return side
+
+
+def comparisons(study: Study, per_query: pd.DataFrame, datasets: Sequence[str], runs: Mapping[str, Sequence[Run]],
+                references: Mapping[tuple[str, str], Mapping]) -> pd.DataFrame:
+    """Each comparison of the study tested on each seed's per-item values (:mod:`eval.claims`), Holm within each
+    family; one of sweep points a scale did not run (not in ``runs``) is left out."""
     labels = {**{c.id: c.label for c in study.conditions.values()}, **{r.id: r.label for r in study.references}}
     families: dict[str, list[dict]] = {}
-    present = set(labels) - (set(study.conditions) - set(runs if runs is not None else study.conditions))
+    present = set(labels) - (set(study.conditions) - set(runs))
     for c in study.comparisons:
         for d in c.datasets:
             if d in datasets and {c.condition, c.versus} <= present:
                 families.setdefault(c.family, []).append(
-                    {"system": c.condition, "label": labels[c.condition], "versus": c.versus, "measure": c.measure,
+                    {"system": c.condition, "label": labels[c.condition], "versus": c.versus,
+                     "label_versus": labels[c.versus], "measure": c.measure,
                      "dataset": d, "paper_delta": c.paper_delta, "sign": c.sign, "_source": c.source})
-    frames = []
+    frames, side = [], sides(study, per_query, runs, references)
     for family, rows in families.items():
-        tested = test_family([{k: v for k, v in r.items() if k != "_source"} for r in rows], per_query, family)
+        tested = judge_family([{k: v for k, v in r.items() if k != "_source"} for r in rows], side, family)
         frames.append(tested.assign(source=[r["_source"] for r in rows]))
     return (pd.concat(frames, ignore_index=True) if frames
             else pd.DataFrame(columns=[*CLAIM_COLUMNS, "source"]))
@@ -253,9 +290,11 @@ def render_markdown(study: Study, table: pd.DataFrame, claims: pd.DataFrame, ref
         lines += [f"References ({study.measures[0]} ×100): {refs}.", ""]
     if not claims.empty:
         lines += ["## Comparisons", "",
-                  "Paired tests over the per-item seed means (`claims` in the JSON); a claimed direction counts as "
-                  f"reproduced only when significant after Holm's correction within its family at α = {ALPHA}, and "
-                  f"is otherwise \"{NOT_DISTINGUISHABLE}\". Sources: "
+                  f"The training run is the unit of replication ({SEED_TESTS}; `claims` in the JSON). A claimed "
+                  f"direction is reproduced only when significant after Holm's correction within its family at α = "
+                  f"{ALPHA}; a difference is \"none\" only when the two one-sided tests (TOST) against the margin "
+                  f"(±1 point of nDCG@10, ±5% of FLOPS or Doc_Len) reject it; otherwise \"{NOT_DISTINGUISHABLE}\". "
+                  "Each effect is the row minus the compared one, with its 95% CI. Sources: "
                   + "; ".join(f"{f}: {', '.join(dict.fromkeys(g['source']))}" for f, g in claims.groupby("family", sort=False))
                   + ".", "", *summary(claims), ""]
         for family, group in claims.groupby("family", sort=False):
@@ -269,6 +308,6 @@ def derive(study: Study, runs: Mapping[str, Sequence[Run]], references: Mapping[
     """Tables, claims, record rows and Markdown of a study from its measurements (module docstring); ``seconds``:
     each condition's wall times over its seeds (:data:`RAW_COLUMNS`)."""
     table = build_tables(study, runs, references, datasets, checked, seconds)
-    claims = comparisons(study, per_query, datasets, runs)
+    claims = comparisons(study, per_query, datasets, runs, references)
     return Derived(table, render_markdown(study, table, claims, references, datasets, command, scale), claims,
                    record_rows(study, runs, references, datasets, checked))

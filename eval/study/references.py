@@ -14,7 +14,7 @@ import pandas as pd
 
 from eval.ablator import Ablator, collection
 from eval.recipe import System
-from eval.study.spec import Reference, Study
+from eval.study.model import Reference, Study
 from kit.data import is_split
 from kit.paths import dataset_slug, work_dir
 from pipeline.dataset import DatasetRun

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from eval.recipe import DocSpec, QuerySpec, Recipe, System, check_datasets, load_recipe
-from eval.study.spec import REFERENCE_RECIPE, SPARSITY, Reference, Study, Table
+from eval.study.model import SPARSITY, Reference, Study, Table
+from eval.study.spec import REFERENCE_RECIPE
 from kit.argtypes import positive_int
 from kit.data import BEIR_DATASETS
 from kit.errors import InputError

@@ -27,7 +27,7 @@ from eval.ablator import seed_system
 from eval.schema import load_results
 from eval.study.derive import RAW_COLUMNS, runs_of
 from eval.study.runner import Measurements
-from eval.study.spec import Study
+from eval.study.model import Study
 from kit.errors import InputError
 from kit.paths import dataset_slug
 

@@ -21,7 +21,7 @@ from eval.results import json_records, report_checks, seal, where_written, write
 from eval.claims import counts
 from eval.study.derive import RAW_COLUMNS, Run, derive
 from eval.study.references import measure_references, plan_lines
-from eval.study.spec import ALL_DATASETS, Study, StudyCondition
+from eval.study.model import ALL_DATASETS, Study, StudyCondition
 from eval.study.systems import measure_systems
 from eval.study.sweeps import draw_plots
 from eval.study.training import last_window
@@ -139,7 +139,7 @@ def run_study(study: Study, m: Measurements, out: Path, command: str, timer=None
     prov = provenance(command=command.split())
     per_query = _concat(m.means, m.seeds, m.reference_pq)
     runs, datasets, checked = m.runs, m.datasets, m.checked
-    d = derive(study, runs, m.references, _concat(m.means, m.reference_pq), datasets, checked, command, m.scale,
+    d = derive(study, runs, m.references, per_query, datasets, checked, command, m.scale,
                m.seconds)
     write_results(out, study.id, d.table, d.markdown, per_query, {
         "kind": "study", "study": repo_relative(study.path), "measures": list(study.measures), **prov, "recipe": None,

@@ -10,7 +10,7 @@ A **table** lists condition ids as rows and, per dataset, the measures it shows;
 annotation (``paper``: the number of the paper table transcribed in ``results/paper/``), never the source of the rows. A **comparison**
 is one claimed direction (``higher``, ``lower``, ``no difference``) of a condition against another condition or a
 reference, on one measure and some datasets, within a Holm family, with its ``source`` (the paper's table,
-figure or sentence, or ``ours``).
+figure or sentence, or ``ours``); each comparison is listed once (:mod:`eval.study.consistency`).
 
 A **sweep** (:mod:`eval.study.sweeps`) declares one condition per (condition file, value of one training field),
 ``<sweep id>.<condition>.<value>``; a **plot** draws a sweep's points.
@@ -25,134 +25,24 @@ folder, and its runs are keyed by its queries.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from eval.recipe import QuerySpec, System, load_recipe, query_spec
+from eval.recipe import load_recipe, query_spec
 from kit import validate as V
 from kit.errors import InputError
 from kit.paths import REPO
-from eval.study.sweeps import Plot, Sweep, parse_plot, parse_sweep
+from eval.study.consistency import cross_check
+from eval.study.model import (ALL_DATASETS, CLAIMS, IN_DOMAIN, REFERENCE_TOLERANCE, SPARSITY, Comparison, Reference,
+                              Study, StudyCondition, Table)
+from eval.study.sweeps import Sweep, parse_plot, parse_sweep
 from eval.study.training import TRAINING_MEASURES
 from pipeline.systems import fusion_of
-from train.conditions import Condition, _changes, condition_ids, expected_scores, load_condition
-from train.recipe import TrainRecipe
+from train.conditions import _changes, condition_ids, expected_scores, load_condition
 
 STUDIES = REPO / "recipes" / "studies"
 REFERENCE_RECIPE = REPO / "recipes" / "table1.yaml"
 """Where reference systems (``references: [bm25-flat, ...]``) are declared: Table 1's systems, one definition each."""
-REFERENCE_TOLERANCE = 0.002
-SPARSITY = ("FLOPS", "Doc_Len")
-"""Measured from the document vectors on the study's in-domain dataset only (``sparsity: in-domain``)."""
-SYSTEM_SPARSITY = ("FLOPS", "Doc_Len", "Query_Len")
-"""Measured on every dataset when the study's ``sparsity`` is :data:`ALL_DATASETS`."""
-IN_DOMAIN, ALL_DATASETS = "in-domain", "all-datasets"
-CLAIMS = {"higher": 1, "lower": -1, "no difference": 0}
-
-
-@dataclass(frozen=True)
-class StudyCondition:
-    """A trained model of the study: ``base`` (a condition file) with ``changes`` on top."""
-
-    id: str
-    label: str
-    base: Condition
-    changes: Mapping[str, Any] = field(default_factory=dict)
-    seeds: tuple[int, ...] = ()
-    expected: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    tolerance: float = 0.002
-    swept: tuple[str, Any] | None = None  # a sweep's point: (field, value)
-    query: QuerySpec | None = None  # its own query side (sparsity: all-datasets); None: the one it was trained with
-
-    def run_seeds(self, override: tuple[int, ...] | None = None) -> tuple[int, ...]:
-        return override or self.seeds or self.base.run_seeds()
-
-    def recipe(self, seed: int, **scale_changes: Any) -> TrainRecipe:
-        return self.base.recipe(seed, **{**scale_changes, **self.changes})
-
-
-@dataclass(frozen=True)
-class Reference:
-    """A system measured once per dataset beside the conditions: one of :data:`REFERENCE_RECIPE` (``system``), or the
-    fusion of other references (``system.members``), with the scores it is expected to reach."""
-
-    id: str
-    label: str
-    system: System
-    expected: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    tolerance: float = REFERENCE_TOLERANCE
-
-    @property
-    def members(self) -> tuple[str, ...]:
-        """The ids of the references a fusion fuses (empty for a single system)."""
-        return tuple(m.id for m in self.system.members) if self.system.type == "fusion" else ()
-
-
-@dataclass(frozen=True)
-class Table:
-    id: str
-    title: str
-    rows: tuple[str, ...]
-    columns: Mapping[str, tuple[str, ...]]  # dataset -> measures, in order
-    paper: int | None = None  # the paper table whose numbers annotate the rows (eval.paper.load_paper_table)
-
-
-@dataclass(frozen=True)
-class Comparison:
-    family: str
-    condition: str
-    versus: str
-    measure: str
-    datasets: tuple[str, ...]
-    claim: str
-    source: str
-    paper_delta: float | None = None
-
-    @property
-    def sign(self) -> int:
-        return CLAIMS[self.claim]
-
-
-@dataclass(frozen=True)
-class Study:
-    id: str
-    title: str
-    description: str
-    in_domain: str
-    datasets: tuple[str, ...]
-    measures: tuple[str, ...]
-    conditions: Mapping[str, StudyCondition]
-    references: tuple[Reference, ...]  # Table 1's systems, then the fusions of them
-    tables: tuple[Table, ...]
-    comparisons: tuple[Comparison, ...]
-    caveat: str = ""
-    path: Path | None = None
-    sweeps: tuple[Sweep, ...] = ()
-    plots: tuple[Plot, ...] = ()
-    training: tuple[str, ...] = ()  # training measures (eval.study.training), on the in-domain dataset's row
-    sparsity: str = IN_DOMAIN  # ALL_DATASETS: documents encoded whole and SYSTEM_SPARSITY measured on every dataset
-
-    def measured(self, dataset: str) -> tuple[str, ...]:
-        """What the runner measures for a condition on ``dataset``."""
-        training = self.training if dataset == self.in_domain else ()
-        if self.sparsity == ALL_DATASETS:
-            return (*self.measures, *SYSTEM_SPARSITY, *training)
-        return (*self.measures, *((*SPARSITY, *training) if dataset == self.in_domain else ()))
-
-    def reference_measures(self, reference: "Reference") -> tuple[str, ...]:
-        """What is measured for a reference: the study's measures, and for a sparse one the sparsity measures
-        (:data:`SPARSITY`) a table shows (from its document and query vectors, as its kind measures them)."""
-        shown = {m for t in self.tables for ms in t.columns.values() for m in ms}
-        extra = tuple(m for m in SPARSITY if m in shown) if reference.system.type == "sparse" else ()
-        return (*self.measures, *extra)
-
-    def known(self) -> set[str]:
-        """Every row a table or comparison may name: conditions, references and fusions."""
-        return set(self.conditions) | {r.id for r in self.references}
-
-    def reference(self, rid: str) -> Reference | None:
-        return next((r for r in self.references if r.id == rid), None)
 
 
 def _condition(recipe: V.Recipe, i: int, raw: Any) -> StudyCondition:
@@ -346,7 +236,7 @@ def load_study(name_or_path: str | Path) -> Study:
                   tuple(_comparison(recipe, i, c) for i, c in enumerate(_list(recipe, values, "comparisons"))),
                   values.get("caveat", ""), path, tuple(sweeps.values()), plots, training,
                   values.get("sparsity", IN_DOMAIN))
-    _cross_check(recipe, study)
+    cross_check(recipe, study)
     return study
 
 
@@ -362,55 +252,3 @@ def _list(recipe: V.Recipe, values: Mapping[str, Any], key: str) -> list:
     if not isinstance(raw, list):
         raise recipe.error(key, "expected a list")
     return raw
-
-
-def _cross_check(recipe: V.Recipe, study: Study) -> None:
-    """Every name a table or comparison uses is declared, and every measure is one the runner measures there."""
-    if study.id != Path(recipe.path).stem:
-        raise recipe.error("study", f"{study.id!r} differs from the file name {Path(recipe.path).stem!r}",
-                           fix="make them equal")
-    for i, c in enumerate(study.conditions.values()):
-        if c.query is not None and study.sparsity != ALL_DATASETS:
-            raise recipe.error(f"conditions[{i}].query", "a condition's own query side is measured with its documents "
-                               "encoded whole on every dataset", fix=f"set sparsity: {ALL_DATASETS} in the study")
-        for dataset, scores in c.expected.items():
-            if dataset not in study.datasets:
-                raise recipe.error(f"conditions[{i}].expected", f"{dataset!r} is not one of the study's datasets")
-            V.measured_only(recipe, f"conditions[{i}].expected.{dataset}", scores, study.measured(dataset),
-                            f"this study on {dataset}")
-    for i, r in enumerate(study.references):
-        where = f"references[{i}]" if not r.members else f"fusions.{r.id}"
-        if r.id in study.conditions:
-            raise recipe.error(where, f"{r.id!r} is also a condition of the study", fix="give each row its own id")
-        for dataset, scores in r.expected.items():
-            if dataset not in study.datasets:
-                raise recipe.error(f"{where}.expected", f"{dataset!r} is not one of the study's datasets",
-                                   fix=f"one of {', '.join(study.datasets)}")
-            V.measured_only(recipe, f"{where}.expected.{dataset}", scores, study.reference_measures(r),
-                            f"the {r.system.type} reference {r.id}")
-    for i, t in enumerate(study.tables):
-        for j, row in enumerate(t.rows):
-            if row not in study.known():
-                raise recipe.error(f"tables[{i}].rows[{j}]", f"{row!r} is not a condition or reference of the study",
-                                   fix=f"one of {', '.join(sorted(study.known()))}")
-        for dataset, measures in t.columns.items():
-            V.measured_only(recipe, f"tables[{i}].columns.{dataset}", dict.fromkeys(measures, 0.0),
-                            study.measured(dataset), f"this study on {dataset}")
-    for i, c in enumerate(study.comparisons):
-        where = f"comparisons[{i}]"
-        if c.condition not in study.known():
-            raise recipe.error(f"{where}.condition", f"{c.condition!r} is not a condition or reference of the study")
-        if c.versus not in study.known() or c.versus == c.condition:
-            raise recipe.error(f"{where}.versus", f"{c.versus!r} is not another condition or a reference of the study")
-        for dataset in c.datasets:
-            if dataset not in study.datasets or c.measure not in study.measured(dataset):
-                raise recipe.error(f"{where}.measure", f"{c.measure} is not measured on {dataset} in this study",
-                                   fix=f"on {dataset}: {', '.join(study.measured(dataset)) if dataset in study.datasets else 'not a dataset of the study'}")
-            if c.measure in study.training:
-                raise recipe.error(f"{where}.measure", f"{c.measure} is one value per model, with no per-item values "
-                                   "to pair", fix="compare nDCG@10, FLOPS or Doc_Len")
-            if c.measure == "Query_Len":
-                raise recipe.error(f"{where}.measure", "Query_Len has no per-item values to pair",
-                                   fix="compare nDCG@10, FLOPS or Doc_Len")
-            if c.measure in SYSTEM_SPARSITY and not {c.condition, c.versus} <= set(study.conditions):
-                raise recipe.error(f"{where}.versus", f"a reference has no {c.measure}", fix="compare with a condition")

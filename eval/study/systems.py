@@ -21,7 +21,7 @@ from eval.ablator import Ablator, flops_items, query_side, seed_system
 from eval.recipe import DocSpec, System
 from eval.study.derive import RAW_COLUMNS, Run
 from eval.study.references import dataset_run
-from eval.study.spec import SYSTEM_SPARSITY, Study, StudyCondition
+from eval.study.model import SYSTEM_SPARSITY, Study, StudyCondition
 from train.cache import read_seconds, train_cached
 
 
