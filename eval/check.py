@@ -43,7 +43,7 @@ from typing import Sequence
 
 from eval.check_numbers import RESTORE, UNREADABLE, _fail, _unreadable, compare_text
 from eval.check_record import check_record, siblings
-from eval.docs import bench_summary, render
+from eval.docs import bench_summary, page_of, render
 from eval.study.consistency import shared_comparisons
 from eval.study.spec import load_study
 from eval.results import SEALED, STORED, read_sealed, seal, sha256_text
@@ -98,7 +98,7 @@ def check_tree(root: Path, expected_from: Path | None = None, quiet: bool = Fals
                  for p in files if p not in claimed]
     templates = sorted((root / "docs" / "templates").glob("*.md"))
     for template in templates:
-        page = root / "docs" / template.name
+        page = page_of(template, root)
         if not page.is_file():
             failures.append(_fail(page, "missing", fix="python -m eval.docs"))
         else:

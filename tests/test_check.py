@@ -22,6 +22,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from eval.docs import page_of
 from conftest import write_table1_record
 from test_faults import Result
 
@@ -55,7 +57,7 @@ def _copy(dst: Path, keep: tuple[str, ...] | None = None, pages: tuple[str, ...]
     for template in sorted((REPO / "docs" / "templates").glob("*.md")):
         if pages is None or template.stem in pages:
             shutil.copy(template, dst / "docs" / "templates" / template.name)
-            shutil.copy(REPO / "docs" / template.name, dst / "docs" / template.name)
+            shutil.copy(page_of(template), page_of(template, dst))
     return dst
 
 
@@ -240,7 +242,7 @@ def _edits(path: Path, k: int, rng: random.Random) -> list[tuple[str, str]]:
 def _sampled(root: Path) -> list[Path]:
     """Every stored JSON, CSV and Markdown file (per-query files too) and every generated page of ``root``."""
     files = [p for p in sorted((root / "results").rglob("*")) if p.name.endswith((".json", ".csv", ".md", ".csv.gz"))]
-    return files + [root / "docs" / t.name for t in sorted((root / "docs" / "templates").glob("*.md"))]
+    return files + [page_of(t, root) for t in sorted((root / "docs" / "templates").glob("*.md"))]
 
 
 @pytest.fixture(scope="module")

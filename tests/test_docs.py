@@ -5,6 +5,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from kit.paths import REPO
 
 
@@ -216,3 +218,29 @@ def test_dotted_names_in_docs_and_recipes_exist():
              if not _resolves(name)]
     assert not stale, "names that do not exist:\n" + "\n".join(stale)
     assert not _resolves("eval.ablation.trained_model") and _resolves("eval.report.build_report")
+
+
+def test_prose_numbers_are_read_from_the_stored_records(tmp_path):
+    """``{{metric ...}}`` and ``{{claim ...}}`` inside a sentence print the stored value; a number the records do not
+    hold is one line naming the template's line, never a guess."""
+    import json
+
+    from eval.docs import render
+    from kit.errors import InputError
+
+    template = tmp_path / "page.md"
+    template.write_text("BM25 reaches {{metric table1 bm25-flat scifact nDCG@10 .3f}} (×100: "
+                        "{{metric table1 bm25-flat scifact nDCG@10 x100:.2f}}).\n"
+                        "ℓ0 activation: {{claim table2 l0-act baseline nDCG@10 scifact}}; p "
+                        "{{claim table2 l0-act baseline nDCG@10 scifact p_holm .2g}}.\n")
+    page = render(template).splitlines()
+    rows = json.loads((REPO / "results" / "table1.json").read_text())["rows"]
+    bm25 = next(r for r in rows if r["system"] == "bm25-flat" and r["dataset"] == "scifact")["metrics"]["nDCG@10"]
+    assert page[1] == f"BM25 reaches {bm25:.3f} (×100: {100 * bm25:.2f})."
+    claim = next(c for c in json.loads((REPO / "results" / "table2.json").read_text())["claims"]
+                 if (c["system"], c["versus"], c["measure"], c["dataset"]) == ("l0-act", "baseline", "nDCG@10", "scifact"))
+    assert f"p_Holm {claim['p_holm']:.2g}: {claim['verdict']};" in page[2]
+    assert page[2].startswith(f"ℓ0 activation: +{100 * claim['delta']:.2f} [")
+    template.write_text("x\nBM25 at {{metric table1 bm25-flat scifact nDCG@11}}\n")
+    with pytest.raises(InputError, match=r"page.md:2: .*no nDCG@11 of bm25-flat on scifact"):
+        render(template)
