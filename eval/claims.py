@@ -177,6 +177,22 @@ def summary(claims: pd.DataFrame) -> list[str]:
     return lines
 
 
+def paper_claims(records: dict[str, dict]) -> list[str]:
+    """The Markdown table "what the kit reproduces": every stored comparison whose source is the paper
+    (``source`` starting with "paper"), one line per comparison and dataset, from ``{record stem: record}``."""
+    lines = ["| source | study | comparison | dataset | paper Δ | kit Δ [95% CI] | seeds | p (Holm) | verdict |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for stem, record in sorted(records.items()):
+        for c in record.get("claims") or []:
+            if not str(c.get("source", "")).startswith("paper"):
+                continue
+            paper = "–" if c["paper_delta"] is None else f"{c['paper_delta']:+.2f}"
+            lines.append(f"| {c['source']} | {stem} | {c['label']} vs {versus_label(c)}, {c['measure']} "
+                         f"({c['claim']}) | {dataset_label(c['dataset'])} | {paper} | {effect(c)} | "
+                         f"{c['seeds'] or '–'} v {c['seeds_versus'] or '–'} | {p_text(c['p_holm'])} | {c['verdict']} |")
+    return lines
+
+
 def counts(claims: pd.DataFrame) -> dict[str, int]:
     """How many claims got each verdict."""
     return {str(k): int(v) for k, v in claims["verdict"].value_counts().items()}
