@@ -12,6 +12,7 @@ is evaluated on with the scores ``make ablation`` measured::
     evaluate: [scifact, vaswani, cacm]
     expected: {scifact: {nDCG@10: 0.667}, ...}   # per dataset, the mean over the seeds
     tolerance: 0.002
+    calibration: {...}                 # a field set by eval.calibrate: its procedure and probes (a record)
 
 :func:`trained_model` gives a condition's model (trained once, cached by its training key: :mod:`train.cache`); Table
 1's row of the kit's own l0 model is ``trained_model("l0-mask-l0-act")``.
@@ -112,6 +113,13 @@ def _tables(value: Any) -> tuple[int, ...]:
     return tuple(V.integer(2, 3)(v) for v in value)
 
 
+def _calibration(value: Any) -> dict:
+    """``calibration``: how a calibrated field got its value (``python -m eval.calibrate``); a record, not a setting."""
+    if not isinstance(value, dict) or not {"field", "match", "split", "probes"} <= set(value):
+        raise ValueError("expected the mapping eval.calibrate writes (field, match, split, probes, ...)")
+    return value
+
+
 def load_condition(name_or_path: str | Path) -> Condition:
     """A condition by id (``recipes/conditions/<id>.yaml``) or path; InputError (file:line) on anything malformed."""
     path = Path(name_or_path)
@@ -123,7 +131,8 @@ def load_condition(name_or_path: str | Path) -> Condition:
     recipe = V.load_mapping(path, "condition", fix="see recipes/conditions/")
     values = V.fields(recipe, recipe.data, {
         "id": V.text, "tables": _tables, "train": V.text, "set": _changes, "mask": V.flag, "seeds": V.seeds,
-        "evaluate": V.dataset_list, "expected": expected_scores, "tolerance": V.number(0)}, required=("id", "train"))
+        "evaluate": V.dataset_list, "expected": expected_scores, "tolerance": V.number(0), "calibration": _calibration},
+        required=("id", "train"))
     if values["id"] != path.stem:
         raise recipe.error("id", f"{values['id']!r} differs from the file name {path.stem!r}", fix="make them equal")
     train = REPO / values["train"]
