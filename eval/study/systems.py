@@ -43,7 +43,7 @@ def measure_systems(study: Study, ablator: Ablator, todo: Sequence[tuple[StudyCo
     times = {c.id: {k: 0.0 for k in RAW_COLUMNS} for c, _ in todo}
     frames = []
     engines = {name: dataset_run(ablator, name) for name in datasets}
-    for i, (c, seed) in enumerate(tqdm(todo, desc=f"{study.id}: models", unit="model"), 1):
+    for i, (c, seed) in enumerate(tqdm(todo, desc=f"{study.id}: models", unit="model", disable=not todo), 1):
         tqdm.write(f"[{i}/{len(todo)}] {c.id} seed {seed}: train (cached) and evaluate on {', '.join(datasets)}")
         system = system_of(c, ablator, seed)
         started, scores = time.perf_counter(), {}
