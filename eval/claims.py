@@ -21,14 +21,15 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from eval.stats import (ALPHA, BETWEEN_SEEDS, CORRECTION, POWER, SEED_TESTS, between_seeds, holm, margin, mde,
-                        paired_summary, seeds_by_queries, tost, verdict)
+from eval.stats import (ALPHA, BETWEEN_SEEDS, CORRECTION, MOST_SEEDS, POWER, RELATIVE, SEED_TESTS, between_seeds,
+                        holm, margin, mde, paired_summary, seeds_by_queries, tost, verdict)
 
 DATASET_LABELS = {"scifact": "SciFact", "vaswani": "Vaswani", "cacm": "CACM"}
 VERSUS_LABELS = {"baseline": "Baseline", "bm25-flat": "BM25", "bow-idf": "BoW×IDF"}
 COLUMNS = ["family", "system", "label", "versus", "label_versus", "measure", "dataset", "claim", "paper_delta", "test", "items",
            "seeds", "seeds_versus", "mean", "mean_versus", "delta", "ci_low", "ci_high", "se", "df", "p", "p_holm",
-           "margin", "p_tost", "p_tost_holm", "mde", "t", "p_t", "p_wilcoxon", "wins", "ties", "losses", "verdict"]
+           "margin", "p_tost", "p_tost_holm", "mde", "seeds_needed", "t", "p_t", "p_wilcoxon", "wins", "ties", "losses",
+           "verdict"]
 CROSSED, RUNS, QUERIES_ONLY = "seeds × queries", "seeds", "queries only (one seed)"
 
 
@@ -75,7 +76,8 @@ def test_one(new: Side, old: Side, measure: str) -> dict:
             "ci_low": test["ci_low"], "ci_high": test["ci_high"], "se": test["se"], "df": test["df"],
             "p": test["p"] if test["seeds_known"] else None, "margin": bound,
             "p_tost": tost(test["delta"], test["se"], test["df"], bound) if test["seeds_known"] else None,
-            "mde": mde(test["se"], test["df"]) if test["seeds_known"] else None, **described}
+            "mde": mde(test["se"], test["df"]) if test["seeds_known"] else None, **described,
+            "_plan": test.get("plan") if test["seeds_known"] else None}
 
 
 def judge_family(rows: list[dict], sides: Sides, family: str) -> pd.DataFrame:
@@ -89,8 +91,11 @@ def judge_family(rows: list[dict], sides: Sides, family: str) -> pd.DataFrame:
             tested = test_one(new, old, r["measure"])
         except ValueError as e:
             raise ValueError(f"{r['dataset']} {r['measure']}: {r['system']} against {r['versus']}: {e}") from None
+        plan, paper = tested.pop("_plan"), r.get("paper_delta")
+        needed = (plan.seeds_needed(paper / 100) if plan is not None and paper is not None and r["sign"] != 0
+                  and r["measure"] not in (*RELATIVE, *BETWEEN_SEEDS) else None)  # effectiveness: points ×100
         out.append({"family": family, **{k: v for k, v in r.items() if k != "sign"}, "claim": _claim(r["sign"]),
-                    **tested, "_sign": r["sign"]})
+                    **tested, "seeds_needed": needed, "_sign": r["sign"]})
     for r, p, p_eq in zip(out, holm([r["p"] for r in out]), holm([r["p_tost"] for r in out])):
         r["p_holm"], r["p_tost_holm"] = p, p_eq
         r["verdict"] = verdict(r.pop("_sign"), r["delta"], p, p_eq)
@@ -124,8 +129,19 @@ def power_lines(claims: pd.DataFrame) -> list[str]:
         if len(values):
             lo, hi = _value(measure, values.min()).lstrip("+"), _value(measure, values.max()).lstrip("+")
             parts.append(f"{measure} {lo}" + ("" if lo == hi else f"–{hi}"))
-    return ([f"Smallest effect detectable at {POWER:.0%} power (α = {ALPHA}, before Holm): " + "; ".join(parts)
-             + " (nDCG ×100)."] if parts else [])
+    lines = ([f"Smallest effect detectable at {POWER:.0%} power (α = {ALPHA}, before Holm): " + "; ".join(parts)
+              + " (nDCG ×100)."] if parts else [])
+    planned = claims[claims["paper_delta"].notna() & ~claims["measure"].isin([*RELATIVE, *BETWEEN_SEEDS])
+                     & claims["test"].eq(CROSSED) & claims["claim"].ne("no difference")]
+    if len(planned):
+        needed = planned["seeds_needed"]
+        reach = needed.dropna().astype(int)
+        lines.append("Seeds per condition to detect the paper's own effect at that power: "
+                     + (f"{reach.min()}–{reach.max()} for {len(reach)} of {len(planned)} comparisons" if len(reach)
+                        else "none of the comparisons reachable")
+                     + (f"; more than {MOST_SEEDS} (the query sample is the limit) for {needed.isna().sum()}"
+                        if needed.isna().any() else "") + ".")
+    return lines
 
 
 def markdown(claims: pd.DataFrame, title: str, describe: bool = True) -> list[str]:
@@ -137,7 +153,8 @@ def markdown(claims: pd.DataFrame, title: str, describe: bool = True) -> list[st
     if describe:
         lines += [f"{len(claims)} comparisons ({SEED_TESTS}); p (Holm): {CORRECTION}; equivalence: two one-sided tests "
                   "against the margin.", ""]
-    lines += [*power_lines(claims), ""] if power_lines(claims) else []
+    power = power_lines(claims)
+    lines += [*power, ""] if power else []
     lines += ["| row | measure | dataset | versus | paper Δ | kit Δ [95% CI] | seeds | test | p (Holm) | margin | "
               "p equivalent (Holm) | p per-query t | verdict |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -172,19 +173,55 @@ def seeds_by_queries(new: np.ndarray, old: np.ndarray, new_seeded: bool = True, 
     var_query = float(per_query.var(ddof=1)) / n
     trained = [x for x, seeded in ((new, new_seeded), (old, old_seeded)) if seeded]
     seeds_known = all(x.shape[0] >= 2 for x in trained)
-    var_seed, df_seed = 0.0, 0
+    var_seed, df_seed, var_run, residual = 0.0, 0, 0.0, 0.0
     if trained and seeds_known:
         df_seed = sum(x.shape[0] - 1 for x in trained)
         runs = sum((x.shape[0] - 1) * x.mean(axis=1).var(ddof=1) for x in trained) / df_seed
         residual = sum(((x - x.mean(axis=1, keepdims=True) - x.mean(axis=0, keepdims=True) + x.mean()) ** 2).sum()
                        for x in trained) / (df_seed * (n - 1))
-        var_seed = max(0.0, runs - residual / n) * sum(1 / x.shape[0] for x in trained)
+        var_run = max(0.0, runs - residual / n)
+        var_seed = var_run * sum(1 / x.shape[0] for x in trained)
     variance = var_seed + var_query
     df = (n - 1.0 if var_seed == 0 else
           variance ** 2 / (var_seed ** 2 / df_seed + (var_query ** 2 / (n - 1) if var_query else 0.0)))
     return {"delta": delta, "se": math.sqrt(variance), "df": float(df),
             **_t_summary(delta, math.sqrt(variance), float(df)), "var_seed": float(var_seed), "var_query": var_query,
-            "seeds_known": seeds_known}
+            "seeds_known": seeds_known,
+            "plan": Plan(float(var_run), float(residual), float(per_query.var(ddof=1)), n,
+                         tuple(x.shape[0] for x in trained))}
+
+
+MOST_SEEDS = 100
+"""The most seeds per condition a plan considers."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The variance components of one seeds × queries test, to ask how many seeds a given effect would need."""
+
+    var_run: float     # σ²_r: between training runs
+    residual: float    # σ²_e: seed × query
+    var_diff: float    # the variance over queries of the per-query seed-mean differences
+    queries: int
+    seeds: tuple[int, ...]  # of each trained side
+
+    def se(self, seeds: int) -> float:
+        """The standard error with ``seeds`` seeds on each trained side (the same queries)."""
+        interaction = max(0.0, self.var_diff - self.residual * sum(1 / k for k in self.seeds))  # 2σ²_v, or σ²_v
+        per_side = len(self.seeds) / seeds
+        return math.sqrt(self.var_run * per_side + (interaction + self.residual * per_side) / self.queries)
+
+    def seeds_needed(self, effect: float, alpha: float = ALPHA, power: float = POWER, most: int = MOST_SEEDS
+                     ) -> int | None:
+        """The fewest seeds per trained side at which an effect of size ``effect`` is detected with ``power``
+        (normal quantiles: a plan, not a test); None when even ``most`` seeds do not, the query sample being the
+        limit."""
+        from scipy import stats
+
+        if not self.seeds or effect == 0:
+            return None
+        z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+        return next((k for k in range(2, most + 1) if z * self.se(k) <= abs(effect)), None)
 
 
 def between_seeds(new: Sequence[float], old: Sequence[float], new_seeded: bool = True, old_seeded: bool = True

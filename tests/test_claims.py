@@ -159,3 +159,23 @@ def test_a_family_reports_effects_cis_and_verdicts_in_order():
     assert claims.at[0, "ci_low"] < claims.at[0, "delta"] < claims.at[0, "ci_high"]
     lines = summary(claims)
     assert lines[0].startswith("- **Gain** vs Base, nDCG@10 (paper: higher): toy +4.9") and "[+" in lines[0]
+
+
+def test_a_plan_gives_the_seeds_an_effect_needs_or_says_the_queries_limit_it():
+    """The plan of a test reproduces its own standard error at the seeds it had. With only run variance σ²_r =
+    1e-4 on two trained sides, SE(k)² = 2e-4 / k, so detecting 0.01 at 80% power (z = 1.960 + 0.842) needs
+    k ≥ 2 z² = 15.7: 16 seeds. With only query variance no number of seeds helps: None."""
+    from eval.stats import Plan
+
+    rng = np.random.default_rng(4)
+    query = rng.uniform(0.1, 0.9, 80)
+    res = seeds_by_queries(query + rng.normal(0, 0.02, (3, 1)) + rng.normal(0, 0.05, (3, 80)),
+                           query + rng.normal(0, 0.02, (4, 1)) + rng.normal(0, 0.05, (4, 80)))
+    assert res["plan"].se(3) != res["se"]  # 3 against 4 seeds: the plan's k is per side
+    assert Plan(res["plan"].var_run, res["plan"].residual, res["plan"].var_diff, 80, (3, 3)).se(3) > 0
+    z2 = (stats.norm.ppf(0.975) + stats.norm.ppf(0.8)) ** 2
+    assert Plan(1e-4, 0.0, 0.0, 100, (3, 3)).seeds_needed(0.01) == math.ceil(2 * z2)
+    assert Plan(0.0, 0.0, 0.04, 100, (3, 3)).seeds_needed(0.01) is None
+    balanced = seeds_by_queries(query + rng.normal(0, 0.02, (3, 1)) + rng.normal(0, 0.05, (3, 80)),
+                                query + rng.normal(0, 0.02, (3, 1)) + rng.normal(0, 0.05, (3, 80)))
+    assert balanced["plan"].se(3) == pytest.approx(balanced["se"])
