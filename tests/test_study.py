@@ -68,17 +68,19 @@ def test_table_studies_re_derive_the_stored_verdicts(n):
 
 
 def test_the_teachers_study_re_derives_the_stored_record():
-    """recipes/studies/teachers.yaml, a study of references and fusions on two splits, re-derived from the stored
-    record's rows and per-query values: the same claims, rows and checks, number for number."""
+    """recipes/studies/teachers.yaml, the student's seeds beside references and fusions on two splits, re-derived
+    from the stored record's rows and per-query values: the same claims, rows and checks, number for number."""
     record = REPO / "results" / "teachers.json"
     study = load_study("teachers")
     m = replayed(study, record)
     stored = json.loads(record.read_text())
-    d = derive(study, m.runs, m.references, m.reference_pq, m.datasets, m.checked, "test", m.scale, m.seconds)
-    assert not m.runs and m.datasets == ["scifact/train", "scifact"]
+    per_query = pd.concat([m.means, m.seeds, m.reference_pq], ignore_index=True)
+    d = derive(study, m.runs, m.references, per_query, m.datasets, m.checked, "test", m.scale, m.seconds)
+    assert list(m.runs) == ["student"] and m.datasets == ["scifact/train", "scifact"]
     assert json_records(d.claims) == stored["claims"]  # bit-identical: deltas, p-values, W/T/L, Holm, verdicts
     assert d.rows == stored["rows"]
-    assert (d.table["check"] == "OK").all() and d.table["seeds"].eq("").all()
+    assert (d.table["check"] == "OK").all()
+    assert d.table.set_index("system")["seeds"].to_dict() == {**{r.id: "" for r in study.references}, "student": "42 43 44"}
     assert [c["family"] for c in stored["claims"]].count("student vs every row (train)") == 6
 
 
