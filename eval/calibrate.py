@@ -1,7 +1,7 @@
 """Calibrate a condition's λ_d on a dev split so that its FLOPS matches another condition's: the paper's Table 2
 compares its rows "in comparable FLOPS", not at one λ_d.
 
-    python -m eval.calibrate l0-mask --match baseline                 # writes recipes/conditions/l0-mask-cf.yaml
+    python -m eval.calibrate l0-mask --match baseline --table 2       # writes recipes/conditions/l0-mask-cf.yaml
     python -m eval.calibrate l0-mask --match baseline --dry-run       # the procedure, nothing trained
 
 The procedure is declared and re-runnable:
@@ -82,17 +82,18 @@ def calibrate(ablator: Ablator, condition: Condition, match: Condition, split: s
 
 
 def write_condition(condition: Condition, match: Condition, split: str, seed: int, tolerance: float, target: float,
-                    probes: list[tuple[float, float]], out: Path) -> None:
-    """``<condition>-cf.yaml``: the original condition's fields with the calibrated ``lambda_d`` and the procedure."""
+                    probes: list[tuple[float, float]], out: Path, tables: Sequence[int] = ()) -> None:
+    """``<condition>-cf.yaml``: the original condition's fields with the calibrated ``lambda_d`` and the procedure;
+    ``tables``: the paper tables it is a row of (the original's rows stay the original's)."""
     raw = yaml.safe_load(condition.path.read_text(encoding="utf-8"))
     raw.pop("expected", None)  # measured at the old λ_d: the calibrated condition earns its own expectations
     raw.pop("tolerance", None)
-    raw.update(id=out.stem, tables=[], set={**(raw.get("set") or {}), "lambda_d": probes[-1][0]})
+    raw.update(id=out.stem, tables=list(tables), set={**(raw.get("set") or {}), "lambda_d": probes[-1][0]})
     raw["calibration"] = {
         "field": "lambda_d", "match": match.id, "split": split, "seed": seed, "tolerance": tolerance,
         "target_flops": round(target, 6), "probes": [[x, round(f, 6)] for x, f in probes],
         "command": f"python -m eval.calibrate {condition.id} --match {match.id} --split {split} --seed {seed} "
-                   f"--tolerance {tolerance:g}"}
+                   f"--tolerance {tolerance:g}" + "".join(f" --table {t}" for t in tables)}
     head = (f"# {condition.id} with λ_d calibrated on {split} to the FLOPS of {match.id} (python -m eval.calibrate;\n"
             f"# the procedure and its probes in `calibration`). Table 2 compares its rows in comparable FLOPS.\n")
     with atomic_write(out) as fh:
@@ -110,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--max-probes", type=int, default=6, help="probes before giving up (default: 6)")
     p.add_argument("--start", type=float, default=None, help="the first lambda_d probed (default: the condition's)")
     p.add_argument("--out", default=None, help="the condition file written (default: recipes/conditions/<id>-cf.yaml)")
+    p.add_argument("--table", type=int, action="append", default=[], choices=(2, 3),
+                   help="a paper table the calibrated condition is a row of (repeatable)")
     p.add_argument("--scale", default="full", help="the ablation scale the probes train at (smoke: a test)")
     p.add_argument("--dry-run", action="store_true", help="print the procedure; train nothing")
     args = p.parse_args(argv)
@@ -132,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"FAIL {condition.id}: FLOPS {probes[-1][1]:.4f} after {len(probes)} probes, target {target:.4f} "
               f"± {args.tolerance:.0%} (fix: --max-probes, or --start nearer)", file=sys.stderr)
         return 1
-    write_condition(condition, match, args.split, args.seed, args.tolerance, target, probes, out)
+    write_condition(condition, match, args.split, args.seed, args.tolerance, target, probes, out, args.table)
     print(f"wrote {repo_relative(out)}: λ_d {probes[-1][0]:g}, FLOPS {probes[-1][1]:.4f} on {args.split} against "
           f"{match.id}'s {target:.4f} ({len(probes)} probes)")
     return 0

@@ -226,4 +226,4 @@ def test_no_two_study_files_test_the_same_comparison(tmp_path):
     copy.write_text((STUDIES / "table2.yaml").read_text().replace("study: table2", "study: table2-again"))
     found = shared_comparisons([load_study("table2"), load_study(copy)])
     assert len(found) == sum(len(c.datasets) for c in load_study("table2").comparisons)
-    assert found[0].startswith("table2-again: l0-mask against baseline on nDCG@10 (scifact) is also tested by table2")
+    assert found[0].startswith("table2-again: l0-mask against baseline on FLOPS (scifact) is also tested by table2")
