@@ -45,6 +45,7 @@ from eval.check_numbers import RESTORE, UNREADABLE, _fail, _unreadable, compare_
 from eval.check_record import check_record, siblings
 from eval.docs import bench_summary, page_of, render
 from eval.study.consistency import shared_comparisons
+from eval.rerender import read_once
 from eval.study.spec import load_study
 from eval.results import SEALED, STORED, read_sealed, seal, sha256_text
 from kit.argtypes import ArgumentParser
@@ -117,7 +118,7 @@ def _one_verdict_each(root: Path, records: Sequence[Path]) -> list[str]:
     for path in records:
         try:
             named = json.loads(read_text(path)).get("study")
-            studies.append(load_study(root / named) if named else None)
+            studies.append(read_once(load_study, root / named) if named else None)
         except Exception:  # an unreadable record or study file already failed its own check, naming it
             continue
     return [_fail(root / "recipes" / "studies", line,

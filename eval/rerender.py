@@ -35,7 +35,7 @@ from kit.errors import InputError
 Expectations = dict[tuple[str, str], tuple[Mapping[str, float], float]]
 
 
-def _read_once(load: Callable, path: Path):
+def read_once(load: Callable, path: Path):
     """``load(path)`` once per file content (YAML parsing is the slow part of a check of many copies)."""
     return _read(load, str(path), Path(path).read_bytes())
 
@@ -123,7 +123,7 @@ class Kind:
 
 def _study_spec(rec: Record):
     """The study file the record names, as the runner ran it (:func:`eval.study.regression.recorded_study`)."""
-    study = dataclasses.replace(_read_once(load_study, rec.file("study")), path=Path(rec.meta["study"]))
+    study = dataclasses.replace(read_once(load_study, rec.file("study")), path=Path(rec.meta["study"]))
     rec.file("recipe")  # the systems' recipe a record measured with --recipe or --model must exist
     labels = {r["system"]: r.get("label", r["system"]) for r in rec.results.rows}
     return recorded_study(study, rec.meta, rec.root, labels)
@@ -132,7 +132,7 @@ def _study_spec(rec: Record):
 def _study_expected(rec: Record) -> Expectations:
     if not rec.meta.get("checked"):
         return {}
-    study = _read_once(load_study, rec.expected_from) if rec.expected_from else _study_spec(rec)
+    study = read_once(load_study, rec.expected_from) if rec.expected_from else _study_spec(rec)
     return {(d, c.id): (e, c.tolerance) for c in (*study.conditions.values(), *study.references)
             for d, e in c.expected.items() if d in rec.meta["datasets"]}
 

@@ -30,8 +30,8 @@ above has it) against another condition's seeds, or ``scipy.stats.ttest_1samp`` 
 a difference of :func:`margin` or more; otherwise an absent significant difference is "inconclusive".
 
 A family of comparisons reported together is corrected with Holm's step-down method
-(``statsmodels.stats.multitest.multipletests(method="holm")``), the difference tests and the equivalence tests each as
-one family. :func:`verdict` judges a claimed direction on the corrected p-values. The per-query paired t-test and the
+(:func:`holm`, which equals ``statsmodels.stats.multitest.multipletests(method="holm")``: a test pins it; the library
+call costs a garbage collection each time), the difference tests and the equivalence tests each as one family. :func:`verdict` judges a claimed direction on the corrected p-values. The per-query paired t-test and the
 Wilcoxon signed-rank test over seed means (:func:`paired_summary`) stay in the record as descriptions of the query
 level, and do not decide any verdict.
 """
@@ -53,7 +53,7 @@ POWER = 0.8
 TESTS = "paired two-sided t-test (scipy.stats.ttest_rel) and Wilcoxon signed-rank test (scipy.stats.wilcoxon)"
 SEED_TESTS = ("seeds × queries: crossed mixed model (training run, query, condition × query random), Student t with "
               "Satterthwaite df; Doc_Len and Query_Len: t-test over the seeds' values")
-CORRECTION = "Holm's step-down correction (statsmodels multipletests, method='holm') over the comparisons shown together"
+CORRECTION = "Holm's step-down correction over the comparisons shown together"
 NOT_DISTINGUISHABLE = "inconclusive"
 ONE_SEED = "inconclusive (one seed)"
 EQUIVALENT = "reproduced (equivalent)"
@@ -114,14 +114,12 @@ def paired_summary(new: Sequence[float], old: Sequence[float]) -> dict[str, floa
 
 def holm(pvalues: Sequence[float | None]) -> list[float | None]:
     """Holm-adjusted p-values, in the input order; a None (no test) stays None and is not counted in the family."""
-    tested = [i for i, p in enumerate(pvalues) if p is not None]
+    tested = sorted((i for i, p in enumerate(pvalues) if p is not None), key=lambda i: pvalues[i])
     out: list[float | None] = [None] * len(pvalues)
-    if not tested:
-        return out
-    from statsmodels.stats.multitest import multipletests
-
-    for i, p in zip(tested, multipletests([pvalues[i] for i in tested], alpha=ALPHA, method="holm")[1]):
-        out[i] = float(p)
+    running = 0.0  # Holm's step-down: the k-th smallest p times (m - k + 1), kept monotone, at most 1
+    for rank, i in enumerate(tested):
+        running = max(running, min(1.0, (len(tested) - rank) * float(pvalues[i])))
+        out[i] = running
     return out
 
 

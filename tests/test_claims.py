@@ -179,3 +179,14 @@ def test_a_plan_gives_the_seeds_an_effect_needs_or_says_the_queries_limit_it():
     balanced = seeds_by_queries(query + rng.normal(0, 0.02, (3, 1)) + rng.normal(0, 0.05, (3, 80)),
                                 query + rng.normal(0, 0.02, (3, 1)) + rng.normal(0, 0.05, (3, 80)))
     assert balanced["plan"].se(3) == pytest.approx(balanced["se"])
+
+
+def test_holm_equals_the_librarys():
+    """The kit's Holm step-down is statsmodels' (which it does not call: each call collects garbage)."""
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(9)
+    for m in (1, 2, 5, 17):
+        p = rng.uniform(0, 0.2, m).tolist()
+        assert holm(p) == pytest.approx(multipletests(p, method="holm")[1].tolist())
+    assert holm([0.01, 0.01, 0.04]) == pytest.approx(multipletests([0.01, 0.01, 0.04], method="holm")[1].tolist())

@@ -16,6 +16,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from eval.ablator import seed_system
@@ -173,14 +174,22 @@ def sides(study: Study, per_query: pd.DataFrame, runs: Mapping[str, Sequence[Run
             if measure in BETWEEN_SEEDS:
                 return Side(pd.DataFrame({measure: [r.scores[dataset][measure] for r in runs[system]]}, index=seeds),
                             seeded=True)
-            return Side(pd.DataFrame([series(dataset, seed_system(system, s), measure) for s in seeds], index=seeds),
-                        seeded=True)
+            return Side(_matrix([series(dataset, seed_system(system, s), measure) for s in seeds], seeds), seeded=True)
         seeded = trained(study.reference(system).system)
         if measure in BETWEEN_SEEDS:
             return Side(pd.DataFrame({measure: [references[(dataset, system)][measure]]}), seeded=seeded)
-        return Side(pd.DataFrame([series(dataset, system, measure)]), seeded=seeded)
+        return Side(_matrix([series(dataset, system, measure)], [0]), seeded=seeded)
 
     return side
+
+
+def _matrix(rows: Sequence[pd.Series], index: Sequence[int]) -> pd.DataFrame:
+    """Per-item values of several runs as one frame (a row per run, a column per item, aligned by item id); a run
+    missing an item another has is an error, never a NaN."""
+    items = rows[0].index
+    if any(len(r) != len(items) or not r.index.isin(items).all() for r in rows[1:]):
+        raise ValueError("the seeds of one condition are not measured on the same items")
+    return pd.DataFrame(np.vstack([r.reindex(items).to_numpy(float) for r in rows]), index=list(index), columns=items)
 
 
 def comparisons(study: Study, per_query: pd.DataFrame, datasets: Sequence[str], runs: Mapping[str, Sequence[Run]],
