@@ -68,16 +68,23 @@ def test_one(new: Side, old: Side, measure: str) -> dict:
         described.pop("delta")
         items = new.values.shape[1]
         a, b = new.values.to_numpy(float), b_values.to_numpy(float)
-    bound = margin(measure, float(np.mean(b)))
-    return {"test": (RUNS if measure in BETWEEN_SEEDS else CROSSED) if test["seeds_known"] else QUERIES_ONLY,
+    bound, known = margin(measure, float(np.mean(b))), test["seeds_known"]
+    return {"test": (RUNS if measure in BETWEEN_SEEDS else CROSSED) if known else QUERIES_ONLY,
             "items": items, "seeds": len(new.values) if new.seeded else 0,
             "seeds_versus": len(old.values) if old.seeded else 0,
             "mean": float(np.mean(a)), "mean_versus": float(np.mean(b)), "delta": test["delta"],
             "ci_low": test["ci_low"], "ci_high": test["ci_high"], "se": test["se"], "df": test["df"],
-            "p": test["p"] if test["seeds_known"] else None, "margin": bound,
-            "p_tost": tost(test["delta"], test["se"], test["df"], bound) if test["seeds_known"] else None,
-            "mde": mde(test["se"], test["df"]) if test["seeds_known"] else None, **described,
-            "_plan": test.get("plan") if test["seeds_known"] else None}
+            "p": test["p"] if known else None, "margin": bound,
+            "p_tost": tost(test["delta"], test["se"], test["df"], bound) if known else None,
+            "mde": mde(test["se"], test["df"]) if known else None, **described,
+            "_plan": test.get("plan") if known else None}
+
+
+def planned(measure: str, claim: str, paper_delta: float | None) -> bool:
+    """Whether a comparison gets a seed plan (``seeds_needed``): a direction the paper measured on an effectiveness
+    measure (a claim of no difference has no effect to detect; FLOPS and lengths are on the paper's other scale)."""
+    return (paper_delta is not None and not pd.isna(paper_delta) and claim != "no difference"
+            and measure not in (*RELATIVE, *BETWEEN_SEEDS))
 
 
 def judge_family(rows: list[dict], sides: Sides, family: str) -> pd.DataFrame:
@@ -92,8 +99,8 @@ def judge_family(rows: list[dict], sides: Sides, family: str) -> pd.DataFrame:
         except ValueError as e:
             raise ValueError(f"{r['dataset']} {r['measure']}: {r['system']} against {r['versus']}: {e}") from None
         plan, paper = tested.pop("_plan"), r.get("paper_delta")
-        needed = (plan.seeds_needed(paper / 100) if plan is not None and paper is not None and r["sign"] != 0
-                  and r["measure"] not in (*RELATIVE, *BETWEEN_SEEDS) else None)  # effectiveness: points ×100
+        needed = (plan.seeds_needed(paper / 100)  # effectiveness: the paper's points ×100
+                  if plan is not None and planned(r["measure"], _claim(r["sign"]), paper) else None)
         out.append({"family": family, **{k: v for k, v in r.items() if k != "sign"}, "claim": _claim(r["sign"]),
                     **tested, "seeds_needed": needed, "_sign": r["sign"]})
     for r, p, p_eq in zip(out, holm([r["p"] for r in out]), holm([r["p_tost"] for r in out])):
@@ -131,13 +138,14 @@ def power_lines(claims: pd.DataFrame) -> list[str]:
             parts.append(f"{measure} {lo}" + ("" if lo == hi else f"–{hi}"))
     lines = ([f"Smallest effect detectable at {POWER:.0%} power (α = {ALPHA}, before Holm): " + "; ".join(parts)
               + " (nDCG ×100)."] if parts else [])
-    planned = claims[claims["paper_delta"].notna() & ~claims["measure"].isin([*RELATIVE, *BETWEEN_SEEDS])
-                     & claims["test"].eq(CROSSED) & claims["claim"].ne("no difference")]
-    if len(planned):
-        needed = planned["seeds_needed"]
+    eligible = pd.Series([planned(m, c, d) for m, c, d in zip(claims["measure"], claims["claim"],
+                                                               claims["paper_delta"])], index=claims.index, dtype=bool)
+    chosen = claims[claims["test"].eq(CROSSED) & eligible]
+    if len(chosen):
+        needed = chosen["seeds_needed"]
         reach = needed.dropna().astype(int)
         lines.append("Seeds per condition to detect the paper's own effect at that power: "
-                     + (f"{reach.min()}–{reach.max()} for {len(reach)} of {len(planned)} comparisons" if len(reach)
+                     + (f"{reach.min()}–{reach.max()} for {len(reach)} of {len(chosen)} comparisons" if len(reach)
                         else "none of the comparisons reachable")
                      + (f"; more than {MOST_SEEDS} (the query sample is the limit) for {needed.isna().sum()}"
                         if needed.isna().any() else "") + ".")

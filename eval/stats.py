@@ -61,6 +61,8 @@ NO_EFFECT = "no effect (equivalent)"
 MARGINS = {"effectiveness": 0.01, "relative": 0.05}
 """Equivalence margins: ±1 point (0.01) of an effectiveness measure; ±5% of the compared side's mean for FLOPS,
 Doc_Len and Query_Len (the FLOPS band within which the paper's rows are "comparable")."""
+MARGIN_TEXT = (f"±{100 * MARGINS['effectiveness']:g} point of nDCG@10, ±{MARGINS['relative']:.0%} of FLOPS or "
+               "Doc_Len")
 RELATIVE = ("FLOPS", "Doc_Len", "Query_Len")
 BETWEEN_SEEDS = ("Doc_Len", "Query_Len")
 """Measures with one value per model over a fixed corpus: tested over the seeds, never over documents."""

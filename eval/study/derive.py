@@ -23,7 +23,7 @@ from eval.ablator import seed_system
 from eval.claims import COLUMNS as CLAIM_COLUMNS, Side, Sides, markdown as claims_markdown, summary, judge_family
 from eval.paper import load_paper_table
 from eval.results import check_expected, markdown_table, points_over
-from eval.stats import ALPHA, BETWEEN_SEEDS, NOT_DISTINGUISHABLE, SEED_TESTS, mean_std
+from eval.stats import ALPHA, BETWEEN_SEEDS, MARGIN_TEXT, NOT_DISTINGUISHABLE, SEED_TESTS, mean_std
 from eval.study.model import ALL_DATASETS, SYSTEM_SPARSITY, Study
 from eval.study.training import TRAINING_MEASURES
 
@@ -302,7 +302,7 @@ def render_markdown(study: Study, table: pd.DataFrame, claims: pd.DataFrame, ref
                   f"The training run is the unit of replication ({SEED_TESTS}; `claims` in the JSON). A claimed "
                   f"direction is reproduced only when significant after Holm's correction within its family at α = "
                   f"{ALPHA}; a difference is \"none\" only when the two one-sided tests (TOST) against the margin "
-                  f"(±1 point of nDCG@10, ±5% of FLOPS or Doc_Len) reject it; otherwise \"{NOT_DISTINGUISHABLE}\". "
+                  f"({MARGIN_TEXT}) reject it; otherwise \"{NOT_DISTINGUISHABLE}\". "
                   "Each effect is the row minus the compared one, with its 95% CI. Sources: "
                   + "; ".join(f"{f}: {', '.join(dict.fromkeys(g['source']))}" for f, g in claims.groupby("family", sort=False))
                   + ".", "", *summary(claims), ""]
