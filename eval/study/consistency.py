@@ -46,6 +46,9 @@ def cross_check(recipe: V.Recipe, study: Study) -> None:
     seen: dict[tuple, str] = {}
     for i, c in enumerate(study.comparisons):
         where = f"comparisons[{i}]"
+        if c.at is not None:
+            _frontier(recipe, study, c, where)
+            continue
         if c.condition not in study.known():
             raise recipe.error(f"{where}.condition", f"{c.condition!r} is not a condition or reference of the study")
         if c.versus not in study.known() or c.versus == c.condition:
@@ -59,13 +62,34 @@ def cross_check(recipe: V.Recipe, study: Study) -> None:
                                    "retrieval", fix="compare nDCG@10, FLOPS or Doc_Len")
             if c.measure in SYSTEM_SPARSITY and not {c.condition, c.versus} <= set(study.conditions):
                 raise recipe.error(f"{where}.versus", f"a reference has no {c.measure}", fix="compare with a condition")
+    for i, c in enumerate(study.comparisons):
+        where = f"comparisons[{i}]"
         for dataset in c.datasets:
-            key = (frozenset((c.condition, c.versus)), c.measure, dataset)
+            key = (frozenset((c.condition, c.versus)), c.measure, dataset, c.at)
             if key in seen:
                 raise recipe.error(where, f"{c.condition} against {c.versus} on {c.measure} ({dataset}) is already "
                                    f"{seen[key]}: one comparison, one test, one verdict",
                                    fix="list each comparison once, in one family")
             seen[key] = f"comparisons[{i}] (family {c.family!r})"
+
+
+def _frontier(recipe: V.Recipe, study: Study, c, where: str) -> None:
+    """A frontier comparison names two curves of the study, an effectiveness measure, and the in-domain dataset (where
+    its ``at`` measure is measured)."""
+    curves = study.curves()
+    for side in ("condition", "versus"):
+        name = getattr(c, side)
+        if name not in curves:
+            raise recipe.error(f"{where}.{side}", f"{name!r} is not a curve of the study (with at: {c.at})",
+                               fix=f"one of {', '.join(curves) or '<sweep id>.<condition> (declare a sweep)'}")
+    if c.condition == c.versus:
+        raise recipe.error(f"{where}.versus", "a curve compared with itself", fix="name another curve")
+    if c.measure in SYSTEM_SPARSITY or c.measure not in study.measures:
+        raise recipe.error(f"{where}.measure", f"{c.measure} at equal {c.at} is not an effectiveness measure of the "
+                           "study", fix=f"one of {', '.join(study.measures)}")
+    if tuple(c.datasets) != (study.in_domain,):
+        raise recipe.error(f"{where}.datasets", f"{c.at} is measured on {study.in_domain} only",
+                           fix=f"datasets: [{study.in_domain}]")
 
 
 def _identity(study: Study, name: str) -> tuple:
@@ -85,7 +109,8 @@ def shared_comparisons(studies: Iterable[Study]) -> list[str]:
     for study in studies:
         for c in study.comparisons:
             for dataset in c.datasets:
-                key = (frozenset((_identity(study, c.condition), _identity(study, c.versus))), c.measure, dataset)
+                key = (frozenset((_identity(study, c.condition), _identity(study, c.versus))), c.measure, dataset,
+                       c.at)
                 here = f"{study.id}: {c.condition} against {c.versus} on {c.measure} ({dataset})"
                 if key in first and not first[key].startswith(f"{study.id}:"):
                     found.append(f"{here} is also tested by {first[key]}")

@@ -24,6 +24,7 @@ from eval.claims import COLUMNS as CLAIM_COLUMNS, Side, Sides, markdown as claim
 from eval.paper import load_paper_table
 from eval.results import check_expected, markdown_table, points_over
 from eval.stats import ALPHA, BETWEEN_SEEDS, MARGIN_TEXT, NOT_DISTINGUISHABLE, SEED_TESTS, mean_std
+from eval.study.frontier import Curve, grid, overlap, point_name, side_at
 from eval.study.model import ALL_DATASETS, SYSTEM_SPARSITY, Study
 from eval.study.training import TRAINING_MEASURES
 
@@ -155,11 +156,9 @@ def trained(system) -> bool:
     return bool(system.doc and system.doc.trained)
 
 
-def sides(study: Study, per_query: pd.DataFrame, runs: Mapping[str, Sequence[Run]],
-          references: Mapping[tuple[str, str], Mapping]) -> Sides:
-    """Where a study's comparisons take their values (:data:`eval.claims.Sides`): a condition's per-query rows of each
-    seed (``<condition>@seed<n>``) or, for a measure of :data:`eval.stats.BETWEEN_SEEDS`, its seeds' values; a
-    reference's single run (deterministic unless its model is one the kit trained)."""
+def item_series(per_query: pd.DataFrame):
+    """``(dataset, system, measure) -> pd.Series`` of per-item values (index: query id); ValueError names what a
+    record lacks."""
     items = {key: g.set_index("query_id")["value"]
              for key, g in per_query.groupby(["dataset", "system", "measure"], sort=False)}
 
@@ -168,7 +167,18 @@ def sides(study: Study, per_query: pd.DataFrame, runs: Mapping[str, Sequence[Run
             raise ValueError(f"no per-item {measure} values of {system} on {dataset}")
         return items[(dataset, system, measure)]
 
+    return series
+
+
+def sides(study: Study, series, runs: Mapping[str, Sequence[Run]], references: Mapping[tuple[str, str], Mapping],
+          points: Mapping[str, Side] | None = None) -> Sides:
+    """Where a study's comparisons take their values (:data:`eval.claims.Sides`): a condition's per-query rows of each
+    seed (``<condition>@seed<n>``) or, for a measure of :data:`eval.stats.BETWEEN_SEEDS`, its seeds' values; a
+    reference's single run (deterministic unless its model is one the kit trained); a frontier's compared point
+    (``points``: :func:`frontier_points`)."""
     def side(system: str, dataset: str, measure: str) -> Side:
+        if points and system in points:
+            return points[system]
         if system in study.conditions:
             seeds = [r.seed for r in runs[system]]
             if measure in BETWEEN_SEEDS:
@@ -192,26 +202,70 @@ def _matrix(rows: Sequence[pd.Series], index: Sequence[int]) -> pd.DataFrame:
     return pd.DataFrame(np.vstack([r.reindex(items).to_numpy(float) for r in rows]), index=list(index), columns=items)
 
 
+SMOKE = "smoke"
+"""The scale whose frontier comparisons are not tested: a few training steps leave curves of noise."""
+
+
 def comparisons(study: Study, per_query: pd.DataFrame, datasets: Sequence[str], runs: Mapping[str, Sequence[Run]],
-                references: Mapping[tuple[str, str], Mapping]) -> pd.DataFrame:
+                references: Mapping[tuple[str, str], Mapping], frontiers: bool = True) -> pd.DataFrame:
     """Each comparison of the study tested on each seed's per-item values (:mod:`eval.claims`), Holm within each
-    family; one of sweep points a scale did not run (not in ``runs``) is left out."""
+    family; one of sweep points a scale did not run (not in ``runs``) is left out, and with ``frontiers`` False
+    every frontier comparison (``at``)."""
     labels = {**{c.id: c.label for c in study.conditions.values()}, **{r.id: r.label for r in study.references}}
     families: dict[str, list[dict]] = {}
     present = set(labels) - (set(study.conditions) - set(runs))
+    series, points = item_series(per_query), {}
     for c in study.comparisons:
+        if c.at is not None:
+            compared = frontier_points(study, c, series, runs) if frontiers else []
+            points.update((name, side) for pair in compared for name, _, side in pair)
+            families.setdefault(c.family, []).extend(
+                {"system": a, "label": la, "versus": b, "label_versus": lb, "measure": c.measure,
+                 "dataset": study.in_domain, "paper_delta": c.paper_delta, "sign": c.sign, "_source": c.source}
+                for (a, la, _), (b, lb, _) in compared)
+            continue
         for d in c.datasets:
             if d in datasets and {c.condition, c.versus} <= present:
                 families.setdefault(c.family, []).append(
                     {"system": c.condition, "label": labels[c.condition], "versus": c.versus,
                      "label_versus": labels[c.versus], "measure": c.measure,
                      "dataset": d, "paper_delta": c.paper_delta, "sign": c.sign, "_source": c.source})
-    frames, side = [], sides(study, per_query, runs, references)
+    frames, side = [], sides(study, series, runs, references, points)
     for family, rows in families.items():
         tested = judge_family([{k: v for k, v in r.items() if k != "_source"} for r in rows], side, family)
         frames.append(tested.assign(source=[r["_source"] for r in rows]))
     return (pd.concat(frames, ignore_index=True) if frames
             else pd.DataFrame(columns=[*CLAIM_COLUMNS, "source"]))
+
+
+def frontier_points(study: Study, c, series, runs: Mapping[str, Sequence[Run]]) -> list[tuple[tuple, tuple]]:
+    """A frontier comparison's compared points (:mod:`eval.study.frontier`): for each common value of ``c.at``, the
+    two curves' ``(name, label, Side)``; none when a curve has fewer than two points run (a smoke scale)."""
+    labels = {f"{s.id}.{b}": f"{s.labels.get(b, b)} ({s.field} sweep)" for s in study.sweeps for b in s.bases}
+    curves = {}
+    for name in (c.condition, c.versus):
+        on = [p for p in study.curves()[name] if p in runs]
+        if len(on) < 2:
+            return []
+        seeds = {tuple(sorted(r.seed for r in runs[p])) for p in on}
+        if len(seeds) != 1:
+            raise ValueError(f"the points of {name} are not run at the same seeds ({sorted(seeds)})")
+        by_seed = {p: {r.seed: r for r in runs[p]} for p in on}
+        curves[name] = {s: Curve(np.array([by_seed[p][s].scores[study.in_domain][c.at] for p in on], float),
+                                 _matrix([series(study.in_domain, seed_system(p, s), c.measure) for p in on], on))
+                        for s in next(iter(seeds))}
+    lo, hi = overlap([k for one in curves.values() for k in one.values()])
+    if not lo < hi:
+        ranges = "; ".join(f"{n}: {min(k.x.min() for k in v.values()):g}-{max(k.x.max() for k in v.values()):g}"
+                           for n, v in curves.items())
+        raise ValueError(f"{c.condition} and {c.versus} share no {c.at} range that every seed covers ({ranges}): "
+                         "add points to the sweeps")
+    out = []
+    for value in grid(lo, hi):
+        pair = tuple((point_name(n, c.at, value), f"{labels[n]} at {c.at} {value:g}",
+                      Side(side_at(curves[n], value), seeded=True)) for n in (c.condition, c.versus))
+        out.append(pair)
+    return out
 
 
 def record_rows(study: Study, runs: Mapping[str, Sequence[Run]], references: Mapping[tuple[str, str], Mapping],
@@ -263,7 +317,8 @@ def render_markdown(study: Study, table: pd.DataFrame, claims: pd.DataFrame, ref
         lines += [f"Scale `{scale}`. Each cell is one run (no training seeds), effectiveness ×100. Δ BM25 = row − BM25 "
                   "on the same dataset, in points.", ""]
     if study.training:
-        lines += ["Training columns, from each model's log at its last logging window (mean ± sd over the seeds): "
+        lines += ["Training columns, from each model's training log, at its last logging window unless said "
+                  "otherwise (mean ± sd over the seeds): "
                   + "; ".join(f"`{m}`: {TRAINING_MEASURES[m]}" for m in study.training) + ".", ""]
     for t in study.tables:
         part = table[table["table"] == t.id].to_dict("records")
@@ -297,6 +352,9 @@ def render_markdown(study: Study, table: pd.DataFrame, claims: pd.DataFrame, ref
         refs = "; ".join(f"{d}: " + ", ".join(f"{r.label} {100 * references[(d, r.id)][study.measures[0]]:.2f}"
                                               for r in beside) for d in datasets)
         lines += [f"References ({study.measures[0]} ×100): {refs}.", ""]
+    if scale == SMOKE and any(c.at for c in study.comparisons):
+        lines += [f"The comparisons at equal {', '.join(sorted({c.at for c in study.comparisons if c.at}))} are not "
+                  f"tested at scale `{SMOKE}`: curves of a few training steps are noise.", ""]
     if not claims.empty:
         lines += ["## Comparisons", "",
                   f"The training run is the unit of replication ({SEED_TESTS}; `claims` in the JSON). A claimed "
@@ -317,6 +375,6 @@ def derive(study: Study, runs: Mapping[str, Sequence[Run]], references: Mapping[
     """Tables, claims, record rows and Markdown of a study from its measurements (module docstring); ``seconds``:
     each condition's wall times over its seeds (:data:`RAW_COLUMNS`)."""
     table = build_tables(study, runs, references, datasets, checked, seconds)
-    claims = comparisons(study, per_query, datasets, runs, references)
+    claims = comparisons(study, per_query, datasets, runs, references, frontiers=scale != SMOKE)
     return Derived(table, render_markdown(study, table, claims, references, datasets, command, scale), claims,
                    record_rows(study, runs, references, datasets, checked))

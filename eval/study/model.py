@@ -78,6 +78,7 @@ class Comparison:
     claim: str
     source: str
     paper_delta: float | None = None
+    at: str | None = None  # a frontier comparison (eval.study.frontier): curves compared at equal values of this
 
     @property
     def sign(self) -> int:
@@ -123,3 +124,7 @@ class Study:
 
     def reference(self, rid: str) -> Reference | None:
         return next((r for r in self.references if r.id == rid), None)
+
+    def curves(self) -> dict[str, tuple[str, ...]]:
+        """Every curve a frontier comparison may name, ``<sweep id>.<condition>``, with its points' ids."""
+        return {f"{s.id}.{base}": tuple(p for p, b, _ in s.points() if b == base) for s in self.sweeps for base in s.bases}

@@ -10,7 +10,9 @@ A **table** lists condition ids as rows and, per dataset, the measures it shows;
 annotation (``paper``: the number of the paper table transcribed in ``results/paper/``), never the source of the rows. A **comparison**
 is one claimed direction (``higher``, ``lower``, ``no difference``) of a condition against another condition or a
 reference, on one measure and some datasets, within a Holm family, with its ``source`` (the paper's table,
-figure or sentence, or ``ours``); each comparison is listed once (:mod:`eval.study.consistency`).
+figure or sentence, or ``ours``); each comparison is listed once (:mod:`eval.study.consistency`). With ``at: FLOPS``
+(or ``Doc_Len``) it compares two sweeps' curves (``<sweep id>.<condition>``) at equal values of that measure
+(:mod:`eval.study.frontier`).
 
 A **sweep** (:mod:`eval.study.sweeps`) declares one condition per (condition file, value of one training field),
 ``<sweep id>.<condition>.<value>``; a **plot** draws a sweep's points.
@@ -101,11 +103,12 @@ def _comparison(recipe: V.Recipe, i: int, raw: Any) -> Comparison:
     values = V.fields(recipe, raw, {"family": V.text, "condition": V.text, "versus": V.text,
                                     "measure": _measure, "datasets": _datasets,
                                     "claim": V.choice(list(CLAIMS)), "source": V.text,
-                                    "paper_delta": _finite},
+                                    "paper_delta": _finite, "at": V.choice(list(SPARSITY))},
                       f"comparisons[{i}]", required=("family", "condition", "versus", "measure", "datasets", "claim",
                                                      "source"))
     return Comparison(values["family"], values["condition"], values["versus"], values["measure"],
-                      tuple(values["datasets"]), values["claim"], values["source"], values.get("paper_delta"))
+                      tuple(values["datasets"]), values["claim"], values["source"], values.get("paper_delta"),
+                      values.get("at"))
 
 
 def _measure(value: Any) -> str:
