@@ -67,6 +67,7 @@ class Scale:
             changes["warmup_steps"] = min(self.max_steps - 1, 1)
             changes["warmup_T"] = min(self.max_steps, 1)
             changes["save_steps"] = self.max_steps
+            changes["logging_steps"] = 1  # a study's training measures read the logged loss terms
         return {**changes, **self.overrides}
 
 

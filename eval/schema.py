@@ -35,7 +35,7 @@ SCHEMA_PATH = REPO / "results" / "schema" / "kit-results-1.schema.json"
 PER_QUERY_COLUMNS = ("dataset", "system", "query_id", "measure", "value")
 EFFICIENCY_METRICS = ("FLOPS", "Doc_Len", "Query_Len")
 """Row metrics that are not ir-measures names (Section 5.1.3 of the paper)."""
-TRAINING_METRICS = ("flops_term", "ranking", "flops_over_ranking", "masked_fraction", "doc_l0")
+TRAINING_METRICS = ("flops_term", "ranking", "flops_over_ranking", "masked_fraction", "doc_l0", "masked_mean")
 """Row metrics of a trained model's own training log, one value per model (:mod:`eval.study.training`)."""
 
 _FIX_JSON = "see results/SCHEMA.md for the kit-results/1 layout"

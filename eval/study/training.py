@@ -3,8 +3,10 @@
 A study that lists ``training: [flops_term, ranking, ...]`` reads them from each model's ``log_history.json`` (the
 trainer's logged steps) at the last logging window: the regularizer's weighted term ``λ·FLOPS`` (λ after its
 warm-up), the ranking loss, their ratio (> 1: the FLOPS term dominates), the fraction of the batch's documents the ℓ0
-mask exempted, and the documents' mean non-zero count in training. They are measured on the in-domain dataset's row,
-shown as mean ± sd over the seeds like any measure, and have no per-item values: no comparison tests them.
+mask exempted, and the documents' mean non-zero count in training; ``masked_mean`` is the exempted fraction
+averaged over the whole training (every logging window): how much the mask binds through it. They are measured on the
+in-domain dataset's row, shown as mean ± sd over the seeds like any measure, and have no per-item values: no
+comparison tests them.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ TRAINING_MEASURES = dict(zip(TRAINING_METRICS, (  # the record's names (eval.sch
     "the ranking (distillation) loss",
     "λ·FLOPS over the ranking loss (> 1: FLOPS-dominated)",
     "the fraction of the batch's documents the ℓ0 mask exempts (‖w‖₀ ≤ t)",
-    "the documents' mean non-zero count in the training batch"), strict=True))
+    "the documents' mean non-zero count in the training batch",
+    "the fraction of documents the ℓ0 mask exempts, averaged over every logging window of the training"), strict=True))
 
 
 def last_window(model: Path) -> dict[str, float]:
@@ -40,6 +43,8 @@ def last_window(model: Path) -> dict[str, float]:
     terms = {"step": int(last["step"]), "flops_term": flops_term, "ranking": ranking,
              "flops_over_ranking": flops_term / ranking if ranking else math.inf}
     terms.update({k: float(last[k]) for k in ("masked_fraction", "doc_l0") if k in last})
+    if all("masked_fraction" in e for e in logged):
+        terms["masked_mean"] = sum(float(e["masked_fraction"]) for e in logged) / len(logged)
     if not all(math.isfinite(v) for v in terms.values()):
         raise InputError(path, f"non-finite loss terms at step {terms['step']}: {terms}", fix="retrain the model")
     return terms
