@@ -144,3 +144,16 @@ def test_the_cli_refuses_a_frontier_on_another_dataset_in_one_line(tmp_path):
                     .replace("measure: nDCG@10, datasets: [scifact]", "measure: nDCG@10, datasets: [vaswani]"))
     one_line_error(run("eval.study", path, "--dry-run"), "front.yaml:", "comparisons[0].datasets: FLOPS is measured on "
                    "scifact only")
+
+
+def test_at_smoke_scale_the_page_says_the_frontiers_are_not_tested(tmp_path):
+    from eval.study.derive import derive
+
+    path = tmp_path / "front.yaml"
+    path.write_text(STUDY)
+    runs, pq = _measurements(shift=0.3)
+    study = load_study(path)
+    smoke = derive(study, runs, {}, pq, ["scifact"], False, "python -m eval.study front", "smoke", {})
+    assert smoke.claims.empty and "at equal FLOPS are not tested at scale `smoke`" in smoke.markdown
+    full = derive(study, runs, {}, pq, ["scifact"], False, "python -m eval.study front", "full", {})
+    assert len(full.claims) == 3 and "not tested" not in full.markdown
