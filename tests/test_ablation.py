@@ -44,7 +44,7 @@ def test_every_paper_row_of_tables_2_and_3_is_a_condition_file():
             assert n in c.tables and c.evaluate == ("scifact", "vaswani", "cacm")
             assert set(c.expected) == {"scifact", "vaswani", "cacm"} and c.tolerance == 0.002
     assert set(condition_ids()) - set(condition_ids(2)) - set(condition_ids(3)) == {
-        "lilsr", "lilsr-anchor", "l0-fit", "authors-kd", "l0-mask"}  # l0-mask: at λ_d 0.01, for the figures
+        "lilsr", "lilsr-anchor", "lilsr-fit", "l0-fit", "authors-kd", "l0-mask"}  # l0-mask: λ_d 0.01, for the figures
 
 
 @pytest.mark.parametrize("slug, variant, threshold", [
@@ -91,14 +91,17 @@ def test_condition_changes_seeds_and_bad_files(tmp_path):
 def test_figure_points_are_conditions_with_one_field_changed():
     study = load_study("figures")
     points = [c for c in study.conditions.values() if c.swept]
-    assert len(points) == len(study.conditions) == 22
+    assert len(points) == len(study.conditions) == 26
     lam = [c for c in points if c.swept[0] == "lambda_d"]
     thr = [c for c in points if c.swept[0] == "threshold"]
-    assert {c.base.id for c in lam} == {"baseline", "l0-mask", "l0-act", "l0-mask-l0-act"} and len(lam) == 16
+    assert {c.base.id for c in lam} == {"baseline", "l0-mask", "l0-act", "l0-mask-l0-act"} and len(lam) == 20
     assert {c.base.id for c in thr} == {"l0-mask", "l0-mask-l0-act"} and len(thr) == 6
-    assert all(set(c.expected) == {"scifact"} and c.seeds == (42,) and len(c.changes) == 1 for c in points)
-    # a point's model is its condition file's with one field set: the λ 0.01 / t 150 points are Table 2's seed 42
+    assert all(set(c.expected) == {"scifact"} and c.seeds == (42, 43, 44) for c in points)
+    assert all(len(c.changes) == 1 for c in lam) and all(c.changes["lambda_d"] == 1 for c in thr)
+    # a point's model is its condition file's with one field set: the λ 0.01 point is the condition's own model, and
+    # the t sweep's t 150 (at λ_d 1) is the λ sweep's λ_d 1 point
     assert study.conditions["lambda.l0-mask.0.01"].recipe(42) == load_condition("l0-mask").recipe(42)
+    assert study.conditions["threshold.l0-mask.150"].recipe(43) == study.conditions["lambda.l0-mask.1"].recipe(43)
     smoke = jobs(study, get_scale("smoke"), None)
     assert {float(c.swept[1]) for c, _ in smoke} == {0.01, 0.1, 50.0, 150.0} and len(smoke) == 4 * 2 + 2 * 2
 
@@ -234,7 +237,7 @@ def test_smoke_run_writes_tables_and_figures(tmp_path, scifact_dir, monkeypatch,
     data = lc("baseline").recipe().data
     stage_mined_file(data, scifact_dir, n_queries=4, docs_each=3, score=lambda q, i: 9.0 - 3 * i)
     scale = Scale("test", max_steps=1, max_length=32, batch_size=2, eval_max_length=32, queries=3, docs=20,
-                  zero_shot=(), lambdas=(0.01,), thresholds=(50.0, 150.0), checked=False)
+                  zero_shot=(), lambdas=(0.01,), thresholds=(50.0, 150.0), checked=False, seeds=(42,))
     study = load_study("table2")
     ablator = Ablator(scale, root=tmp_path / "work" / "ablation", in_domain=study.in_domain, measures=study.measures)
     out = tmp_path / "results"
@@ -290,7 +293,7 @@ def test_smoke_run_writes_tables_and_figures(tmp_path, scifact_dir, monkeypatch,
         gzip.decompress((out / "per-query" / "table2.csv.gz").read_bytes())
 
     # the λ sweep at the recipe's λ and t reuses the table's seed-42 baseline; its ℓ0 rows are calibrated to other
-    # λ_d, so the sweep trains its three ℓ0 points, and the t sweep at 50 two more
+    # λ_d, so the sweep trains its three ℓ0 points, and the t sweep (at λ_d 1) four more
     import train.cache
 
     trained = []
@@ -299,7 +302,7 @@ def test_smoke_run_writes_tables_and_figures(tmp_path, scifact_dir, monkeypatch,
     fig = load_study("figures")
     sweeper = Ablator(scale, root=tmp_path / "work" / "ablation", in_domain=fig.in_domain, measures=fig.measures)
     assert run_study(fig, study_measured(fig, sweeper, None), out, "python -m eval.study figures --scale test") == 0
-    assert len(trained) == 5
+    assert len(trained) == 7
     for n in (1, 2, 3):
         assert (out / "figures" / f"figure{n}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     points = pd.read_csv(out / "figures.csv")
@@ -318,8 +321,8 @@ def test_figures_draw_a_collapsed_run_with_an_x(tmp_path, monkeypatch):
     from matplotlib.axes import Axes
 
     study = load_study("figures")
-    base = {"lambda": {0.001: (0.5, 120.0), 0.01: (0.5, 120.0), 0.1: (0.5, 120.0), 1: (0.5, 0.25)},
-            "threshold": {50: (0.45, 1.0), 150: (0.5, 75.0), 300: (0.55, 150.0)}}  # Doc_Len 1: not collapsed
+    base = {"lambda": {0.01: (0.5, 120.0), 0.1: (0.5, 120.0), 1: (0.5, 120.0), 10: (0.5, 120.0), 100: (0.5, 0.25)},
+            "threshold": {50: (0.45, 1.0), 100: (0.5, 75.0), 150: (0.55, 150.0)}}  # Doc_Len 1: not collapsed
     runs = {}
     for sweep in study.sweeps:
         for pid, method, value in sweep.points():
@@ -345,10 +348,10 @@ def test_figures_draw_a_collapsed_run_with_an_x(tmp_path, monkeypatch):
     # BM25 and MiniLM beside the learned points on both nDCG@10 figures (1 and 3), not on Figure 2 (Doc_Len)
     labels = [r.label for r in study.references]
     assert lines == [(0.6789, f"{labels[0]} 0.6789"), (0.6239, f"{labels[1]} 0.6239")] * 2
-    # Figure 1: 16 points at 0.5; Figure 2: 4 methods x (3 at Doc_Len 120, one collapsed at 0.25); Figure 3: 6. A
-    # collapsed model is an x wherever it is drawn (λ_d 1: at nDCG@10 0.5 in Figure 1, at Doc_Len 0.25 in Figure 2)
+    # Figure 1: 20 points at 0.5; Figure 2: 4 methods x (4 at Doc_Len 120, one collapsed at 0.25); Figure 3: 6. A
+    # collapsed model is an x wherever it is drawn (λ_d 100: at nDCG@10 0.5 in Figure 1, at Doc_Len 0.25 in Figure 2)
     assert sorted(d for d in drawn if d[1] == "x") == [(0.25, "x")] * 4 + [(0.5, "x")] * 4
-    assert len(drawn) == 16 + 16 + 6 and sorted(y for y, _ in drawn[32:]) == [0.45, 0.45, 0.5, 0.5, 0.55, 0.55]
+    assert len(drawn) == 20 + 20 + 6 and sorted(y for y, _ in drawn[40:]) == [0.45, 0.45, 0.5, 0.5, 0.55, 0.55]
 
 
 def test_measure_overrides_are_validated_recipe_fields():
@@ -375,7 +378,7 @@ def test_list_conditions_and_dry_run_print_the_commands(capsys, tmp_path, monkey
     out = capsys.readouterr().out
     assert out.count("seeds 42, 43;") == 9 and "l0-mask-inv-de-l0-act: l0-mask-inv-de-l0-act;" in out
     assert study(["figures", "--list-conditions"]) == 0
-    assert "threshold.l0-mask.300: l0-mask with {'threshold': 300.0}; seeds 42;" in capsys.readouterr().out
+    assert "threshold.l0-mask.50: l0-mask with {'lambda_d': 1.0, 'threshold': 50.0}; seeds 42, 43, 44;" in capsys.readouterr().out
     # make ablation TABLES=2: Table 2's four conditions only; the smoke scale trains one seed unless SEEDS= says otherwise
     assert study(["table2", "--dry-run", "--seeds", "42,43,44"]) == 0
     out = capsys.readouterr().out

@@ -148,29 +148,38 @@ def test_a_sweep_declares_its_points_and_a_malformed_one_is_one_line(tmp_path):
 
 
 def test_replay_reads_a_record_of_single_seed_conditions_named_by_their_ids(tmp_path):
-    """The figure points' former layout: no ``seeds`` map, each point's one run under its own id, wall times as a
-    model's timing.json columns; replayed, it gives the stored figures record's rows and seed means."""
+    """The figure points' former layout (python -m eval.ablation figures): no ``seeds`` map, each point's one run under
+    its own id, wall times as a model's timing.json columns. Built here from the stored record's seed-42 runs and
+    replayed with a one-seed copy of the study, it gives those runs back."""
     import gzip
 
     from eval.study.replay import replayed
 
     doc = json.loads((REPO / "results" / "figures.json").read_text())
     old = {k: v for k, v in doc.items() if k not in ("seeds", "study", "checked")}
-    old.update(kind="figures", recipe="recipes/figures.yaml", rows=[r for r in doc["rows"] if "seed" not in r])
+    seed42 = [{k: v for k, v in r.items() if k != "seed"} | {"system": r["condition"]}
+              for r in doc["rows"] if r.get("seed") == 42]
+    old.update(kind="figures", recipe="recipes/figures.yaml",
+               rows=seed42 + [r for r in doc["rows"] if "condition" not in r])
     (tmp_path / "figures.json").write_text(json.dumps(old))
     table = pd.read_csv(REPO / "results" / "figures.csv").rename(columns={"train_s": "train", "eval_s": "eval_scifact"})
     table.to_csv(tmp_path / "figures.csv", index=False)
     (tmp_path / "per-query").mkdir()
     pq = pd.read_csv(REPO / "results" / "per-query" / "figures.csv.gz")
+    points = set(pq.loc[pq["system"].str.contains("@seed"), "system"].str.split("@").str[0])
+    pq = pq[~pq["system"].isin(points) & (~pq["system"].str.contains("@seed") | pq["system"].str.endswith("@seed42"))]
+    pq = pq.assign(system=pq["system"].str.replace("@seed42", "", regex=False))
     with gzip.open(tmp_path / "per-query" / "figures.csv.gz", "wt") as fh:
-        pq[~pq["system"].str.contains("@seed")].to_csv(fh, index=False)
-    study = load_study("figures")
+        pq.to_csv(fh, index=False)
+    one_seed = tmp_path / "figures.yaml"
+    one_seed.write_text((STUDIES / "figures.yaml").read_text().replace("seeds: [42, 43, 44]", "seeds: [42]"))
+    study = load_study(one_seed)
     m = replayed(study, tmp_path / "figures.json")
-    assert m.checked and all([r.seed for r in m.runs[c]] == [42] for c in study.conditions)
+    assert all([r.seed for r in m.runs[c]] == [42] for c in study.conditions)
     stored = {(r["dataset"], r["system"]): r["metrics"] for r in doc["rows"]}
-    assert all(stored[("scifact", c)] == m.runs[c][0].scores["scifact"] for c in study.conditions)
-    assert m.seconds["lambda.baseline.0.001"] == {"train_s": 569.2, "eval_s": 1137.7}
-    assert len(m.seeds) == len(pq[pq["system"].str.contains("@seed")])  # each point's run, under its seed's name
+    assert all(stored[("scifact", seed_system(c, 42))] == m.runs[c][0].scores["scifact"] for c in study.conditions)
+    first = table.iloc[0]
+    assert m.seconds[first["system"]] == {"train_s": first["train"], "eval_s": first["eval_scifact"]}
 
 
 def test_expectations_apply_only_at_the_declared_seeds():
