@@ -305,12 +305,12 @@ def test_the_check_covers_every_stored_table_the_li_lsr_table_and_the_figure_poi
     kinds = {"table1.json": "study", "table2.json": "study", "table3.json": "study", "lilsr.json": "study",
              "figures.json": "study", "regime.json": "study", "teachers.json": "study",
              "learning-curve.json": "study", "why-training-hurts.json": "study",
-             "choose-recipe.json": "study", "architecture-gap.json": "study"}
+             "choose-recipe.json": "study", "architecture-gap.json": "study", "lilsr-anchor-dev.json": "study"}
     assert stored == kinds
     assert set(stored.values()) == set(KINDS)  # every kind the check knows has a stored record
     figures = load_results(REPO / "results" / "figures.json")
     assert figures.meta["study"] == "recipes/studies/figures.yaml" and figures.per_query is not None
-    assert sum("expected" in r for r in figures.rows) == 22  # each point's expectation, from the study file
+    assert sum("expected" in r for r in figures.rows) == 26  # each point's expectation, from the study file
     lilsr = load_results(REPO / "results" / "lilsr.json")
     assert lilsr.meta["study"] == "recipes/studies/lilsr.yaml" and lilsr.per_query is not None
     assert set(map(tuple, lilsr.meta["seeds"].values())) == {(42, 43, 44)} and lilsr.meta["claims"]  # seeds, tests
