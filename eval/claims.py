@@ -135,9 +135,10 @@ def power_lines(claims: pd.DataFrame) -> list[str]:
         values = g["mde"].dropna()
         if len(values):
             lo, hi = _value(measure, values.min()).lstrip("+"), _value(measure, values.max()).lstrip("+")
-            parts.append(f"{measure} {lo}" + ("" if lo == hi else f"–{hi}"))
+            unit = "" if measure in ("FLOPS", *BETWEEN_SEEDS) else " (×100)"  # as _value prints it
+            parts.append(f"{measure} {lo}" + ("" if lo == hi else f"–{hi}") + unit)
     lines = ([f"Smallest effect detectable at {POWER:.0%} power (α = {ALPHA}, before Holm): " + "; ".join(parts)
-              + " (nDCG ×100)."] if parts else [])
+              + "."] if parts else [])
     eligible = pd.Series([planned(m, c, d) for m, c, d in zip(claims["measure"], claims["claim"],
                                                                claims["paper_delta"])], index=claims.index, dtype=bool)
     chosen = claims[claims["test"].eq(CROSSED) & eligible]
