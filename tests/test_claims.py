@@ -190,3 +190,14 @@ def test_holm_equals_the_librarys():
         p = rng.uniform(0, 0.2, m).tolist()
         assert holm(p) == pytest.approx(multipletests(p, method="holm")[1].tolist())
     assert holm([0.01, 0.01, 0.04]) == pytest.approx(multipletests([0.01, 0.01, 0.04], method="holm")[1].tolist())
+
+
+def test_the_power_line_gives_each_measure_its_own_unit():
+    """A Doc_Len family printed "Doc_Len 6.0–26.8 (nDCG ×100)": the ×100 note belongs to effectiveness alone."""
+    from eval.claims import power_lines
+
+    claims = pd.DataFrame({"measure": ["nDCG@10", "Doc_Len", "FLOPS"], "mde": [0.0079, 6.0, 0.1],
+                           "claim": ["higher"] * 3, "paper_delta": [None] * 3, "test": ["seeds"] * 3,
+                           "seeds_needed": [None] * 3})
+    line = power_lines(claims)[0]
+    assert line.endswith("nDCG@10 0.79 (×100); Doc_Len 6.0; FLOPS 0.100."), line
