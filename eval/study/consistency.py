@@ -46,24 +46,7 @@ def cross_check(recipe: V.Recipe, study: Study) -> None:
     seen: dict[tuple, str] = {}
     for i, c in enumerate(study.comparisons):
         where = f"comparisons[{i}]"
-        if c.at is not None:
-            _frontier(recipe, study, c, where)
-            continue
-        if c.condition not in study.known():
-            raise recipe.error(f"{where}.condition", f"{c.condition!r} is not a condition or reference of the study")
-        if c.versus not in study.known() or c.versus == c.condition:
-            raise recipe.error(f"{where}.versus", f"{c.versus!r} is not another condition or a reference of the study")
-        for dataset in c.datasets:
-            if dataset not in study.datasets or c.measure not in study.measured(dataset):
-                raise recipe.error(f"{where}.measure", f"{c.measure} is not measured on {dataset} in this study",
-                                   fix=f"on {dataset}: {', '.join(study.measured(dataset)) if dataset in study.datasets else 'not a dataset of the study'}")
-            if c.measure in study.training:
-                raise recipe.error(f"{where}.measure", f"{c.measure} is a training log's value, not a measure of "
-                                   "retrieval", fix="compare nDCG@10, FLOPS or Doc_Len")
-            if c.measure in SYSTEM_SPARSITY and not {c.condition, c.versus} <= set(study.conditions):
-                raise recipe.error(f"{where}.versus", f"a reference has no {c.measure}", fix="compare with a condition")
-    for i, c in enumerate(study.comparisons):
-        where = f"comparisons[{i}]"
+        (_frontier if c.at is not None else _sides)(recipe, study, c, where)
         for dataset in c.datasets:
             key = (frozenset((c.condition, c.versus)), c.measure, dataset, c.at)
             if key in seen:
@@ -71,6 +54,23 @@ def cross_check(recipe: V.Recipe, study: Study) -> None:
                                    f"{seen[key]}: one comparison, one test, one verdict",
                                    fix="list each comparison once, in one family")
             seen[key] = f"comparisons[{i}] (family {c.family!r})"
+
+
+def _sides(recipe: V.Recipe, study: Study, c, where: str) -> None:
+    """A comparison of two models names declared conditions or references and a measure the runner takes there."""
+    if c.condition not in study.known():
+        raise recipe.error(f"{where}.condition", f"{c.condition!r} is not a condition or reference of the study")
+    if c.versus not in study.known() or c.versus == c.condition:
+        raise recipe.error(f"{where}.versus", f"{c.versus!r} is not another condition or a reference of the study")
+    for dataset in c.datasets:
+        if dataset not in study.datasets or c.measure not in study.measured(dataset):
+            raise recipe.error(f"{where}.measure", f"{c.measure} is not measured on {dataset} in this study",
+                               fix=f"on {dataset}: {', '.join(study.measured(dataset)) if dataset in study.datasets else 'not a dataset of the study'}")
+        if c.measure in study.training:
+            raise recipe.error(f"{where}.measure", f"{c.measure} is a training log's value, not a measure of "
+                               "retrieval", fix="compare nDCG@10, FLOPS or Doc_Len")
+        if c.measure in SYSTEM_SPARSITY and not {c.condition, c.versus} <= set(study.conditions):
+            raise recipe.error(f"{where}.versus", f"a reference has no {c.measure}", fix="compare with a condition")
 
 
 def _frontier(recipe: V.Recipe, study: Study, c, where: str) -> None:
