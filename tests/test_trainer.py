@@ -330,6 +330,32 @@ def test_killed_run_resumes_from_its_checkpoint_to_the_same_weights(trained, tmp
 
 
 @pytest.mark.integration
+def test_the_weights_do_not_depend_on_the_threads_of_the_machine(train_file, tmp_path):
+    """The recipe's ``cpu_threads`` (1) pins training: 2 steps trained here at 2 intra-op threads and by
+    ``python -m train`` in a process started with 1 end in the same weights, bit for bit (at 64 tokens and 4 queries a
+    batch the kernels split their sums by thread count, so without the pin they differ)."""
+    from transformers import AutoModelForMaskedLM
+
+    recipe = _recipe(train_file, max_steps=2, batch_size=4, max_length=64)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        train(recipe, tmp_path / "here", disable_tqdm=True)
+    finally:
+        torch.set_num_threads(before)
+    fields = {k: v for k, v in recipe.to_dict().items() if v is not None}
+    path = tmp_path / "recipe.yaml"
+    path.write_text("".join(f"{key}: {json.dumps(value)}\n" for key, value in fields.items()))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-m", "train", "--recipe", str(path), "--out", str(tmp_path / "there")],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    here = AutoModelForMaskedLM.from_pretrained(tmp_path / "here").state_dict()
+    there = AutoModelForMaskedLM.from_pretrained(tmp_path / "there").state_dict()
+    assert [name for name in here if not torch.equal(here[name], there[name])] == []
+
+
+@pytest.mark.integration
 def test_export_loads_in_the_kit_and_in_sentence_transformers(trained):
     from sentence_transformers.sparse_encoder import SparseEncoder
 

@@ -53,7 +53,7 @@ def recipe_hash(recipe: "TrainRecipe") -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
-KEY_NEUTRAL = {"query_anchor": 0.0, "doc_anchor": 0.0}
+KEY_NEUTRAL = {"query_anchor": 0.0, "doc_anchor": 0.0, "cpu_threads": 1}
 """Recipe fields added after models were cached, with the default that trains exactly as before: left out of the
 key at that value, so models trained before the field existed stay valid (any other value is part of the key)."""
 _UNSET = object()

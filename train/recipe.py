@@ -56,6 +56,8 @@ class TrainRecipe:
     logging_steps: int = 10
     max_grad_norm: float | None = 1.0  # gradient clipping; None = off (the authors' setting)
     fp16: bool = False         # mixed precision (CUDA only; ignored on CPU)
+    cpu_threads: int = 1       # intra-op threads of training on CPU (ignored on CUDA): PyTorch splits its CPU
+    #                            reductions by thread count, so the weights depend on it bit for bit
     regularizer: str = "flops"  # document regularizer: flops (eq. 3) | l1 (Li-LSR); threshold adds the ℓ0 mask to either
     query_encoder: str = "bow-idf"  # bow-idf | lilsr (learned static query weights, train.lilsr) | splade (Siamese)
     query_init: str = "idf"    # lilsr: start from s ≈ IDF (idf) or equal weights (uniform)
@@ -99,7 +101,8 @@ TRAIN_FIELDS: dict[str, V.Converter] = {
     "weight_decay": V.number(0), "batch_size": V.integer(1), "grad_accumulation": V.integer(1),
     "warmup_steps": V.integer(0), "max_length": V.integer(8), "docs_per_query": V.integer(2), "seed": V.integer(0),
     "save_steps": V.integer(1), "logging_steps": V.integer(1), "max_grad_norm": V.number(0, strict=True, optional=True),
-    "fp16": V.flag, "regularizer": V.choice(REGULARIZERS), "query_encoder": V.choice(TRAINABLE_QUERY_ENCODERS),
+    "fp16": V.flag, "cpu_threads": V.integer(1), "regularizer": V.choice(REGULARIZERS),
+    "query_encoder": V.choice(TRAINABLE_QUERY_ENCODERS),
     "query_init": V.choice(("idf", "uniform")), "query_lr_multiplier": V.number(0, strict=True),
     "query_train_embeddings": V.flag, "query_anchor": V.number(0),
     "doc_anchor": V.number(0),

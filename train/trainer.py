@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -309,6 +310,26 @@ def _refuse_data_parallel() -> None:
                          fix="torchrun --nproc_per_node N -m train ..., or CUDA_VISIBLE_DEVICES=0 for one GPU")
 
 
+@contextmanager
+def cpu_threads(count: int) -> Iterator[None]:
+    """Train on ``count`` intra-op threads when on CPU (the recipe's ``cpu_threads``), then restore the count.
+
+    PyTorch's CPU kernels split their reductions by thread count, so the same recipe trained at 1 and at 2 threads
+    ends in weights that differ in the last bits, and the numbers measured on them differ too. Pinning the count
+    makes a model depend on its recipe, not on the cores of the machine that trained it (the count enters the
+    model's cache key when it is not 1, :data:`train.cache.KEY_NEUTRAL`). On CUDA the count is left alone.
+    """
+    before = torch.get_num_threads()
+    pin = not torch.cuda.is_available()
+    if pin:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if pin:
+            torch.set_num_threads(before)
+
+
 def _train_locked(recipe: TrainRecipe, out_dir: Path, max_steps: int | None, resume: bool, label: str | None,
                   argument_overrides: dict) -> Path:
     checkpoints = out_dir / "checkpoints"
@@ -321,7 +342,8 @@ def _train_locked(recipe: TrainRecipe, out_dir: Path, max_steps: int | None, res
                          fix="pass --resume to continue it, or choose another --out")
     trainer = build_trainer(recipe, checkpoints, max_steps=max_steps, label=label, **argument_overrides)
     try:
-        result = trainer.train(resume_from_checkpoint=str(last) if resume else None)
+        with cpu_threads(recipe.cpu_threads):
+            result = trainer.train(resume_from_checkpoint=str(last) if resume else None)
     except FloatingPointError as err:
         raise InputError(recipe.path or recipe.data, str(err),
                          fix="lower lr or lambda_d, check the training file's teacher scores and that the base "
