@@ -9,7 +9,7 @@ STAMP := $(VENV)/.setup-$(shell cat requirements.txt pyproject.toml | md5sum | c
 
 setup: $(STAMP) chromium class-archive
 
-# Debian's chromium for the report's browser test and screenshot (eval.report); idempotent, skipped with a note when
+# Debian's chromium for the report's browser test and screenshot (report.site); idempotent, skipped with a note when
 # it cannot be installed (not root, no apt-get, no network): the test then skips itself.
 chromium:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
@@ -106,17 +106,17 @@ teachers: setup $(TRAIN_FILE)
 
 # Compare a new system with the stored results (deltas, paired t-test + Wilcoxon, Holm, win/tie/loss), or re-verify them:
 # make compare RUN=my.trec DATASET=scifact | METRICS=my-system.json | RECIPE=recipes/x.yaml | WITHIN=results/table2.json
-# | CHECK=1 (every number of every file in results/ and docs/, eval/check.py). Without a side: the check, then Tables
-# 2-3's conditions against their Baseline row. A failed check: python -m eval.compare --check exits 1, make says Error 1
+# | CHECK=1 (every number of every file in results/ and docs/, report/check.py). Without a side: the check, then Tables
+# 2-3's conditions against their Baseline row. A failed check: python -m report.compare --check exits 1, make says Error 1
 # and exits 2.
 COMPARE_SIDE = $(or $(RUN),$(METRICS),$(RECIPE),$(WITHIN),$(CHECK))
 compare: setup
 ifeq ($(strip $(COMPARE_SIDE)),)
-	$(PYTHON) -m eval.compare --check
-	$(PYTHON) -m eval.compare --within results/table2.json
-	$(PYTHON) -m eval.compare --within results/table3.json
+	$(PYTHON) -m report.compare --check
+	$(PYTHON) -m report.compare --within results/table2.json
+	$(PYTHON) -m report.compare --within results/table3.json
 else
-	$(PYTHON) -m eval.compare $(if $(RUN),--run $(RUN) --dataset $(or $(DATASET),scifact)) \
+	$(PYTHON) -m report.compare $(if $(RUN),--run $(RUN) --dataset $(or $(DATASET),scifact)) \
 	  $(if $(METRICS),--metrics $(METRICS)) $(if $(RECIPE),--recipe $(RECIPE)) $(if $(WITHIN),--within $(WITHIN)) \
 	  $(if $(BASELINE),--baseline $(BASELINE)) $(if $(CHECK),--check)
 endif
@@ -124,7 +124,7 @@ endif
 # Static HTML report of everything in results/ (work/report/index.html and a screenshot, not stored);
 # README_SCREENSHOT=1 also replaces the README's docs/report.png.
 report: setup
-	$(PYTHON) -m eval.report --screenshot $(if $(README_SCREENSHOT),--readme-screenshot)
+	$(PYTHON) -m report.site --screenshot $(if $(README_SCREENSHOT),--readme-screenshot)
 
 # Li-LSR learned query weights vs BoW x IDF (the study recipes/studies/lilsr.yaml: SciFact test, vaswani, cacm); the
 # models are the conditions l0-mask-l0-act, lilsr and lilsr-anchor at each of the study's seeds (SEEDS=42,43 overrides;

@@ -51,7 +51,7 @@ def report(name: str, rows: list[dict], targets: list[dict] | None = None, out_d
                         columns=columns, targets=targets or [], **extra)
     path = (out_dir or BENCH_DIR) / f"{name}.json"
     write_json(path, record)
-    seal([path])  # a raw measurement: results/SHA256SUMS pins it for the check (eval.check)
+    seal([path])  # a raw measurement: results/SHA256SUMS pins it for the check (report.check)
     return record
 
 

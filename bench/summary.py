@@ -1,6 +1,6 @@
 """Print the summary of the benchmark records (results/bench/*.json, `make bench`): one table per benchmark with its
 command, date, commit, machine and targets. It is also written to results/bench/summary.md, and the documentation
-pages that show it are regenerated (docs/performance.md, by ``python -m eval.docs``).
+pages that show it are regenerated (docs/performance.md, by ``python -m report.docs``).
 
     python -m bench.summary                      # results/bench: print, write summary.md, regenerate the docs
     python -m bench.summary --records DIR        # another folder of records: print and write DIR/summary.md only
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from eval.docs import BENCH_DIR, bench_summary, main as docs_main, render_bench
+from report.docs import BENCH_DIR, bench_summary, main as docs_main, render_bench
 from kit.argtypes import ArgumentParser
 from kit.errors import cli
 from kit.io import atomic_write

@@ -6,7 +6,7 @@ folder, renamed into place together (:func:`kit.io.atomic_outputs`)::
     <stem>.csv                    one row per dataset x system (or condition), with its check against the recipe
     <stem>.md                     the table as printed, with the command that made it
     <stem>.json                   kit-results/1 (results/SCHEMA.md): provenance, rows, expected scores, tolerances
-    per-query/<stem>.csv.gz       dataset, system, query_id, measure, value (what eval.compare tests significance on)
+    per-query/<stem>.csv.gz       dataset, system, query_id, measure, value (what report.compare tests significance on)
 
 Runs write ``work/results/`` unless asked (``--update``) to write the stored reference in ``results/``.
 """
@@ -130,7 +130,7 @@ def report_checks(table: pd.DataFrame, stem: str) -> list[str]:
 def write_results(out: Path, stem: str, table: pd.DataFrame, markdown: str, per_query: pd.DataFrame,
                   document: Mapping[str, Any], raw: Sequence[str] = ()) -> list[Path]:
     """The run's four files (module docstring), all or none; ``document`` is the kit-results/1 JSON with its ``kind``
-    (which runner wrote it: ``eval.check`` re-renders the CSV and Markdown by it); ``format``, ``per_query`` and
+    (which runner wrote it: ``report.check`` re-renders the CSV and Markdown by it); ``format``, ``per_query`` and
     ``sha256`` (:func:`seal_record`) are filled in here. ``raw``: the table's columns measured outside the record
     (wall times), sealed by their digest."""
     if not document.get("kind"):
@@ -188,7 +188,7 @@ def cells_digest(csv_text: str, columns: Sequence[str]) -> str:
 
 def seal_record(document: Mapping[str, Any], csv_text: str, pq_text: str, raw: Sequence[str] = ()) -> dict[str, Any]:
     """``document`` with its ``sha256``: of the per-query file's text, of the table's ``raw`` columns, and of the
-    record itself. Every number of a record is re-derived by ``eval.check`` from its per-query values or checked
+    record itself. Every number of a record is re-derived by ``report.check`` from its per-query values or checked
     against an expectation; these digests also pin what no computation can (wall times, provenance, and digits below
     float summation noise: a mean recomputed in another order differs from the stored one by about 1e-16)."""
     body = {**document, "sha256": {"per_query": sha256_text(pq_text), "raw_columns": list(raw),

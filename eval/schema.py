@@ -6,7 +6,7 @@
 A results file (``results/table<N>.json``) holds the provenance of a run (command, commit, date, machine, versions of torch,
 transformers, pyserini/Anserini and Java, recipe) beside its rows (dataset, system, aggregate metrics, the recipe's expected
 values and tolerance); its per-query values (``dataset,system,query_id,measure,value``) sit in a CSV it names, or inline
-in each row, so that :mod:`eval.compare` can test significance over queries. The contract is the JSON Schema in
+in each row, so that :mod:`report.compare` can test significance over queries. The contract is the JSON Schema in
 ``results/schema/kit-results-1.schema.json``, documented in ``results/SCHEMA.md``. Every reader raises
 :class:`~kit.errors.InputError`: one line naming the file and the line or field, and the fix.
 """
@@ -187,7 +187,7 @@ def aggregate(per_query: pd.DataFrame) -> dict[tuple[str, str], dict[str, float]
 
 def load_results(path: str | Path, read: Callable[[Path], pd.DataFrame] = read_per_query) -> Results:
     """Read and validate a ``kit-results/1`` JSON file, or a bare per-query CSV (rows are then its means); ``read``
-    reads a per-query file (:func:`read_per_query`; ``eval.check`` reuses what it read of an unchanged file)."""
+    reads a per-query file (:func:`read_per_query`; ``report.check`` reuses what it read of an unchanged file)."""
     path = Path(path)
     if path.name.endswith((".csv", ".csv.gz")):
         per_query = read(path)

@@ -261,7 +261,7 @@ def test_smoke_run_writes_tables_and_figures(tmp_path, scifact_dir, monkeypatch,
     machine = prov["machine"]
     assert machine["cpu"] and machine["cpu_capability"] and machine["cpu_count"] >= 1
     assert isinstance(machine["bf16_matrix_units"], bool) and machine_line(machine)
-    from eval.compare import check
+    from report.compare import check
     from eval.schema import load_results
 
     stored = load_results(out / "table2.json")  # kit-results/1 with per-query values, so compare can use it

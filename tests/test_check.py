@@ -1,7 +1,7 @@
-"""The regression check of everything stored (``python -m eval.compare --check``, ``make compare CHECK=1``).
+"""The regression check of everything stored (``python -m report.compare --check``, ``make compare CHECK=1``).
 
 Every number of every file under ``results/`` and of the generated ``docs/`` pages is re-derived from the records and
-their per-query values, checked against an expectation, or pinned by the digest written with it (:mod:`eval.check`).
+their per-query values, checked against an expectation, or pinned by the digest written with it (:mod:`report.check`).
 The faults run the real command line on a copy of the repository (its code, recipes, results and pages), so that the
 copy's own ``REPO`` is what is checked. Each of them passed the check of 3e81cfe (exit 0, or a skip); the class-8
 guards at the end pin behaviour that was right there and fail when the one-line bug named in their docstring is put
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.docs import page_of
+from report.docs import page_of
 from conftest import write_table1_record
 from test_faults import Result
 
@@ -75,8 +75,8 @@ def repo(small, tmp_path) -> Path:
 
 
 def check(root: Path, *args) -> Result:
-    """``python -m eval.compare --check ARGS`` run by the copy at ``root`` on itself."""
-    proc = subprocess.run([sys.executable, "-m", "eval.compare", "--check", *map(str, args)], cwd=root,
+    """``python -m report.compare --check ARGS`` run by the copy at ``root`` on itself."""
+    proc = subprocess.run([sys.executable, "-m", "report.compare", "--check", *map(str, args)], cwd=root,
                           env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True, timeout=600)
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
@@ -198,7 +198,7 @@ def test_edited_per_query_values_fail(repo):
 
 def test_the_report_is_written_outside_results(repo, tmp_path, monkeypatch):
     """make report rewrote results/report/index.html, a stored file nothing checks; it now writes work/report/."""
-    from eval.report import build_report
+    from report.site import build_report
 
     monkeypatch.setenv("KIT_WORK", str(tmp_path / "work"))
     path, _ = build_report(repo / "results")
@@ -248,7 +248,7 @@ def _sampled(root: Path) -> list[Path]:
 @pytest.fixture(scope="module")
 def full(tmp_path_factory) -> Path:
     """A copy of the whole repository, its stored results and pages checked clean once (in-process)."""
-    from eval.check import check as check_tree
+    from report.check import check as check_tree
 
     root = _copy(tmp_path_factory.mktemp("full"))
     assert check_tree(root=root, quiet=True) == []
@@ -259,7 +259,7 @@ def test_one_edited_digit_anywhere_fails_the_check(full):
     """Two numbers of every stored file and generated page, chosen at random (fixed seed), each with one digit
     changed: the check (in-process, on the copy) fails naming that file. On 3e81cfe most passed: Markdown, the
     display tables, FLOPS and Doc_Len, the claims, provenance and the benchmark records were never compared."""
-    from eval.check import check as check_tree
+    from report.check import check as check_tree
 
     rng = random.Random(29)
     missed = []
@@ -280,7 +280,7 @@ def test_one_edited_digit_anywhere_fails_the_check(full):
 
 @pytest.mark.parametrize("name", ["table1.json", "table1.csv", "per-query/table1.csv.gz"])
 def test_one_edited_digit_fails_the_real_command(repo, name):
-    """Samples of the test above through ``python -m eval.compare --check`` (a copy holding Table 1)."""
+    """Samples of the test above through ``python -m report.compare --check`` (a copy holding Table 1)."""
     path = repo / "results" / name
     ((_, text),) = _edits(path, 1, random.Random(name))
     _write(path, text)
@@ -301,7 +301,7 @@ def test_a_stored_number_beyond_rounding_of_its_per_query_mean_fails(tmp_path, s
     """Guards ROUNDING (half a unit of the 4th decimal): bm25's mean 0.502646 is stored as 0.5026 (4.6e-5 off,
     passes); 0.5027 (5.4e-5 off), 0.5029 and 0.5022 fail, though all are within the recipe's default tolerance
     0.0005. Grown x10 the allowance would pass them; halved, it would fail 0.5026."""
-    from eval.check import check
+    from report.check import check
 
     found = check([_toy_record(tmp_path, shift)], quiet=True)
     assert bool(found) == failed, found
@@ -312,7 +312,7 @@ def test_a_stored_number_beyond_rounding_of_its_per_query_mean_fails(tmp_path, s
 def test_a_system_missing_queries_of_its_dataset_fails(tmp_path):
     """A record whose dense row and table were computed on 4 of the 5 queries the other system has (consistently:
     the mean matches its values) passed; every system of a dataset must cover the same items."""
-    from eval.check import check
+    from report.check import check
 
     found = check([_toy_record(tmp_path, drop="5")], quiet=True)
     assert any("toy nDCG@10: dense has values for 4 items and bm25 for 5" in line for line in found), found

@@ -1,4 +1,4 @@
-"""Stored-results format, comparison with significance, and the regression check (eval.schema, eval.compare)."""
+"""Stored-results format, comparison with significance, and the regression check (eval.schema, report.compare)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from conftest import write_table1_record
 
-from eval.compare import check, compare, main as compare_main
+from report.compare import check, compare, main as compare_main
 from eval.stats import NOT_DISTINGUISHABLE, holm, paired_tests, verdict, win_tie_loss
 from eval.schema import load_results, main as schema_main
 from kit.errors import InputError
@@ -296,7 +296,7 @@ def test_the_check_covers_every_stored_table_the_li_lsr_table_and_the_figure_poi
     """make compare CHECK=1 re-verifies Tables 1-3, the Li-LSR table, the figure points, the regime and the teacher
     report: each is kit-results/1 with per-query values, a kind the check re-renders, and a recipe whose expectations
     it is checked against; every other JSON file is pinned by results/SHA256SUMS."""
-    from eval.rerender import KINDS
+    from report.rerender import KINDS
     from eval.results import read_sealed
 
     sealed = set(read_sealed())

@@ -42,18 +42,18 @@ def test_readme_table1_matches_results():
 
 
 def test_generated_pages_are_current():
-    """Every page with a template is exactly what its template and the stored results give (python -m eval.docs)."""
-    from eval.docs import pages
+    """Every page with a template is exactly what its template and the stored results give (python -m report.docs)."""
+    from report.docs import pages
 
     rendered = pages()
     assert {p.name for p in rendered} >= {"table1.md", "ablation.md", "lilsr.md", "performance.md"}
     for path, text in rendered.items():
-        assert path.read_text() == text, f"{path.name} is stale: run python -m eval.docs"
+        assert path.read_text() == text, f"{path.name} is stale: run python -m report.docs"
 
 
 def test_pages_show_every_stored_table():
     """Tables 1-3, the Li-LSR tables, the figure points and the benchmarks are each one link from the README."""
-    from eval.docs import include, render_bench
+    from report.docs import include, render_bench
 
     docs = {p.name: p.read_text() for p in (REPO / "docs").glob("*.md")}
     for page, stored in (("table1.md", "results/table1.md"), ("ablation.md", "results/table2.md"),
@@ -65,7 +65,7 @@ def test_pages_show_every_stored_table():
 
 
 def test_the_check_notices_a_stale_page(tmp_path, monkeypatch):
-    import eval.docs as docs
+    import report.docs as docs
 
     template = tmp_path / "templates" / "x.md"
     template.parent.mkdir()
@@ -157,7 +157,7 @@ def test_released_pages_one_per_dataset_generated_from_the_recipe(tmp_path):
 
     import yaml
 
-    from eval.released_pages import facts, pages
+    from report.released_pages import facts, pages
 
     recipe = yaml.safe_load((REPO / "recipes" / "released.yaml").read_text())
     models = [s["doc"]["model"] for s in recipe["systems"] if s.get("doc")]
@@ -209,7 +209,7 @@ def _resolves(name: str) -> bool:
 
 
 def test_dotted_names_in_docs_and_recipes_exist():
-    """Every dotted kit name the README, docs/ and the recipes' comments mention (eval.report.build_report,
+    """Every dotted kit name the README, docs/ and the recipes' comments mention (report.site.build_report,
     train.conditions.trained_model, ...) is a module or attribute that exists; a renamed one fails here."""
     files = [REPO / "README.md", *(REPO / "docs").rglob("*.md"), *(REPO / "recipes").rglob("*.yaml")]
     stale = [f"{path.relative_to(REPO)}:{n}: {name}" for path in files
@@ -217,7 +217,7 @@ def test_dotted_names_in_docs_and_recipes_exist():
              for name in _DOTTED.findall(line if path.suffix == ".md" else line.partition("#")[2])
              if not _resolves(name)]
     assert not stale, "names that do not exist:\n" + "\n".join(stale)
-    assert not _resolves("eval.ablation.trained_model") and _resolves("eval.report.build_report")
+    assert not _resolves("eval.ablation.trained_model") and _resolves("report.site.build_report")
 
 
 def test_prose_numbers_are_read_from_the_stored_records(tmp_path):
@@ -225,7 +225,7 @@ def test_prose_numbers_are_read_from_the_stored_records(tmp_path):
     hold is one line naming the template's line, never a guess."""
     import json
 
-    from eval.docs import render
+    from report.docs import render
     from kit.errors import InputError
 
     template = tmp_path / "page.md"

@@ -287,7 +287,7 @@ def bm25_run(root) -> Path:
 
 
 def test_a_kit_produced_run_compares_equal_to_the_stored_bm25_row(bm25_run):
-    result = run("eval.compare", "--run", bm25_run, "--dataset", "scifact", "--name", "bm25-again",
+    result = run("report.compare", "--run", bm25_run, "--dataset", "scifact", "--name", "bm25-again",
                  "--baseline", "bm25-flat")
     no_traceback_ok(result)
     row = "| scifact | bm25-again | bm25-flat | nDCG@10 | 300 | 0.6789 | 0.6789 | +0.0000 | 0.000 | 1 | 1 | 1 | 0/300/0 |"
@@ -298,15 +298,15 @@ def test_a_partial_run_is_refused_or_explicitly_restricted(root, bm25_run):
     lines = bm25_run.read_text().splitlines()
     queries = list(dict.fromkeys(line.split()[0] for line in lines))[:30]
     partial = write_lines(root / "partial.trec", [line for line in lines if line.split()[0] in set(queries)])
-    one_line_error(run("eval.compare", "--run", partial, "--dataset", "scifact", "--baseline", "bm25-flat"),
+    one_line_error(run("report.compare", "--run", partial, "--dataset", "scifact", "--baseline", "bm25-flat"),
                    str(partial), "covers 30 of the 300 judged test queries", "--missing restrict")
-    restricted = run("eval.compare", "--run", partial, "--dataset", "scifact", "--baseline", "bm25-flat",
+    restricted = run("report.compare", "--run", partial, "--dataset", "scifact", "--baseline", "bm25-flat",
                      "--missing", "restrict")
     no_traceback_ok(restricted)
     row = next(line for line in restricted.out.splitlines() if "| nDCG@10 |" in line)
     cells = [c.strip() for c in row.split("|")]
     assert cells[5] == "30" and cells[6] == cells[7]  # 30 queries, the same mean on both sides (same run)
-    zero = run("eval.compare", "--run", partial, "--dataset", "scifact", "--baseline", "bm25-flat",
+    zero = run("report.compare", "--run", partial, "--dataset", "scifact", "--baseline", "bm25-flat",
                "--missing", "zero")
     no_traceback_ok(zero)
     row = next(line for line in zero.out.splitlines() if "| nDCG@10 |" in line)
@@ -365,7 +365,7 @@ def test_nan_in_a_per_query_csv(root):
 def test_infinite_metric_given_to_compare(root, stored):
     bad = root / "inf.json"
     bad.write_text(stored.read_text().replace('"1": 0.25', '"1": Infinity'))
-    one_line_error(run("eval.compare", "--metrics", bad), str(bad), "Infinity is not a finite number")
+    one_line_error(run("report.compare", "--metrics", bad), str(bad), "Infinity is not a finite number")
 
 
 def test_nan_score_in_a_run(root, bm25_run):
@@ -374,7 +374,7 @@ def test_nan_score_in_a_run(root, bm25_run):
     fields[4] = "nan"
     lines[5] = " ".join(fields)
     bad = write_lines(root / "nan.trec", lines)
-    one_line_error(run("eval.compare", "--run", bad, "--dataset", "scifact"), f"{bad}:6", "not a finite number")
+    one_line_error(run("report.compare", "--run", bad, "--dataset", "scifact"), f"{bad}:6", "not a finite number")
 
 
 def test_nan_query_weight(root, impact_index):
@@ -501,7 +501,7 @@ def test_non_utf8_topics(root, flat_index):
 def test_non_utf8_run(root):
     bad = root / "latin1.trec"
     bad.write_bytes(b"1 Q0 d1 1 2.5 t\n3 Q0 caf\xe9 1 2.0 t\n")
-    one_line_error(run("eval.compare", "--run", bad, "--dataset", "scifact"), f"{bad}:2", "not UTF-8")
+    one_line_error(run("report.compare", "--run", bad, "--dataset", "scifact"), f"{bad}:2", "not UTF-8")
 
 
 def test_read_only_output_folder(root, tiny_a):

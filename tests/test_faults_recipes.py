@@ -239,7 +239,7 @@ def scifact_runs(root, scifact_dir) -> dict[str, Path]:
 
 
 def compare(*args):
-    return run("eval.compare", *args, "--baseline", "bm25-flat")
+    return run("report.compare", *args, "--baseline", "bm25-flat")
 
 
 def test_a_run_of_document_ids_not_in_the_corpus_is_refused(scifact_runs):

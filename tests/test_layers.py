@@ -1,4 +1,5 @@
-"""The kit's layers, read from the source with ``ast``: kit -> encode -> index -> train -> pipeline -> eval -> bench.
+"""The kit's layers, read from the source with ``ast``: kit -> encode -> index -> train -> pipeline -> eval -> report
+-> bench.
 
 - a module imports only from its own layer or lower ones;
 - every import of the kit's own packages sits at the top of its module (an ``if TYPE_CHECKING:`` block at the top
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from kit.paths import REPO
 
-LAYERS = ("kit", "encode", "index", "train", "pipeline", "eval", "bench")
+LAYERS = ("kit", "encode", "index", "train", "pipeline", "eval", "report", "bench")
 
 
 @dataclass(frozen=True)
@@ -272,7 +273,7 @@ def test_the_command_lines_import_without_torch():
     import subprocess
     import sys
 
-    runners = ["eval.compare", "eval.reproduce", "eval.ablation", "eval.study.__main__", "eval.docs", "eval.report",
+    runners = ["report.compare", "eval.reproduce", "eval.ablation", "eval.study.__main__", "report.docs", "report.site",
                "train.__main__", "train.recipe", "train.conditions", "train.cache", "train.data", "encode.__main__",
                "index.__main__"]
     code = (f"import sys, {', '.join(runners)}\n"

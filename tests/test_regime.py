@@ -12,7 +12,7 @@ from conftest import stage_mined_file
 from test_faults import one_line_error, run
 
 from eval.ablator import Ablator, Scale, seed_system
-from eval.compare import check
+from report.compare import check
 from eval.stats import holm
 from eval.study.runner import measured, run_study
 from eval.study.spec import load_study

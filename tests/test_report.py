@@ -1,4 +1,4 @@
-"""The static report (eval.report): built from a results folder, opened in headless Chromium, tables and figures rendered."""
+"""The static report (report.site): built from a results folder, opened in headless Chromium, tables and figures rendered."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from eval.report import build_report, find_browser, headless
+from report.site import build_report, find_browser, headless
 from kit.paths import REPO
 
 
@@ -126,13 +126,13 @@ def test_table2_shows_bm25_beside_and_the_paper_only_as_annotation(tmp_path):
 
 
 def test_report_cli_writes_under_work_only(tmp_path):
-    """``python -m eval.report --screenshot`` writes the page and its screenshot under $KIT_WORK/report; the tracked
+    """``python -m report.site --screenshot`` writes the page and its screenshot under $KIT_WORK/report; the tracked
     docs/report.png changes only with --readme-screenshot."""
     if find_browser() is None:
         pytest.skip("chromium not installed")
     tracked = REPO / "docs" / "report.png"
     before = tracked.stat().st_mtime_ns if tracked.exists() else None
-    proc = subprocess.run([sys.executable, "-m", "eval.report", "--screenshot", "--window", "800x600"], cwd=REPO,
+    proc = subprocess.run([sys.executable, "-m", "report.site", "--screenshot", "--window", "800x600"], cwd=REPO,
                           env={**os.environ, "PYTHONPATH": str(REPO), "KIT_WORK": str(tmp_path)},
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -145,4 +145,4 @@ def test_make_report_writes_no_tracked_file():
     """The Makefile's report recipe names no tracked output (its screenshot goes to work/report/)."""
     makefile = (REPO / "Makefile").read_text()
     recipe = re.search(r"^report:.*\n((?:\t.*\n)+)", makefile, re.M).group(1)
-    assert "eval.report" in recipe and "docs/" not in recipe and "results/" not in recipe, recipe
+    assert "report.site" in recipe and "docs/" not in recipe and "results/" not in recipe, recipe

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from eval.docs import render
+from report.docs import render
 from kit.paths import REPO
 
 

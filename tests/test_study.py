@@ -216,12 +216,12 @@ def test_a_yaml_only_study_runs_at_smoke_scale_and_checks(tmp_path, scifact_dir)
     assert {("relu", None), ("relu@seed42", 42), ("bm25-flat", None)} <= rows
     md = (out / "smoke-act.md").read_text()
     assert "| ReLU | 42 |" in md and "BM25" in md and "## Comparisons" in md
-    check = run("eval.compare", "--check", "--against", out / "smoke-act.json", env=env)
+    check = run("report.compare", "--check", "--against", out / "smoke-act.json", env=env)
     assert check.rc == 0 and "0 failures" in check.out, check.out[-2000:] + check.err[-2000:]
     # a number edited in the record is caught by the same generic re-derivation
     edited = (out / "smoke-act.md").read_text().replace("| ReLU | 42 |", "| ReLU | 43 |")
     (out / "smoke-act.md").write_text(edited)
-    assert run("eval.compare", "--check", "--against", out / "smoke-act.json", env=env).rc == 1
+    assert run("report.compare", "--check", "--against", out / "smoke-act.json", env=env).rc == 1
 
 
 def test_no_two_study_files_test_the_same_comparison(tmp_path):

@@ -55,5 +55,5 @@ def test_a_condition_with_its_own_query_side_runs_at_smoke_scale(tmp_path, scifa
     # the query side is the one the condition names: BoW × IDF from the corpus, not the model's idf.json
     assert list(work.glob("scifact*/queries/own-query.*.jsonl"))
     assert list(work.glob("scifact*/idf/corpus-idf.*.json")), "no corpus IDF: the queries used the model's idf.json"
-    check = run("eval.compare", "--check", "--against", out / "query-side.json", env=env)
+    check = run("report.compare", "--check", "--against", out / "query-side.json", env=env)
     assert check.rc == 0 and "0 failures" in check.out, check.out[-2000:] + check.err[-2000:]

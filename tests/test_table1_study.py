@@ -9,7 +9,7 @@ import json
 from conftest import write_table1_record
 from test_faults import no_traceback_ok, run
 
-from eval.check import check
+from report.check import check
 
 VALUES = {"bm25": [0.5, 0.0, 1.0, 0.25, 0.75], "dense": [0.6, 0.1, 0.9, 0.25, 0.8]}
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from test_faults import one_line_error, run
 
-from eval.compare import check
+from report.compare import check
 from eval.study.spec import load_study
 from kit.errors import InputError
 from kit.manifest import Artifact

@@ -80,7 +80,7 @@ def test_a_command_logs_what_it_prints_and_its_error_under_kit_work(tmp_path):
 @pytest.mark.integration
 def test_a_command_on_a_terminal_names_its_log_first(tmp_path):
     primary, secondary = pty.openpty()
-    result = run("eval.compare", "--help", env={"KIT_WORK": str(tmp_path / "work")}, stdout=subprocess.PIPE,
+    result = run("report.compare", "--help", env={"KIT_WORK": str(tmp_path / "work")}, stdout=subprocess.PIPE,
                  stderr=secondary)
     os.close(secondary)
     try:
@@ -91,7 +91,7 @@ def test_a_command_on_a_terminal_names_its_log_first(tmp_path):
     assert result.returncode == 0 and "usage: " in result.stdout
     (log,) = (tmp_path / "work" / "logs").iterdir()
     assert shown.splitlines()[0] == f"log: {log}"
-    assert LOG_NAME.fullmatch(log.name)["module"] == "eval.compare"
+    assert LOG_NAME.fullmatch(log.name)["module"] == "report.compare"
     assert log.read_text().splitlines()[0].startswith("usage: ")
 
 

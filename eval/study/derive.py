@@ -1,7 +1,7 @@
 """From measurements to what a study reports: its tables, its comparisons' verdicts, its record rows and Markdown.
 
 One function, :func:`derive`, serves both sides: the runner (:mod:`eval.study.runner`) calls it on what it measured,
-and ``python -m eval.compare --check`` calls it on what a stored record holds (its rows read back by :func:`runs_of`),
+and ``python -m report.compare --check`` calls it on what a stored record holds (its rows read back by :func:`runs_of`),
 so a record is re-derived from its study file with no knowledge of which study wrote it.
 
 Inputs: each condition's runs (one :class:`Run` per seed: its scores per dataset, its wall times), each reference's

@@ -1,4 +1,4 @@
-"""HTML pieces of the reproduction report (:mod:`eval.report`): escaping, cells, tables, and a study's table read from its
+"""HTML pieces of the reproduction report (:mod:`report.site`): escaping, cells, tables, and a study's table read from its
 ``kit-results/1`` record.
 
 :func:`study_table` renders any stored record the same way: one line per condition and dataset, nDCG@10 (and the

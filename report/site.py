@@ -1,13 +1,13 @@
 """A static reproduction report: every stored table and figure beside the paper, with the command behind each number.
 
-    python -m eval.report                          # work/report/index.html
-    python -m eval.report --screenshot             # ... and a headless-Chromium screenshot, work/report/report.png
-    python -m eval.report --readme-screenshot      # ... and replace docs/report.png, the tracked image of the docs
+    python -m report.site                          # work/report/index.html
+    python -m report.site --screenshot             # ... and a headless-Chromium screenshot, work/report/report.png
+    python -m report.site --readme-screenshot      # ... and replace docs/report.png, the tracked image of the docs
 
 In the spirit of Pyserini's two-click reproduction matrices: Table 1 of "Exploring ℓ0 Sparsification for Inference-free
 Sparse Retrievers" (SIGIR 2025) with the measured SciFact rows beside the paper's SciFact cells, then every other stored
 study (Tables 2-3, Figures 1-3, Li-LSR, the teachers, the regime) rendered from its ``kit-results/1`` record by
-:func:`eval.report_html.study_table` (mean ± sd over seeds, expectation and check, BM25 of the same dataset beside; the
+:func:`report.html.study_table` (mean ± sd over seeds, expectation and check, BM25 of the same dataset beside; the
 paper's 13-dataset averages only as an annotation), and the benchmark records of ``results/bench``. Each section names
 the command that regenerates it; whatever is not produced yet is named at the top with the command that produces it.
 Everything is written under ``work/report/`` (git-ignored). Pure Python and HTML (one inline script marks each figure's decoded width for
@@ -27,9 +27,9 @@ from typing import Sequence
 import pandas as pd
 
 from eval.claims import COLUMNS as CLAIM_COLUMNS, effect, p_text, versus_label
-from eval.docs import BENCHMARKS
+from report.docs import BENCHMARKS
 from eval.paper import DATASET_LABELS, SUMMARY_ROWS, SYSTEMS, load_errata, load_paper_table
-from eval.report_html import (IMAGE_PROBE, STYLE, code, delta, esc, num, provenance as _provenance,
+from report.html import (IMAGE_PROBE, STYLE, code, delta, esc, num, provenance as _provenance,
                               study_table, table)
 from eval.schema import FORMAT, load_results
 from eval.stats import ALPHA, SEED_TESTS
@@ -102,9 +102,9 @@ class Report:
                         measured[(ds, col)] = (float(r[f"{ds} nDCG@10"]), r["label"])
             out.append(f'<p class="note">Regenerate: {code(TABLE1_COMMAND)} (the study recipes/studies/table1.yaml). '
                        f'Check: each row\'s expected scores within its tolerance '
-                       f'({code("python -m eval.compare --check")} re-verifies every stored number against its per-query '
+                       f'({code("python -m report.compare --check")} re-verifies every stored number against its per-query '
                        f'file and the study file). Compare a new system with these rows: '
-                       f'{code("python -m eval.compare --run RUN --dataset scifact")}.</p>')
+                       f'{code("python -m report.compare --run RUN --dataset scifact")}.</p>')
             out += [study_table(results), _provenance(results.meta)]
         else:
             self.missing.append(("results/table1.csv", TABLE1_COMMAND))
@@ -254,7 +254,7 @@ class Report:
 
 
 def build_report(results: str | Path = RESULTS, out_dir: str | Path | None = None,
-                 command: str = "python -m eval.report") -> tuple[Path, list[tuple[str, str]]]:
+                 command: str = "python -m report.site") -> tuple[Path, list[tuple[str, str]]]:
     """Write ``<out_dir>/index.html`` (default ``work/report``: a page generated from ``results/``, not stored there);
     returns its path and the missing items."""
     results = Path(results)
@@ -304,7 +304,7 @@ def headless(url: str, *, screenshot: str | Path | None = None, dump_dom: bool =
 
 @cli
 def main(argv: Sequence[str] | None = None) -> int:
-    p = ArgumentParser(prog="python -m eval.report", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="python -m report.site", description=__doc__.splitlines()[0])
     p.add_argument("--results", default=str(RESULTS), help="results folder to render (default: results/)")
     p.add_argument("--out", default=None, help="output folder (default: work/report)")
     p.add_argument("--screenshot", nargs="?", const="", default=None, metavar="PNG",
@@ -317,7 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         width, height = (int(v) for v in args.window.lower().split("x"))
     except ValueError:
         raise InputError(None, f"--window {args.window!r}: expected WIDTHxHEIGHT, e.g. 1400x1800") from None
-    command = " ".join(["python -m eval.report", *(argv if argv is not None else sys.argv[1:])])
+    command = " ".join(["python -m report.site", *(argv if argv is not None else sys.argv[1:])])
     path, missing = build_report(args.results, args.out, command)
     print(f"wrote {path}")
     for item, how in missing:

@@ -1,10 +1,10 @@
 """Compare a new system with the stored results, per dataset and query; or re-verify the stored numbers.
 
-    python -m eval.compare --run my.trec --dataset scifact [--name my-system]   # a TREC run, scored here
-    python -m eval.compare --metrics my-system.json                           # kit-results/1 file or per-query CSV
-    python -m eval.compare --recipe recipes/my-table.yaml                     # a recipe, run by eval.reproduce
-    python -m eval.compare --within results/table2.json [--baseline baseline]  # a stored table's rows, paired
-    python -m eval.compare --check                                            # every stored file re-verified
+    python -m report.compare --run my.trec --dataset scifact [--name my-system]   # a TREC run, scored here
+    python -m report.compare --metrics my-system.json                           # kit-results/1 file or per-query CSV
+    python -m report.compare --recipe recipes/my-table.yaml                     # a recipe, run by eval.reproduce
+    python -m report.compare --within results/table2.json [--baseline baseline]  # a stored table's rows, paired
+    python -m report.compare --check                                            # every stored file re-verified
 
 The new side is compared with every stored system of the same dataset (``--baseline`` picks some) in
 ``results/table1.json`` (``--against``): per measure, the mean of both sides over the same queries, the delta, a paired
@@ -19,7 +19,7 @@ stops with one line saying which differ.
 (default: the file's first system, e.g. Tables 2-3's Baseline row) on every dataset, a condition trained with several
 seeds by its per-query seed mean (its own row; the ``<condition>@seed<N>`` rows are left out).
 
-``--check`` is the regression check in the spirit of Anserini's, :func:`eval.check.check`: every number of every stored
+``--check`` is the regression check in the spirit of Anserini's, :func:`report.check.check`: every number of every stored
 file (the records, their tables and Markdown, the generated pages) is re-derived from the per-query values, checked
 against its recipe's expectation, or pinned by the digest written with it; each failure is printed with its file and
 line and the command exits 1 (``make compare CHECK=1`` then reports make's ``Error 1`` and exits 2). Bad input exits 2
@@ -38,7 +38,7 @@ import pandas as pd
 from pipeline.metrics import check_run_measures, evaluate, measure_option, unknown_documents
 from eval.recipe import load_recipe
 from eval.reproduce import main as reproduce
-from eval.check import check
+from report.check import check
 from eval.schema import FORMAT, Results, load_results
 from eval.stats import ALPHA, CORRECTION, TESTS, holm, paired_summary
 from kit.data import load_dataset
@@ -314,7 +314,7 @@ def _report(header: str, table: pd.DataFrame, out: str | None) -> int:
 
 @cli
 def main(argv: Sequence[str] | None = None) -> int:
-    p = ArgumentParser(prog="python -m eval.compare", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="python -m report.compare", description=__doc__.splitlines()[0])
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--run", help="a TREC run file (needs --dataset)")
     mode.add_argument("--metrics", help="a kit-results/1 JSON file or a per-query CSV (results/SCHEMA.md)")

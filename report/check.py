@@ -1,16 +1,16 @@
 """The regression check of everything stored: every number of every file under ``results/`` and of the generated pages
 under ``docs/`` is re-derived, checked against an expectation, or pinned by the digest written with it.
 
-    python -m eval.compare --check                  # make compare CHECK=1: the whole of results/ and docs/
-    python -m eval.compare --check --against F.json # one record (e.g. a run in work/results/)
-    python -m eval.check --seal results/SCHEMA.md   # after an intended edit of a file nothing re-derives
+    python -m report.compare --check                  # make compare CHECK=1: the whole of results/ and docs/
+    python -m report.compare --check --against F.json # one record (e.g. a run in work/results/)
+    python -m report.check --seal results/SCHEMA.md   # after an intended edit of a file nothing re-derives
 
 File by file:
 
-- **a record** (``<stem>.json``, kit-results/1; its ``kind`` names the runner, :data:`eval.rerender.KINDS`;
-  :mod:`eval.check_record`): every number of its rows is the mean of its per-query values (within
-  :data:`eval.check_numbers.ROUNDING` when the record stores it rounded to 4 decimals, else
-  :data:`eval.check_numbers.FLOAT_NOISE`), or the mean of its ``<system>@seed<n>`` rows (which it checks in
+- **a record** (``<stem>.json``, kit-results/1; its ``kind`` names the runner, :data:`report.rerender.KINDS`;
+  :mod:`report.check_record`): every number of its rows is the mean of its per-query values (within
+  :data:`report.check_numbers.ROUNDING` when the record stores it rounded to 4 decimals, else
+  :data:`report.check_numbers.FLOAT_NOISE`), or the mean of its ``<system>@seed<n>`` rows (which it checks in
   turn), and is within its expectation (recipe, condition file, figure points, regime, teacher report; FLOPS and
   Doc_Len too); a number with neither fails ("no expectation for ..."). A row's ``expected`` copy must be the
   recipe's, every file the record names must exist, and every system of a dataset must have per-query values for the
@@ -21,7 +21,7 @@ File by file:
 - **its digests** (``sha256``, written with it: :func:`eval.results.seal_record`): of the per-query file, of the
   table's measured columns (wall times, sizes: what no computation re-derives) and of the record itself, which pins
   its provenance and the digits below float summation noise (a mean summed in another order differs by ~1e-16).
-- ``results/bench/summary.md`` and every page of ``docs/templates/``: re-rendered (:mod:`eval.docs`) and compared.
+- ``results/bench/summary.md`` and every page of ``docs/templates/``: re-rendered (:mod:`report.docs`) and compared.
 - ``results/SHA256SUMS``: the files nothing re-derives, each pinned by its sha256, written with it
   (:func:`eval.results.seal`): the benchmark records (timings of one machine, not reproducible by design), the
   figures' PNGs (matplotlib's bytes vary by version), the paper's transcriptions (pinned to the paper's text by
@@ -30,7 +30,7 @@ File by file:
 - **a comparison two study files both test** (the same models, measure and dataset) fails: one verdict per comparison
   (:func:`eval.study.consistency.shared_comparisons`).
 
-Each failure is one line ``FAIL <file>[:<line>]: <what> (fix: <how>)`` (:mod:`eval.check_numbers`); the command exits
+Each failure is one line ``FAIL <file>[:<line>]: <what> (fix: <how>)`` (:mod:`report.check_numbers`); the command exits
 1 when there is one. This module walks the tree and seals files (``--seal``).
 """
 
@@ -41,11 +41,11 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from eval.check_numbers import RESTORE, UNREADABLE, _fail, _unreadable, compare_text
-from eval.check_record import check_record, siblings
-from eval.docs import bench_summary, page_of, render
+from report.check_numbers import RESTORE, UNREADABLE, _fail, _unreadable, compare_text
+from report.check_record import check_record, siblings
+from report.docs import bench_summary, page_of, render
 from eval.study.consistency import shared_comparisons
-from eval.rerender import read_once
+from report.rerender import read_once
 from eval.study.spec import load_study
 from eval.results import SEALED, STORED, read_sealed, seal, sha256_text
 from kit.argtypes import ArgumentParser
@@ -95,13 +95,13 @@ def check_tree(root: Path, expected_from: Path | None = None, quiet: bool = Fals
         failures += _guarded(summary, lambda: compare_text(summary, read_text(summary), bench_summary(results / "bench"),
                                                            "results/bench/*.json"))
     failures += [_fail(p, "a stored file the check does not know: no record names it and SHA256SUMS does not list it",
-                       fix=f"remove it, or list it: python -m eval.check --seal {p}")
+                       fix=f"remove it, or list it: python -m report.check --seal {p}")
                  for p in files if p not in claimed]
     templates = sorted((root / "docs" / "templates").glob("*.md"))
     for template in templates:
         page = page_of(template, root)
         if not page.is_file():
-            failures.append(_fail(page, "missing", fix="python -m eval.docs"))
+            failures.append(_fail(page, "missing", fix="python -m report.docs"))
         else:
             failures += _guarded(page, lambda: compare_text(page, read_text(page), render(template, root),
                                                             f"its template and {results.relative_to(root)}/"))
@@ -148,13 +148,13 @@ def _sealed_files(results: Path, claimed: set[Path]) -> list[str]:
         else:
             out += _guarded(path, lambda: [] if sha256_text(path.read_bytes()) == digest else [_fail(
                 path, f"differs from the file {SEALED} pins",
-                fix=f"restore it from git; after an intended edit: python -m eval.check --seal {path}")])
+                fix=f"restore it from git; after an intended edit: python -m report.check --seal {path}")])
     return out
 
 
 @cli
 def main(argv: Sequence[str] | None = None) -> int:
-    p = ArgumentParser(prog="python -m eval.check", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="python -m report.check", description=__doc__.splitlines()[0])
     p.add_argument("--seal", nargs="+", metavar="FILE", required=True,
                    help="record these files' sha256 in results/SHA256SUMS (hand-written or raw files, after an "
                         "intended edit)")

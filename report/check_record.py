@@ -1,5 +1,5 @@
-"""One stored record checked with its files for the regression check (:mod:`eval.check`): its digests, and its
-numbers, derived fields, table and Markdown re-derived by its runner's own functions (:data:`eval.rerender.KINDS`)
+"""One stored record checked with its files for the regression check (:mod:`report.check`): its digests, and its
+numbers, derived fields, table and Markdown re-derived by its runner's own functions (:data:`report.rerender.KINDS`)
 from the record and its per-query values. What a record gives is kept while its files and the recipes are unchanged
 (a check of many copies of the tree derives each record once).
 """
@@ -18,9 +18,9 @@ from typing import Sequence
 
 import pandas as pd
 
-from eval.check_numbers import (RESTORE, UNREADABLE, _copies, _coverage, _difference, _fail, _numbers, _short,
+from report.check_numbers import (RESTORE, UNREADABLE, _copies, _coverage, _difference, _fail, _numbers, _short,
                                 _unreadable, compare_text)
-from eval.rerender import KINDS, Record
+from report.rerender import KINDS, Record
 from eval.results import cells_digest, record_digest, sha256_text
 from eval.schema import FORMAT, load_results, read_per_query
 from kit.errors import InputError
@@ -62,7 +62,7 @@ def _sha1(path: Path) -> str:
 
 
 def _measured_key(path: Path, table_text: str) -> str:
-    """The stored table's header and measured cells (:attr:`eval.rerender.Kind.raw`): all of it a rendering reads."""
+    """The stored table's header and measured cells (:attr:`report.rerender.Kind.raw`): all of it a rendering reads."""
     try:
         kind = KINDS[json.loads(path.read_text(encoding="utf-8"))["kind"]]
         header = next(csv.reader(io.StringIO(table_text)), [])

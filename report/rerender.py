@@ -2,7 +2,7 @@
 its numbers are checked against, computed by the runner's own functions from the record and its per-query values.
 
 A record (``results/<stem>.json``, kit-results/1) names its ``kind``, the runner that wrote it; :data:`KINDS` maps
-each kind to two functions, so :mod:`eval.check` treats every record alike:
+each kind to two functions, so :mod:`report.check` treats every record alike:
 
 - ``expectations(record)``: ``{(dataset, system): (scores, tolerance)}`` from where the kind keeps them (the study
   file, or ``--expected-from`` another); empty for a record written at a
@@ -47,7 +47,7 @@ def _read(load: Callable, path: str, content: bytes):
 
 @dataclass
 class Record:
-    """A stored record as :mod:`eval.check` reads it: the parsed file, its document, its stored table's text."""
+    """A stored record as :mod:`report.check` reads it: the parsed file, its document, its stored table's text."""
 
     root: Path  # the repository (or a copy of it) whose recipes the record names
     results: Results

@@ -1,4 +1,4 @@
-"""How the regression check (:mod:`eval.check`) judges what it re-derives, and words a failure.
+"""How the regression check (:mod:`report.check`) judges what it re-derives, and words a failure.
 
 - a number of a record's rows: within :data:`ROUNDING` or :data:`FLOAT_NOISE` of the mean of its per-query values, the
   mean of its ``<system>@seed<n>`` rows, within its expectation (:func:`eval.results.within`); a row's copy of its
@@ -16,7 +16,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from eval.rerender import Record
+from report.rerender import Record
 from eval.results import allowance, within
 from eval.schema import aggregate
 from kit.errors import InputError
