@@ -35,8 +35,11 @@ class-archive: $(STAMP)
 	@$(PYTHON) -m index class-archive || echo "note: no class-data archive; Anserini calls start slower"
 	@$(PYTHON) -m index server || echo "note: no Anserini server (needs javac); long targets start a JVM per Anserini call"
 
+# The suite in TEST_WORKERS processes (pytest-xdist), one test module each, so the module's fixtures are built once:
+# most tests wait on a JVM or a subprocess, and two workers keep both cores busy. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 test: setup
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 
 # make reproduce-table1 [DATASETS=all|nanobeir|scifact,nfcorpus] [MODEL=<hub id or dir>] [ACTIVATION=relu|l0] [IDF=corpus]
 #                       [DEVICE=cuda] [FORCE=1] [UPDATE=1] [DRY_RUN=1]
