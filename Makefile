@@ -109,10 +109,11 @@ teachers: setup $(TRAIN_FILE)
 
 # Compare a new system with the stored results (deltas, paired t-test + Wilcoxon, Holm, win/tie/loss), or re-verify them:
 # make compare RUN=my.trec DATASET=scifact | METRICS=my-system.json | RECIPE=recipes/x.yaml | WITHIN=results/table2.json
-# | CHECK=1 (every number of every file in results/ and docs/, report/check.py). Without a side: the check, then Tables
+# | CHECK=1 (every number of every file in results/ and docs/, report/check.py) | SAME=work/results/x.json (whether a
+# rerun holds the stored record's numbers bit for bit, report/same.py). Without a side: the check, then Tables
 # 2-3's conditions against their Baseline row. A failed check: python -m report.compare --check exits 1, make says Error 1
 # and exits 2.
-COMPARE_SIDE = $(or $(RUN),$(METRICS),$(RECIPE),$(WITHIN),$(CHECK))
+COMPARE_SIDE = $(or $(RUN),$(METRICS),$(RECIPE),$(WITHIN),$(CHECK),$(SAME))
 compare: setup
 ifeq ($(strip $(COMPARE_SIDE)),)
 	$(PYTHON) -m report.compare --check
@@ -121,7 +122,7 @@ ifeq ($(strip $(COMPARE_SIDE)),)
 else
 	$(PYTHON) -m report.compare $(if $(RUN),--run $(RUN) --dataset $(or $(DATASET),scifact)) \
 	  $(if $(METRICS),--metrics $(METRICS)) $(if $(RECIPE),--recipe $(RECIPE)) $(if $(WITHIN),--within $(WITHIN)) \
-	  $(if $(BASELINE),--baseline $(BASELINE)) $(if $(CHECK),--check)
+	  $(if $(BASELINE),--baseline $(BASELINE)) $(if $(CHECK),--check) $(if $(SAME),--same $(SAME))
 endif
 
 # Static HTML report of everything in results/ (work/report/index.html and a screenshot, not stored);

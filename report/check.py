@@ -41,17 +41,17 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from report.check_numbers import RESTORE, UNREADABLE, _fail, _unreadable, compare_text
-from report.check_record import check_record, siblings
-from report.docs import bench_summary, page_of, render
-from eval.study.consistency import shared_comparisons
-from report.rerender import read_once
-from eval.study.spec import load_study
 from eval.results import SEALED, STORED, read_sealed, seal, sha256_text
+from eval.study.consistency import shared_comparisons
+from eval.study.spec import load_study
 from kit.argtypes import ArgumentParser
 from kit.errors import InputError, cli
 from kit.io import read_text
 from kit.paths import REPO
+from report.check_numbers import RESTORE, UNREADABLE, _fail, _unreadable, compare_text
+from report.check_record import check_record, siblings
+from report.docs import bench_summary, page_of, render
+from report.rerender import read_once
 
 
 # ---- the whole tree ------------------------------------------------------------------------------------------------

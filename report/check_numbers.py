@@ -16,10 +16,10 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from report.rerender import Record
 from eval.results import allowance, within
 from eval.schema import aggregate
 from kit.errors import InputError
+from report.rerender import Record
 
 ROUNDING = 0.00005 + 1e-9
 """A number a record stores rounded to 4 decimals (Table 1) may differ from its per-query mean by half a unit in the

@@ -18,14 +18,14 @@ from typing import Sequence
 
 import pandas as pd
 
-from report.check_numbers import (RESTORE, UNREADABLE, _copies, _coverage, _difference, _fail, _numbers, _short,
-                                _unreadable, compare_text)
-from report.rerender import KINDS, Record
 from eval.results import cells_digest, record_digest, sha256_text
 from eval.schema import FORMAT, load_results, read_per_query
 from kit.errors import InputError
 from kit.io import load_json, read_text
 from kit.paths import REPO
+from report.check_numbers import (RESTORE, UNREADABLE, _copies, _coverage, _difference, _fail, _numbers, _short,
+                                _unreadable, compare_text)
+from report.rerender import KINDS, Record
 
 
 def siblings(path: Path) -> list[Path]:

@@ -5,6 +5,7 @@
     python -m report.compare --recipe recipes/my-table.yaml                     # a recipe, run by eval.reproduce
     python -m report.compare --within results/table2.json [--baseline baseline]  # a stored table's rows, paired
     python -m report.compare --check                                            # every stored file re-verified
+    python -m report.compare --same work/results/table3.json                    # a rerun's numbers = the stored ones?
 
 The new side is compared with every stored system of the same dataset (``--baseline`` picks some) in
 ``results/table1.json`` (``--against``): per measure, the mean of both sides over the same queries, the delta, a paired
@@ -24,6 +25,9 @@ file (the records, their tables and Markdown, the generated pages) is re-derived
 against its recipe's expectation, or pinned by the digest written with it; each failure is printed with its file and
 line and the command exits 1 (``make compare CHECK=1`` then reports make's ``Error 1`` and exits 2). Bad input exits 2
 with one line (:func:`kit.errors.cli`).
+
+``--same`` says whether a rerun written to ``work/results/`` holds the stored record's numbers bit for bit
+(:mod:`report.same`; ``--against`` names another record).
 """
 
 from __future__ import annotations
@@ -35,17 +39,18 @@ from typing import Sequence
 
 import pandas as pd
 
-from pipeline.metrics import check_run_measures, evaluate, measure_option, unknown_documents
 from eval.recipe import load_recipe
 from eval.reproduce import main as reproduce
-from report.check import check
 from eval.schema import FORMAT, Results, load_results
 from eval.stats import ALPHA, CORRECTION, TESTS, holm, paired_summary
+from kit.argtypes import ArgumentParser
 from kit.data import load_dataset
 from kit.errors import InputError, cli
 from kit.io import atomic_write, open_text
 from kit.paths import REPO, dataset_slug, work_dir
-from kit.argtypes import ArgumentParser
+from pipeline.metrics import check_run_measures, evaluate, measure_option, unknown_documents
+from report.check import check
+from report.same import same
 
 DEFAULT_STORED = REPO / "results" / "table1.json"
 _RUN_FIX = "a TREC run has six whitespace-separated columns: qid Q0 docid rank score tag"
@@ -322,6 +327,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     mode.add_argument("--within", metavar="FILE",
                       help="compare the systems of one stored kit-results/1 file with its --baseline rows")
     mode.add_argument("--check", action="store_true", help="re-verify the stored numbers (the default without a new side)")
+    mode.add_argument("--same", metavar="FILE",
+                      help="whether a rerun's kit-results/1 record holds the numbers of the stored one (results/<its "
+                           "name>, or --against) bit for bit")
     p.add_argument("--dataset", help="dataset of --run (scifact, a BEIR directory, ...)")
     p.add_argument("--missing", choices=MISSING, default="error",
                    help="--run: judged queries without a line in the run: error (default), restrict (compare on the "
@@ -341,6 +349,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", help="also write the comparison as CSV here")
     args = p.parse_args(argv)
     measures = measure_option(args.measures) if args.measures else None
+
+    if args.same:
+        if args.against and len(args.against) > 1:
+            raise InputError(None, f"--against: --same compares with one record, got {len(args.against)}")
+        return same(args.same, args.against[0] if args.against else None)
 
     if args.within:
         stored = load_results(args.within)

@@ -37,13 +37,13 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from report import released_pages
 from eval.claims import effect, p_text, paper_claims
 from eval.provenance import machine_line
 from kit.argtypes import ArgumentParser
 from kit.errors import InputError, cli
 from kit.io import atomic_write, read_text
 from kit.paths import REPO, repo_relative
+from report import released_pages
 
 DOCS = REPO / "docs"
 TEMPLATES = DOCS / "templates"

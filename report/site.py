@@ -27,16 +27,16 @@ from typing import Sequence
 import pandas as pd
 
 from eval.claims import COLUMNS as CLAIM_COLUMNS, effect, p_text, versus_label
-from report.docs import BENCHMARKS
 from eval.paper import DATASET_LABELS, SUMMARY_ROWS, SYSTEMS, load_errata, load_paper_table
-from report.html import (IMAGE_PROBE, STYLE, code, delta, esc, num, provenance as _provenance,
-                              study_table, table)
 from eval.schema import FORMAT, load_results
 from eval.stats import ALPHA, SEED_TESTS
+from kit.argtypes import ArgumentParser
 from kit.errors import InputError, cli
 from kit.io import atomic_write
 from kit.paths import REPO, work_dir
-from kit.argtypes import ArgumentParser
+from report.docs import BENCHMARKS
+from report.html import (IMAGE_PROBE, STYLE, code, delta, esc, num, provenance as _provenance,
+                              study_table, table)
 
 RESULTS = REPO / "results"
 TABLE1_COMMAND = "make reproduce-table1"

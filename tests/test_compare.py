@@ -351,3 +351,47 @@ def test_schema_md_example_is_a_valid_file():
     text = (REPO / "results" / "SCHEMA.md").read_text()
     example = text.split("```json\n", 1)[1].split("```", 1)[0]
     validate_document(json.loads(example), "results/SCHEMA.md")
+
+
+def _copy_record(stem: str, folder) -> "Path":
+    """A stored record and its per-query file, copied as a rerun would write them under ``folder``."""
+    record = json.loads((REPO / "results" / f"{stem}.json").read_text())
+    (folder / "per-query").mkdir(parents=True)
+    shutil.copy(REPO / "results" / record["per_query"], folder / record["per_query"])
+    return folder / f"{stem}.json"
+
+
+def _run_same(path, capsys) -> tuple[int, str]:
+    rc = compare_main(["--same", str(path)])
+    return rc, capsys.readouterr().out
+
+
+def test_same_says_whether_a_rerun_holds_the_stored_numbers_bit_for_bit(tmp_path, capsys):
+    """``--same``: another date, commit, machine and model folder is the same record; one per-query value off in its
+    last digit, a row mean or a claim's p-value is not, and each is named."""
+    path = _copy_record("architecture-gap", tmp_path / "rerun")
+    record = json.loads((REPO / "results" / "architecture-gap.json").read_text())
+    moved = {**record, "date": "2030-01-01T00:00:00+00:00", "commit": "0" * 40, "total_seconds": 1.0,
+             "models": {k: "/elsewhere/model" for k in record["models"]}, "machine": {**record["machine"], "cpu": "x"}}
+    path.write_text(json.dumps(moved))
+    rc, out = _run_same(path, capsys)
+    assert rc == 0 and "bit for bit: 22 rows" in out and "2 claims" in out, out
+
+    pq = path.parent / record["per_query"]
+    frame = pd.read_csv(pq, dtype={"query_id": str})
+    value = frame.loc[0, "value"]
+    frame.loc[0, "value"] = math.nextafter(value, math.inf)
+    frame.to_csv(pq, index=False)
+    rc, out = _run_same(path, capsys)
+    first = frame.loc[0]
+    assert rc == 1 and f"per-query {first['dataset']}/{first['system']}/{first['query_id']}/{first['measure']}" in out
+    assert "differs from" in out and "in 1 numbers" in out, out
+
+    shutil.copy(REPO / "results" / record["per_query"], pq)
+    edited = json.loads(json.dumps(moved))
+    edited["rows"][0]["metrics"]["nDCG@10"] += 1e-12
+    edited["claims"][0]["p"] *= 1.0000001
+    path.write_text(json.dumps(edited))
+    rc, out = _run_same(path, capsys)
+    row = edited["rows"][0]
+    assert rc == 1 and f"row {row['dataset']}/{row['system']} metrics.nDCG@10" in out and "claim 1 (" in out, out
