@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTHON := $(BIN)/python
 STAMP := $(VENV)/.setup-$(shell cat requirements.txt pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: setup chromium class-archive test reproduce-table1 bench ablation figures regime teachers compare report lilsr study adapt
+.PHONY: setup chromium class-archive test reproduce-table1 bench ablation figures regime teachers compare report lilsr study adapt regenerate
 
 setup: $(STAMP) chromium class-archive
 
@@ -106,6 +106,18 @@ regime: setup $(TRAIN_FILE)
 # SciFact train and test, with the student's paired differences -> work/results/teachers.* (UPDATE=1: results/).
 teachers: setup $(TRAIN_FILE)
 	$(PYTHON) -m eval.study teachers $(if $(SEEDS),--seeds $(SEEDS)) $(if $(UPDATE),--update) $(if $(DRY_RUN),--dry-run)
+
+# Every stored study run again from its study file into work/regenerate/ (KIT_WORK's when set; models trained on demand
+# and cached), then compared with its stored record number by number (python -m report.compare --same); results/ is
+# not written. STUDIES=table1,regime: some of them. Exits 1 naming each study that failed or differs.
+STUDIES ?= $(sort $(basename $(notdir $(wildcard recipes/studies/*.yaml))))
+REGENERATED = $(or $(KIT_WORK),work)/regenerate
+regenerate: setup $(TRAIN_FILE)
+	@failed=; for s in $(subst $(COMMA), ,$(STUDIES)); do \
+	  echo "== $$s"; \
+	  $(SERVER) $(PYTHON) -m eval.study $$s --out $(REGENERATED) && \
+	  $(PYTHON) -m report.compare --same $(REGENERATED)/$$s.json || failed="$$failed $$s"; \
+	done; test -z "$$failed" || { echo "regenerate: failed or differs from results/:$$failed" >&2; exit 1; }
 
 # Compare a new system with the stored results (deltas, paired t-test + Wilcoxon, Holm, win/tie/loss), or re-verify them:
 # make compare RUN=my.trec DATASET=scifact | METRICS=my-system.json | RECIPE=recipes/x.yaml | WITHIN=results/table2.json
