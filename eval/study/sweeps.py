@@ -13,6 +13,7 @@ references' scores as dashed lines when ``y`` is an effectiveness measure, and a
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -130,8 +131,9 @@ def parse_plot(recipe: V.Recipe, i: int, raw: Any, sweeps: Mapping[str, Sweep], 
 
 def points_frame(sweep: Sweep, means: Mapping[str, Mapping[str, float]], labels: Mapping[str, str] | None = None,
                  dataset: str = "") -> pd.DataFrame:
-    """One row per point of ``sweep`` that ``means`` holds (point -> measure -> seed mean), with its swept value and
-    its ``series``: its base condition's label (``labels``), and ``dataset`` when given."""
+    """One row per point of ``sweep`` that ``means`` holds (point -> measure -> seed mean, and ``<measure> sd`` ->
+    its standard deviation over the seeds), with its swept value and its ``series``: its base condition's label
+    (``labels``), and ``dataset`` when given."""
     name = (labels or {}).get
     return pd.DataFrame([{"point": p, "series": f"{name(b, b)} {dataset}".strip(), sweep.field: v, **means[p]}
                          for p, b, v in sweep.points() if p in means])
@@ -150,6 +152,10 @@ def draw(plot: Plot, sweep: Sweep, points: pd.DataFrame, out: Path,
     for series, group in points.groupby("series", sort=False):
         group = group.sort_values(plot.x)
         line = ax.plot(group[plot.x], group[plot.y], "-", label=series)[0]
+        spread = {axis: group[f"{m} sd"] for axis, m in (("xerr", plot.x), ("yerr", plot.y)) if f"{m} sd" in group}
+        if spread:  # ± one standard deviation over the point's training seeds
+            ax.errorbar(group[plot.x], group[plot.y], fmt="none", ecolor=line.get_color(), elinewidth=0.8,
+                        capsize=2, **spread)
         for xv, yv, dl, value in zip(group[plot.x], group[plot.y], group["Doc_Len"], group[sweep.field]):
             marker = "x" if dl < COLLAPSE_DOC_LEN else "o"
             ax.plot([xv], [yv], marker=marker, color=line.get_color(), markersize=7 if marker == "x" else 4)
@@ -167,7 +173,8 @@ def draw(plot: Plot, sweep: Sweep, points: pd.DataFrame, out: Path,
         ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel(plot.x)
     ax.set_ylabel(plot.y)
-    seeds = f"{len(sweep.seeds)} training seed{'s' if len(sweep.seeds) != 1 else ''}" if sweep.seeds else "seed means"
+    seeds = (f"mean ± sd over {len(sweep.seeds)} training seeds" if len(sweep.seeds) > 1
+             else f"{len(sweep.seeds)} training seed" if sweep.seeds else "seed means")
     ax.set_title(f"{plot.title}\n{seeds} per point; x: a collapsed model (Doc_Len < {COLLAPSE_DOC_LEN:g})", fontsize=8)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -187,8 +194,14 @@ def draw_plots(study, runs: Mapping[str, Sequence], references: Mapping[tuple[st
     sweeps = {s.id: s for s in study.sweeps}
 
     def means(d: str, points) -> dict:
-        return {p: {m: sum(r.scores[d][m] for r in runs[p]) / len(runs[p]) for m in runs[p][0].scores[d]}
-                for p, _, _ in points if runs.get(p)}
+        """point -> measure -> seed mean, and ``<measure> sd`` -> the seeds' standard deviation (two seeds or more)."""
+        out = {}
+        for p, _, _ in points:
+            if runs.get(p):
+                values = {m: [r.scores[d][m] for r in runs[p]] for m in runs[p][0].scores[d]}
+                out[p] = {m: sum(v) / len(v) for m, v in values.items()}
+                out[p].update({f"{m} sd": statistics.stdev(v) for m, v in values.items() if len(v) > 1})
+        return out
 
     paths = []
     for plot in study.plots:
