@@ -49,6 +49,7 @@ class Scale:
     lambdas: tuple[float, ...] | None = None
     thresholds: tuple[float, ...] | None = None
     checked: bool = True
+    frontiers: bool = True  # whether a study's comparisons at equal FLOPS (curves) are tested at this scale
     overrides: dict = field(default_factory=dict)
     seeds: tuple[int, ...] | None = None  # None: each condition's own seeds (SEEDS= overrides either)
 
@@ -73,9 +74,14 @@ class Scale:
 
 SCALES: Mapping[str, Scale] = {
     "smoke": Scale("smoke", max_steps=3, max_length=64, batch_size=8, eval_max_length=64, queries=8, docs=100,
-                   zero_shot=(), lambdas=(0.01, 0.1), thresholds=(50.0, 150.0), checked=False, seeds=(42,)),
+                   zero_shot=(), lambdas=(0.01, 0.1), thresholds=(50.0, 150.0), checked=False, seeds=(42,),
+                   frontiers=False),  # curves of a few training steps are noise
     "full": Scale("full"),
 }
+
+
+NO_FRONTIERS = frozenset(s.name for s in SCALES.values() if not s.frontiers)
+"""The scales whose records leave comparisons at equal FLOPS untested (a re-derivation knows a record's scale by name)."""
 
 
 def get_scale(name: str) -> Scale:

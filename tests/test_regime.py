@@ -16,7 +16,7 @@ from report.compare import check
 from eval.stats import holm
 from eval.study.runner import measured, run_study
 from eval.study.spec import load_study
-from eval.study.training import last_window
+from eval.study.training import training_measures
 from kit.errors import InputError
 from kit.paths import REPO
 from train.conditions import load_condition
@@ -53,11 +53,11 @@ def test_loss_terms_are_the_last_logged_step(tmp_path):
         {"step": 10, "lambda": 0.1, "flops": 20.0, "ranking": 2.0, "loss": 4.0},
         {"step": 20, "lambda": 1.0, "flops": 4.5, "ranking": 1.5, "loss": 6.0, "masked_fraction": 0.5},
         {"step": 20, "train_loss": 5.0}]))
-    terms = last_window(tmp_path)
+    terms = training_measures(tmp_path)
     assert terms == {"step": 20, "flops_term": 4.5, "ranking": 1.5, "flops_over_ranking": 3.0, "masked_fraction": 0.5}
     (tmp_path / "log_history.json").write_text("[]")
     with pytest.raises(InputError, match="no logged loss terms"):
-        last_window(tmp_path)
+        training_measures(tmp_path)
 
 
 def test_a_training_measure_is_named_and_never_compared(tmp_path):
@@ -93,12 +93,12 @@ def test_regime_run_reports_training_measures_seed_means_and_tests(tmp_path, sci
     # the expectation 0.0 is missed: the row fails, and so does the command
     assert code == 1 and list(table["check"].fillna("")) == ["", "FAIL"]
     for cid, runs in m.runs.items():
-        logged = [last_window(r.model) for r in runs]
+        logged = [training_measures(r.model) for r in runs]
         assert all(t["step"] == 2 for t in logged)
         assert table.loc[cid, "scifact flops_term"] == pytest.approx(sum(t["flops_term"] for t in logged) / 2, abs=1e-6)
     meta = json.loads((out / "regime-test.json").read_text())
     rows = {r["system"]: r["metrics"] for r in meta["rows"]}
-    assert rows[seed_system("l0", 7)]["flops_over_ranking"] == last_window(m.runs["l0"][1].model)["flops_over_ranking"]
+    assert rows[seed_system("l0", 7)]["flops_over_ranking"] == training_measures(m.runs["l0"][1].model)["flops_over_ranking"]
     claims = pd.DataFrame(meta["claims"])
     assert len(claims) == 2 and claims["p_holm"].tolist() == pytest.approx(holm(claims["p"].tolist()))
     md = (out / "regime-test.md").read_text()
@@ -110,7 +110,8 @@ def test_regime_run_reports_training_measures_seed_means_and_tests(tmp_path, sci
 def test_the_stored_regime_is_checked_against_the_study_file():
     stored = REPO / "results" / "regime.json"
     meta = json.loads(stored.read_text())
-    assert meta["study"] == "recipes/studies/regime.yaml" and meta["measured_by"].startswith("python -m eval.regime")
+    measured_by = meta.get("measured_by", meta["command"])  # a replay names the command that measured
+    assert meta["study"] == "recipes/studies/regime.yaml" and measured_by.startswith("python -m eval.study regime")
     assert check([stored]) == []
 
 

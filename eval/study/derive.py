@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from eval.ablator import seed_system
+from eval.ablator import NO_FRONTIERS, seed_system
 from eval.claims import COLUMNS as CLAIM_COLUMNS, Side, Sides, markdown as claims_markdown, summary, judge_family
 from eval.paper import load_paper_table
 from eval.results import check_expected, markdown_table, points_over
@@ -202,10 +202,6 @@ def _matrix(rows: Sequence[pd.Series], index: Sequence[int]) -> pd.DataFrame:
     return pd.DataFrame(np.vstack([r.reindex(items).to_numpy(float) for r in rows]), index=list(index), columns=items)
 
 
-SMOKE = "smoke"
-"""The scale whose frontier comparisons are not tested: a few training steps leave curves of noise."""
-
-
 def comparisons(study: Study, per_query: pd.DataFrame, datasets: Sequence[str], runs: Mapping[str, Sequence[Run]],
                 references: Mapping[tuple[str, str], Mapping], frontiers: bool = True) -> pd.DataFrame:
     """Each comparison of the study tested on each seed's per-item values (:mod:`eval.claims`), Holm within each
@@ -352,9 +348,9 @@ def render_markdown(study: Study, table: pd.DataFrame, claims: pd.DataFrame, ref
         refs = "; ".join(f"{d}: " + ", ".join(f"{r.label} {100 * references[(d, r.id)][study.measures[0]]:.2f}"
                                               for r in beside) for d in datasets)
         lines += [f"References ({study.measures[0]} ×100): {refs}.", ""]
-    if scale == SMOKE and any(c.at for c in study.comparisons):
+    if scale in NO_FRONTIERS and any(c.at for c in study.comparisons):
         lines += [f"The comparisons at equal {', '.join(sorted({c.at for c in study.comparisons if c.at}))} are not "
-                  f"tested at scale `{SMOKE}`: curves of a few training steps are noise.", ""]
+                  f"tested at scale `{scale}`: curves of a few training steps are noise.", ""]
     if not claims.empty:
         lines += ["## Comparisons", "",
                   f"The training run is the unit of replication ({SEED_TESTS}; `claims` in the JSON). A claimed "
@@ -375,6 +371,6 @@ def derive(study: Study, runs: Mapping[str, Sequence[Run]], references: Mapping[
     """Tables, claims, record rows and Markdown of a study from its measurements (module docstring); ``seconds``:
     each condition's wall times over its seeds (:data:`RAW_COLUMNS`)."""
     table = build_tables(study, runs, references, datasets, checked, seconds)
-    claims = comparisons(study, per_query, datasets, runs, references, frontiers=scale != SMOKE)
+    claims = comparisons(study, per_query, datasets, runs, references, frontiers=scale not in NO_FRONTIERS)
     return Derived(table, render_markdown(study, table, claims, references, datasets, command, scale), claims,
                    record_rows(study, runs, references, datasets, checked))

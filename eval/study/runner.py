@@ -24,7 +24,7 @@ from eval.study.references import measure_references, plan_lines
 from eval.study.model import ALL_DATASETS, Study, StudyCondition
 from eval.study.systems import measure_systems
 from eval.study.sweeps import draw_plots
-from eval.study.training import last_window
+from eval.study.training import training_measures
 from kit.errors import InputError
 from kit.paths import repo_relative
 from train.cache import read_seconds
@@ -69,7 +69,7 @@ def measure(study: Study, ablator: Ablator, seeds: tuple[int, ...] | None
         m = ablator.measure(c.base, seed, datasets, **c.changes)
         scores = {d: dict(s) for d, s in m.scores.items()}
         if study.training:  # one value per model, from its training log, on the in-domain dataset's row
-            terms = last_window(m.model)
+            terms = training_measures(m.model)
             absent = [k for k in study.training if k not in terms]
             if absent:
                 raise InputError(m.model / "log_history.json", f"logs no {absent[0]} (training: of {study.path})",

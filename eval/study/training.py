@@ -27,10 +27,11 @@ TRAINING_MEASURES = dict(zip(TRAINING_METRICS, (  # the record's names (eval.sch
     "the fraction of documents the ℓ0 mask exempts, averaged over every logging window of the training"), strict=True))
 
 
-def last_window(model: Path) -> dict[str, float]:
-    """The training measures of a model's last logging window (``log_history.json``; each term is the trainer's mean
-    over the window's steps), with its ``step``; a term the log lacks (``masked_fraction`` without the mask) is left
-    out; InputError when the log is unreadable or holds no loss terms."""
+def training_measures(model: Path) -> dict[str, float]:
+    """The training measures of a model from its ``log_history.json``: the terms of its last logging window (each the
+    trainer's mean over the window's steps) with its ``step``, and ``masked_mean`` over every window; a term the log
+    lacks (``masked_fraction`` without the mask) is left out; InputError when the log is unreadable or holds no loss
+    terms."""
     path = Path(model) / "log_history.json"
     try:
         logged = [e for e in json.loads(path.read_text(encoding="utf-8")) if "ranking" in e and "flops" in e]
