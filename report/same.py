@@ -18,6 +18,7 @@ from pathlib import Path
 
 from eval.results import STORED
 from eval.schema import PER_QUERY_COLUMNS, Results, load_results
+from kit.manifest import shown
 
 PROVENANCE = ("date", "commit", "command", "measured_by", "machine", "versions", "total_seconds", "stage_seconds",
               "models", "sha256", "per_query")
@@ -94,15 +95,16 @@ def same(path: str | Path, against: str | Path | None = None) -> int:
     new = load_results(path)
     stored = load_results(against or stored_twin(path))
     found = differences(new, stored)
+    here, there = shown(new.path), shown(stored.path)
     for line in found[:SHOWN]:
-        print(f"{new.path}: {line}")
+        print(f"{here}: {line}")
     if len(found) > SHOWN:
-        print(f"{new.path}: ... and {len(found) - SHOWN} more differences")
+        print(f"{here}: ... and {len(found) - SHOWN} more differences")
     values = 0 if stored.per_query is None else len(stored.per_query)
     what = (f"{len(stored.rows)} rows, {values} per-query values, {len(stored.meta.get('claims') or [])} claims "
             f"(provenance not compared: {', '.join(PROVENANCE[:-1])}, wall-time columns)")
     if found:
-        print(f"same: FAILED, {new.path} differs from {stored.path} in {len(found)} numbers or fields of {what} (exit 1)")
+        print(f"same: FAILED, {here} differs from {there} in {len(found)} numbers or fields of {what} (exit 1)")
         return 1
-    print(f"same: {new.path} holds the numbers of {stored.path} bit for bit: {what}")
+    print(f"same: {here} holds the numbers of {there} bit for bit: {what}")
     return 0
