@@ -71,7 +71,9 @@ SCALE ?= full
 COMMA := ,
 # their Anserini calls go to one JVM per process when `make setup` compiled the server (kit/java.py); KIT_ANSERINI_SERVER=0 turns it off
 SERVER = KIT_ANSERINI_SERVER=$(or $(KIT_ANSERINI_SERVER),auto)
-TRAIN_FILE := work/train/scifact-train.bm25-neg7.minilm+splade-tiny.jsonl
+# the work directory (KIT_WORK when set, as kit/paths.py reads it) and the training file mined into it
+WORK = $(or $(KIT_WORK),work)
+TRAIN_FILE = $(WORK)/train/scifact-train.bm25-neg7.minilm+splade-tiny.jsonl
 
 $(TRAIN_FILE): | setup
 	$(PYTHON) -m train.data mine-offline
@@ -111,7 +113,7 @@ teachers: setup $(TRAIN_FILE)
 # and cached), then compared with its stored record number by number (python -m report.compare --same); results/ is
 # not written. STUDIES=table1,regime: some of them. Exits 1 naming each study that failed or differs.
 STUDIES ?= $(sort $(basename $(notdir $(wildcard recipes/studies/*.yaml))))
-REGENERATED = $(or $(KIT_WORK),work)/regenerate
+REGENERATED = $(WORK)/regenerate
 regenerate: setup $(TRAIN_FILE)
 	@failed=; for s in $(subst $(COMMA), ,$(STUDIES)); do \
 	  echo "== $$s"; \
