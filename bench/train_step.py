@@ -82,9 +82,12 @@ def run_naive(examples, args, out: str) -> list[float]:
 
 
 def run_kit(examples, args, out: str, head: str = "fused") -> list[float]:
+    import torch
+
     recipe = TrainRecipe(base_model="splade-tiny", data=Path("unused.jsonl"), variant="baseline", lambda_d=LAMBDA_D,
                          threshold=THRESHOLD, max_steps=args.warmup + args.steps, batch_size=args.queries,
-                         max_length=args.max_length, docs_per_query=2, save_steps=10**9, logging_steps=10**9)
+                         max_length=args.max_length, docs_per_query=2, save_steps=10**9, logging_steps=10**9,
+                         cpu_threads=torch.get_num_threads())  # the threads the sentence-transformers side gets
     trainer = build_trainer(recipe, out, examples=examples, save_strategy="no", disable_tqdm=True)
     trainer.model.head = head
     timer = _step_timer()

@@ -80,6 +80,8 @@ class SparseDistillTrainer(Trainer):
         doc_anchor: adds ``doc_anchor · Σ (θ − θ₀)²`` over the trainable parameters, θ₀ their values when the trainer
             is built (the base model's; a resumed run rebuilds from the base model too), logged as ``doc_anchor``:
             L2-SP (Li et al., 2018), which keeps the student near the model it starts from. 0: off.
+        threads: the intra-op threads :meth:`train` runs on when on CPU (the recipe's ``cpu_threads``), whether it
+            starts or resumes a run.
 
     The model must be a :class:`~train.model.SpladeDocModel` (or, for ``query_encoder: lilsr``, a
     :class:`train.lilsr.LiLsrModel`, which computes the query vectors from ``query_counts``; for ``splade``, a
@@ -93,15 +95,22 @@ class SparseDistillTrainer(Trainer):
 
     loss_is_scaled_for_ga = False  # compute_loss returns a per-micro-batch mean; Trainer divides by the GA steps
 
-    def __init__(self, *args: Any, objective: SparseDistillLoss, doc_anchor: float = 0.0, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, objective: SparseDistillLoss, doc_anchor: float = 0.0, threads: int = 1,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.objective = objective
         self.doc_anchor = doc_anchor
+        self.threads = threads  # intra-op threads on CPU (the recipe's cpu_threads; :func:`cpu_threads`)
         # (parameter, its starting value) pairs; the parameters are the same objects DDP wraps
         self._start = ([(p, p.detach().clone()) for p in self.model.parameters() if p.requires_grad]
                        if doc_anchor > 0 else [])
         self._term_sums: dict[str, Tensor] = {}
         self._term_batches = 0
+
+    def train(self, *args: Any, **kwargs: Any):
+        """``Trainer.train`` on :attr:`threads` intra-op threads when on CPU, a fresh run and a resumed one alike."""
+        with cpu_threads(self.threads):
+            return super().train(*args, **kwargs)
 
     def _get_train_sampler(self, train_dataset=None) -> torch.utils.data.Sampler:
         dataset = train_dataset if train_dataset is not None else self.train_dataset
@@ -242,7 +251,7 @@ def build_trainer(recipe: TrainRecipe, output_dir: str | Path, *, examples: Sequ
                          fix="lower batch_size in the recipe, or train on a file with more queries")
     trainer = SparseDistillTrainer(model=model, args=args, train_dataset=dataset,
                                    data_collator=DistillCollator(model.tokenizer, queries, recipe.max_length),
-                                   objective=recipe.loss(), doc_anchor=recipe.doc_anchor)
+                                   objective=recipe.loss(), doc_anchor=recipe.doc_anchor, threads=recipe.cpu_threads)
     trainer.queries = queries
     _show_progress(trainer, label or run_label(recipe))
     return trainer
@@ -342,8 +351,7 @@ def _train_locked(recipe: TrainRecipe, out_dir: Path, max_steps: int | None, res
                          fix="pass --resume to continue it, or choose another --out")
     trainer = build_trainer(recipe, checkpoints, max_steps=max_steps, label=label, **argument_overrides)
     try:
-        with cpu_threads(recipe.cpu_threads):
-            result = trainer.train(resume_from_checkpoint=str(last) if resume else None)
+        result = trainer.train(resume_from_checkpoint=str(last) if resume else None)
     except FloatingPointError as err:
         raise InputError(recipe.path or recipe.data, str(err),
                          fix="lower lr or lambda_d, check the training file's teacher scores and that the base "
