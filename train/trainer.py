@@ -109,7 +109,7 @@ class SparseDistillTrainer(Trainer):
 
     def train(self, *args: Any, **kwargs: Any):
         """``Trainer.train`` on :attr:`threads` intra-op threads when on CPU, a fresh run and a resumed one alike."""
-        with cpu_threads(self.threads):
+        with cpu_threads(self.threads, self.args.device):
             return super().train(*args, **kwargs)
 
     def _get_train_sampler(self, train_dataset=None) -> torch.utils.data.Sampler:
@@ -320,8 +320,8 @@ def _refuse_data_parallel() -> None:
 
 
 @contextmanager
-def cpu_threads(count: int) -> Iterator[None]:
-    """Train on ``count`` intra-op threads when on CPU (the recipe's ``cpu_threads``), then restore the count.
+def cpu_threads(count: int, device: torch.device) -> Iterator[None]:
+    """Train on ``count`` intra-op threads when ``device`` (the trainer's) is the CPU, then restore the count.
 
     PyTorch's CPU kernels split their reductions by thread count, so the same recipe trained at 1 and at 2 threads
     ends in weights that differ in the last bits, and the numbers measured on them differ too. Pinning the count
@@ -329,7 +329,7 @@ def cpu_threads(count: int) -> Iterator[None]:
     model's cache key when it is not 1, :data:`train.cache.KEY_NEUTRAL`). On CUDA the count is left alone.
     """
     before = torch.get_num_threads()
-    pin = not torch.cuda.is_available()
+    pin = device.type == "cpu"
     if pin:
         torch.set_num_threads(count)
     try:
