@@ -84,8 +84,9 @@ def _per_query(new: Results, stored: Results) -> list[str]:
     out = [f"per-query {'/'.join(map(str, k))}: {'only stored' if k in a.index else 'only now'}" for k in only]
     both = a.index.intersection(b.index)
     was, now = a.loc[both], b.loc[both]
-    for k in both[(was != now).to_numpy()]:
-        out.append(f"per-query {'/'.join(map(str, k))}: {a[k]!r} stored, {b[k]!r} now")
+    differ = (was != now).to_numpy()
+    out += [f"per-query {'/'.join(map(str, k))}: {float(x)!r} stored, {float(y)!r} now"
+            for k, x, y in zip(both[differ], was[differ], now[differ])]
     return out
 
 
