@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from report.docs import BENCH_DIR, bench_summary, main as docs_main, render_bench
 from kit.argtypes import ArgumentParser
 from kit.errors import cli
 from kit.io import atomic_write
 from kit.paths import repo_relative
+from report.docs import BENCH_DIR, bench_summary, main as docs_main, render_bench
 
 
 @cli

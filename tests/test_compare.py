@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from conftest import write_table1_record
 
-from report.compare import check, compare, main as compare_main
-from eval.stats import NOT_DISTINGUISHABLE, holm, paired_tests, verdict, win_tie_loss
 from eval.schema import load_results, main as schema_main
+from eval.stats import NOT_DISTINGUISHABLE, holm, paired_tests, verdict, win_tie_loss
 from kit.errors import InputError
 from kit.paths import REPO
+from report.compare import check, compare, main as compare_main
 
 VERSIONS = {"torch": None, "transformers": None, "pyserini": None, "anserini": None, "java": None}
 

@@ -12,13 +12,13 @@ from conftest import stage_mined_file
 from test_faults import one_line_error, run
 
 from eval.ablator import Ablator, Scale, seed_system
-from report.compare import check
 from eval.stats import holm
 from eval.study.runner import measured, run_study
 from eval.study.spec import load_study
 from eval.study.training import training_measures
 from kit.errors import InputError
 from kit.paths import REPO
+from report.compare import check
 from train.conditions import load_condition
 
 REGIME_STUDY = """\

@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from report.site import build_report, find_browser, headless
 from kit.paths import REPO
+from report.site import build_report, find_browser, headless
 
 
 @pytest.fixture(scope="module")

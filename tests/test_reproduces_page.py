@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from report.docs import render
 from kit.paths import REPO
+from report.docs import render
 
 
 def test_every_paper_claim_of_the_records_is_one_line_with_its_ci_and_verdict(tmp_path):

@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 from test_faults import one_line_error, run
 
-from report.compare import check
 from eval.study.spec import load_study
 from kit.errors import InputError
 from kit.manifest import Artifact
 from kit.paths import REPO
 from pipeline.systems import Fusion, fusion_of
+from report.compare import check
 
 STUDY = REPO / "recipes" / "studies" / "teachers.yaml"
 
